@@ -1,0 +1,18 @@
+# Script mode: writes OUT, a C++ file defining SYMBOL() that returns the migrations in FILES.
+# File names must look like 0001_create_things.sql; the number is the version.
+set(body "// Generated from SQL migrations; do not edit.\n#include \"flovyn/migrate/migration.h\"\n\nnamespace flovyn::generated {\n\nstd::vector<flovyn::migrate::Migration> ${SYMBOL}() {\n  return {\n")
+list(SORT FILES)
+foreach(f IN LISTS FILES)
+  get_filename_component(name ${f} NAME_WE)
+  string(REGEX MATCH "^([0-9]+)_(.+)$" _ ${name})
+  if(NOT CMAKE_MATCH_1)
+    message(FATAL_ERROR "migration file ${f} must be named NNNN_description.sql")
+  endif()
+  math(EXPR version "${CMAKE_MATCH_1}")
+  set(desc ${CMAKE_MATCH_2})
+  file(READ ${f} sql)
+  string(APPEND body "    {\"${COMPONENT}\", ${version}, \"${desc}\", R\"flovynsql(${sql})flovynsql\"},\n")
+endforeach()
+string(APPEND body "  };\n}\n\n}  // namespace flovyn::generated\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

@@ -1,0 +1,279 @@
+#include "flovyn/db/pool.h"
+
+#include <poll.h>
+
+#include <charconv>
+
+#include "flovyn/db/sqlstate.h"
+
+namespace flovyn::db {
+namespace {
+
+int MillisUntil(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left < 0 ? 0 : static_cast<int>(left);
+}
+
+// Waits until the socket is readable/writable or the deadline passes.
+Status WaitSocket(PGconn* conn, bool for_write, Clock::time_point deadline) {
+  int fd = PQsocket(conn);
+  if (fd < 0) return Unavailable("database connection lost");
+  pollfd p{fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
+  for (;;) {
+    int ms = MillisUntil(deadline);
+    int n = ::poll(&p, 1, ms);
+    if (n > 0) return Status::Ok();
+    if (n == 0) return DeadlineExceeded("database did not answer in time");
+    if (errno != EINTR) return Unavailable("poll failed on database socket");
+  }
+}
+
+std::string ConnError(PGconn* c) {
+  std::string m = c ? PQerrorMessage(c) : "out of memory";
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  auto nl = m.find('\n');
+  if (nl != std::string::npos) m = m.substr(0, nl);
+  return m;
+}
+
+}  // namespace
+
+int64_t Result::GetInt(int row, int col) const {
+  auto v = Get(row, col);
+  int64_t out = 0;
+  std::from_chars(v.data(), v.data() + v.size(), out);
+  return out;
+}
+
+long Result::affected() const {
+  const char* n = PQcmdTuples(res_.get());
+  return n && *n ? std::strtol(n, nullptr, 10) : 0;
+}
+
+Connection::~Connection() { PQfinish(conn_); }
+
+Status Connection::Flush(Clock::time_point deadline) {
+  for (;;) {
+    int r = PQflush(conn_);
+    if (r == 0) return Status::Ok();
+    if (r < 0) {
+      broken_ = true;
+      return Unavailable("database connection lost: " + ConnError(conn_));
+    }
+    Status s = WaitSocket(conn_, true, deadline);
+    if (!s.ok()) {
+      broken_ = true;
+      return s;
+    }
+    if (PQconsumeInput(conn_) == 0) {
+      broken_ = true;
+      return Unavailable("database connection lost: " + ConnError(conn_));
+    }
+  }
+}
+
+StatusOr<Result> Connection::Collect(Clock::time_point deadline) {
+  Status flushed = Flush(deadline);
+  if (!flushed.ok()) return flushed;
+  Result last;
+  Status error;
+  for (;;) {
+    while (PQisBusy(conn_) != 0) {
+      Status s = WaitSocket(conn_, false, deadline);
+      if (!s.ok()) {
+        broken_ = true;  // mid-protocol: the connection cannot be reused
+        return s;
+      }
+      if (PQconsumeInput(conn_) == 0) {
+        broken_ = true;
+        return Unavailable("database connection lost: " + ConnError(conn_));
+      }
+    }
+    PGresult* r = PQgetResult(conn_);
+    if (r == nullptr) break;
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
+      last = Result(r);
+    } else {
+      const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      const char* msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+      if (error.ok()) {
+        if (state == nullptr) {
+          error = Unavailable("database connection lost: " + ConnError(conn_));
+          broken_ = true;
+        } else {
+          error = StatusFromSqlState(state, msg ? msg : "");
+        }
+      }
+      PQclear(r);
+    }
+  }
+  last_used_ = Clock::now();
+  if (PQstatus(conn_) != CONNECTION_OK) broken_ = true;
+  if (!error.ok()) return error;
+  return last;
+}
+
+StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params,
+                                  Clock::time_point deadline) {
+  std::string q(sql);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (PQsendQueryParams(conn_, q.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                        nullptr, nullptr, 0) == 0) {
+    broken_ = true;
+    return Unavailable("database connection lost: " + ConnError(conn_));
+  }
+  return Collect(deadline);
+}
+
+Status Connection::ExecSimple(std::string_view sql, Clock::time_point deadline) {
+  std::string q(sql);
+  if (PQsendQuery(conn_, q.c_str()) == 0) {
+    broken_ = true;
+    return Unavailable("database connection lost: " + ConnError(conn_));
+  }
+  auto r = Collect(deadline);
+  return r.status();
+}
+
+Status Connection::WaitReadable(Clock::time_point deadline) {
+  Status s = WaitSocket(conn_, false, deadline);
+  if (!s.ok()) return s;
+  if (PQconsumeInput(conn_) == 0) {
+    broken_ = true;
+    return Unavailable("database connection lost: " + ConnError(conn_));
+  }
+  return Status::Ok();
+}
+
+PooledConnection::~PooledConnection() {
+  if (conn_ && pool_) pool_->Release(std::move(conn_));
+}
+
+Pool::Pool(PoolOptions options) : options_(std::move(options)) {}
+
+Pool::~Pool() { Close(); }
+
+StatusOr<std::unique_ptr<Connection>> Pool::Connect(Clock::time_point deadline) {
+  std::string timeout_opt = "-c statement_timeout=" + std::to_string(options_.statement_timeout.count());
+  const char* keys[] = {"dbname", "application_name", "options", nullptr};
+  const char* vals[] = {options_.url.c_str(), options_.application_name.c_str(), timeout_opt.c_str(), nullptr};
+  PGconn* c = PQconnectStartParams(keys, vals, 1);
+  if (c == nullptr || PQstatus(c) == CONNECTION_BAD) {
+    std::string m = ConnError(c);
+    PQfinish(c);
+    return Unavailable("cannot connect to database: " + m);
+  }
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  for (;;) {
+    if (st == PGRES_POLLING_OK) break;
+    if (st == PGRES_POLLING_FAILED) {
+      std::string m = ConnError(c);
+      PQfinish(c);
+      return Unavailable("cannot connect to database: " + m);
+    }
+    Status s = WaitSocket(c, st == PGRES_POLLING_WRITING, deadline);
+    if (!s.ok()) {
+      PQfinish(c);
+      return Unavailable("cannot connect to database: timed out");
+    }
+    st = PQconnectPoll(c);
+  }
+  if (PQsetnonblocking(c, 1) != 0) {
+    PQfinish(c);
+    return Unavailable("cannot set database connection non-blocking");
+  }
+  uint64_t gen;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    gen = generation_;
+  }
+  return std::unique_ptr<Connection>(new Connection(c, gen));
+}
+
+StatusOr<PooledConnection> Pool::Acquire(std::optional<Clock::time_point> deadline_opt) {
+  Clock::time_point deadline = deadline_opt.value_or(Clock::now() + options_.acquire_timeout);
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    if (closed_) return Unavailable("database pool is closed");
+    while (!idle_.empty()) {
+      std::unique_ptr<Connection> c = std::move(idle_.front());
+      idle_.pop_front();
+      if (c->broken() || c->generation_ < generation_) {
+        --open_;
+        continue;  // destroyed outside the lock would be nicer; PQfinish is quick
+      }
+      ++in_use_;
+      return PooledConnection(this, std::move(c));
+    }
+    if (open_ < options_.max_size) {
+      ++open_;
+      ++in_use_;
+      ++connects_;
+      l.unlock();
+      auto c = Connect(std::min(deadline, Clock::now() + options_.connect_timeout));
+      if (!c.ok()) {
+        l.lock();
+        --open_;
+        --in_use_;
+        ++connect_failures_;
+        cv_.notify_one();
+        return c.status();
+      }
+      return PooledConnection(this, std::move(c).value());
+    }
+    ++waiting_;
+    bool got = cv_.wait_until(l, deadline, [&] {
+      return closed_ || !idle_.empty() || open_ < options_.max_size;
+    });
+    --waiting_;
+    if (!got) {
+      ++acquire_timeouts_;
+      return Unavailable("no database connection available within the deadline");
+    }
+  }
+}
+
+void Pool::Release(std::unique_ptr<Connection> c) {
+  std::lock_guard<std::mutex> l(mu_);
+  --in_use_;
+  if (c->broken()) {
+    // A broken connection usually means the server restarted: idle siblings are dead too.
+    ++generation_;
+    --open_;
+    c.reset();
+  } else if (closed_ || c->generation_ < generation_) {
+    --open_;
+    c.reset();
+  } else {
+    idle_.push_back(std::move(c));
+  }
+  cv_.notify_one();
+}
+
+StatusOr<Result> Pool::Query(std::string_view sql, const Params& params) {
+  auto deadline = Clock::now() + options_.statement_timeout;
+  auto conn = Acquire(std::min(deadline, Clock::now() + options_.acquire_timeout));
+  if (!conn.ok()) return conn.status();
+  return (*conn)->Exec(sql, params, deadline);
+}
+
+void Pool::Close() {
+  std::deque<std::unique_ptr<Connection>> idle;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    closed_ = true;
+    open_ -= static_cast<int>(idle_.size());
+    idle.swap(idle_);
+  }
+  cv_.notify_all();
+}
+
+PoolStats Pool::stats() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return PoolStats{options_.max_size, open_, in_use_, waiting_, connects_, connect_failures_, acquire_timeouts_};
+}
+
+}  // namespace flovyn::db

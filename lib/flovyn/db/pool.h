@@ -1,0 +1,147 @@
+// PostgreSQL through libpq: a bounded connection pool with connect, acquire and statement
+// deadlines enforced on the client side (a host that drops packets cannot hang a caller), and
+// recovery after the database restarts without restarting the process.
+// Pool is thread-safe; a Connection is used by one thread at a time.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "flovyn/core/status.h"
+
+namespace flovyn::db {
+
+using Clock = std::chrono::steady_clock;
+using Params = std::vector<std::optional<std::string>>;
+
+// Owns one PGresult.
+class Result {
+ public:
+  Result() = default;
+  explicit Result(PGresult* r) : res_(r, &PQclear) {}
+  int rows() const { return res_ ? PQntuples(res_.get()) : 0; }
+  int columns() const { return res_ ? PQnfields(res_.get()) : 0; }
+  bool IsNull(int row, int col) const { return PQgetisnull(res_.get(), row, col) != 0; }
+  std::string_view Get(int row, int col) const {
+    return {PQgetvalue(res_.get(), row, col), static_cast<size_t>(PQgetlength(res_.get(), row, col))};
+  }
+  std::optional<std::string> GetOpt(int row, int col) const {
+    if (IsNull(row, col)) return std::nullopt;
+    return std::string(Get(row, col));
+  }
+  int64_t GetInt(int row, int col) const;
+  int Column(const char* name) const { return PQfnumber(res_.get(), name); }
+  long affected() const;
+
+ private:
+  std::shared_ptr<PGresult> res_;
+};
+
+// One server connection. Every operation takes a deadline; when it passes the connection is
+// considered broken (it may be mid-protocol) and is discarded by the pool.
+class Connection {
+ public:
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  StatusOr<Result> Exec(std::string_view sql, const Params& params, Clock::time_point deadline);
+  Status ExecSimple(std::string_view sql, Clock::time_point deadline);  // may hold several statements
+  bool broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
+  PGconn* raw() { return conn_; }
+  // Waits for readability until the deadline; used for LISTEN.
+  Status WaitReadable(Clock::time_point deadline);
+  void MarkBroken() { broken_ = true; }
+
+ private:
+  friend class Pool;
+  explicit Connection(PGconn* c, uint64_t generation) : conn_(c), generation_(generation) {}
+  StatusOr<Result> Collect(Clock::time_point deadline);
+  Status Flush(Clock::time_point deadline);
+  PGconn* conn_;
+  uint64_t generation_;
+  bool broken_ = false;
+  Clock::time_point last_used_ = Clock::now();
+};
+
+struct PoolOptions {
+  std::string url;
+  std::string application_name = "flovyn";
+  int max_size = 10;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds statement_timeout{30000};  // also set server-side
+  std::chrono::milliseconds acquire_timeout{5000};
+};
+
+struct PoolStats {
+  int max_size = 0;
+  int open = 0;
+  int in_use = 0;
+  int waiting = 0;
+  uint64_t connects_total = 0;
+  uint64_t connect_failures_total = 0;
+  uint64_t acquire_timeouts_total = 0;
+};
+
+class Pool;
+
+// Returns its connection to the pool on destruction (or discards it if broken).
+class PooledConnection {
+ public:
+  PooledConnection(Pool* pool, std::unique_ptr<Connection> c) : pool_(pool), conn_(std::move(c)) {}
+  PooledConnection(PooledConnection&&) noexcept = default;
+  PooledConnection& operator=(PooledConnection&&) noexcept = default;
+  ~PooledConnection();
+  Connection* operator->() { return conn_.get(); }
+  Connection& operator*() { return *conn_; }
+
+ private:
+  Pool* pool_;
+  std::unique_ptr<Connection> conn_;
+};
+
+class Pool {
+ public:
+  explicit Pool(PoolOptions options);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Waits for a free slot until `deadline` (or acquire_timeout when not given).
+  StatusOr<PooledConnection> Acquire(std::optional<Clock::time_point> deadline = std::nullopt);
+  // Acquire + Exec with the statement timeout.
+  StatusOr<Result> Query(std::string_view sql, const Params& params = {});
+  // Opens a dedicated connection outside the pool's budget (advisory locks, LISTEN).
+  StatusOr<std::unique_ptr<Connection>> Connect(Clock::time_point deadline);
+  // Closes idle connections and refuses new acquisitions.
+  void Close();
+  PoolStats stats() const;
+  const PoolOptions& options() const { return options_; }
+
+ private:
+  friend class PooledConnection;
+  void Release(std::unique_ptr<Connection> c);
+
+  PoolOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Connection>> idle_;  // guarded by mu_
+  int open_ = 0;                                    // guarded by mu_ (idle + in use + connecting)
+  int in_use_ = 0;                                  // guarded by mu_
+  int waiting_ = 0;                                 // guarded by mu_
+  uint64_t generation_ = 0;                         // guarded by mu_; bumped when a connection breaks
+  bool closed_ = false;                             // guarded by mu_
+  uint64_t connects_ = 0, connect_failures_ = 0, acquire_timeouts_ = 0;  // guarded by mu_
+};
+
+}  // namespace flovyn::db

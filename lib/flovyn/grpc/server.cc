@@ -1,0 +1,115 @@
+#include "flovyn/grpc/server.h"
+
+#include <grpcpp/support/server_interceptor.h>
+#include <spdlog/spdlog.h>
+
+#include "flovyn/metrics/registry.h"
+
+namespace flovyn::grpcsvc {
+namespace {
+
+const char* GrpcCodeName(::grpc::StatusCode c) {
+  static const char* names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+                                "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+                                "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+                                "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  int i = static_cast<int>(c);
+  return i >= 0 && i <= 16 ? names[i] : "UNKNOWN";
+}
+
+// Counts calls and measures latency by method and status code.
+class MetricsInterceptor final : public ::grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(::grpc::experimental::ServerRpcInfo* info, metrics::Family<metrics::Counter>* calls,
+                     metrics::HistogramFamily* latency)
+      : method_(info->method()), calls_(calls), latency_(latency), start_(std::chrono::steady_clock::now()) {}
+
+  void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
+    using H = ::grpc::experimental::InterceptionHookPoints;
+    if (m->QueryInterceptionHookPoint(H::PRE_SEND_STATUS)) {
+      code_ = GrpcCodeName(m->GetSendStatus().error_code());
+    }
+    if (m->QueryInterceptionHookPoint(H::POST_RECV_CLOSE) || m->QueryInterceptionHookPoint(H::PRE_SEND_STATUS)) {
+      if (!recorded_ && code_ != nullptr) {
+        recorded_ = true;
+        calls_->With({method_, code_})->Inc();
+        latency_->With({method_})
+            ->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+      }
+    }
+    m->Proceed();
+  }
+
+ private:
+  std::string method_;
+  metrics::Family<metrics::Counter>* calls_;
+  metrics::HistogramFamily* latency_;
+  std::chrono::steady_clock::time_point start_;
+  const char* code_ = nullptr;
+  bool recorded_ = false;
+};
+
+class MetricsInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(metrics::Registry& r)
+      : calls_(&r.AddCounter("flovyn_grpc_requests_total", "gRPC calls handled, by method and status code.",
+                             {"method", "code"})),
+        latency_(&r.AddHistogram("flovyn_grpc_request_duration_seconds", "gRPC call latency, by method.",
+                                 {"method"}, metrics::LatencyBuckets())) {}
+  ::grpc::experimental::Interceptor* CreateServerInterceptor(::grpc::experimental::ServerRpcInfo* info) override {
+    return new MetricsInterceptor(info, calls_, latency_);
+  }
+
+ private:
+  metrics::Family<metrics::Counter>* calls_;
+  metrics::HistogramFamily* latency_;
+};
+
+}  // namespace
+
+::grpc::Status ToGrpc(const Status& s) {
+  if (s.ok()) return ::grpc::Status::OK;
+  return {static_cast<::grpc::StatusCode>(GrpcCodeFor(s.code())), s.message()};
+}
+
+Server::Server(std::string address, const lifecycle::StageCell& stage, health::Monitor& monitor,
+               metrics::Registry* metrics)
+    : address_(std::move(address)), metrics_(metrics), stage_(stage), monitor_(monitor) {}
+
+Server::~Server() {
+  if (server_) server_->Shutdown(std::chrono::system_clock::now());
+}
+
+void Server::AddService(::grpc::Service* service, std::string full_name) {
+  services_.emplace_back(service, std::move(full_name));
+}
+
+Status Server::Start() {
+  std::set<std::string> names;
+  for (auto& [svc, name] : services_) names.insert(name);
+  names.insert("grpc.health.v1.Health");
+  health_ = std::make_unique<HealthService>(stage_, monitor_, names);
+
+  ::grpc::ServerBuilder b;
+  b.AddListeningPort(address_, ::grpc::InsecureServerCredentials(), &port_);
+  b.RegisterService(health_.get());
+  for (auto& [svc, name] : services_) b.RegisterService(svc);
+  b.SetMaxReceiveMessageSize(4 * 1024 * 1024);
+  if (metrics_ != nullptr) {
+    std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> f;
+    f.push_back(std::make_unique<MetricsInterceptorFactory>(*metrics_));
+    b.experimental().SetInterceptorCreators(std::move(f));
+  }
+  server_ = b.BuildAndStart();
+  if (!server_ || port_ == 0) return Unavailable("cannot listen for gRPC on " + address_);
+  return Status::Ok();
+}
+
+void Server::Shutdown(std::chrono::system_clock::time_point deadline) {
+  if (server_) {
+    server_->Shutdown(deadline);
+    server_->Wait();
+  }
+}
+
+}  // namespace flovyn::grpcsvc

@@ -1,0 +1,78 @@
+#include "flovyn/http/message.h"
+
+#include <nlohmann/json.hpp>
+#include <strings.h>
+
+namespace flovyn::http {
+
+std::string_view Request::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), name.size()) == 0) return v;
+  }
+  return {};
+}
+
+Response ErrorResponse(int http_status, std::string_view code, std::string_view message) {
+  nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
+  Response r;
+  r.status = http_status;
+  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+Response ErrorResponse(const Status& status) {
+  return ErrorResponse(HttpStatusFor(status.code()), StatusCodeName(status.code()), status.message());
+}
+
+Response JsonResponse(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+Handler Sync(std::function<Response(const Request&)> f) {
+  return [f = std::move(f)](Request&& req, Respond respond) { respond(f(req)); };
+}
+
+std::string UrlDecode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%' && i + 2 < s.size()) {
+      auto hex = [](char h) -> int {
+        if (h >= '0' && h <= '9') return h - '0';
+        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+        return -1;
+      };
+      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += (plus_is_space && c == '+') ? ' ' : c;
+  }
+  return out;
+}
+
+std::map<std::string, std::string> ParseQuery(std::string_view q) {
+  std::map<std::string, std::string> out;
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    std::string_view part = q.substr(0, amp);
+    auto eq = part.find('=');
+    if (!part.empty()) {
+      out.emplace(UrlDecode(part.substr(0, eq), true),
+                  eq == std::string_view::npos ? "" : UrlDecode(part.substr(eq + 1), true));
+    }
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+}  // namespace flovyn::http

@@ -1,0 +1,372 @@
+#include "flovyn/http/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "flovyn/metrics/registry.h"
+
+namespace flovyn::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+class Session;
+
+class Server::Impl {
+ public:
+  Impl(ServerOptions o, const Router& r, std::function<bool()> open, metrics::Registry* reg)
+      : opt(std::move(o)), router(r), api_open(std::move(open)) {
+    if (reg != nullptr) {
+      requests = &reg->AddCounter("flovyn_" + opt.name + "_requests_total",
+                                  "HTTP requests served, by method, route and status.", {"method", "route", "status"});
+      latency = &reg->AddHistogram("flovyn_" + opt.name + "_request_duration_seconds",
+                                   "HTTP request latency from request read to response written.",
+                                   {"method", "route"}, metrics::LatencyBuckets());
+    }
+  }
+
+  void DoAccept();
+  void Register(const std::shared_ptr<Session>& s);
+  void Unregister(Session* s);
+  void RequestDone() {
+    std::lock_guard<std::mutex> l(idle_mu);
+    if (--in_flight == 0) idle_cv.notify_all();
+  }
+
+  ServerOptions opt;
+  const Router& router;
+  std::function<bool()> api_open;
+  metrics::Family<metrics::Counter>* requests = nullptr;
+  metrics::HistogramFamily* latency = nullptr;
+
+  std::mutex sessions_mu;
+  std::map<Session*, std::weak_ptr<Session>> sessions;  // guarded by sessions_mu
+
+  std::mutex idle_mu;
+  std::condition_variable idle_cv;
+  int in_flight = 0;  // guarded by idle_mu
+
+  // Declared after the session registry: destroying the contexts destroys sessions.
+  net::io_context ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> io_work;
+  tcp::acceptor acceptor{ioc};
+  net::io_context handler_ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> handler_work;
+  std::vector<std::thread> io_threads;
+  std::vector<std::thread> handler_threads;
+  std::vector<std::shared_ptr<std::atomic<bool>>> handler_done;
+  std::atomic<bool> draining{false};
+  int bound_port = 0;
+
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server::Impl& srv, tcp::socket socket) : srv_(srv), stream_(std::move(socket)) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string();
+  }
+  ~Session() { srv_.Unregister(this); }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+  // Runs on the session's strand.
+  void CloseIfIdle() {
+    if (!busy_) Close();
+    else close_after_ = true;
+  }
+  void ForceClose() { Close(); }
+  bool busy() const { return busy_; }
+  net::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  void Read() {
+    if (srv_.draining) return Close();
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(srv_.opt.max_header_bytes));
+    parser_->body_limit(srv_.opt.max_body_bytes);
+    stream_.expires_after(srv_.opt.read_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void BeginRequest() {
+    busy_ = true;
+    start_ = std::chrono::steady_clock::now();
+    std::lock_guard<std::mutex> l(srv_.idle_mu);
+    ++srv_.in_flight;
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+      return Close();
+    }
+    if (ec) {
+      bool parse_error = ec.category() == bhttp::make_error_code(bhttp::error::body_limit).category() &&
+                         ec != bhttp::error::partial_message;
+      if (!parse_error) return Close();  // socket failure or a client gone mid-message
+      BeginRequest();
+      close_after_ = true;
+      method_ = "UNKNOWN";
+      route_ = "unmatched";
+      version_ = 11;
+      if (ec == bhttp::error::body_limit) {
+        return Send(ErrorResponse(413, "PAYLOAD_TOO_LARGE",
+                                  "request body exceeds " + std::to_string(srv_.opt.max_body_bytes) + " bytes"));
+      }
+      if (ec == bhttp::error::header_limit) {
+        Response r = ErrorResponse(431, "HEADERS_TOO_LARGE", "request headers are too large");
+        return Send(std::move(r));
+      }
+      return Send(ErrorResponse(400, "BAD_REQUEST", "malformed HTTP request"));
+    }
+    BeginRequest();
+    auto& msg = parser_->get();
+    version_ = msg.version();
+    keep_alive_ = msg.keep_alive();
+    Request req;
+    req.method = std::string(msg.method_string());
+    method_ = req.method;
+    req.target = std::string(msg.target());
+    auto q = req.target.find('?');
+    req.path = UrlDecode(std::string_view(req.target).substr(0, q), false);
+    if (q != std::string::npos) req.query = ParseQuery(std::string_view(req.target).substr(q + 1));
+    for (const auto& f : msg) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    req.body = std::move(msg.body());
+    req.remote_address = remote_;
+    head_ = req.method == "HEAD";
+
+    Match m = srv_.router.Find(req.method, req.path);
+    if (m.route == nullptr) {
+      route_ = "unmatched";
+      if (m.path_known) return Send(ErrorResponse(405, "METHOD_NOT_ALLOWED", "method not allowed for this path"));
+      return Send(ErrorResponse(404, "NOT_FOUND", "no route for " + req.method + " " + req.path));
+    }
+    const Route& route = *m.route;
+    route_ = route.pattern;
+    if (!route.options.before_running && !srv_.api_open()) {
+      Response r = ErrorResponse(503, "UNAVAILABLE", "server is not ready to serve requests");
+      r.With("Retry-After", "1");
+      return Send(std::move(r));
+    }
+    req.path_params = std::move(m.params);
+
+    auto self = shared_from_this();
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    Respond respond = [self, once](Response r) {
+      if (once->exchange(true)) return;
+      net::post(self->executor(), [self, r = std::move(r)]() mutable { self->Send(std::move(r)); });
+    };
+    auto run = [handler = &route.handler, respond, r = std::move(req)]() mutable {
+      try {
+        (*handler)(std::move(r), respond);
+      } catch (const std::exception& e) {
+        spdlog::error("handler failed: {}", e.what());
+        respond(ErrorResponse(500, "INTERNAL", "internal error"));
+      }
+    };
+    if (route.options.run_inline) {
+      run();
+    } else {
+      net::post(srv_.handler_ioc, std::move(run));
+    }
+  }
+
+  void Send(Response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(r.status), version_);
+    res->set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    bool keep = keep_alive_ && !close_after_ && !srv_.draining;
+    res->keep_alive(keep);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    if (head_) {
+      res->content_length(res->body().size());
+      res->body().clear();
+      head_ = false;
+    }
+    status_ = r.status;
+    stream_.expires_after(srv_.opt.read_timeout);
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+      self->OnWrite(ec, !res->keep_alive());
+    });
+  }
+
+  void OnWrite(beast::error_code ec, bool close) {
+    if (srv_.requests != nullptr) {
+      srv_.requests->With({method_, route_, std::to_string(status_)})->Inc();
+      srv_.latency->With({method_, route_})
+          ->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    }
+    busy_ = false;
+    srv_.RequestDone();
+    if (ec || close || close_after_) return Close();
+    Read();
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  Server::Impl& srv_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::string remote_;
+  std::string method_, route_;
+  int status_ = 0;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool head_ = false;
+  bool busy_ = false;
+  bool close_after_ = false;
+  bool closed_ = false;
+  std::chrono::steady_clock::time_point start_;
+};
+
+void Server::Impl::Register(const std::shared_ptr<Session>& s) {
+  std::lock_guard<std::mutex> l(sessions_mu);
+  sessions[s.get()] = s;
+}
+
+void Server::Impl::Unregister(Session* s) {
+  std::lock_guard<std::mutex> l(sessions_mu);
+  sessions.erase(s);
+}
+
+void Server::Impl::DoAccept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+    if (!ec) {
+      auto s = std::make_shared<Session>(*this, std::move(socket));
+      Register(s);
+      s->Start();
+    }
+    DoAccept();
+  });
+}
+
+Server::Server(ServerOptions options, const Router& router, std::function<bool()> api_open,
+               metrics::Registry* metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), router, std::move(api_open), metrics)) {}
+
+Server::~Server() { Stop(); }
+
+Status Server::Start() {
+  auto& i = *impl_;
+  beast::error_code ec;
+  auto addr = net::ip::make_address(i.opt.bind_address, ec);
+  if (ec) return InvalidArgument("invalid bind address " + i.opt.bind_address);
+  tcp::endpoint ep(addr, static_cast<unsigned short>(i.opt.port));
+  i.acceptor.open(ep.protocol(), ec);
+  if (!ec) i.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) i.acceptor.bind(ep, ec);
+  if (!ec) i.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Unavailable("cannot listen on " + i.opt.bind_address + ":" + std::to_string(i.opt.port) + ": " +
+                       ec.message());
+  }
+  i.bound_port = i.acceptor.local_endpoint().port();
+  i.io_work.emplace(i.ioc.get_executor());
+  i.handler_work.emplace(i.handler_ioc.get_executor());
+  i.DoAccept();
+  for (int n = 0; n < i.opt.io_threads; ++n) i.io_threads.emplace_back([&i] { i.ioc.run(); });
+  for (int n = 0; n < i.opt.handler_threads; ++n) {
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    i.handler_done.push_back(done);
+    i.handler_threads.emplace_back([&i, done] {
+      i.handler_ioc.run();
+      *done = true;
+    });
+  }
+  return Status::Ok();
+}
+
+int Server::port() const { return impl_->bound_port; }
+
+void Server::StopAccepting() {
+  auto& i = *impl_;
+  i.draining = true;
+  net::post(i.ioc, [&i] {
+    beast::error_code ec;
+    i.acceptor.close(ec);
+  });
+  std::lock_guard<std::mutex> l(i.sessions_mu);
+  for (auto& [p, w] : i.sessions) {
+    if (auto s = w.lock()) net::post(s->executor(), [s] { s->CloseIfIdle(); });
+  }
+}
+
+int Server::in_flight() const {
+  std::lock_guard<std::mutex> l(impl_->idle_mu);
+  return impl_->in_flight;
+}
+
+bool Server::WaitIdle(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> l(impl_->idle_mu);
+  return impl_->idle_cv.wait_until(l, deadline, [this] { return impl_->in_flight == 0; });
+}
+
+int Server::CloseAll() {
+  auto& i = *impl_;
+  int cut = in_flight();
+  std::lock_guard<std::mutex> l(i.sessions_mu);
+  for (auto& [p, w] : i.sessions) {
+    if (auto s = w.lock()) net::post(s->executor(), [s] { s->ForceClose(); });
+  }
+  return cut;
+}
+
+void Server::Stop() {
+  auto& i = *impl_;
+  if (i.io_threads.empty() && i.handler_threads.empty()) return;
+  i.draining = true;
+  net::post(i.ioc, [&i] {
+    beast::error_code ec;
+    i.acceptor.close(ec);
+  });
+  i.handler_work.reset();
+  i.handler_ioc.stop();
+  // A handler stuck past the drain deadline cannot be interrupted; leave its thread behind
+  // rather than hang the exit (the process is about to end).
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (size_t n = 0; n < i.handler_threads.size(); ++n) {
+    while (!*i.handler_done[n] && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (*i.handler_done[n]) {
+      i.handler_threads[n].join();
+    } else {
+      i.handler_threads[n].detach();
+    }
+  }
+  i.handler_threads.clear();
+  i.io_work.reset();
+  i.ioc.stop();
+  for (auto& t : i.io_threads) t.join();
+  i.io_threads.clear();
+}
+
+}  // namespace flovyn::http

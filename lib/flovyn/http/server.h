@@ -1,0 +1,61 @@
+// HTTP/1.1 server on Boost.Beast: keep-alive, header and body limits, read timeouts, JSON
+// errors, and a drain protocol (stop accepting, let in-flight requests finish, then cut the
+// rest). Handlers that may block run on a separate thread pool so probes never wait behind them.
+// Public methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "flovyn/core/status.h"
+#include "flovyn/http/router.h"
+
+namespace flovyn::metrics {
+class Registry;
+}
+
+namespace flovyn::http {
+
+struct ServerOptions {
+  std::string name = "http";
+  std::string bind_address = "0.0.0.0";
+  int port = 0;  // 0 = pick a free port
+  int io_threads = 2;
+  int handler_threads = 16;
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_body_bytes = 1024 * 1024;
+  std::chrono::seconds read_timeout{30};  // per read, including an idle keep-alive wait
+};
+
+class Server {
+ public:
+  // `api_open` says whether routes without before_running may be served now.
+  Server(ServerOptions options, const Router& router, std::function<bool()> api_open,
+         metrics::Registry* metrics = nullptr);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  Status Start();  // binds and starts serving
+  int port() const;
+
+  // Closes the listener and idle keep-alive connections; connections busy with a request
+  // close after their response.
+  void StopAccepting();
+  int in_flight() const;
+  // Waits until no request is in flight or the deadline passes; true when idle.
+  bool WaitIdle(std::chrono::steady_clock::time_point deadline);
+  // Closes every remaining connection; returns how many requests were cut.
+  int CloseAll();
+  void Stop();  // joins threads
+
+  class Impl;  // public so the connection class in server.cc can name it
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace flovyn::http

@@ -1,0 +1,73 @@
+#include "server_main.h"
+
+#include <spdlog/spdlog.h>
+
+#include "flovyn/runtime/cli.h"
+#include "flovyn/runtime/process.h"
+#include "settings.h"
+
+namespace flovyn::generated {
+std::vector<flovyn::migrate::Migration> server_core_migrations();
+}
+
+namespace flovyn::server {
+namespace {
+
+constexpr int64_t kMigrationLockKey = 0x466c6f76796e0001;  // "Flovyn" + 1
+
+constexpr const char* kUsage =
+    "usage: flovyn-server [serve]           run the engine (default)\n"
+    "       flovyn-server migrate [--status] apply migrations and exit, or print their state\n"
+    "options: --config FILE (or CONFIG_FILE), --print-config, --version, --KEY=VALUE for any setting\n";
+
+runtime::ProcessSpec SpecFrom(const Settings& s) {
+  runtime::ProcessSpec spec;
+  spec.program = "flovyn-server";
+  spec.version = FLOVYN_VERSION;
+  spec.probes = {"/_/health/live", "/_/health/ready", "/_/health/startup", "/_/health"};
+  spec.migration_lock_key = kMigrationLockKey;
+  spec.core_migrations = generated::server_core_migrations();
+  spec.bind_address = s.bind_address;
+  spec.http_port = s.server_port;
+  spec.grpc_port = s.grpc_server_port;
+  if (s.metrics_enabled) spec.metrics_port = s.metrics_port;
+  spec.http_max_body_bytes = s.http_max_body_bytes;
+  spec.http_read_timeout = std::chrono::seconds(s.http_read_timeout_secs);
+  spec.database_url = s.database_url;
+  spec.db_pool_size = s.db_pool_size;
+  spec.db_connect_timeout = std::chrono::seconds(s.db_connect_timeout_secs);
+  spec.db_statement_timeout = std::chrono::seconds(s.db_statement_timeout_secs);
+  spec.nats_enabled = s.nats_enabled;
+  spec.nats_url = s.nats_url;
+  spec.shutdown_delay = std::chrono::seconds(s.shutdown_delay_secs);
+  spec.shutdown_timeout = std::chrono::seconds(s.shutdown_timeout_secs);
+  return spec;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules) {
+  runtime::ProgramHooks hooks;
+  hooks.usage = kUsage;
+  hooks.version = FLOVYN_VERSION;
+  hooks.run = [&extra_modules](const runtime::Command& cmd, const config::Values& values) {
+    Settings settings = Settings::From(values);
+    if (settings.otel_enabled) {
+      spdlog::warn("OTEL__ENABLED is set but this build does not export traces yet; continuing without tracing");
+    }
+    if (!settings.security_enabled) {
+      spdlog::warn("FLOVYN_SECURITY__ENABLED=false: requests are not authenticated");
+    }
+    std::vector<std::unique_ptr<runtime::Module>> modules;
+    for (const auto& f : extra_modules) modules.push_back(f());
+    runtime::Process process(SpecFrom(settings), values, std::move(modules));
+    switch (cmd.kind) {
+      case runtime::Command::kMigrate: return process.Migrate(false);
+      case runtime::Command::kMigrateStatus: return process.Migrate(true);
+      default: return process.Serve();
+    }
+  };
+  return runtime::Main(argc, argv, Schema(), hooks);
+}
+
+}  // namespace flovyn::server

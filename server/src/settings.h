@@ -1,0 +1,40 @@
+// Every setting of flovyn-server, declared once: loading, --print-config and
+// docs/configuration.md are produced from this schema.
+#pragma once
+
+#include <string>
+
+#include "flovyn/config/config.h"
+
+namespace flovyn::server {
+
+const config::Schema& Schema();
+
+// Typed view of the loaded values.
+struct Settings {
+  std::string database_url;
+  int server_port;
+  int grpc_server_port;
+  bool nats_enabled;
+  std::string nats_url;
+  bool security_enabled;
+  std::string worker_token_secret;
+  bool otel_enabled;
+  std::string otel_endpoint;
+  bool metrics_enabled;
+  int metrics_port;
+  std::string log_filter;
+  std::string log_format;
+  int shutdown_delay_secs;
+  int shutdown_timeout_secs;
+  int db_pool_size;
+  int db_connect_timeout_secs;
+  int db_statement_timeout_secs;
+  size_t http_max_body_bytes;
+  int http_read_timeout_secs;
+  std::string bind_address;
+
+  static Settings From(const config::Values& v);
+};
+
+}  // namespace flovyn::server
