@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -339,7 +340,7 @@ int Server::CloseAll() {
   return cut;
 }
 
-void Server::Stop() {
+void Server::Stop(std::chrono::milliseconds handler_grace) {
   auto& i = *impl_;
   if (i.io_threads.empty() && i.handler_threads.empty()) return;
   i.draining = true;
@@ -351,7 +352,7 @@ void Server::Stop() {
   i.handler_ioc.stop();
   // A handler stuck past the drain deadline cannot be interrupted; leave its thread behind
   // rather than hang the exit (the process is about to end).
-  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  auto give_up = std::chrono::steady_clock::now() + handler_grace;
   for (size_t n = 0; n < i.handler_threads.size(); ++n) {
     while (!*i.handler_done[n] && std::chrono::steady_clock::now() < give_up) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));

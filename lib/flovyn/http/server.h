@@ -50,7 +50,8 @@ class Server {
   bool WaitIdle(std::chrono::steady_clock::time_point deadline);
   // Closes every remaining connection; returns how many requests were cut.
   int CloseAll();
-  void Stop();  // joins threads
+  // Joins threads, waiting at most `handler_grace` for handlers still running.
+  void Stop(std::chrono::milliseconds handler_grace = std::chrono::seconds(1));
 
   class Impl;  // public so the connection class in server.cc can name it
 

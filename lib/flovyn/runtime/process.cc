@@ -338,7 +338,7 @@ int Process::Serve() {
   spdlog::info("drain: NATS and database closed ({:.3f} s)", SecondsSince(phase));
 
   set_stage(Stage::kStopped);
-  http.Stop();
+  http.Stop(cut > 0 ? std::chrono::milliseconds(0) : std::chrono::milliseconds(1000));
   if (metrics_http) metrics_http->Stop();
   spdlog::info("{} stopped cleanly in {:.3f} s", spec_.program, SecondsSince(t_drain));
   spdlog::default_logger()->flush();

@@ -1,0 +1,106 @@
+// The PostgreSQL pool against a real server: recovery after restarts, deadlines, SQLSTATE.
+#include "flovyn/db/pool.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "harness.h"
+
+namespace flovyn::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+db::PoolOptions Options(const std::string& url) {
+  db::PoolOptions o;
+  o.url = url;
+  o.max_size = 4;
+  o.connect_timeout = 2s;
+  o.statement_timeout = 2s;
+  o.acquire_timeout = 2s;
+  return o;
+}
+
+TEST(PoolTest, RecoversAfterTheDatabaseRestartsWithoutANewPool) {
+  Postgres pg;
+  db::Pool pool(Options(pg.CreateDatabase()));
+  ASSERT_TRUE(pool.Query("SELECT 1").ok());
+  pg.Stop();
+  auto down = pool.Query("SELECT 1");
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.status().code(), StatusCode::kUnavailable) << down.status().ToString();
+  pg.Start();
+  StatusOr<db::Result> up = Unavailable("not yet");
+  for (int i = 0; i < 20 && !up.ok(); ++i) {
+    up = pool.Query("SELECT 41 + 1");
+    if (!up.ok()) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->Get(0, 0), "42");
+}
+
+TEST(PoolTest, ParametersAreNeverInterpolated) {
+  db::Pool pool(Options(Postgres::Shared().CreateDatabase()));
+  auto r = pool.Query("SELECT $1::text, $2::text IS NULL", {std::string("'; DROP TABLE x; --"), std::nullopt});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->Get(0, 0), "'; DROP TABLE x; --");
+  EXPECT_EQ(r->Get(0, 1), "t");
+}
+
+TEST(PoolTest, SqlStatesBecomeCanonicalStatuses) {
+  db::Pool pool(Options(Postgres::Shared().CreateDatabase()));
+  ASSERT_TRUE(pool.Query("CREATE TABLE u (id int PRIMARY KEY)").ok());
+  ASSERT_TRUE(pool.Query("INSERT INTO u VALUES (1)").ok());
+  EXPECT_EQ(pool.Query("INSERT INTO u VALUES (1)").status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(pool.Query("SELECT 'x'::int").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(pool.Query("SELEC 1").status().code(), StatusCode::kInternal);
+  // A failed statement leaves the connection usable.
+  EXPECT_TRUE(pool.Query("SELECT 1").ok());
+}
+
+TEST(PoolTest, ServerSideStatementTimeoutIsApplied) {
+  auto o = Options(Postgres::Shared().CreateDatabase());
+  o.statement_timeout = 300ms;
+  db::Pool pool(o);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = pool.Query("SELECT pg_sleep(5)");
+  EXPECT_FALSE(r.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_TRUE(pool.Query("SELECT 1").ok());
+}
+
+TEST(PoolTest, ClientSideDeadlinesHoldWhenTheHostNeverAnswers) {
+  TcpProxy proxy(Postgres::Shared().port());
+  std::string url = Postgres::Shared().CreateDatabase();
+  std::string port = std::to_string(Postgres::Shared().port());
+  url.replace(url.find(":" + port), port.size() + 1, ":" + std::to_string(proxy.port()));
+  db::Pool pool(Options(url));
+  ASSERT_TRUE(pool.Query("SELECT 1").ok());
+  proxy.SetBlackhole(true);
+  auto t0 = std::chrono::steady_clock::now();
+  auto hung = pool.Query("SELECT 1");  // pooled connection: statement deadline
+  EXPECT_EQ(hung.status().code(), StatusCode::kDeadlineExceeded);
+  auto fresh = pool.Query("SELECT 1");  // new connection: connect deadline
+  EXPECT_EQ(fresh.status().code(), StatusCode::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 6s);
+  proxy.SetBlackhole(false);
+  EXPECT_TRUE(pool.Query("SELECT 1").ok());
+}
+
+TEST(PoolTest, AcquireWaitsForAFreeConnectionUpToTheDeadline) {
+  auto o = Options(Postgres::Shared().CreateDatabase());
+  o.max_size = 1;
+  o.acquire_timeout = 300ms;
+  db::Pool pool(o);
+  auto held = pool.Acquire();
+  ASSERT_TRUE(held.ok());
+  auto t0 = std::chrono::steady_clock::now();
+  auto second = pool.Acquire();
+  EXPECT_FALSE(second.ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 250ms);
+  EXPECT_EQ(pool.stats().acquire_timeouts_total, 1u);
+}
+
+}  // namespace
+}  // namespace flovyn::testing

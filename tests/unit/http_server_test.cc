@@ -1,0 +1,135 @@
+#include "flovyn/http/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "harness.h"
+
+namespace flovyn::http {
+namespace {
+
+using namespace std::chrono_literals;
+using flovyn::testing::HttpGet;
+using flovyn::testing::HttpResult;
+using flovyn::testing::HttpRequest;
+
+// Sends raw bytes on a fresh connection and returns everything read until close or timeout.
+std::string RawExchange(int port, const std::string& bytes, int read_ms = 2000) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "CONNECT FAILED";
+  timeval tv{read_ms / 1000, (read_ms % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  (void)!::write(fd, bytes.data(), bytes.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    router_.Add("POST", "/api/echo", Sync([](const Request& r) { return JsonResponse(200, r.body); }));
+    router_.Add("GET", "/api/slow", Sync([](const Request&) {
+      std::this_thread::sleep_for(500ms);
+      return JsonResponse(200, "{}");
+    }));
+    router_.Add("GET", "/probe", Sync([](const Request&) { return JsonResponse(200, "{}"); }),
+                {.before_running = true, .run_inline = true, .summary = ""});
+    ServerOptions o;
+    o.bind_address = "127.0.0.1";
+    o.max_body_bytes = 1024;
+    o.max_header_bytes = 2048;
+    server_ = std::make_unique<Server>(o, router_, [this] { return open_.load(); });
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  Router router_;
+  std::atomic<bool> open_{true};
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  std::string req = "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+  std::string last = "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\n[12]";
+  std::string out = RawExchange(server_->port(), req + req + last);
+  size_t count = 0;
+  for (size_t p = out.find("HTTP/1.1 200"); p != std::string::npos; p = out.find("HTTP/1.1 200", p + 1)) ++count;
+  EXPECT_EQ(count, 3u) << out;
+  EXPECT_NE(out.find("[12]"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, OversizedBodyIs413WithJsonError) {
+  auto r = HttpRequest("POST", server_->port(), "/api/echo", std::string(4096, 'x'));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_NE(r.body.find("\"code\":\"PAYLOAD_TOO_LARGE\""), std::string::npos) << r.body;
+}
+
+TEST_F(HttpServerTest, OversizedHeadersAre431) {
+  auto r = HttpRequest("GET", server_->port(), "/probe", "", {{"X-Big", std::string(4096, 'y')}});
+  EXPECT_EQ(r.status, 431);
+}
+
+TEST_F(HttpServerTest, MalformedRequestIs400) {
+  std::string out = RawExchange(server_->port(), "GARBAGE\r\n\r\n");
+  EXPECT_NE(out.find("HTTP/1.1 400"), std::string::npos) << out;
+  EXPECT_NE(out.find("BAD_REQUEST"), std::string::npos) << out;
+}
+
+TEST_F(HttpServerTest, UnknownRouteAndWrongMethodAreJsonErrors) {
+  auto r = HttpGet(server_->port(), "/nope");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("NOT_FOUND"), std::string::npos);
+  auto m = HttpRequest("DELETE", server_->port(), "/api/echo");
+  EXPECT_EQ(m.status, 405);
+}
+
+TEST_F(HttpServerTest, ApiRoutesAnswer503WithRetryAfterUntilOpenWhileProbesAnswer) {
+  open_ = false;
+  auto r = HttpRequest("POST", server_->port(), "/api/echo", "{}");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  EXPECT_EQ(HttpGet(server_->port(), "/probe").status, 200);
+  open_ = true;
+  EXPECT_EQ(HttpRequest("POST", server_->port(), "/api/echo", "{}").status, 200);
+}
+
+TEST_F(HttpServerTest, SlowClientIsNotServedForever) {
+  ServerOptions o;
+  o.bind_address = "127.0.0.1";
+  o.read_timeout = std::chrono::seconds(1);
+  Server s(o, router_, [] { return true; });
+  ASSERT_TRUE(s.Start().ok());
+  auto t0 = std::chrono::steady_clock::now();
+  std::string out = RawExchange(s.port(), "GET /probe HTTP/1.1\r\nHost: x\r\n", 5000);  // never finishes headers
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_EQ(out.find("200"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, DrainLetsInFlightRequestsFinishAndRefusesNewConnections) {
+  HttpResult slow;
+  std::thread t([&] { slow = HttpGet(server_->port(), "/api/slow"); });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(server_->in_flight(), 1);
+  server_->StopAccepting();
+  EXPECT_TRUE(server_->WaitIdle(std::chrono::steady_clock::now() + 5s));
+  t.join();
+  EXPECT_EQ(slow.status, 200);
+  std::this_thread::sleep_for(50ms);
+  auto refused = HttpGet(server_->port(), "/probe", 1s);
+  EXPECT_EQ(refused.status, 0) << refused.body;
+}
+
+}  // namespace
+}  // namespace flovyn::http
