@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/engine_module.h"
 #include "flovyn/runtime/cli.h"
+#include "worker_token_plugin.h"
 #include "flovyn/runtime/process.h"
 #include "settings.h"
 
@@ -59,6 +61,16 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
       spdlog::warn("FLOVYN_SECURITY__ENABLED=false: requests are not authenticated");
     }
     std::vector<std::unique_ptr<runtime::Module>> modules;
+    engine::EngineSettings es;
+    es.security_enabled = settings.security_enabled;
+    es.static_api_keys_json = settings.static_api_keys_json;
+    es.store.workflow_lease = std::chrono::milliseconds(settings.workflow_lease_ms);
+    es.dispatch.sweep_interval = std::chrono::milliseconds(settings.poll_sweep_ms);
+    es.dispatch.max_poll = std::chrono::milliseconds(settings.max_poll_ms);
+    auto engine = std::make_unique<engine::EngineModule>(es);
+    auto tokens = std::make_unique<plugins::WorkerTokenPlugin>(*engine, settings.worker_token_secret);
+    modules.push_back(std::move(engine));
+    modules.push_back(std::move(tokens));
     for (const auto& f : extra_modules) modules.push_back(f());
     runtime::Process process(SpecFrom(settings), values, std::move(modules));
     switch (cmd.kind) {

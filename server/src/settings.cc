@@ -53,6 +53,17 @@ const config::Schema& Schema() {
     s.Add({.key = "http.read_timeout_secs", .type = Type::kInt, .default_value = "30",
            .description = "time a client gets to send a request (and idle keep-alive time)", .min_value = 1,
            .max_value = 3600});
+    s.Add({.key = "auth.static_api_key.keys", .type = Type::kSecretJson,
+           .description = "static API keys: an array of tables { key, org_id, principal_type, principal_id, role }; "
+                          "org_id is a tenant slug or id, or `*` for a platform admin"});
+    s.Add({.key = "engine.workflow_lease_ms", .type = Type::kInt, .default_value = "60000",
+           .description = "how long a worker holds a claimed workflow execution without submitting",
+           .min_value = 100, .max_value = 3600000});
+    s.Add({.key = "engine.poll_sweep_ms", .type = Type::kInt, .default_value = "1000",
+           .description = "waiting long-polls re-check for work at least this often, notification or not",
+           .min_value = 10, .max_value = 60000});
+    s.Add({.key = "engine.max_poll_ms", .type = Type::kInt, .default_value = "60000",
+           .description = "longest a long-poll may wait", .min_value = 0, .max_value = 600000});
     return s;
   }();
   return schema;
@@ -81,6 +92,10 @@ Settings Settings::From(const config::Values& v) {
   s.db_statement_timeout_secs = static_cast<int>(v.Int("database.statement_timeout_secs"));
   s.http_max_body_bytes = static_cast<size_t>(v.Int("http.max_body_bytes"));
   s.http_read_timeout_secs = static_cast<int>(v.Int("http.read_timeout_secs"));
+  s.static_api_keys_json = v.String("auth.static_api_key.keys");
+  s.workflow_lease_ms = v.Int("engine.workflow_lease_ms");
+  s.poll_sweep_ms = v.Int("engine.poll_sweep_ms");
+  s.max_poll_ms = v.Int("engine.max_poll_ms");
   return s;
 }
 

@@ -33,6 +33,10 @@ struct Settings {
   size_t http_max_body_bytes;
   int http_read_timeout_secs;
   std::string bind_address;
+  std::string static_api_keys_json;
+  long workflow_lease_ms;
+  long poll_sweep_ms;
+  long max_poll_ms;
 
   static Settings From(const config::Values& v);
 };

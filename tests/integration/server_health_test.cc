@@ -54,7 +54,7 @@ TEST(ServerHealthTest, RunningWithHealthyDependencies) {
   auto lj = json::parse(legacy.body);
   EXPECT_EQ(lj["status"], "UP");
   EXPECT_EQ(lj["version"], "0.1.0");
-  EXPECT_TRUE(lj["plugins"].is_array());
+  EXPECT_EQ(lj["plugins"], json::array({"worker-token"}));
 
   for (const auto& r : {live, ready, startup, legacy}) ExpectNoSecret(r.body);
 }

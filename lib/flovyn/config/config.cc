@@ -4,6 +4,7 @@
 #include <cctype>
 #include <sstream>
 #include <stdexcept>
+#include <nlohmann/json.hpp>
 #include <toml.hpp>
 
 extern char** environ;  // NOLINT
@@ -35,6 +36,26 @@ std::optional<long> ParseInt(const std::string& v) {
   }
 }
 
+nlohmann::json TomlToJson(const toml::value& v) {
+  switch (v.type()) {
+    case toml::value_t::boolean: return v.as_boolean();
+    case toml::value_t::integer: return v.as_integer();
+    case toml::value_t::floating: return v.as_floating();
+    case toml::value_t::string: return v.as_string().str;
+    case toml::value_t::array: {
+      nlohmann::json a = nlohmann::json::array();
+      for (const auto& e : v.as_array()) a.push_back(TomlToJson(e));
+      return a;
+    }
+    case toml::value_t::table: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& [k, e] : v.as_table()) o[k] = TomlToJson(e);
+      return o;
+    }
+    default: return toml::format(v);
+  }
+}
+
 // Flattens a TOML table into dotted keys with string values.
 void Flatten(const toml::value& v, const std::string& prefix, const Schema& schema,
              std::map<std::string, std::string>& out, std::vector<std::string>& errors) {
@@ -46,6 +67,10 @@ void Flatten(const toml::value& v, const std::string& prefix, const Schema& sche
     }
     if (schema.Find(key) == nullptr) {
       errors.push_back("config file: unknown setting '" + key + "'");
+      continue;
+    }
+    if (schema.Find(key)->type == Type::kSecretJson) {
+      out[key] = TomlToJson(child).dump();
       continue;
     }
     switch (child.type()) {
@@ -257,6 +282,9 @@ StatusOr<Values> Load(const Schema& schema, const LoadInput& input) {
         }
         break;
       }
+      case Type::kSecretJson:
+        if (!nlohmann::json::accept(v)) errors.push_back(env + " must be JSON");
+        break;
       default: break;
     }
     if (!s.choices.empty()) {
@@ -313,7 +341,8 @@ std::string Values::Print() const {
     o << s.key << " = ";
     const std::string& v = it->second.value;
     switch (s.type) {
-      case Type::kSecret: o << Quote("[redacted]"); break;
+      case Type::kSecret:
+      case Type::kSecretJson: o << Quote("[redacted]"); break;
       case Type::kSecretUrl: o << Quote(RedactUrl(v)); break;
       case Type::kInt:
       case Type::kBool: o << v; break;

@@ -21,6 +21,7 @@ enum class Type {
   kBool,
   kSecret,       // never printed, logged or returned
   kSecretUrl,    // a URL whose password is redacted when printed
+  kSecretJson,   // structured value (TOML table/array, or JSON text in the environment); never printed
 };
 
 enum class Source { kDefault, kFile, kEnvironment, kFlag };

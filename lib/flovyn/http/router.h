@@ -15,6 +15,9 @@ struct RouteOptions {
   bool before_running = false;  // served in every stage (probes, metrics); others 503 until RUNNING
   bool run_inline = false;      // handler never blocks: run it on the I/O thread
   std::string summary;          // for documentation
+  std::string tag;              // OpenAPI grouping
+  bool has_body = false;        // takes a JSON request body
+  std::vector<std::string> query;  // documented query parameters
 };
 
 struct Route {

@@ -52,7 +52,9 @@ class Module {
   // A plugin is listed by the legacy health endpoint; its migrations run after the core's.
   virtual bool is_plugin() const { return false; }
   virtual std::vector<migrate::Migration> migrations() const { return {}; }
+  // Before migrations; API routes are only called once RUNNING, after Start.
   virtual void AddRoutes(http::Router&) {}
+  // After Start (services may use what Start built).
   virtual void AddGrpcServices(grpcsvc::Server&) {}
   virtual void AddHealthChecks(health::Monitor&) {}
   // After migrations, before RUNNING.

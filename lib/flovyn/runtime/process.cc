@@ -273,11 +273,6 @@ int Process::Serve() {
   }
   Context ctx{config_, pool, nats.get(), registry, stage};
   std::unique_ptr<grpcsvc::Server> grpc;
-  if (spec_.grpc_port) {
-    grpc = std::make_unique<grpcsvc::Server>(spec_.bind_address + ":" + std::to_string(*spec_.grpc_port), stage,
-                                             monitor, &registry);
-    for (auto& m : modules_) m->AddGrpcServices(*grpc);
-  }
   size_t started = 0;
   for (; started < modules_.size(); ++started) {
     if (Status s = modules_[started]->Start(ctx); !s.ok()) {
@@ -286,7 +281,10 @@ int Process::Serve() {
       return 1;
     }
   }
-  if (grpc) {
+  if (spec_.grpc_port) {
+    grpc = std::make_unique<grpcsvc::Server>(spec_.bind_address + ":" + std::to_string(*spec_.grpc_port), stage,
+                                             monitor, &registry);
+    for (auto& m : modules_) m->AddGrpcServices(*grpc);
     if (Status s = grpc->Start(); !s.ok()) {
       spdlog::error("startup failed: {}; choose a free port with GRPC_SERVER_PORT", s.message());
       for (size_t i = modules_.size(); i-- > 0;) modules_[i]->Stop();

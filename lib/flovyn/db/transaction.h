@@ -1,0 +1,29 @@
+// Runs a unit of work in one PostgreSQL transaction: BEGIN, the work, COMMIT, with ROLLBACK on
+// any failure and a bounded retry when PostgreSQL reports a serialization failure or deadlock.
+#pragma once
+
+#include <functional>
+
+#include "flovyn/db/pool.h"
+
+namespace flovyn::db {
+
+class Tx {
+ public:
+  Tx(Connection& c, Clock::time_point deadline) : conn_(c), deadline_(deadline) {}
+  StatusOr<Result> Exec(std::string_view sql, const Params& params = {}) {
+    return conn_.Exec(sql, params, deadline_);
+  }
+  Connection& connection() { return conn_; }
+  Clock::time_point deadline() const { return deadline_; }
+
+ private:
+  Connection& conn_;
+  Clock::time_point deadline_;
+};
+
+// `work` returns OK to commit. Retries up to `attempts` times on kAborted (40001/40P01);
+// `work` must therefore be safe to run again from the start.
+Status InTransaction(Pool& pool, const std::function<Status(Tx&)>& work, int attempts = 3);
+
+}  // namespace flovyn::db

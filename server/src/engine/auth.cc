@@ -1,0 +1,153 @@
+#include "engine/auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <nlohmann/json.hpp>
+
+namespace flovyn::engine {
+
+namespace {
+constexpr auto kCacheTtl = std::chrono::seconds(2);
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += hex[p[i] >> 4];
+    out += hex[p[i] & 15];
+  }
+  return out;
+}
+
+bool ConstantTimeEqual(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+}  // namespace
+
+std::string TokenHash(const std::string& secret, const std::string& token) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(token.data()), token.size(), md, &len);
+  return Hex(md, len);
+}
+
+std::string NewWorkerToken() {
+  unsigned char b[32];
+  RAND_bytes(b, sizeof b);
+  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out = "fwt_";
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : b) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      out += alphabet[(acc >> (bits - 6)) & 63];
+      bits -= 6;
+    }
+  }
+  if (bits > 0) out += alphabet[(acc << (6 - bits)) & 63];
+  return out;
+}
+
+StatusOr<std::optional<Principal>> WorkerTokenAuthenticator::Authenticate(const std::string& credential) {
+  if (credential.rfind("fwt_", 0) != 0) return std::optional<Principal>();
+  std::string hash = TokenHash(secret_, credential);
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = cache_.find(hash);
+    if (it != cache_.end() && it->second.until > now) return std::optional<Principal>(it->second.principal);
+  }
+  auto r = pool_.Query("UPDATE worker_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL "
+                       "RETURNING id, tenant_id",
+                       {hash});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return Status(StatusCode::kUnauthenticated, "invalid or revoked worker token");
+  Principal p;
+  p.kind = Principal::Kind::kWorkerToken;
+  p.id = std::string(r->Get(0, 0));
+  p.tenant_id = std::string(r->Get(0, 1));
+  p.role = "worker";
+  std::lock_guard<std::mutex> l(mu_);
+  if (cache_.size() > 10000) cache_.clear();
+  cache_[hash] = Cached{p, now + kCacheTtl};
+  return std::optional<Principal>(p);
+}
+
+void WorkerTokenAuthenticator::Invalidate() {
+  std::lock_guard<std::mutex> l(mu_);
+  cache_.clear();
+}
+
+StatusOr<std::optional<Principal>> StaticApiKeyAuthenticator::Authenticate(const std::string& credential) {
+  for (const auto& k : keys_) {
+    if (!ConstantTimeEqual(k.key, credential)) continue;
+    Principal p;
+    p.kind = Principal::Kind::kApiKey;
+    p.id = k.principal_id;
+    p.role = k.role;
+    if (k.org_id == "*") {
+      p.platform_admin = true;
+    } else {
+      auto tenant = resolve_org_(k.org_id);
+      if (!tenant.ok()) {
+        if (tenant.status().code() == StatusCode::kNotFound) {
+          return Status(StatusCode::kUnauthenticated, "API key's organisation has no tenant");
+        }
+        return tenant.status();
+      }
+      p.tenant_id = *tenant;
+    }
+    return std::optional<Principal>(p);
+  }
+  return std::optional<Principal>();
+}
+
+StatusOr<std::vector<StaticApiKey>> ParseStaticApiKeys(const std::string& text) {
+  std::vector<StaticApiKey> out;
+  if (text.empty()) return out;
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (!j.is_array()) return InvalidArgument("auth.static_api_key.keys must be an array of tables");
+    for (const auto& e : j) {
+      StaticApiKey k;
+      k.key = e.value("key", "");
+      k.org_id = e.value("org_id", "");
+      k.principal_type = e.value("principal_type", "service");
+      k.principal_id = e.value("principal_id", "");
+      k.role = e.value("role", "member");
+      if (k.key.size() < 16) return InvalidArgument("auth.static_api_key.keys: every key needs at least 16 characters");
+      if (k.org_id.empty()) return InvalidArgument("auth.static_api_key.keys: every key needs an org_id ('*' for admin)");
+      out.push_back(std::move(k));
+    }
+  } catch (const std::exception&) {
+    return InvalidArgument("auth.static_api_key.keys is not valid");
+  }
+  return out;
+}
+
+StatusOr<Principal> AuthChain::Authenticate(const std::string& authorization) {
+  if (!enabled_) {
+    Principal p;
+    p.platform_admin = true;
+    p.role = "admin";
+    return p;
+  }
+  std::string cred = authorization;
+  if (cred.rfind("Bearer ", 0) == 0 || cred.rfind("bearer ", 0) == 0) cred = cred.substr(7);
+  while (!cred.empty() && cred.back() == ' ') cred.pop_back();
+  if (cred.empty()) return Status(StatusCode::kUnauthenticated, "missing credentials (Authorization: Bearer ...)");
+  for (auto& a : chain_) {
+    auto r = a->Authenticate(cred);
+    if (!r.ok()) return r.status();
+    if (*r) return **r;
+  }
+  return Status(StatusCode::kUnauthenticated, "invalid credentials");
+}
+
+}  // namespace flovyn::engine

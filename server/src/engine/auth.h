@@ -1,0 +1,93 @@
+// Who is calling: worker tokens (fwt_..., HMAC-SHA256 with WORKER_TOKEN_SECRET, stored hashed)
+// and static API keys from the configuration file. The Authenticator interface is the seam for
+// more schemes (the console's JWTs). A principal belongs to one tenant, or is a platform admin.
+// Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flovyn/core/status.h"
+#include "flovyn/db/pool.h"
+
+namespace flovyn::engine {
+
+struct Principal {
+  enum class Kind { kAnonymous, kWorkerToken, kApiKey, kJwt } kind = Kind::kAnonymous;
+  std::string id;             // token id, key principal id, user id
+  std::string tenant_id;      // empty for platform admins
+  std::string role;           // "admin", "member", "worker", ...
+  bool platform_admin = false;
+};
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  // nullopt: not this scheme's credential (try the next); error: this scheme's and invalid.
+  virtual StatusOr<std::optional<Principal>> Authenticate(const std::string& credential) = 0;
+};
+
+// HMAC-SHA256(secret, token) in lower-case hex.
+std::string TokenHash(const std::string& secret, const std::string& token);
+// "fwt_" + 43 base64url characters of randomness.
+std::string NewWorkerToken();
+
+class WorkerTokenAuthenticator final : public Authenticator {
+ public:
+  WorkerTokenAuthenticator(db::Pool& pool, std::string secret) : pool_(pool), secret_(std::move(secret)) {}
+  StatusOr<std::optional<Principal>> Authenticate(const std::string& credential) override;
+  // Forget cached verdicts (after a revocation here).
+  void Invalidate();
+
+ private:
+  struct Cached {
+    Principal principal;
+    std::chrono::steady_clock::time_point until;
+  };
+  db::Pool& pool_;
+  std::string secret_;
+  std::mutex mu_;
+  std::map<std::string, Cached> cache_;  // by hash; guarded by mu_
+};
+
+struct StaticApiKey {
+  std::string key, org_id, principal_type, principal_id, role;
+};
+
+class StaticApiKeyAuthenticator final : public Authenticator {
+ public:
+  // `resolve_org` maps an org id (tenant id or slug) to a tenant id.
+  StaticApiKeyAuthenticator(std::vector<StaticApiKey> keys,
+                            std::function<StatusOr<std::string>(const std::string&)> resolve_org)
+      : keys_(std::move(keys)), resolve_org_(std::move(resolve_org)) {}
+  StatusOr<std::optional<Principal>> Authenticate(const std::string& credential) override;
+
+ private:
+  std::vector<StaticApiKey> keys_;
+  std::function<StatusOr<std::string>(const std::string&)> resolve_org_;
+};
+
+// Parses `[{ key, org_id, principal_type, principal_id, role }]` (JSON text).
+StatusOr<std::vector<StaticApiKey>> ParseStaticApiKeys(const std::string& json_text);
+
+// Tries each authenticator in order. With security disabled every caller is an anonymous admin.
+class AuthChain {
+ public:
+  explicit AuthChain(bool enabled) : enabled_(enabled) {}
+  void Add(std::shared_ptr<Authenticator> a) { chain_.push_back(std::move(a)); }
+  bool enabled() const { return enabled_; }
+  // `authorization`: the header/metadata value ("Bearer ..."); may be empty.
+  StatusOr<Principal> Authenticate(const std::string& authorization);
+
+ private:
+  bool enabled_;
+  std::vector<std::shared_ptr<Authenticator>> chain_;
+};
+
+}  // namespace flovyn::engine

@@ -1,0 +1,59 @@
+// The engine as a module of flovyn-server: builds the store, wake-ups, scheduler, gRPC
+// services and REST API on the shared runtime, and releases waiting calls on drain.
+#pragma once
+
+#include <memory>
+
+#include "engine/auth.h"
+#include "engine/grpc_services.h"
+#include "engine/notifier.h"
+#include "engine/rest_support.h"
+#include "engine/scheduler.h"
+#include "engine/store.h"
+#include "engine/tenancy.h"
+#include "engine/work_hub.h"
+#include "flovyn/runtime/module.h"
+
+namespace flovyn::engine {
+
+struct EngineSettings {
+  bool security_enabled = true;
+  std::string static_api_keys_json;  // [{key, org_id, principal_type, principal_id, role}]
+  DispatchOptions dispatch;
+  StoreOptions store;
+  std::chrono::milliseconds scheduler_tick{100};
+};
+
+class EngineModule final : public runtime::Module {
+ public:
+  explicit EngineModule(EngineSettings settings);
+  ~EngineModule() override;
+  std::string name() const override { return "engine"; }
+  void AddRoutes(http::Router& router) override;
+  void AddGrpcServices(grpcsvc::Server& server) override;
+  Status Start(const runtime::Context& ctx) override;
+  void BeginDrain() override;
+  void Stop() override;
+
+  // For plugins, valid after Start.
+  Store& store() { return *store_; }
+  AuthChain& auth() { return *auth_; }
+  RestContext& rest() { return *rest_; }
+
+ private:
+  EngineSettings settings_;
+  WorkHub hub_;
+  std::unique_ptr<WorkNotifier> notifier_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Tenancy> tenancy_;
+  std::unique_ptr<AuthChain> auth_;
+  std::unique_ptr<RestContext> rest_;
+  std::unique_ptr<CallContext> calls_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<WorkerLifecycleService> lifecycle_svc_;
+  std::unique_ptr<WorkflowDispatchService> dispatch_svc_;
+  std::unique_ptr<TaskExecutionService> task_svc_;
+  const http::Router* router_ = nullptr;
+};
+
+}  // namespace flovyn::engine

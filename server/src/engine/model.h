@@ -1,0 +1,111 @@
+// Engine values passed between the store, the gRPC services and the REST API.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace flovyn::engine {
+
+struct Tenant {
+  std::string id, slug, name, created_at;
+};
+
+struct Event {
+  int64_t sequence = 0;
+  std::string type;
+  std::string payload_json;
+  int64_t created_at_ms = 0;
+};
+
+struct WorkflowView {
+  std::string id, kind, queue, status;
+  std::string input_json, output_json;  // "null" when absent
+  std::optional<std::string> error;
+  std::optional<std::string> parent_id;
+  std::optional<std::string> idempotency_key;
+  int64_t last_sequence = 0;
+  std::string created_at, updated_at;
+  std::optional<std::string> completed_at;
+  std::string traceparent;
+};
+
+struct TaskView {
+  std::string id, kind, queue, status;
+  std::string input_json, output_json, progress_json;
+  std::optional<std::string> error;
+  std::optional<std::string> workflow_id;
+  std::optional<int64_t> workflow_sequence;
+  int attempt = 0, max_attempts = 0;
+  std::string created_at, updated_at;
+  std::optional<std::string> completed_at;
+  std::optional<std::string> lease_expires_at;
+  std::string traceparent;
+};
+
+struct WorkerView {
+  std::string id, name, version;
+  std::vector<std::string> queues, workflow_kinds, task_kinds;
+  std::string registered_at, last_heartbeat_at;
+  double heartbeat_age_seconds = 0;
+};
+
+struct StartWorkflowRequest {
+  std::string kind, queue = "default", input_json = "null";
+  std::optional<std::string> idempotency_key;
+  std::string traceparent;
+};
+
+struct StartResult {
+  std::string execution_id;
+  bool created = false;
+};
+
+struct WorkflowClaim {
+  WorkflowView execution;
+  std::vector<Event> events;
+  std::vector<std::pair<std::string, std::string>> state;  // key, value json
+};
+
+struct TaskClaim {
+  TaskView task;
+  int64_t lease_expires_at_ms = 0;
+};
+
+struct SubmitResult {
+  int64_t last_sequence = 0;
+  std::string status;
+  std::vector<Event> events;
+};
+
+struct FailResult {
+  bool will_retry = false;
+  int64_t next_attempt_at_ms = 0;
+};
+
+struct ListFilter {
+  std::optional<std::string> status, kind;
+  int limit = 50;
+  std::optional<std::string> cursor;  // opaque, from the previous page
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::optional<std::string> next_cursor;
+};
+
+struct SubmitTaskRequest {
+  std::string kind, queue = "default", input_json = "null";
+  int max_attempts = 3;
+  int64_t initial_backoff_ms = 1000, max_backoff_ms = 60000, lease_ms = 30000;
+  std::string traceparent;
+};
+
+// Terminal statuses never change again.
+inline bool IsTerminal(const std::string& status) {
+  return status == "COMPLETED" || status == "FAILED" || status == "CANCELLED";
+}
+
+}  // namespace flovyn::engine

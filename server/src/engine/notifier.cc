@@ -1,0 +1,59 @@
+#include "engine/notifier.h"
+
+#include <spdlog/spdlog.h>
+
+#include "flovyn/nats/connection.h"
+
+namespace flovyn::engine {
+namespace {
+constexpr const char* kChannel = "flovyn_work";
+constexpr const char* kSubject = "flovyn.work";
+}  // namespace
+
+Status PostgresNotifier::InTransaction(db::Tx& tx, const std::string& key) {
+  return tx.Exec("SELECT pg_notify($1, $2)", {std::string(kChannel), key}).status();
+}
+
+void PostgresNotifier::Start() {
+  listener_ = std::thread([this] { Listen(); });
+}
+
+void PostgresNotifier::Stop() {
+  stop_ = true;
+  if (listener_.joinable()) listener_.join();
+}
+
+void PostgresNotifier::Listen() {
+  while (!stop_) {
+    auto conn = pool_.Connect(db::Clock::now() + pool_.options().connect_timeout);
+    if (!conn.ok()) {
+      for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    auto& c = **conn;
+    if (!c.ExecSimple(std::string("LISTEN ") + kChannel, db::Clock::now() + std::chrono::seconds(5)).ok()) continue;
+    // Anything missed while not listening: wake every waiter once so it re-checks.
+    hub_.Notify("*");
+    while (!stop_ && !c.broken()) {
+      Status s = c.WaitReadable(db::Clock::now() + std::chrono::milliseconds(200));
+      if (!s.ok() && s.code() != StatusCode::kDeadlineExceeded) break;
+      while (PGnotify* n = PQnotifies(c.raw())) {
+        hub_.Notify(n->extra);
+        PQfreemem(n);
+      }
+    }
+  }
+}
+
+void NatsNotifier::AfterCommit(const std::string& key) {
+  hub_.Notify(key);
+  // Best effort: other replicas still find the work on their next sweep.
+  (void)nats_.Publish(kSubject, key);
+}
+
+void NatsNotifier::Start() {
+  Status s = nats_.Subscribe(kSubject, [this](const std::string&, const std::string& key) { hub_.Notify(key); });
+  if (!s.ok()) spdlog::warn("cannot subscribe to NATS work notifications: {}", s.message());
+}
+
+}  // namespace flovyn::engine

@@ -1,0 +1,48 @@
+// What every REST handler of the engine needs: the caller's tenant (authenticated, and matched
+// against the {tenant} in the path), a JSON body checked for shape, and JSON views of the model.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "engine/auth.h"
+#include "engine/model.h"
+#include "engine/tenancy.h"
+#include "flovyn/http/message.h"
+
+namespace flovyn::engine {
+
+class RestContext {
+ public:
+  RestContext(AuthChain& auth, Tenancy& tenancy) : auth_(auth), tenancy_(tenancy) {}
+  // REST accepts API keys (and console JWTs); worker tokens are for the gRPC protocol.
+  StatusOr<Principal> Who(const http::Request& req);
+  // The tenant id for the request's {tenant}, checked against the caller.
+  StatusOr<std::string> Tenant(const http::Request& req);
+  Tenancy& tenancy() { return tenancy_; }
+
+ private:
+  AuthChain& auth_;
+  Tenancy& tenancy_;
+};
+
+// The body as a JSON object: 415 for another content type, 400 for malformed JSON or UTF-8.
+StatusOr<nlohmann::json> JsonBody(const http::Request& req);
+// Field accessors: absent -> nullopt (or the default); wrong type -> INVALID_ARGUMENT naming the field.
+StatusOr<std::optional<std::string>> StringField(const nlohmann::json& body, const char* name);
+StatusOr<std::optional<int64_t>> IntField(const nlohmann::json& body, const char* name);
+// Any JSON value, as text ("null" when absent).
+std::string ValueField(const nlohmann::json& body, const char* name);
+
+nlohmann::json ToJson(const Tenant& t);
+nlohmann::json ToJson(const WorkflowView& w);
+nlohmann::json ToJson(const TaskView& t);
+nlohmann::json ToJson(const Event& e);
+nlohmann::json ToJson(const WorkerView& w);
+
+http::Response Json(int status, const nlohmann::json& body);
+// Parses limit/cursor/status/kind query parameters; INVALID_ARGUMENT on bad values.
+StatusOr<ListFilter> ListFilterFrom(const http::Request& req, const std::vector<std::string>& statuses);
+
+}  // namespace flovyn::engine

@@ -1,0 +1,50 @@
+#include "engine/scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+namespace flovyn::engine {
+
+void Scheduler::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Scheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Scheduler::Loop() {
+  using Job = StatusOr<int> (Store::*)(int);
+  int lease_every = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      if (cv_.wait_for(l, tick_, [this] { return stop_; })) return;
+    }
+    // Drain each kind of due work in batches; a failure (database down) is retried next tick.
+    for (Job job : {&Store::FireDueTimers, &Store::TimeOutPromises}) {
+      for (int batch = 0; batch < 10; ++batch) {
+        auto n = (store_.*job)(100);
+        if (!n.ok()) {
+          spdlog::debug("scheduler: {}", n.status().message());
+          break;
+        }
+        if (*n < 100) break;
+      }
+    }
+    if (++lease_every >= 5) {  // leases are coarse: every half second is plenty
+      lease_every = 0;
+      for (Job job : {&Store::ExpireWorkflowLeases, &Store::ExpireTaskLeases}) {
+        auto n = (store_.*job)(100);
+        if (!n.ok()) spdlog::debug("scheduler: {}", n.status().message());
+        else if (*n > 0) spdlog::info("scheduler: {} expired lease(s) returned to the queue", *n);
+      }
+    }
+  }
+}
+
+}  // namespace flovyn::engine

@@ -1,0 +1,33 @@
+// Background work every replica runs: fires due timers, times out promises, returns work whose
+// lease expired. Row locks make each item happen once however many replicas run. One thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "engine/store.h"
+
+namespace flovyn::engine {
+
+class Scheduler {
+ public:
+  Scheduler(Store& store, std::chrono::milliseconds tick = std::chrono::milliseconds(100))
+      : store_(store), tick_(tick) {}
+  ~Scheduler() { Stop(); }
+  void Start();
+  void Stop();
+
+ private:
+  void Loop();
+  Store& store_;
+  std::chrono::milliseconds tick_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace flovyn::engine

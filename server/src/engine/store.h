@@ -1,0 +1,99 @@
+// The engine's durable state in PostgreSQL: every operation is one transaction, every query
+// is scoped by tenant, all SQL is parameterised and lives here. History appends happen with
+// the execution row locked, so sequence numbers are dense and never repeat; claims use
+// FOR UPDATE SKIP LOCKED so replicas never hand out the same work. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+#include "engine/notifier.h"
+#include "flovyn/db/pool.h"
+#include "flovyn/db/transaction.h"
+#include "flovyn/v1/flovyn.pb.h"
+
+namespace flovyn::engine {
+
+struct StoreOptions {
+  std::chrono::milliseconds workflow_lease{60000};
+};
+
+class Store {
+ public:
+  Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options = {});
+
+  // Tenants
+  StatusOr<Tenant> CreateTenant(const std::string& slug, const std::string& name);
+  StatusOr<Tenant> TenantBySlug(const std::string& slug);
+  StatusOr<Tenant> TenantById(const std::string& id);
+  StatusOr<std::vector<Tenant>> ListTenants();
+
+  // Workflows
+  StatusOr<StartResult> StartWorkflow(const std::string& tenant, const StartWorkflowRequest& req);
+  StatusOr<std::optional<WorkflowClaim>> ClaimWorkflow(const std::string& tenant, const std::string& worker,
+                                                       const std::string& queue, const std::vector<std::string>& kinds);
+  StatusOr<SubmitResult> SubmitCommands(const std::string& tenant, const std::string& worker,
+                                        const std::string& execution_id, int64_t expected_sequence,
+                                        const std::vector<v1::WorkflowCommand>& commands);
+  Status Signal(const std::string& tenant, const std::string& execution_id, const std::string& name,
+                const std::string& payload_json);
+  StatusOr<StartResult> SignalWithStart(const std::string& tenant, const StartWorkflowRequest& start,
+                                        const std::string& name, const std::string& payload_json);
+  Status Cancel(const std::string& tenant, const std::string& execution_id);
+  Status ResolvePromise(const std::string& tenant, const std::string& promise_id, const std::string& value_json);
+  Status RejectPromise(const std::string& tenant, const std::string& promise_id, const std::string& error);
+  StatusOr<WorkflowView> GetWorkflow(const std::string& tenant, const std::string& id);
+  StatusOr<Page<WorkflowView>> ListWorkflows(const std::string& tenant, const ListFilter& filter);
+  StatusOr<std::vector<Event>> Events(const std::string& tenant, const std::string& id, int64_t after = 0);
+  StatusOr<std::vector<std::pair<std::string, std::string>>> State(const std::string& tenant, const std::string& id);
+
+  // Tasks
+  StatusOr<std::string> SubmitTask(const std::string& tenant, const SubmitTaskRequest& req);
+  StatusOr<std::optional<TaskClaim>> ClaimTask(const std::string& tenant, const std::string& worker,
+                                               const std::string& queue, const std::vector<std::string>& kinds);
+  Status CompleteTask(const std::string& tenant, const std::string& worker, const std::string& task_id, int attempt,
+                      const std::string& output_json);
+  StatusOr<FailResult> FailTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
+                                int attempt, const std::string& error, bool non_retryable);
+  // Extends the lease; returns whether cancellation was requested, and the new lease end.
+  StatusOr<std::pair<bool, int64_t>> HeartbeatTask(const std::string& tenant, const std::string& worker,
+                                                   const std::string& task_id, int attempt,
+                                                   const std::optional<std::string>& progress_json);
+  Status CancelTask(const std::string& tenant, const std::string& task_id, const std::string& reason);
+  StatusOr<TaskView> GetTask(const std::string& tenant, const std::string& id);
+  StatusOr<Page<TaskView>> ListTasks(const std::string& tenant, const ListFilter& filter);
+
+  // Workers
+  StatusOr<std::string> RegisterWorker(const std::string& tenant, const v1::RegisterWorkerRequest& req);
+  Status WorkerHeartbeat(const std::string& tenant, const std::string& worker_id);
+  StatusOr<std::vector<WorkerView>> ListWorkers(const std::string& tenant);
+
+  // Background work, safe on every replica at once; each returns how many items it handled.
+  StatusOr<int> FireDueTimers(int limit = 100);
+  StatusOr<int> TimeOutPromises(int limit = 100);
+  StatusOr<int> ExpireWorkflowLeases(int limit = 100);
+  StatusOr<int> ExpireTaskLeases(int limit = 100);
+  // Seconds until the next timer or promise timeout is due (for the scheduler's sleep).
+  StatusOr<double> SecondsUntilNextDue();
+
+  db::Pool& pool() { return pool_; }
+
+  class Unit;  // one transaction plus the notifications it will send after commit
+
+ private:
+  Status Run(const std::function<Status(Unit&)>& work);
+
+  db::Pool& pool_;
+  WorkNotifier& notifier_;
+  StoreOptions options_;
+};
+
+// Validates that `text` is JSON; empty means null. Returns the normalised text.
+StatusOr<std::string> NormaliseJson(const std::string& text, const std::string& field);
+bool IsUuid(const std::string& s);
+std::string NewUuid();
+
+}  // namespace flovyn::engine
