@@ -1,0 +1,404 @@
+#include "flovyn/client.h"
+
+#include <nlohmann/json.hpp>
+
+namespace flovyn::sdk {
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  channel_ = grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args);
+  dispatch_ = v1::WorkflowDispatch::NewStub(channel_);
+  tasks_ = v1::TaskExecution::NewStub(channel_);
+  lifecycle_ = v1::WorkerLifecycle::NewStub(channel_);
+}
+
+void Client::Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds timeout) const {
+  if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
+  if (!options_.tenant.empty()) ctx->AddMetadata("x-flovyn-tenant", options_.tenant);
+  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+}
+
+grpc::Status Client::StartWorkflow(const std::string& kind, const std::string& input_json,
+                                   v1::StartWorkflowResponse* out, const std::string& queue,
+                                   const std::string& idempotency_key) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::StartWorkflowRequest req;
+  req.set_kind(kind);
+  req.set_queue(queue);
+  req.set_input_json(input_json);
+  req.set_idempotency_key(idempotency_key);
+  return dispatch_->StartWorkflow(&ctx, req, out);
+}
+
+grpc::Status Client::Signal(const std::string& execution_id, const std::string& name, const std::string& payload_json) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::SignalWorkflowRequest req;
+  req.set_execution_id(execution_id);
+  req.set_name(name);
+  req.set_payload_json(payload_json);
+  v1::SignalWorkflowResponse res;
+  return dispatch_->SignalWorkflow(&ctx, req, &res);
+}
+
+grpc::Status Client::SignalWithStart(const v1::SignalWithStartRequest& req, v1::SignalWithStartResponse* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  return dispatch_->SignalWithStart(&ctx, req, out);
+}
+
+grpc::Status Client::ResolvePromise(const std::string& promise_id, const std::string& value_json) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::ResolvePromiseRequest req;
+  req.set_promise_id(promise_id);
+  req.set_value_json(value_json);
+  v1::ResolvePromiseResponse res;
+  return dispatch_->ResolvePromise(&ctx, req, &res);
+}
+
+grpc::Status Client::RejectPromise(const std::string& promise_id, const std::string& error) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::RejectPromiseRequest req;
+  req.set_promise_id(promise_id);
+  req.set_error(error);
+  v1::RejectPromiseResponse res;
+  return dispatch_->RejectPromise(&ctx, req, &res);
+}
+
+grpc::Status Client::GetEvents(const std::string& execution_id, std::vector<v1::WorkflowEvent>* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::GetEventsRequest req;
+  req.set_execution_id(execution_id);
+  v1::GetEventsResponse res;
+  auto s = dispatch_->GetEvents(&ctx, req, &res);
+  out->assign(res.events().begin(), res.events().end());
+  return s;
+}
+
+grpc::Status Client::GetState(const std::string& execution_id, std::map<std::string, std::string>* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::GetStateRequest req;
+  req.set_execution_id(execution_id);
+  v1::GetStateResponse res;
+  auto s = dispatch_->GetState(&ctx, req, &res);
+  out->clear();
+  for (const auto& [k, v] : res.state_json()) (*out)[k] = v;
+  return s;
+}
+
+grpc::Status Client::SubmitTask(const v1::SubmitTaskRequest& req, std::string* task_id) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::SubmitTaskResponse res;
+  auto s = tasks_->SubmitTask(&ctx, req, &res);
+  *task_id = res.task_id();
+  return s;
+}
+
+grpc::Status Client::CancelTask(const std::string& task_id, const std::string& reason) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::CancelTaskRequest req;
+  req.set_task_id(task_id);
+  req.set_reason(reason);
+  v1::CancelTaskResponse res;
+  return tasks_->CancelTask(&ctx, req, &res);
+}
+
+grpc::Status Client::RegisterWorker(const v1::RegisterWorkerRequest& req, std::string* worker_id) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::RegisterWorkerResponse res;
+  auto s = lifecycle_->RegisterWorker(&ctx, req, &res);
+  *worker_id = res.worker_id();
+  return s;
+}
+
+grpc::Status Client::WorkerHeartbeat(const std::string& worker_id) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::WorkerHeartbeatRequest req;
+  req.set_worker_id(worker_id);
+  v1::WorkerHeartbeatResponse res;
+  return lifecycle_->Heartbeat(&ctx, req, &res);
+}
+
+grpc::Status Client::PollWorkflow(const v1::PollWorkflowRequest& req, v1::PollWorkflowResponse* out,
+                                  grpc::ClientContext* ctx) {
+  grpc::ClientContext own;
+  if (ctx == nullptr) ctx = &own;
+  Prepare(ctx, std::chrono::milliseconds(req.timeout_ms()) + options_.call_timeout);
+  return dispatch_->PollWorkflow(ctx, req, out);
+}
+
+grpc::Status Client::SubmitCommands(const v1::SubmitWorkflowCommandsRequest& req,
+                                    v1::SubmitWorkflowCommandsResponse* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  return dispatch_->SubmitWorkflowCommands(&ctx, req, out);
+}
+
+grpc::Status Client::PollTask(const v1::PollTaskRequest& req, v1::PollTaskResponse* out, grpc::ClientContext* ctx) {
+  grpc::ClientContext own;
+  if (ctx == nullptr) ctx = &own;
+  Prepare(ctx, std::chrono::milliseconds(req.timeout_ms()) + options_.call_timeout);
+  return tasks_->PollTask(ctx, req, out);
+}
+
+grpc::Status Client::CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::CompleteTaskRequest req;
+  req.set_worker_id(worker_id);
+  req.set_task_id(task.id());
+  req.set_attempt(task.attempt());
+  req.set_output_json(output_json);
+  v1::CompleteTaskResponse res;
+  return tasks_->CompleteTask(&ctx, req, &res);
+}
+
+grpc::Status Client::FailTask(const std::string& worker_id, const v1::Task& task, const std::string& error,
+                              bool non_retryable, v1::FailTaskResponse* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::FailTaskRequest req;
+  req.set_worker_id(worker_id);
+  req.set_task_id(task.id());
+  req.set_attempt(task.attempt());
+  req.set_error(error);
+  req.set_non_retryable(non_retryable);
+  v1::FailTaskResponse res;
+  return tasks_->FailTask(&ctx, req, out ? out : &res);
+}
+
+grpc::Status Client::HeartbeatTask(const std::string& worker_id, const v1::Task& task, v1::TaskHeartbeatResponse* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::TaskHeartbeatRequest req;
+  req.set_worker_id(worker_id);
+  req.set_task_id(task.id());
+  req.set_attempt(task.attempt());
+  return tasks_->Heartbeat(&ctx, req, out);
+}
+
+std::unique_ptr<grpc::ClientReader<v1::WorkNotification>> Client::Subscribe(grpc::ClientContext* ctx,
+                                                                             const std::string& queue) {
+  if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
+  if (!options_.tenant.empty()) ctx->AddMetadata("x-flovyn-tenant", options_.tenant);
+  v1::SubscribeToNotificationsRequest req;
+  req.set_queue(queue);
+  return dispatch_->SubscribeToNotifications(ctx, req);
+}
+
+// ---------------------------------------------------------------- commands
+
+v1::WorkflowCommand ScheduleTask(const std::string& kind, const std::string& input_json, int max_attempts,
+                                 int64_t initial_backoff_ms, const std::string& queue) {
+  v1::WorkflowCommand c;
+  auto* t = c.mutable_schedule_task();
+  t->set_kind(kind);
+  t->set_input_json(input_json);
+  t->set_max_attempts(max_attempts);
+  t->set_initial_backoff_ms(initial_backoff_ms);
+  t->set_queue(queue);
+  return c;
+}
+
+v1::WorkflowCommand StartTimer(const std::string& name, int64_t duration_ms) {
+  v1::WorkflowCommand c;
+  c.mutable_start_timer()->set_name(name);
+  c.mutable_start_timer()->set_duration_ms(duration_ms);
+  return c;
+}
+
+v1::WorkflowCommand CreatePromise(const std::string& name, int64_t timeout_ms) {
+  v1::WorkflowCommand c;
+  c.mutable_create_promise()->set_name(name);
+  c.mutable_create_promise()->set_timeout_ms(timeout_ms);
+  return c;
+}
+
+v1::WorkflowCommand ScheduleChild(const std::string& name, const std::string& kind, const std::string& input_json,
+                                  const std::string& queue) {
+  v1::WorkflowCommand c;
+  auto* s = c.mutable_schedule_child_workflow();
+  s->set_name(name);
+  s->set_kind(kind);
+  s->set_input_json(input_json);
+  s->set_queue(queue);
+  return c;
+}
+
+v1::WorkflowCommand SetState(const std::string& key, const std::string& value_json) {
+  v1::WorkflowCommand c;
+  c.mutable_set_state()->set_key(key);
+  c.mutable_set_state()->set_value_json(value_json);
+  return c;
+}
+
+v1::WorkflowCommand RecordOperation(const std::string& name, const std::string& result_json) {
+  v1::WorkflowCommand c;
+  c.mutable_record_operation()->set_name(name);
+  c.mutable_record_operation()->set_result_json(result_json);
+  return c;
+}
+
+v1::WorkflowCommand Complete(const std::string& output_json) {
+  v1::WorkflowCommand c;
+  c.mutable_complete_workflow()->set_output_json(output_json);
+  return c;
+}
+
+v1::WorkflowCommand Fail(const std::string& error) {
+  v1::WorkflowCommand c;
+  c.mutable_fail_workflow()->set_error(error);
+  return c;
+}
+
+v1::WorkflowCommand Suspend() {
+  v1::WorkflowCommand c;
+  c.mutable_suspend();
+  return c;
+}
+
+std::vector<const v1::WorkflowEvent*> History::OfType(const std::string& type) const {
+  std::vector<const v1::WorkflowEvent*> out;
+  for (const auto& e : events_) {
+    if (e.type() == type) out.push_back(&e);
+  }
+  return out;
+}
+
+std::string History::Input() const {
+  for (const auto& e : events_) {
+    if (e.type() != "WORKFLOW_STARTED") continue;
+    auto payload = nlohmann::json::parse(e.payload_json(), nullptr, false);
+    if (payload.is_object() && payload.contains("input")) return payload["input"].dump();
+  }
+  return "null";
+}
+
+// ---------------------------------------------------------------- Worker
+
+Worker::Worker(Client& client, WorkerOptions options) : client_(client), options_(std::move(options)) {}
+
+Worker::~Worker() { Stop(); }
+
+grpc::Status Worker::Start() {
+  v1::RegisterWorkerRequest req;
+  req.set_name(options_.name);
+  req.set_version("sdk-cpp");
+  req.add_queues(options_.queue);
+  for (const auto& [k, f] : workflows_) req.add_workflow_kinds(k);
+  for (const auto& [k, f] : tasks_) req.add_task_kinds(k);
+  auto s = client_.RegisterWorker(req, &worker_id_);
+  if (!s.ok()) return s;
+  if (!workflows_.empty()) {
+    for (int i = 0; i < options_.workflow_pollers; ++i) threads_.emplace_back([this] { WorkflowLoop(); });
+  }
+  if (!tasks_.empty()) {
+    for (int i = 0; i < options_.task_pollers; ++i) threads_.emplace_back([this] { TaskLoop(); });
+  }
+  return grpc::Status::OK;
+}
+
+bool Worker::Track(grpc::ClientContext* ctx) {
+  std::lock_guard<std::mutex> l(polls_mu_);
+  if (stop_) return false;
+  polls_.insert(ctx);
+  return true;
+}
+
+void Worker::Untrack(grpc::ClientContext* ctx) {
+  std::lock_guard<std::mutex> l(polls_mu_);
+  polls_.erase(ctx);
+}
+
+void Worker::Stop() {
+  {
+    std::lock_guard<std::mutex> l(polls_mu_);
+    stop_ = true;
+    for (auto* ctx : polls_) ctx->TryCancel();
+  }
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void Worker::WorkflowLoop() {
+  while (!stop_) {
+    v1::PollWorkflowRequest req;
+    req.set_worker_id(worker_id_);
+    req.set_queue(options_.queue);
+    for (const auto& [k, f] : workflows_) req.add_kinds(k);
+    req.set_timeout_ms(options_.poll_timeout.count());
+    v1::PollWorkflowResponse res;
+    grpc::ClientContext ctx;
+    if (!Track(&ctx)) break;
+    auto s = client_.PollWorkflow(req, &res, &ctx);
+    Untrack(&ctx);
+    if (!s.ok()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (!res.has_work()) continue;
+    std::vector<v1::WorkflowEvent> events(res.events().begin(), res.events().end());
+    History h(events);
+    std::vector<v1::WorkflowCommand> commands;
+    auto it = workflows_.find(res.execution().kind());
+    if (it == workflows_.end()) {
+      commands.push_back(Fail("no handler for workflow kind " + res.execution().kind()));
+    } else {
+      try {
+        commands = it->second(h);
+      } catch (const std::exception& e) {
+        commands = {Fail(std::string("workflow code failed: ") + e.what())};
+      }
+    }
+    v1::SubmitWorkflowCommandsRequest sub;
+    sub.set_worker_id(worker_id_);
+    sub.set_execution_id(res.execution().id());
+    sub.set_expected_sequence(h.last_sequence());
+    for (auto& c : commands) *sub.add_commands() = c;
+    v1::SubmitWorkflowCommandsResponse out;
+    (void)client_.SubmitCommands(sub, &out);  // ABORTED: someone else got there first; drop it
+  }
+}
+
+void Worker::TaskLoop() {
+  while (!stop_) {
+    v1::PollTaskRequest req;
+    req.set_worker_id(worker_id_);
+    req.set_queue(options_.queue);
+    for (const auto& [k, f] : tasks_) req.add_kinds(k);
+    req.set_timeout_ms(options_.poll_timeout.count());
+    v1::PollTaskResponse res;
+    grpc::ClientContext ctx;
+    if (!Track(&ctx)) break;
+    auto s = client_.PollTask(req, &res, &ctx);
+    Untrack(&ctx);
+    if (!s.ok()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (!res.has_work()) continue;
+    const v1::Task& task = res.task();
+    auto it = tasks_.find(task.kind());
+    try {
+      if (it == tasks_.end()) throw TaskFailure("no handler for task kind " + task.kind(), true);
+      std::string out = it->second(task);
+      if (client_.CompleteTask(worker_id_, task, out).ok()) ++tasks_completed_;
+    } catch (const TaskFailure& f) {
+      (void)client_.FailTask(worker_id_, task, f.what(), f.non_retryable);
+    } catch (const std::exception& e) {
+      (void)client_.FailTask(worker_id_, task, e.what(), false);
+    }
+  }
+}
+
+}  // namespace flovyn::sdk

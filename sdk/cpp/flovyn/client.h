@@ -1,0 +1,149 @@
+// The Flovyn C++ client: starts and steers workflows, and acts as a worker over the flovyn.v1
+// gRPC protocol. A Client is thread-safe (one channel, many calls); Worker runs handlers on
+// its own threads.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "flovyn/v1/flovyn.grpc.pb.h"
+
+namespace flovyn::sdk {
+
+struct ClientOptions {
+  std::string target;        // "host:port" of flovyn-server's gRPC listener
+  std::string token;         // worker token (fwt_...) or API key; empty when security is off
+  std::string tenant;        // tenant slug; needed for API keys of admins and with security off
+  std::chrono::milliseconds call_timeout{10000};
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+
+  // Client calls.
+  grpc::Status StartWorkflow(const std::string& kind, const std::string& input_json, v1::StartWorkflowResponse* out,
+                             const std::string& queue = "default", const std::string& idempotency_key = "");
+  grpc::Status Signal(const std::string& execution_id, const std::string& name, const std::string& payload_json);
+  grpc::Status SignalWithStart(const v1::SignalWithStartRequest& req, v1::SignalWithStartResponse* out);
+  grpc::Status ResolvePromise(const std::string& promise_id, const std::string& value_json);
+  grpc::Status RejectPromise(const std::string& promise_id, const std::string& error);
+  grpc::Status GetEvents(const std::string& execution_id, std::vector<v1::WorkflowEvent>* out);
+  grpc::Status GetState(const std::string& execution_id, std::map<std::string, std::string>* out);
+  grpc::Status SubmitTask(const v1::SubmitTaskRequest& req, std::string* task_id);
+  grpc::Status CancelTask(const std::string& task_id, const std::string& reason = "");
+
+  // Worker calls.
+  grpc::Status RegisterWorker(const v1::RegisterWorkerRequest& req, std::string* worker_id);
+  grpc::Status WorkerHeartbeat(const std::string& worker_id);
+  // Long-polls; pass `ctx` to be able to cancel the wait (ClientContext::TryCancel).
+  grpc::Status PollWorkflow(const v1::PollWorkflowRequest& req, v1::PollWorkflowResponse* out,
+                            grpc::ClientContext* ctx = nullptr);
+  grpc::Status SubmitCommands(const v1::SubmitWorkflowCommandsRequest& req, v1::SubmitWorkflowCommandsResponse* out);
+  grpc::Status PollTask(const v1::PollTaskRequest& req, v1::PollTaskResponse* out, grpc::ClientContext* ctx = nullptr);
+  grpc::Status CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json);
+  grpc::Status FailTask(const std::string& worker_id, const v1::Task& task, const std::string& error,
+                        bool non_retryable = false, v1::FailTaskResponse* out = nullptr);
+  grpc::Status HeartbeatTask(const std::string& worker_id, const v1::Task& task, v1::TaskHeartbeatResponse* out);
+  std::unique_ptr<grpc::ClientReader<v1::WorkNotification>> Subscribe(grpc::ClientContext* ctx, const std::string& queue);
+
+  // Sets credentials, tenant and deadline on a context for a call lasting up to `timeout`.
+  void Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds timeout) const;
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkflowDispatch::Stub> dispatch_;
+  std::unique_ptr<v1::TaskExecution::Stub> tasks_;
+  std::unique_ptr<v1::WorkerLifecycle::Stub> lifecycle_;
+};
+
+// Command builders.
+v1::WorkflowCommand ScheduleTask(const std::string& kind, const std::string& input_json, int max_attempts = 0,
+                                 int64_t initial_backoff_ms = 0, const std::string& queue = "");
+v1::WorkflowCommand StartTimer(const std::string& name, int64_t duration_ms);
+v1::WorkflowCommand CreatePromise(const std::string& name, int64_t timeout_ms = 0);
+v1::WorkflowCommand ScheduleChild(const std::string& name, const std::string& kind, const std::string& input_json,
+                                  const std::string& queue = "");
+v1::WorkflowCommand SetState(const std::string& key, const std::string& value_json);
+v1::WorkflowCommand RecordOperation(const std::string& name, const std::string& result_json);
+v1::WorkflowCommand Complete(const std::string& output_json);
+v1::WorkflowCommand Fail(const std::string& error);
+v1::WorkflowCommand Suspend();
+
+// A read-only view of a workflow's history for deciding the next commands.
+class History {
+ public:
+  explicit History(std::vector<v1::WorkflowEvent> events) : events_(std::move(events)) {}
+  const std::vector<v1::WorkflowEvent>& events() const { return events_; }
+  int64_t last_sequence() const { return events_.empty() ? 0 : events_.back().sequence(); }
+  // Events of one type, in order.
+  std::vector<const v1::WorkflowEvent*> OfType(const std::string& type) const;
+  size_t Count(const std::string& type) const { return OfType(type).size(); }
+  // The input given at start (JSON text).
+  std::string Input() const;
+
+ private:
+  std::vector<v1::WorkflowEvent> events_;
+};
+
+// Decides the next commands from the history; must be deterministic.
+using WorkflowFn = std::function<std::vector<v1::WorkflowCommand>(const History&)>;
+// Runs a task; returns its output JSON, or throws TaskFailure to fail this attempt.
+using TaskFn = std::function<std::string(const v1::Task&)>;
+
+struct TaskFailure : std::runtime_error {
+  explicit TaskFailure(const std::string& m, bool permanent = false) : std::runtime_error(m), non_retryable(permanent) {}
+  bool non_retryable;
+};
+
+struct WorkerOptions {
+  std::string name = "worker";
+  std::string queue = "default";
+  int workflow_pollers = 1;
+  int task_pollers = 1;
+  std::chrono::milliseconds poll_timeout{5000};
+};
+
+class Worker {
+ public:
+  Worker(Client& client, WorkerOptions options);
+  ~Worker();
+  void RegisterWorkflow(const std::string& kind, WorkflowFn fn) { workflows_[kind] = std::move(fn); }
+  void RegisterTask(const std::string& kind, TaskFn fn) { tasks_[kind] = std::move(fn); }
+  grpc::Status Start();
+  void Stop();
+  const std::string& id() const { return worker_id_; }
+  uint64_t tasks_completed() const { return tasks_completed_; }
+
+ private:
+  void WorkflowLoop();
+  void TaskLoop();
+  // Registers the context of a poll in flight so Stop can cancel it; false when stopping.
+  bool Track(grpc::ClientContext* ctx);
+  void Untrack(grpc::ClientContext* ctx);
+  Client& client_;
+  WorkerOptions options_;
+  std::map<std::string, WorkflowFn> workflows_;
+  std::map<std::string, TaskFn> tasks_;
+  std::string worker_id_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> tasks_completed_{0};
+  std::mutex polls_mu_;
+  std::set<grpc::ClientContext*> polls_;  // guarded by polls_mu_
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace flovyn::sdk

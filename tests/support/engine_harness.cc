@@ -1,0 +1,106 @@
+#include "engine_harness.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+namespace flovyn::testing {
+
+using nlohmann::json;
+
+std::string WriteEngineConfig(const std::vector<std::string>& slugs) {
+  std::string dir = MakeTempDir("flovyn-engine-config");
+  std::ofstream f(dir + "/server.toml");
+  f << "[auth.static_api_key]\nkeys = [\n";
+  f << "  { key = \"" << kAdminKey << "\", org_id = \"*\", principal_type = \"service\", principal_id = \"admin\", role = \"admin\" },\n";
+  for (const auto& s : slugs) {
+    f << "  { key = \"" << TenantKey(s) << "\", org_id = \"" << s
+      << "\", principal_type = \"user\", principal_id = \"user-" << s << "\", role = \"member\" },\n";
+  }
+  f << "]\n";
+  return dir + "/server.toml";
+}
+
+EngineServer::EngineServer(EngineServerOptions o) : options_(std::move(o)) {
+  url_ = options_.database_url.empty() ? Postgres::Shared().CreateDatabase("engine") : options_.database_url;
+  config_ = WriteEngineConfig(options_.tenants);
+  Restart();
+  if (options_.create_tenants) {
+    for (const auto& slug : options_.tenants) {
+      auto r = Rest("POST", "/api/tenants", json{{"slug", slug}, {"name", slug}}.dump(), kAdminKey);
+      if (r.status != 201 && r.status != 409) ADD_FAILURE() << "create tenant " << slug << ": " << r.status << " " << r.body;
+    }
+  }
+}
+
+void EngineServer::Restart(std::map<std::string, std::string> extra_env) {
+  std::map<std::string, std::string> env = options_.env;
+  env["CONFIG_FILE"] = config_;
+  for (auto& [k, v] : extra_env) env[k] = v;
+  server_.reset();
+  server_ = std::make_unique<ServerProcess>(ServerProcess::Options{.database_url = url_, .env = env});
+  if (!server_->WaitReady()) ADD_FAILURE() << "server not ready:\n" << server_->process().Log();
+}
+
+HttpResult EngineServer::Rest(const std::string& method, const std::string& target, const std::string& body,
+                              const std::string& key) {
+  std::map<std::string, std::string> headers;
+  if (!key.empty()) headers["Authorization"] = "Bearer " + key;
+  return HttpRequest(method, server_->http_port(), target, body, headers);
+}
+
+json EngineServer::RestJson(const std::string& method, const std::string& target, const std::string& body,
+                            const std::string& key) {
+  auto r = Rest(method, target, body, key);
+  if (r.status < 200 || r.status >= 300) {
+    ADD_FAILURE() << method << " " << target << " -> " << r.status << " " << r.body;
+    return json::object();
+  }
+  return json::parse(r.body);
+}
+
+std::string EngineServer::CreateWorkerToken(const std::string& slug) {
+  auto j = RestJson("POST", "/api/tenants/" + slug + "/worker-tokens", json{{"name", "test"}}.dump(), TenantKey(slug));
+  return j.value("token", "");
+}
+
+sdk::ClientOptions EngineServer::ClientFor(const std::string& slug) {
+  sdk::ClientOptions o;
+  o.target = "127.0.0.1:" + std::to_string(server_->grpc_port());
+  o.token = CreateWorkerToken(slug);
+  return o;
+}
+
+json EngineServer::WaitWorkflow(const std::string& slug, const std::string& id, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  json w;
+  while (std::chrono::steady_clock::now() < end) {
+    auto r = Rest("GET", "/api/tenants/" + slug + "/workflows/" + id, "", TenantKey(slug));
+    if (r.status == 200) {
+      w = json::parse(r.body);
+      std::string st = w["status"];
+      if (st == "COMPLETED" || st == "FAILED" || st == "CANCELLED") return w;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return w;
+}
+
+std::vector<json> EngineServer::Events(const std::string& slug, const std::string& id) {
+  auto j = RestJson("GET", "/api/tenants/" + slug + "/workflows/" + id + "/events", "", TenantKey(slug));
+  std::vector<json> out;
+  for (auto& e : j["items"]) out.push_back(e);
+  return out;
+}
+
+::testing::AssertionResult DenseHistory(const std::vector<json>& events) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i]["sequence"] != static_cast<int64_t>(i + 1)) {
+      return ::testing::AssertionFailure() << "event " << i << " has sequence " << events[i]["sequence"];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace flovyn::testing

@@ -1,0 +1,55 @@
+// A flovyn-server with security on, static API keys (a platform admin and one key per test
+// tenant), helpers to create tenants and worker tokens over REST, and SDK clients.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "flovyn/client.h"
+#include "harness.h"
+
+namespace flovyn::testing {
+
+constexpr const char* kAdminKey = "admin-key-0123456789abcdef";
+inline std::string TenantKey(const std::string& slug) { return "tenant-key-" + slug + "-0123456789"; }
+
+// Writes the TOML configuration with the static API keys for `tenant_slugs`.
+std::string WriteEngineConfig(const std::vector<std::string>& tenant_slugs);
+
+struct EngineServerOptions {
+  std::string database_url;  // empty: a fresh database
+  std::vector<std::string> tenants = {"acme"};
+  std::map<std::string, std::string> env;
+  bool create_tenants = true;
+};
+
+class EngineServer {
+ public:
+  explicit EngineServer(EngineServerOptions o = {});
+  ServerProcess& server() { return *server_; }
+  int http_port() const { return server_->http_port(); }
+  const std::string& database_url() const { return url_; }
+  // REST call with the given key (default: the tenant's key for slug "acme").
+  HttpResult Rest(const std::string& method, const std::string& target, const std::string& body = "",
+                  const std::string& key = TenantKey("acme"));
+  nlohmann::json RestJson(const std::string& method, const std::string& target, const std::string& body = "",
+                          const std::string& key = TenantKey("acme"));
+  std::string CreateWorkerToken(const std::string& slug);
+  sdk::ClientOptions ClientFor(const std::string& slug);  // with a fresh worker token
+  // Polls GET workflow until its status is terminal or the timeout passes.
+  nlohmann::json WaitWorkflow(const std::string& slug, const std::string& id,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  std::vector<nlohmann::json> Events(const std::string& slug, const std::string& id);
+  void Restart(std::map<std::string, std::string> extra_env = {});
+
+ private:
+  EngineServerOptions options_;
+  std::string url_, config_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+// Asserts that a history is dense: sequences 1..n in order.
+::testing::AssertionResult DenseHistory(const std::vector<nlohmann::json>& events);
+
+}  // namespace flovyn::testing
