@@ -1,0 +1,293 @@
+// Dispatch under load and across replicas: concurrency, leases, wake-up latency, drain.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "engine_harness.h"
+
+namespace flovyn::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+using sdk::History;
+using Clock = std::chrono::steady_clock;
+
+std::string DbName(const std::string& url) { return url.substr(url.rfind('/') + 1); }
+
+std::vector<v1::WorkflowCommand> OneTask(const History& h) {
+  if (h.Count("TASK_SCHEDULED") == 0) return {sdk::ScheduleTask("inc", h.Input()), sdk::Suspend()};
+  auto done = h.OfType("TASK_COMPLETED");
+  if (!done.empty()) return {sdk::Complete(json::parse(done[0]->payload_json())["output"].dump())};
+  return {sdk::Suspend()};
+}
+
+std::string Inc(const v1::Task& t) { return std::to_string(json::parse(t.input_json()).get<int>() + 1); }
+
+TEST(EngineDispatchTest, TwentyWorkersFiveHundredWorkflowsEachCompletesOnceWithDenseHistories) {
+  EngineServer s;
+  std::vector<std::unique_ptr<sdk::Client>> clients;
+  std::vector<std::unique_ptr<sdk::Worker>> workers;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(std::make_unique<sdk::Client>(s.ClientFor("acme")));
+    workers.push_back(std::make_unique<sdk::Worker>(*clients.back(), sdk::WorkerOptions{.name = "w" + std::to_string(i)}));
+    workers.back()->RegisterWorkflow("one-task", OneTask);
+    workers.back()->RegisterTask("inc", Inc);
+    ASSERT_TRUE(workers.back()->Start().ok());
+  }
+  std::vector<std::thread> starters;
+  std::atomic<int> started{0};
+  for (int t = 0; t < 4; ++t) {
+    starters.emplace_back([&, t] {
+      for (int i = t; i < 500; i += 4) {
+        v1::StartWorkflowResponse r;
+        if (clients[static_cast<size_t>(t)]->StartWorkflow("one-task", std::to_string(i), &r).ok()) ++started;
+      }
+    });
+  }
+  for (auto& t : starters) t.join();
+  ASSERT_EQ(started.load(), 500);
+  std::string db = DbName(s.database_url());
+  auto end = Clock::now() + 120s;
+  std::string done;
+  while (Clock::now() < end) {
+    done = Postgres::Shared().Psql(db, "SELECT count(*) FROM workflow_executions WHERE status = 'COMPLETED'");
+    if (done == "500") break;
+    std::this_thread::sleep_for(200ms);
+  }
+  for (auto& w : workers) w->Stop();
+  EXPECT_EQ(done, "500");
+  // Outputs are right: input + 1.
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM workflow_executions WHERE output::text::int <> input::text::int + 1"), "0");
+  // Dense histories: sequences 1..last_seq with no gap, no duplicate.
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM (SELECT w.id FROM workflow_executions w JOIN workflow_events e "
+                                        "ON e.execution_id = w.id GROUP BY w.id, w.last_seq HAVING count(*) <> w.last_seq "
+                                        "OR min(e.seq) <> 1 OR max(e.seq) <> w.last_seq) bad"), "0");
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM (SELECT execution_id FROM workflow_events WHERE type = "
+                                        "'WORKFLOW_COMPLETED' GROUP BY execution_id HAVING count(*) <> 1) bad"), "0");
+  // No task completed twice, none claimed twice.
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM task_executions WHERE completed_count <> 1 OR attempt <> 1"), "0");
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM task_executions"), "500");
+}
+
+TEST(EngineDispatchTest, AWorkerKilledMidTaskLosesItsLeaseAndAnotherWorkerGetsTheTask) {
+  EngineServer s;
+  sdk::Client client(s.ClientFor("acme"));
+  // The workflow schedules one task with a 1 s lease.
+  sdk::Worker wf(client, {});
+  wf.RegisterWorkflow("leasey", [](const History& h) -> std::vector<v1::WorkflowCommand> {
+    if (h.Count("TASK_SCHEDULED") == 0) {
+      auto c = sdk::ScheduleTask("slow", "{}");
+      c.mutable_schedule_task()->set_lease_ms(1000);
+      return {c, sdk::Suspend()};
+    }
+    if (h.Count("TASK_COMPLETED") == 1) return {sdk::Complete("\"done\"")};
+    return {sdk::Suspend()};
+  });
+  ASSERT_TRUE(wf.Start().ok());
+  v1::StartWorkflowResponse started;
+  ASSERT_TRUE(client.StartWorkflow("leasey", "null", &started).ok());
+
+  // Worker A claims the task and dies (never completes, never heartbeats).
+  std::string a_id, b_id;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("a");
+  ASSERT_TRUE(client.RegisterWorker(reg, &a_id).ok());
+  reg.set_name("b");
+  ASSERT_TRUE(client.RegisterWorker(reg, &b_id).ok());
+  v1::PollTaskRequest poll;
+  poll.set_worker_id(a_id);
+  poll.set_queue("default");
+  poll.set_timeout_ms(10000);
+  v1::PollTaskResponse a_task;
+  ASSERT_TRUE(client.PollTask(poll, &a_task).ok());
+  ASSERT_TRUE(a_task.has_work());
+  EXPECT_EQ(a_task.task().attempt(), 1);
+
+  auto t0 = Clock::now();
+  poll.set_worker_id(b_id);
+  v1::PollTaskResponse b_task;
+  ASSERT_TRUE(client.PollTask(poll, &b_task).ok());
+  ASSERT_TRUE(b_task.has_work()) << "after the lease expires another worker gets the task";
+  EXPECT_EQ(b_task.task().id(), a_task.task().id());
+  EXPECT_EQ(b_task.task().attempt(), 2);
+  EXPECT_GE(Clock::now() - t0, 800ms);
+  // The dead worker's late result is refused; the new holder's is taken.
+  EXPECT_EQ(client.CompleteTask(a_id, a_task.task(), "1").error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_TRUE(client.CompleteTask(b_id, b_task.task(), "2").ok());
+  EXPECT_EQ(s.WaitWorkflow("acme", started.execution_id())["status"], "COMPLETED");
+  wf.Stop();
+}
+
+TEST(EngineDispatchTest, TwoServersOnOneDatabaseNeverClaimWorkTwiceAndFireEachTimerOnce) {
+  EngineServer first;
+  EngineServer second({.database_url = first.database_url(), .create_tenants = false});
+  std::vector<std::unique_ptr<sdk::Client>> clients;
+  std::vector<std::unique_ptr<sdk::Worker>> workers;
+  for (int i = 0; i < 6; ++i) {
+    EngineServer& s = i % 2 ? second : first;
+    clients.push_back(std::make_unique<sdk::Client>(s.ClientFor("acme")));
+    workers.push_back(std::make_unique<sdk::Worker>(*clients.back(), sdk::WorkerOptions{}));
+    workers.back()->RegisterWorkflow("timed", [](const History& h) -> std::vector<v1::WorkflowCommand> {
+      if (h.Count("TIMER_STARTED") == 0) return {sdk::StartTimer("t", 300), sdk::Suspend()};
+      if (h.Count("TIMER_FIRED") == 1 && h.Count("TASK_SCHEDULED") == 0) return {sdk::ScheduleTask("inc", "1"), sdk::Suspend()};
+      if (h.Count("TASK_COMPLETED") == 1) return {sdk::Complete("null")};
+      return {sdk::Suspend()};
+    });
+    workers.back()->RegisterTask("inc", Inc);
+    ASSERT_TRUE(workers.back()->Start().ok());
+  }
+  for (int i = 0; i < 100; ++i) {
+    v1::StartWorkflowResponse r;
+    ASSERT_TRUE(clients[static_cast<size_t>(i % 6)]->StartWorkflow("timed", "null", &r).ok());
+  }
+  std::string db = DbName(first.database_url());
+  std::string done;
+  for (auto end = Clock::now() + 60s; Clock::now() < end;) {
+    done = Postgres::Shared().Psql(db, "SELECT count(*) FROM workflow_executions WHERE status = 'COMPLETED'");
+    if (done == "100") break;
+    std::this_thread::sleep_for(200ms);
+  }
+  for (auto& w : workers) w->Stop();
+  EXPECT_EQ(done, "100");
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM (SELECT execution_id FROM workflow_events WHERE type = "
+                                        "'TIMER_FIRED' GROUP BY execution_id HAVING count(*) <> 1) bad"), "0");
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM workflow_events WHERE type = 'TIMER_FIRED'"), "100");
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM task_executions WHERE completed_count <> 1 OR attempt <> 1"), "0");
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM (SELECT execution_id FROM workflow_events WHERE type = "
+                                        "'TASK_STARTED' GROUP BY execution_id HAVING count(*) <> 1) bad"), "0");
+  // Both replicas did work.
+  EXPECT_NE(Postgres::Shared().Psql(db, "SELECT count(DISTINCT lease_owner) FROM task_executions"), "1");
+}
+
+// Median time from SubmitTask returning on one replica to a waiting poller on the other
+// replica receiving the task.
+std::chrono::milliseconds MedianCrossReplicaLatency(EngineServer& a, EngineServer& b, int samples) {
+  sdk::Client submitter(a.ClientFor("acme"));
+  sdk::Client poller(b.ClientFor("acme"));
+  std::string worker;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("latency");
+  EXPECT_TRUE(poller.RegisterWorker(reg, &worker).ok());
+  std::vector<std::chrono::microseconds> lat;
+  for (int i = 0; i < samples; ++i) {
+    std::atomic<bool> got{false};
+    Clock::time_point received;
+    std::thread t([&] {
+      v1::PollTaskRequest req;
+      req.set_worker_id(worker);
+      req.set_queue("latency");
+      req.set_timeout_ms(10000);
+      v1::PollTaskResponse res;
+      if (poller.PollTask(req, &res).ok() && res.has_work()) {
+        received = Clock::now();
+        got = true;
+        (void)poller.CompleteTask(worker, res.task(), "null");
+      }
+    });
+    std::this_thread::sleep_for(60ms);  // the poller is waiting
+    v1::SubmitTaskRequest sub;
+    sub.set_kind("ping");
+    sub.set_queue("latency");
+    std::string id;
+    EXPECT_TRUE(submitter.SubmitTask(sub, &id).ok());
+    auto sent = Clock::now();
+    t.join();
+    EXPECT_TRUE(got.load());
+    if (got) lat.push_back(std::chrono::duration_cast<std::chrono::microseconds>(received - sent));
+  }
+  std::sort(lat.begin(), lat.end());
+  return lat.empty() ? std::chrono::milliseconds(99999)
+                     : std::chrono::duration_cast<std::chrono::milliseconds>(lat[lat.size() / 2]);
+}
+
+TEST(EngineDispatchTest, WithoutNatsPostgresNotifyWakesAPollerOnAnotherReplicaInUnder100ms) {
+  EngineServer a;
+  EngineServer b({.database_url = a.database_url(), .create_tenants = false});
+  auto median = MedianCrossReplicaLatency(a, b, 50);
+  std::printf("median schedule-to-poll across replicas (PostgreSQL NOTIFY): %lld ms\n", static_cast<long long>(median.count()));
+  EXPECT_LT(median, 100ms);
+}
+
+TEST(EngineDispatchTest, WithNatsAPollerOnAnotherReplicaWakesInUnder100msAndDispatchSurvivesNatsGoingDown) {
+  Nats nats;
+  std::map<std::string, std::string> env{{"NATS__ENABLED", "true"}, {"NATS__URL", nats.Url()}};
+  EngineServer a({.env = env});
+  EngineServer b({.database_url = a.database_url(), .env = env, .create_tenants = false});
+  auto median = MedianCrossReplicaLatency(a, b, 50);
+  std::printf("median schedule-to-poll across replicas (NATS): %lld ms\n", static_cast<long long>(median.count()));
+  EXPECT_LT(median, 100ms);
+
+  nats.Stop();
+  // Slower (the periodic sweep) but still working.
+  auto degraded = MedianCrossReplicaLatency(a, b, 3);
+  EXPECT_LT(degraded, 2500ms);
+  EXPECT_EQ(a.Rest("GET", "/_/health/live", "", "").status, 200);
+}
+
+TEST(EngineDispatchTest, SigtermReleasesFiftyWaitingLongPollsWithinASecondAndExitsZero) {
+  EngineServer s;
+  sdk::Client client(s.ClientFor("acme"));
+  std::string worker;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("idle");
+  ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
+  std::atomic<int> returned_ok{0};
+  std::vector<Clock::time_point> returned(50);
+  std::vector<std::thread> polls;
+  for (int i = 0; i < 50; ++i) {
+    polls.emplace_back([&, i] {
+      v1::PollTaskRequest req;
+      req.set_worker_id(worker);
+      req.set_queue(i % 2 ? "q1" : "q2");
+      req.set_timeout_ms(30000);
+      v1::PollTaskResponse res;
+      auto st = i % 3 == 0 ? [&] {
+        v1::PollWorkflowRequest wreq;
+        wreq.set_worker_id(worker);
+        wreq.set_queue("q1");
+        wreq.set_timeout_ms(30000);
+        v1::PollWorkflowResponse wres;
+        return client.PollWorkflow(wreq, &wres);
+      }() : client.PollTask(req, &res);
+      returned[static_cast<size_t>(i)] = Clock::now();
+      if (st.ok() && !res.has_work()) ++returned_ok;
+    });
+  }
+  std::this_thread::sleep_for(1s);
+  auto t0 = Clock::now();
+  s.server().process().Signal(SIGTERM);
+  for (auto& t : polls) t.join();
+  for (auto& r : returned) EXPECT_LT(r - t0, 1s);
+  EXPECT_EQ(returned_ok.load(), 50) << "each poll answers 'no work'";
+  EXPECT_EQ(s.server().process().Wait(10s), 0) << s.server().process().Log();
+}
+
+TEST(EngineDispatchTest, NotificationStreamSaysWorkIsAvailableAndEndsUnavailableOnDrain) {
+  EngineServer s({.env = {{"SHUTDOWN__DELAY_SECS", "0"}}});
+  sdk::Client client(s.ClientFor("acme"));
+  grpc::ClientContext ctx;
+  auto reader = client.Subscribe(&ctx, "notify-q");
+  std::this_thread::sleep_for(300ms);
+  v1::SubmitTaskRequest sub;
+  sub.set_kind("k");
+  sub.set_queue("notify-q");
+  std::string id;
+  ASSERT_TRUE(client.SubmitTask(sub, &id).ok());
+  v1::WorkNotification n;
+  ASSERT_TRUE(reader->Read(&n));
+  EXPECT_EQ(n.queue(), "notify-q");
+  EXPECT_EQ(n.kind(), "task");
+  s.server().process().Signal(SIGTERM);
+  while (reader->Read(&n)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(s.server().process().Wait(10s), 0);
+}
+
+}  // namespace
+}  // namespace flovyn::testing
