@@ -6,7 +6,9 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -122,6 +124,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!parse_error) return Close();  // socket failure or a client gone mid-message
       BeginRequest();
       close_after_ = true;
+      unread_body_ = true;
       method_ = "UNKNOWN";
       route_ = "unmatched";
       version_ = 11;
@@ -211,6 +214,24 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // After answering a request we did not read to the end (413, 400), half-close and discard
+  // what the client is still sending for a moment, so it reads our answer instead of a reset.
+  void LingeringClose() {
+    if (closed_) return;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    auto buf = std::make_shared<std::array<char, 8192>>();
+    auto self = shared_from_this();
+    stream_.async_read_some(net::buffer(*buf), [self, buf](beast::error_code e, size_t) { self->Drain(e, buf); });
+  }
+  void Drain(beast::error_code ec, const std::shared_ptr<std::array<char, 8192>>& buf) {
+    if (ec) return Close();
+    stream_.async_read_some(net::buffer(*buf), [self = shared_from_this(), buf](beast::error_code e, size_t) {
+      self->Drain(e, buf);
+    });
+  }
+
   void OnWrite(beast::error_code ec, bool close) {
     if (srv_.requests != nullptr) {
       srv_.requests->With({method_, route_, std::to_string(status_)})->Inc();
@@ -219,7 +240,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     busy_ = false;
     srv_.RequestDone();
-    if (ec || close || close_after_) return Close();
+    if (ec) return Close();
+    if (unread_body_) return LingeringClose();
+    if (close || close_after_) return Close();
     Read();
   }
 
@@ -244,6 +267,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;
   bool close_after_ = false;
   bool closed_ = false;
+  bool unread_body_ = false;
   std::chrono::steady_clock::time_point start_;
 };
 

@@ -154,7 +154,13 @@ void EngineModule::AddRoutes(http::Router& r) {
 
   route("POST", "/api/tenants/{tenant}/workflows/{id}/cancel", [this](const Request& req) {
     FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
-    Status s = store_->Cancel(tenant, req.path_params.at("id"));
+    std::string reason;
+    if (!req.body.empty()) {  // optional body {"reason": "..."}
+      FLOVYN_TRY_ASSIGN(body, JsonBody(req));
+      FLOVYN_TRY_ASSIGN(given, StringField(body, "reason"));
+      reason = given.value_or("");
+    }
+    Status s = store_->Cancel(tenant, req.path_params.at("id"), reason);
     if (!s.ok()) return Err(s);
     return Json(202, {{"cancelRequested", true}});
   }, {.summary = "Cancel a workflow", .tag = "workflows"});

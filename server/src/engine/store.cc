@@ -748,7 +748,8 @@ StatusOr<StartResult> Store::SignalWithStart(const std::string& tenant, const St
   return result;
 }
 
-Status Store::Cancel(const std::string& tenant, const std::string& execution_id) {
+Status Store::Cancel(const std::string& tenant, const std::string& execution_id, const std::string& reason) {
+  json requested = reason.empty() ? json::object() : json{{"reason", reason}};
   return Run([&](Unit& u) {
     auto locked = Lock(u, tenant, execution_id);
     if (!locked.ok()) return locked.status();
@@ -759,11 +760,11 @@ Status Store::Cancel(const std::string& tenant, const std::string& execution_id)
     if (e.status == "RUNNING" && e.lease_valid) {
       // The worker learns at its next submit; the execution is cancelled then.
       Status st = u.Exec("INSERT INTO workflow_event_buffer (execution_id, type, payload, wakes) "
-                         "VALUES ($1, 'CANCELLATION_REQUESTED', '{}', true)", {e.id}).status();
+                         "VALUES ($1, 'CANCELLATION_REQUESTED', $2::jsonb, true)", {e.id, Dump(requested)}).status();
       if (!st.ok()) return st;
       return u.Exec("UPDATE workflow_executions SET cancel_requested = true WHERE id = $1", {e.id}).status();
     }
-    Status st = Append(u, e, "CANCELLATION_REQUESTED", json::object());
+    Status st = Append(u, e, "CANCELLATION_REQUESTED", requested);
     if (st.ok()) st = Append(u, e, "WORKFLOW_CANCELLED", json::object());
     if (st.ok()) st = Finish(u, e, "CANCELLED", json("cancelled"));
     if (st.ok()) st = Save(u, e, options_.workflow_lease, false);

@@ -42,7 +42,7 @@ class Store {
                 const std::string& payload_json);
   StatusOr<StartResult> SignalWithStart(const std::string& tenant, const StartWorkflowRequest& start,
                                         const std::string& name, const std::string& payload_json);
-  Status Cancel(const std::string& tenant, const std::string& execution_id);
+  Status Cancel(const std::string& tenant, const std::string& execution_id, const std::string& reason = "");
   Status ResolvePromise(const std::string& tenant, const std::string& promise_id, const std::string& value_json);
   Status RejectPromise(const std::string& tenant, const std::string& promise_id, const std::string& error);
   StatusOr<WorkflowView> GetWorkflow(const std::string& tenant, const std::string& id);
