@@ -216,6 +216,8 @@ TEST(EngineApiTest, BadInputOnEveryGrpcCallIsInvalidArgumentOrNotFoundAndChanges
   EXPECT_EQ(client.StartWorkflow("", "1", &started).error_code(), C::INVALID_ARGUMENT);
   EXPECT_EQ(client.StartWorkflow("k", "{broken", &started).error_code(), C::INVALID_ARGUMENT);
   EXPECT_EQ(client.StartWorkflow("k", std::string(5 * 1024 * 1024, 'x'), &started).error_code(), C::RESOURCE_EXHAUSTED);
+  auto utf8 = client.StartWorkflow("k\xff\xfe", "\"\xc3\x28\"", &started);
+  EXPECT_EQ(utf8.error_code(), C::INVALID_ARGUMENT) << utf8.error_message();
   EXPECT_EQ(client.Signal(unknown, "s", "1").error_code(), C::NOT_FOUND);
   EXPECT_EQ(client.Signal("garbage", "s", "1").error_code(), C::NOT_FOUND);
   EXPECT_EQ(client.Signal(unknown, "", "1").error_code(), C::INVALID_ARGUMENT);

@@ -65,6 +65,30 @@ class MetricsInterceptorFactory final : public ::grpc::experimental::ServerInter
   metrics::HistogramFamily* latency_;
 };
 
+// A request that does not parse (proto3 rejects invalid UTF-8 in string fields) is the
+// caller's fault: grpc++ reports it as INTERNAL with an empty message, which no Flovyn handler
+// ever returns, so it is answered as INVALID_ARGUMENT instead.
+class UnparsableRequestInterceptor final : public ::grpc::experimental::Interceptor {
+ public:
+  void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(::grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      ::grpc::Status st = m->GetSendStatus();
+      if (st.error_code() == ::grpc::StatusCode::INTERNAL && st.error_message().empty()) {
+        m->ModifySendStatus({::grpc::StatusCode::INVALID_ARGUMENT,
+                             "the request could not be parsed (is every string field valid UTF-8?)"});
+      }
+    }
+    m->Proceed();
+  }
+};
+
+class UnparsableRequestInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  ::grpc::experimental::Interceptor* CreateServerInterceptor(::grpc::experimental::ServerRpcInfo*) override {
+    return new UnparsableRequestInterceptor();
+  }
+};
+
 }  // namespace
 
 ::grpc::Status ToGrpc(const Status& s) {
@@ -95,11 +119,10 @@ Status Server::Start() {
   b.RegisterService(health_.get());
   for (auto& [svc, name] : services_) b.RegisterService(svc);
   b.SetMaxReceiveMessageSize(4 * 1024 * 1024);
-  if (metrics_ != nullptr) {
-    std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> f;
-    f.push_back(std::make_unique<MetricsInterceptorFactory>(*metrics_));
-    b.experimental().SetInterceptorCreators(std::move(f));
-  }
+  std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<UnparsableRequestInterceptorFactory>());
+  if (metrics_ != nullptr) interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(*metrics_));
+  b.experimental().SetInterceptorCreators(std::move(interceptors));
   server_ = b.BuildAndStart();
   if (!server_ || port_ == 0) return Unavailable("cannot listen for gRPC on " + address_);
   return Status::Ok();
