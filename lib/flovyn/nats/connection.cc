@@ -30,6 +30,8 @@ Status Connection::Start() {
   if (s == NATS_OK) s = natsOptions_SetPingInterval(opts_, options_.ping_interval.count());
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts_, 2);
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts_, 2000);
+  // Our own publications are delivered locally already; do not receive them back.
+  if (s == NATS_OK) s = natsOptions_SetNoEcho(opts_, true);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts_, &Connection::OnReconnected, this);
   if (s == NATS_OK) {
     s = natsOptions_SetRetryOnFailedConnect(

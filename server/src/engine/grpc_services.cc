@@ -58,18 +58,21 @@ Clock::time_point PollDeadline(::grpc::ServerContext* ctx, int64_t timeout_ms, s
 }
 
 // Claims repeatedly until work arrives, the deadline passes, the client goes away or the
-// server drains. Reads the hub version before each claim so no notification is lost.
+// server drains; between attempts it waits for a wake-up token (or the sweep interval).
 template <typename Claim>
 auto LongPoll(::grpc::ServerContext* ctx, WorkHub& hub, const std::string& key, Clock::time_point deadline,
               std::chrono::milliseconds sweep, Claim claim) -> decltype(claim()) {
   for (;;) {
     if (hub.draining()) return decltype(claim())(std::nullopt);
-    uint64_t seen = hub.Version(key);
     auto r = claim();
-    if (!r.ok() || r->has_value()) return r;
+    if (!r.ok()) return r;
+    if (r->has_value()) {
+      hub.Notify(key);  // there may be more: let the next waiting poller look
+      return r;
+    }
     auto now = Clock::now();
     if (now >= deadline || ctx->IsCancelled()) return r;
-    hub.Wait(key, seen, std::min(deadline, now + sweep));
+    hub.Take(key, std::min(deadline, now + sweep));
   }
 }
 

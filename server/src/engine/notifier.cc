@@ -1,5 +1,6 @@
 #include "engine/notifier.h"
 
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include "flovyn/nats/connection.h"
@@ -10,8 +11,18 @@ constexpr const char* kChannel = "flovyn_work";
 constexpr const char* kSubject = "flovyn.work";
 }  // namespace
 
+PostgresNotifier::PostgresNotifier(WorkHub& hub, db::Pool& pool) : LocalNotifier(hub), pool_(pool) {
+  unsigned char b[8];
+  RAND_bytes(b, sizeof b);
+  static const char* hex = "0123456789abcdef";
+  for (unsigned char c : b) {
+    instance_ += hex[c >> 4];
+    instance_ += hex[c & 15];
+  }
+}
+
 Status PostgresNotifier::InTransaction(db::Tx& tx, const std::string& key) {
-  return tx.Exec("SELECT pg_notify($1, $2)", {std::string(kChannel), key}).status();
+  return tx.Exec("SELECT pg_notify($1, $2)", {std::string(kChannel), instance_ + "/" + key}).status();
 }
 
 void PostgresNotifier::Start() {
@@ -38,8 +49,11 @@ void PostgresNotifier::Listen() {
       Status s = c.WaitReadable(db::Clock::now() + std::chrono::milliseconds(200));
       if (!s.ok() && s.code() != StatusCode::kDeadlineExceeded) break;
       while (PGnotify* n = PQnotifies(c.raw())) {
-        hub_.Notify(n->extra);
+        std::string payload = n->extra;
         PQfreemem(n);
+        auto slash = payload.find('/');
+        if (slash == std::string::npos || payload.compare(0, slash, instance_) == 0) continue;  // ours
+        hub_.Notify(payload.substr(slash + 1));
       }
     }
   }

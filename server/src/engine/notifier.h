@@ -42,7 +42,7 @@ class LocalNotifier : public WorkNotifier {
 // NOTIFY in the transaction; a LISTEN connection delivers other replicas' notifications.
 class PostgresNotifier final : public LocalNotifier {
  public:
-  PostgresNotifier(WorkHub& hub, db::Pool& pool) : LocalNotifier(hub), pool_(pool) {}
+  PostgresNotifier(WorkHub& hub, db::Pool& pool);
   ~PostgresNotifier() override { Stop(); }
   Status InTransaction(db::Tx& tx, const std::string& key) override;
   void Start() override;
@@ -51,6 +51,7 @@ class PostgresNotifier final : public LocalNotifier {
  private:
   void Listen();
   db::Pool& pool_;
+  std::string instance_;  // prefixes our payloads so the listener skips its own (already delivered)
   std::atomic<bool> stop_{false};
   std::thread listener_;
 };

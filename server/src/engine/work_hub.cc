@@ -1,5 +1,7 @@
 #include "engine/work_hub.h"
 
+#include <algorithm>
+
 namespace flovyn::engine {
 
 std::string WorkKey(const std::string& tenant_id, const std::string& queue, WorkKind kind) {
@@ -29,18 +31,36 @@ void WorkHub::Wait(const std::string& key, uint64_t seen, Clock::time_point dead
   --waiting_;
 }
 
+void WorkHub::Take(const std::string& key, Clock::time_point deadline) {
+  std::unique_lock<std::mutex> l(mu_);
+  auto slot = SlotFor(key);
+  ++waiting_;
+  if (slot->cv.wait_until(l, deadline, [&] { return draining_ || slot->tokens > 0; }) && slot->tokens > 0) {
+    --slot->tokens;
+  }
+  --waiting_;
+}
+
 void WorkHub::Notify(const std::string& key) {
   std::lock_guard<std::mutex> l(mu_);
   if (key == "*") {  // everything may have changed (e.g. notifications were missed)
     for (auto& [k, s] : slots_) {
       ++s->version;
+      s->tokens = std::min(s->tokens + 1, kMaxTokens);
       s->cv.notify_all();
     }
     return;
   }
   auto slot = SlotFor(key);
   ++slot->version;
-  slot->cv.notify_all();
+  slot->tokens = std::min(slot->tokens + 1, kMaxTokens);
+  // One unit of news wakes one poller; a poller that claims work passes the news on (see
+  // LongPoll), so a burst reaches as many pollers as it has work for, without a herd.
+  if (key[0] == '*') {
+    slot->cv.notify_all();  // notification streams: every subscriber hears it
+  } else {
+    slot->cv.notify_one();
+  }
   if (key.size() > 2 && key[1] == '|' && key[0] != '*') {
     auto any = SlotFor("*" + key.substr(1));
     ++any->version;

@@ -21,10 +21,12 @@ std::string AnyKindKey(const std::string& tenant_id, const std::string& queue);
 class WorkHub {
  public:
   using Clock = std::chrono::steady_clock;
-  // The key's current version; pass it to Wait so a notification between reading the version
-  // and waiting is not lost.
+  // Pollers: takes one wake-up token for the key, waiting for one until the deadline or a
+  // drain. Each notification adds a token (capped), so news that arrives while a poller is busy
+  // claiming is not lost, and news is consumed once rather than waking every poller.
+  void Take(const std::string& key, Clock::time_point deadline);
+  // Streams: the key's version, and a wait until it differs from `seen` (or deadline, drain).
   uint64_t Version(const std::string& key);
-  // Returns when the key's version differs from `seen`, at the deadline, or on drain.
   void Wait(const std::string& key, uint64_t seen, Clock::time_point deadline);
   void Notify(const std::string& key);
   void Drain();
@@ -34,8 +36,10 @@ class WorkHub {
  private:
   struct Slot {
     uint64_t version = 0;
+    int tokens = 0;
     std::condition_variable cv;
   };
+  static constexpr int kMaxTokens = 64;
   std::shared_ptr<Slot> SlotFor(const std::string& key);  // requires mu_
 
   mutable std::mutex mu_;
