@@ -291,3 +291,89 @@ TEST(EngineDispatchTest, NotificationStreamSaysWorkIsAvailableAndEndsUnavailable
 
 }  // namespace
 }  // namespace flovyn::testing
+
+namespace flovyn::testing {
+namespace {
+
+TEST(EngineDispatchTest, AWorkflowWhoseWorkerDiesIsHandedToAnotherAfterItsLease) {
+  EngineServer s({.env = {{"ENGINE__WORKFLOW_LEASE_MS", "1000"}}});
+  sdk::Client client(s.ClientFor("acme"));
+  v1::StartWorkflowResponse started;
+  ASSERT_TRUE(client.StartWorkflow("k", "1", &started).ok());
+  std::string a, b;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("a");
+  ASSERT_TRUE(client.RegisterWorker(reg, &a).ok());
+  ASSERT_TRUE(client.RegisterWorker(reg, &b).ok());
+  v1::PollWorkflowRequest poll;
+  poll.set_worker_id(a);
+  poll.set_queue("default");
+  poll.set_timeout_ms(5000);
+  v1::PollWorkflowResponse first, second;
+  ASSERT_TRUE(client.PollWorkflow(poll, &first).ok());
+  ASSERT_TRUE(first.has_work());
+  poll.set_worker_id(b);
+  auto t0 = Clock::now();
+  ASSERT_TRUE(client.PollWorkflow(poll, &second).ok());
+  ASSERT_TRUE(second.has_work());
+  EXPECT_EQ(second.execution().id(), started.execution_id());
+  EXPECT_GE(Clock::now() - t0, 800ms);
+  v1::SubmitWorkflowCommandsRequest sub;
+  sub.set_worker_id(a);
+  sub.set_execution_id(started.execution_id());
+  sub.set_expected_sequence(1);
+  *sub.add_commands() = sdk::Complete("\"from the dead\"");
+  v1::SubmitWorkflowCommandsResponse res;
+  EXPECT_EQ(client.SubmitCommands(sub, &res).error_code(), grpc::StatusCode::ABORTED);
+  sub.set_worker_id(b);
+  sub.clear_commands();
+  *sub.add_commands() = sdk::Complete("\"alive\"");
+  ASSERT_TRUE(client.SubmitCommands(sub, &res).ok());
+  EXPECT_EQ(s.WaitWorkflow("acme", started.execution_id())["output"], "alive");
+}
+
+TEST(EngineDispatchTest, HeartbeatsExtendTheLeaseProgressIsVisibleAndCancellationIsReported) {
+  EngineServer s;
+  sdk::Client client(s.ClientFor("acme"));
+  v1::SubmitTaskRequest req;
+  req.set_kind("long");
+  std::string task_id;
+  ASSERT_TRUE(client.SubmitTask(req, &task_id).ok());
+  std::string w;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("w");
+  ASSERT_TRUE(client.RegisterWorker(reg, &w).ok());
+  v1::PollTaskRequest poll;
+  poll.set_worker_id(w);
+  poll.set_queue("default");
+  poll.set_timeout_ms(5000);
+  v1::PollTaskResponse claim;
+  ASSERT_TRUE(client.PollTask(poll, &claim).ok());
+  ASSERT_TRUE(claim.has_work());
+  v1::TaskHeartbeatResponse hb;
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(client.HeartbeatTask(w, claim.task(), &hb).ok());
+  EXPECT_GT(hb.lease_expires_at_ms(), claim.task().lease_expires_at_ms());
+  // Progress is recorded and visible over REST.
+  {
+    grpc::ClientContext ctx;
+    client.Prepare(&ctx, 5s);
+    auto stub = v1::TaskExecution::NewStub(grpc::CreateChannel(client.options().target, grpc::InsecureChannelCredentials()));
+    v1::ReportProgressRequest pr;
+    pr.set_worker_id(w);
+    pr.set_task_id(task_id);
+    pr.set_attempt(claim.task().attempt());
+    pr.set_progress_json(R"({"percent":40})");
+    v1::ReportProgressResponse prr;
+    ASSERT_TRUE(stub->ReportProgress(&ctx, pr, &prr).ok());
+  }
+  EXPECT_EQ(s.RestJson("GET", "/api/tenants/acme/tasks/" + task_id)["progress"], json({{"percent", 40}}));
+  // Cancelled: the holder learns at its next heartbeat, and its result is refused.
+  ASSERT_TRUE(client.CancelTask(task_id, "no longer needed").ok());
+  EXPECT_EQ(client.HeartbeatTask(w, claim.task(), &hb).error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(client.CompleteTask(w, claim.task(), "1").error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(s.RestJson("GET", "/api/tenants/acme/tasks/" + task_id)["status"], "CANCELLED");
+}
+
+}  // namespace
+}  // namespace flovyn::testing

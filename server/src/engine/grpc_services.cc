@@ -294,7 +294,7 @@ static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r, ::grpc:
   if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
   auto r = store_.HeartbeatTask(tenant, req->worker_id(), req->task_id(), req->attempt(), req->progress_json());
   if (!r.ok()) return ToGrpc(r.status());
-  res->set_cancel_requested(r->first);
+  (void)res;
   return ::grpc::Status::OK;
 }
 
@@ -304,8 +304,7 @@ static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r, ::grpc:
   if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
   auto r = store_.HeartbeatTask(tenant, req->worker_id(), req->task_id(), req->attempt(), std::nullopt);
   if (!r.ok()) return ToGrpc(r.status());
-  res->set_cancel_requested(r->first);
-  res->set_lease_expires_at_ms(r->second);
+  res->set_lease_expires_at_ms(*r);
   return ::grpc::Status::OK;
 }
 

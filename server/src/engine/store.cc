@@ -1068,7 +1068,7 @@ StatusOr<FailResult> Store::FailTask(const std::string& tenant, const std::strin
   return result;
 }
 
-StatusOr<std::pair<bool, int64_t>> Store::HeartbeatTask(const std::string& tenant, const std::string& worker,
+StatusOr<int64_t> Store::HeartbeatTask(const std::string& tenant, const std::string& worker,
                                                         const std::string& task_id, int attempt,
                                                         const std::optional<std::string>& progress_json) {
   std::optional<std::string> progress;
@@ -1077,7 +1077,7 @@ StatusOr<std::pair<bool, int64_t>> Store::HeartbeatTask(const std::string& tenan
     if (!p.ok()) return p.status();
     progress = *p;
   }
-  std::pair<bool, int64_t> out;
+  int64_t out = 0;
   Status s = Run([&](Unit& u) {
     auto h = LockHeld(u, tenant, worker, task_id, attempt);
     if (!h.ok()) return h.status();
@@ -1086,7 +1086,7 @@ StatusOr<std::pair<bool, int64_t>> Store::HeartbeatTask(const std::string& tenan
                     "RETURNING (extract(epoch from lease_expires_at) * 1000)::bigint",
                     {task_id, progress});
     if (!r.ok()) return r.status();
-    out = {h->cancel_requested, r->GetInt(0, 0)};
+    out = r->GetInt(0, 0);
     return Status::Ok();
   });
   if (!s.ok()) return s;

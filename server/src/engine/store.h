@@ -58,8 +58,9 @@ class Store {
                       const std::string& output_json);
   StatusOr<FailResult> FailTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
                                 int attempt, const std::string& error, bool non_retryable);
-  // Extends the lease; returns whether cancellation was requested, and the new lease end.
-  StatusOr<std::pair<bool, int64_t>> HeartbeatTask(const std::string& tenant, const std::string& worker,
+  // Extends the lease (and records progress); returns the new lease end in ms since the epoch.
+  // ABORTED when the worker no longer holds the task (expired, cancelled, completed).
+  StatusOr<int64_t> HeartbeatTask(const std::string& tenant, const std::string& worker,
                                                    const std::string& task_id, int attempt,
                                                    const std::optional<std::string>& progress_json);
   Status CancelTask(const std::string& tenant, const std::string& task_id, const std::string& reason);
