@@ -43,6 +43,15 @@ runtime::ProcessSpec SpecFrom(const Settings& s) {
   spec.nats_url = s.nats_url;
   spec.shutdown_delay = std::chrono::seconds(s.shutdown_delay_secs);
   spec.shutdown_timeout = std::chrono::seconds(s.shutdown_timeout_secs);
+  if (s.otel_enabled) {
+    trace::TracerOptions t;
+    t.endpoint = s.otel_endpoint;
+    t.service_name = s.otel_service_name;
+    t.service_version = FLOVYN_VERSION;
+    t.interval = std::chrono::milliseconds(s.otel_batch_interval_ms);
+    t.max_queue = static_cast<size_t>(s.otel_max_queue);
+    spec.tracing = t;
+  }
   return spec;
 }
 
@@ -54,9 +63,6 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
   hooks.version = FLOVYN_VERSION;
   hooks.run = [&extra_modules](const runtime::Command& cmd, const config::Values& values) {
     Settings settings = Settings::From(values);
-    if (settings.otel_enabled) {
-      spdlog::warn("OTEL__ENABLED is set but this build does not export traces yet; continuing without tracing");
-    }
     if (!settings.security_enabled) {
       spdlog::warn("FLOVYN_SECURITY__ENABLED=false: requests are not authenticated");
     }

@@ -25,7 +25,15 @@ const config::Schema& Schema() {
            .description = "HMAC key for worker tokens", .required_when = "flovyn_security.enabled"});
     s.Add({.key = "otel.enabled", .type = Type::kBool, .default_value = "false",
            .description = "export traces over OTLP/gRPC"});
-    s.Add({.key = "otel.otlp_endpoint", .description = "OTLP gRPC endpoint", .required_when = "otel.enabled"});
+    s.Add({.key = "otel.otlp_endpoint", .description = "OTLP gRPC endpoint (host:port or http://host:port)",
+           .env_aliases = {"OTEL_EXPORTER_OTLP_ENDPOINT"}, .required_when = "otel.enabled"});
+    s.Add({.key = "otel.service_name", .default_value = "flovyn-server", .description = "service.name of exported spans",
+           .env_aliases = {"OTEL_SERVICE_NAME"}});
+    s.Add({.key = "otel.batch_interval_ms", .type = Type::kInt, .default_value = "1000",
+           .description = "how often queued spans are exported", .min_value = 10, .max_value = 600000});
+    s.Add({.key = "otel.max_queue", .type = Type::kInt, .default_value = "2048",
+           .description = "spans queued for export at most; more are dropped and counted", .min_value = 1,
+           .max_value = 1000000});
     s.Add({.key = "metrics.enabled", .type = Type::kBool, .default_value = "false",
            .description = "serve Prometheus metrics"});
     s.Add({.key = "metrics.port", .type = Type::kInt, .default_value = "9091", .description = "metrics port",
@@ -81,6 +89,9 @@ Settings Settings::From(const config::Values& v) {
   s.worker_token_secret = v.String("worker_token_secret");
   s.otel_enabled = v.Bool("otel.enabled");
   s.otel_endpoint = v.String("otel.otlp_endpoint");
+  s.otel_service_name = v.String("otel.service_name");
+  s.otel_batch_interval_ms = v.Int("otel.batch_interval_ms");
+  s.otel_max_queue = v.Int("otel.max_queue");
   s.metrics_enabled = v.Bool("metrics.enabled");
   s.metrics_port = static_cast<int>(v.Int("metrics.port"));
   s.log_filter = v.String("rust_log");

@@ -21,6 +21,9 @@ struct Settings {
   std::string worker_token_secret;
   bool otel_enabled;
   std::string otel_endpoint;
+  std::string otel_service_name;
+  long otel_batch_interval_ms;
+  long otel_max_queue;
   bool metrics_enabled;
   int metrics_port;
   std::string log_filter;

@@ -94,7 +94,7 @@ TEST(ShutdownTest, EachPhaseIsLoggedWithItsDuration) {
   ASSERT_EQ(server.process().Wait(10s), 0);
   std::string log = server.process().Log();
   for (const char* phase : {"stage DRAINING", "drain: stopped accepting connections", "drain: in-flight requests finished",
-                            "drain: background work stopped", "drain: NATS and database closed", "stage STOPPED"}) {
+                            "drain: background work stopped, telemetry flushed", "drain: NATS and database closed", "stage STOPPED"}) {
     auto p = log.find(phase);
     ASSERT_NE(p, std::string::npos) << phase << "\n" << log;
     auto line_end = log.find('\n', p);

@@ -91,6 +91,19 @@ class UnparsableRequestInterceptorFactory final : public ::grpc::experimental::S
 
 }  // namespace
 
+namespace {
+std::optional<trace::SpanContext> CallerContext(::grpc::ServerContext* ctx) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("traceparent");
+  if (it == md.end()) return std::nullopt;
+  return trace::SpanContext::Parse(std::string_view(it->second.data(), it->second.size()));
+}
+}  // namespace
+
+CallSpan::CallSpan(::grpc::ServerContext* ctx, const char* method)
+    : span_(std::string("flovyn.v1/") + method, trace::Kind::kServer, CallerContext(ctx), false),
+      scope_(span_.context()) {}
+
 ::grpc::Status ToGrpc(const Status& s) {
   if (s.ok()) return ::grpc::Status::OK;
   return {static_cast<::grpc::StatusCode>(GrpcCodeFor(s.code())), s.message()};

@@ -12,6 +12,7 @@
 
 #include "flovyn/core/status.h"
 #include "flovyn/grpc/health_service.h"
+#include "flovyn/trace/trace.h"
 
 namespace flovyn::metrics {
 class Registry;
@@ -21,6 +22,18 @@ namespace flovyn::grpcsvc {
 
 // Canonical Status -> grpc::Status.
 ::grpc::Status ToGrpc(const Status& s);
+
+// The server span of one call: child of the caller's `traceparent` metadata, current on this
+// thread for the handler's duration (so store spans nest under it).
+class CallSpan {
+ public:
+  CallSpan(::grpc::ServerContext* ctx, const char* method);
+  trace::Span& span() { return span_; }
+
+ private:
+  trace::Span span_;
+  trace::ScopedContext scope_;
+};
 
 class Server {
  public:

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "flovyn/metrics/registry.h"
+#include "flovyn/trace/trace.h"
 
 namespace flovyn::http {
 
@@ -179,12 +180,29 @@ class Session : public std::enable_shared_from_this<Session> {
       if (once->exchange(true)) return;
       net::post(self->executor(), [self, r = std::move(r)]() mutable { self->Send(std::move(r)); });
     };
-    auto run = [handler = &route.handler, respond, r = std::move(req)]() mutable {
+    bool traced = !route.options.before_running;  // probes and metrics are not traced
+    std::string span_name = req.method + " " + route.pattern;
+    auto run = [handler = &route.handler, respond, r = std::move(req), traced, span_name]() mutable {
+      std::shared_ptr<trace::Span> span;
+      Respond reply = respond;
+      if (traced) {
+        span = std::make_shared<trace::Span>(span_name, trace::Kind::kServer,
+                                             trace::SpanContext::Parse(r.Header("traceparent")), false);
+        span->SetAttribute("http.method", r.method);
+        span->SetAttribute("http.target", r.target);
+        reply = [respond, span](Response resp) {
+          span->SetAttribute("http.status_code", std::to_string(resp.status));
+          if (resp.status >= 500) span->SetError("HTTP " + std::to_string(resp.status));
+          span->End();
+          respond(std::move(resp));
+        };
+      }
+      trace::ScopedContext scope(span ? std::optional<trace::SpanContext>(span->context()) : std::nullopt);
       try {
-        (*handler)(std::move(r), respond);
+        (*handler)(std::move(r), reply);
       } catch (const std::exception& e) {
         spdlog::error("handler failed: {}", e.what());
-        respond(ErrorResponse(500, "INTERNAL", "internal error"));
+        reply(ErrorResponse(500, "INTERNAL", "internal error"));
       }
     };
     if (route.options.run_inline) {

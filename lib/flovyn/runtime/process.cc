@@ -149,6 +149,17 @@ int Process::Serve() {
   };
   set_stage(Stage::kStarting);
 
+  std::unique_ptr<trace::Tracer> tracer;
+  if (spec_.tracing) {
+    tracer = std::make_unique<trace::Tracer>(*spec_.tracing, &registry);
+    tracer->Start();
+    trace::SetGlobal(tracer.get());
+    spdlog::info("exporting traces over OTLP/gRPC to {}", spec_.tracing->endpoint);
+  }
+  struct ClearGlobalTracer {
+    ~ClearGlobalTracer() { trace::SetGlobal(nullptr); }
+  } clear_tracer;
+
   db::Pool pool(PoolOptionsFor(spec_, spec_.db_pool_size, spec_.program));
   // Probes get their own connection so they never queue behind traffic.
   db::Pool probe_pool(PoolOptionsFor(spec_, 1, spec_.program + "-health"));
@@ -327,7 +338,14 @@ int Process::Serve() {
 
   phase = Clock::now();
   for (size_t i = modules_.size(); i-- > 0;) modules_[i]->Stop();
-  spdlog::info("drain: background work stopped ({:.3f} s)", SecondsSince(phase));
+  if (tracer) {
+    // Within the shutdown budget: what is left of it, but at least a moment to flush.
+    auto flush_deadline = std::max(deadline, Clock::now() + std::chrono::seconds(2));
+    bool flushed = tracer->Shutdown(flush_deadline);
+    trace::SetGlobal(nullptr);
+    if (!flushed) spdlog::warn("drain: some spans could not be exported ({} dropped in all)", tracer->dropped());
+  }
+  spdlog::info("drain: background work stopped, telemetry flushed ({:.3f} s)", SecondsSince(phase));
 
   phase = Clock::now();
   if (nats) nats->Drain(std::chrono::seconds(2));

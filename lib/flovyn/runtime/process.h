@@ -14,6 +14,7 @@
 #include "flovyn/health/probes.h"
 #include "flovyn/migrate/migration.h"
 #include "flovyn/runtime/module.h"
+#include "flovyn/trace/trace.h"
 
 namespace flovyn::runtime {
 
@@ -38,6 +39,8 @@ struct ProcessSpec {
 
   bool nats_enabled = false;
   std::string nats_url;
+
+  std::optional<trace::TracerOptions> tracing;  // OTLP export when set
 
   std::chrono::seconds shutdown_delay{0};
   std::chrono::seconds shutdown_timeout{25};

@@ -13,7 +13,8 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
   lifecycle_ = v1::WorkerLifecycle::NewStub(channel_);
 }
 
-void Client::Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds timeout) const {
+void Client::Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds timeout, const std::string& traceparent) const {
+  if (!traceparent.empty()) ctx->AddMetadata("traceparent", traceparent);
   if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
   if (!options_.tenant.empty()) ctx->AddMetadata("x-flovyn-tenant", options_.tenant);
   ctx->set_deadline(std::chrono::system_clock::now() + timeout);
@@ -138,9 +139,9 @@ grpc::Status Client::PollWorkflow(const v1::PollWorkflowRequest& req, v1::PollWo
 }
 
 grpc::Status Client::SubmitCommands(const v1::SubmitWorkflowCommandsRequest& req,
-                                    v1::SubmitWorkflowCommandsResponse* out) {
+                                    v1::SubmitWorkflowCommandsResponse* out, const std::string& traceparent) {
   grpc::ClientContext ctx;
-  Prepare(&ctx, options_.call_timeout);
+  Prepare(&ctx, options_.call_timeout, traceparent);
   return dispatch_->SubmitWorkflowCommands(&ctx, req, out);
 }
 
@@ -153,7 +154,7 @@ grpc::Status Client::PollTask(const v1::PollTaskRequest& req, v1::PollTaskRespon
 
 grpc::Status Client::CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json) {
   grpc::ClientContext ctx;
-  Prepare(&ctx, options_.call_timeout);
+  Prepare(&ctx, options_.call_timeout, task.traceparent());
   v1::CompleteTaskRequest req;
   req.set_worker_id(worker_id);
   req.set_task_id(task.id());
@@ -166,7 +167,7 @@ grpc::Status Client::CompleteTask(const std::string& worker_id, const v1::Task& 
 grpc::Status Client::FailTask(const std::string& worker_id, const v1::Task& task, const std::string& error,
                               bool non_retryable, v1::FailTaskResponse* out) {
   grpc::ClientContext ctx;
-  Prepare(&ctx, options_.call_timeout);
+  Prepare(&ctx, options_.call_timeout, task.traceparent());
   v1::FailTaskRequest req;
   req.set_worker_id(worker_id);
   req.set_task_id(task.id());
@@ -179,7 +180,7 @@ grpc::Status Client::FailTask(const std::string& worker_id, const v1::Task& task
 
 grpc::Status Client::HeartbeatTask(const std::string& worker_id, const v1::Task& task, v1::TaskHeartbeatResponse* out) {
   grpc::ClientContext ctx;
-  Prepare(&ctx, options_.call_timeout);
+  Prepare(&ctx, options_.call_timeout, task.traceparent());
   v1::TaskHeartbeatRequest req;
   req.set_worker_id(worker_id);
   req.set_task_id(task.id());
@@ -366,7 +367,8 @@ void Worker::WorkflowLoop() {
     sub.set_expected_sequence(h.last_sequence());
     for (auto& c : commands) *sub.add_commands() = c;
     v1::SubmitWorkflowCommandsResponse out;
-    (void)client_.SubmitCommands(sub, &out);  // ABORTED: someone else got there first; drop it
+    // ABORTED: someone else got there first; drop it.
+    (void)client_.SubmitCommands(sub, &out, res.execution().traceparent());
   }
 }
 

@@ -50,8 +50,12 @@ class Client {
   // Long-polls; pass `ctx` to be able to cancel the wait (ClientContext::TryCancel).
   grpc::Status PollWorkflow(const v1::PollWorkflowRequest& req, v1::PollWorkflowResponse* out,
                             grpc::ClientContext* ctx = nullptr);
-  grpc::Status SubmitCommands(const v1::SubmitWorkflowCommandsRequest& req, v1::SubmitWorkflowCommandsResponse* out);
+  // `traceparent`: the execution's or task's trace context, so the server's spans continue the
+  // trace that started the work.
+  grpc::Status SubmitCommands(const v1::SubmitWorkflowCommandsRequest& req, v1::SubmitWorkflowCommandsResponse* out,
+                              const std::string& traceparent = "");
   grpc::Status PollTask(const v1::PollTaskRequest& req, v1::PollTaskResponse* out, grpc::ClientContext* ctx = nullptr);
+  // Task results carry the task's traceparent.
   grpc::Status CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json);
   grpc::Status FailTask(const std::string& worker_id, const v1::Task& task, const std::string& error,
                         bool non_retryable = false, v1::FailTaskResponse* out = nullptr);
@@ -59,7 +63,7 @@ class Client {
   std::unique_ptr<grpc::ClientReader<v1::WorkNotification>> Subscribe(grpc::ClientContext* ctx, const std::string& queue);
 
   // Sets credentials, tenant and deadline on a context for a call lasting up to `timeout`.
-  void Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds timeout) const;
+  void Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds timeout, const std::string& traceparent = "") const;
   const ClientOptions& options() const { return options_; }
 
  private:

@@ -6,6 +6,7 @@
 #include "flovyn/http/openapi.h"
 #include "flovyn/http/router.h"
 #include "flovyn/nats/connection.h"
+#include "flovyn/trace/trace.h"
 
 namespace flovyn::engine {
 
@@ -20,6 +21,9 @@ const std::vector<std::string> kWorkflowStatuses{"PENDING", "RUNNING", "WAITING"
 const std::vector<std::string> kTaskStatuses{"PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"};
 
 Response Err(const Status& s) { return http::ErrorResponse(s); }
+
+// The request's span, handed to workers with the work it creates.
+std::string CurrentTraceParent() { return trace::Current() ? trace::Current()->TraceParent() : ""; }
 
 #define FLOVYN_TRY_ASSIGN(var, expr)        \
   auto var##_or = (expr);                   \
@@ -116,7 +120,7 @@ void EngineModule::AddRoutes(http::Router& r) {
     FLOVYN_TRY_ASSIGN(key, StringField(body, "idempotencyKey"));
     if (!kind) return Err(InvalidArgument("'kind' is required"));
     StartWorkflowRequest s{*kind, queue.value_or("default"), ValueField(body, "input"), key,
-                           std::string(req.Header("traceparent"))};
+                           CurrentTraceParent()};
     FLOVYN_TRY_ASSIGN(started, store_->StartWorkflow(tenant, s));
     return Json(started.created ? 201 : 200, {{"id", started.execution_id}, {"created", started.created}});
   }, {.summary = "Start a workflow (idempotencyKey returns the first execution)", .tag = "workflows", .has_body = true});
@@ -184,7 +188,7 @@ void EngineModule::AddRoutes(http::Router& r) {
     FLOVYN_TRY_ASSIGN(name, StringField(body, "signalName"));
     if (!kind || !name) return Err(InvalidArgument("'kind' and 'signalName' are required"));
     StartWorkflowRequest s{*kind, queue.value_or("default"), ValueField(body, "input"), key,
-                           std::string(req.Header("traceparent"))};
+                           CurrentTraceParent()};
     FLOVYN_TRY_ASSIGN(started, store_->SignalWithStart(tenant, s, *name, ValueField(body, "payload")));
     return Json(started.created ? 201 : 200, {{"id", started.execution_id}, {"created", started.created}});
   }, {.summary = "Signal a workflow, starting it first when needed", .tag = "workflows", .has_body = true});
@@ -205,7 +209,7 @@ void EngineModule::AddRoutes(http::Router& r) {
       if (*attempts < 1 || *attempts > 1000) return Err(InvalidArgument("maxAttempts must be 1 to 1000"));
       s.max_attempts = static_cast<int>(*attempts);
     }
-    s.traceparent = std::string(req.Header("traceparent"));
+    s.traceparent = CurrentTraceParent();
     FLOVYN_TRY_ASSIGN(id, store_->SubmitTask(tenant, s));
     return Json(201, {{"id", id}});
   }, {.summary = "Submit a standalone task", .tag = "tasks", .has_body = true});

@@ -85,6 +85,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContext* ctx) {
 }
 
 #define FLOVYN_TENANT(var)                   \
+  grpcsvc::CallSpan call_span_(ctx, __func__); \
   auto var##_or = calls_.Tenant(ctx);        \
   if (!var##_or.ok()) return ToGrpc(var##_or.status()); \
   const std::string& var = *var##_or
@@ -150,7 +151,8 @@ static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r, ::grpc:
   s.queue = r.queue();
   s.input_json = r.input_json();
   if (!r.idempotency_key().empty()) s.idempotency_key = r.idempotency_key();
-  s.traceparent = Metadata(ctx, "traceparent");
+  (void)ctx;
+  s.traceparent = trace::Current() ? trace::Current()->TraceParent() : "";  // the call's span
   return s;
 }
 
@@ -324,7 +326,7 @@ static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r, ::grpc:
   s.max_attempts = req->max_attempts();
   s.initial_backoff_ms = req->initial_backoff_ms();
   s.max_backoff_ms = req->max_backoff_ms();
-  s.traceparent = Metadata(ctx, "traceparent");
+  s.traceparent = trace::Current() ? trace::Current()->TraceParent() : "";
   auto id = store_.SubmitTask(tenant, s);
   if (!id.ok()) return ToGrpc(id.status());
   res->set_task_id(*id);

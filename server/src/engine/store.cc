@@ -8,6 +8,7 @@
 #include <set>
 
 #include "engine/work_hub.h"
+#include "flovyn/trace/trace.h"
 
 namespace flovyn::engine {
 
@@ -74,6 +75,13 @@ std::vector<std::string> ParsePgArray(std::string_view s) {
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 Status Invalid(const std::string& m) { return InvalidArgument(m); }
+
+// The running span's context, handed to the worker that will run the work created now.
+std::optional<std::string> CurrentTraceParent() {
+  auto c = trace::Current();
+  if (!c) return std::nullopt;
+  return c->TraceParent();
+}
 
 constexpr const char* kWorkflowColumns =
     "id, kind, queue, status, coalesce(input::text, 'null'), coalesce(output::text, 'null'), error, parent_id, "
@@ -219,7 +227,19 @@ class Store::Unit {
 Store::Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options)
     : pool_(pool), notifier_(notifier), options_(options) {}
 
-Status Store::Run(const std::function<Status(Unit&)>& work) {
+namespace {
+// "...Store::SubmitCommands(...)" -> "store.SubmitCommands"
+std::string OperationName(const char* function) {
+  std::string f = function;
+  auto open = f.find('(');
+  auto colons = f.rfind("::", open);
+  return "store." + f.substr(colons == std::string::npos ? 0 : colons + 2, open - (colons == std::string::npos ? 0 : colons + 2));
+}
+}  // namespace
+
+Status Store::Run(const std::function<Status(Unit&)>& work, std::source_location where) {
+  trace::Span span(OperationName(where.function_name()), trace::Kind::kClient);
+  span.SetAttribute("db.system", "postgresql");
   std::set<std::string> wakes;
   Status s = db::InTransaction(pool_, [&](db::Tx& tx) {
     Unit u(tx);
@@ -234,6 +254,9 @@ Status Store::Run(const std::function<Status(Unit&)>& work) {
   });
   if (s.ok()) {
     for (const auto& k : wakes) notifier_.AfterCommit(k);
+  } else if (s.code() == StatusCode::kInternal || s.code() == StatusCode::kUnavailable ||
+             s.code() == StatusCode::kDeadlineExceeded) {
+    span.SetError(s.message());
   }
   return s;
 }
@@ -585,12 +608,12 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
           if (!st.ok()) return st;
           st = u.Exec(
                     "INSERT INTO task_executions (id, tenant_id, workflow_id, workflow_seq, kind, queue, input, "
-                    "max_attempts, initial_backoff_ms, max_backoff_ms, lease_ms) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11)",
+                    "max_attempts, initial_backoff_ms, max_backoff_ms, lease_ms, traceparent) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)",
                     {task_id, tenant, e.id, std::to_string(e.last_seq), c.kind(), queue, *input,
                      std::to_string(max_attempts), std::to_string(c.initial_backoff_ms() ? c.initial_backoff_ms() : 1000),
                      std::to_string(c.max_backoff_ms() ? c.max_backoff_ms() : 60000),
-                     std::to_string(c.lease_ms() ? c.lease_ms() : 30000)})
+                     std::to_string(c.lease_ms() ? c.lease_ms() : 30000), CurrentTraceParent()})
                    .status();
           u.Wake(WorkKey(tenant, queue, WorkKind::kTask));
           break;
@@ -634,7 +657,8 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
         }
         case v1::WorkflowCommand::kScheduleChildWorkflow: {
           const auto& c = cmd.schedule_child_workflow();
-          StartWorkflowRequest child{c.kind(), c.queue().empty() ? e.queue : c.queue(), c.input_json(), std::nullopt, ""};
+          StartWorkflowRequest child{c.kind(), c.queue().empty() ? e.queue : c.queue(), c.input_json(), std::nullopt,
+                                     CurrentTraceParent().value_or("")};
           if (Status v = ValidateStart(child); !v.ok()) return v;
           std::string child_id = NewUuid();
           st = Append(u, e, "CHILD_WORKFLOW_SCHEDULED",

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <source_location>
 #include <string>
 #include <vector>
 
@@ -85,7 +86,7 @@ class Store {
   class Unit;  // one transaction plus the notifications it will send after commit
 
  private:
-  Status Run(const std::function<Status(Unit&)>& work);
+  Status Run(const std::function<Status(Unit&)>& work, std::source_location where = std::source_location::current());
 
   db::Pool& pool_;
   WorkNotifier& notifier_;
