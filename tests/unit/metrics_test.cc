@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
+#include <sstream>
 
 #include "harness.h"
 
@@ -74,6 +76,33 @@ TEST(MetricsTest, PromtoolAcceptsTheOutput) {
   int rc = testing::RunCommand("promtool check metrics < " + dir + "/m.txt", &out);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(out, "") << out;
+}
+
+}  // namespace
+}  // namespace flovyn::metrics
+
+#include "flovyn/metrics/catalogue.h"
+
+namespace flovyn::metrics {
+namespace {
+
+TEST(MetricsCatalogueTest, DocsMetricsMdIsGeneratedFromTheCatalogue) {
+  std::ifstream in(std::string(FLOVYN_SOURCE_DIR) + "/docs/metrics.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), CatalogueMarkdown())
+      << "docs/metrics.md drifted: regenerate it with `flovyn-server --metrics-catalogue > docs/metrics.md`";
+}
+
+TEST(MetricsCatalogueTest, NamesFollowPrometheusConventions) {
+  std::set<std::string> names;
+  for (const auto* m : Catalogue()) {
+    std::string n = m->name;
+    EXPECT_TRUE(names.insert(n).second) << "declared twice: " << n;
+    EXPECT_TRUE(n.rfind("flovyn_", 0) == 0 || n.rfind("process_", 0) == 0) << n;
+    bool total = n.size() > 6 && n.substr(n.size() - 6) == "_total";
+    EXPECT_EQ(total, m->type == MetricType::kCounter) << n << ": counters, and only counters, end in _total";
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <grpcpp/support/server_interceptor.h>
 #include <spdlog/spdlog.h>
 
+#include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
 
 namespace flovyn::grpcsvc {
@@ -52,10 +53,8 @@ class MetricsInterceptor final : public ::grpc::experimental::Interceptor {
 class MetricsInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit MetricsInterceptorFactory(metrics::Registry& r)
-      : calls_(&r.AddCounter("flovyn_grpc_requests_total", "gRPC calls handled, by method and status code.",
-                             {"method", "code"})),
-        latency_(&r.AddHistogram("flovyn_grpc_request_duration_seconds", "gRPC call latency, by method.",
-                                 {"method"}, metrics::LatencyBuckets())) {}
+      : calls_(&r.CounterOf(metrics::catalogue::kGrpcRequests)),
+        latency_(&r.HistogramOf(metrics::catalogue::kGrpcRequestDuration)) {}
   ::grpc::experimental::Interceptor* CreateServerInterceptor(::grpc::experimental::ServerRpcInfo* info) override {
     return new MetricsInterceptor(info, calls_, latency_);
   }

@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
 
 namespace flovyn::health {
@@ -17,10 +18,8 @@ struct Monitor::Run {
 Monitor::Monitor(std::chrono::milliseconds timeout, std::chrono::milliseconds max_age, metrics::Registry* metrics)
     : timeout_(timeout), max_age_(max_age) {
   if (metrics != nullptr) {
-    status_gauge_ = &metrics->AddGauge("flovyn_health_check_up", "Last result of each dependency check (1 = UP).",
-                                       {"check"});
-    runs_counter_ = &metrics->AddCounter("flovyn_health_check_runs_total",
-                                         "Dependency check evaluations, by check and result.", {"check", "result"});
+    status_gauge_ = &metrics->GaugeOf(metrics::catalogue::kHealthCheckUp);
+    runs_counter_ = &metrics->CounterOf(metrics::catalogue::kHealthCheckRuns);
   }
 }
 

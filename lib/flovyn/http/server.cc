@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
 #include "flovyn/trace/trace.h"
 
@@ -31,11 +32,8 @@ class Server::Impl {
   Impl(ServerOptions o, const Router& r, std::function<bool()> open, metrics::Registry* reg)
       : opt(std::move(o)), router(r), api_open(std::move(open)) {
     if (reg != nullptr) {
-      requests = &reg->AddCounter("flovyn_" + opt.name + "_requests_total",
-                                  "HTTP requests served, by method, route and status.", {"method", "route", "status"});
-      latency = &reg->AddHistogram("flovyn_" + opt.name + "_request_duration_seconds",
-                                   "HTTP request latency from request read to response written.",
-                                   {"method", "route"}, metrics::LatencyBuckets());
+      requests = &reg->CounterOf(metrics::catalogue::kHttpRequests);
+      latency = &reg->HistogramOf(metrics::catalogue::kHttpRequestDuration);
     }
   }
 

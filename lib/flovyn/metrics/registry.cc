@@ -1,5 +1,7 @@
 #include "flovyn/metrics/registry.h"
 
+#include "flovyn/metrics/catalogue.h"
+
 #include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -146,6 +148,16 @@ HistogramFamily& Registry::AddHistogram(std::string name, std::string help, std:
   return *histograms_.back();
 }
 
+Family<Counter>& Registry::CounterOf(const MetricSpec& m) { return AddCounter(m.name, m.help, m.labels); }
+Family<Gauge>& Registry::GaugeOf(const MetricSpec& m) { return AddGauge(m.name, m.help, m.labels); }
+HistogramFamily& Registry::HistogramOf(const MetricSpec& m, std::vector<double> bounds) {
+  return AddHistogram(m.name, m.help, m.labels, std::move(bounds));
+}
+
+void Header(Writer& w, const MetricSpec& m) {
+  w.Header(m.name, m.help, m.type == MetricType::kCounter ? "counter" : m.type == MetricType::kGauge ? "gauge" : "histogram");
+}
+
 void Registry::AddCollector(std::function<void(Writer&)> collector) {
   std::lock_guard<std::mutex> l(mu_);
   collectors_.push_back(std::move(collector));
@@ -201,18 +213,18 @@ void AddProcessCollector(Registry& r) {
     // After "pid (comm) ": field 3 is index 0. utime=14, stime=15, starttime=22, vsize=23, rss=24.
     if (f.size() > 22) {
       double cpu = (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(ticks);
-      w.Header("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", "counter");
+      Header(w, catalogue::kProcessCpu);
       w.Sample("process_cpu_seconds_total", {}, {}, cpu);
-      w.Header("process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge");
+      Header(w, catalogue::kProcessVirtual);
       w.Sample("process_virtual_memory_bytes", {}, {}, std::stod(f[20]));
-      w.Header("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge");
+      Header(w, catalogue::kProcessResident);
       w.Sample("process_resident_memory_bytes", {}, {}, std::stod(f[21]) * static_cast<double>(page));
       std::ifstream uptime_f("/proc/stat");
       double btime = 0;
       for (std::string l; std::getline(uptime_f, l);) {
         if (l.rfind("btime ", 0) == 0) btime = std::stod(l.substr(6));
       }
-      w.Header("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge");
+      Header(w, catalogue::kProcessStart);
       w.Sample("process_start_time_seconds", {}, {}, btime + std::stod(f[19]) / static_cast<double>(ticks));
     }
     int fds = 0;
@@ -223,11 +235,11 @@ void AddProcessCollector(Registry& r) {
       closedir(d);
       --fds;  // the directory handle itself
     }
-    w.Header("process_open_fds", "Number of open file descriptors.", "gauge");
+    Header(w, catalogue::kProcessOpenFds);
     w.Sample("process_open_fds", {}, {}, fds);
     rlimit rl{};
     getrlimit(RLIMIT_NOFILE, &rl);
-    w.Header("process_max_fds", "Maximum number of open file descriptors.", "gauge");
+    Header(w, catalogue::kProcessMaxFds);
     w.Sample("process_max_fds", {}, {}, static_cast<double>(rl.rlim_cur));
   });
 }

@@ -116,12 +116,22 @@ class Writer {
   std::string& out_;
 };
 
+const std::vector<double>& LatencyBuckets();
+inline std::vector<double> LatencyBucketsCopy() { return LatencyBuckets(); }
+struct MetricSpec;
+// Writes a collector sample's header from the catalogue.
+void Header(Writer& w, const MetricSpec& spec);
+
 class Registry {
  public:
   Family<Counter>& AddCounter(std::string name, std::string help, std::vector<std::string> labels = {});
   Family<Gauge>& AddGauge(std::string name, std::string help, std::vector<std::string> labels = {});
   HistogramFamily& AddHistogram(std::string name, std::string help, std::vector<std::string> labels,
                                 std::vector<double> bounds);
+  // From the catalogue (catalogue.h): the one place metrics are declared.
+  Family<Counter>& CounterOf(const MetricSpec& spec);
+  Family<Gauge>& GaugeOf(const MetricSpec& spec);
+  HistogramFamily& HistogramOf(const MetricSpec& spec, std::vector<double> bounds = LatencyBucketsCopy());
   void AddCollector(std::function<void(Writer&)> collector);
   std::string Expose() const;
 
@@ -133,8 +143,7 @@ class Registry {
   std::vector<std::function<void(Writer&)>> collectors_;
 };
 
-// Latency buckets in seconds, 0.5 ms .. 30 s.
-const std::vector<double>& LatencyBuckets();
+// Latency buckets in seconds, 0.5 ms .. 30 s: LatencyBuckets() above.
 
 // process_* metrics read from /proc/self.
 void AddProcessCollector(Registry& r);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "flovyn/log/log.h"
+#include "flovyn/metrics/catalogue.h"
 
 namespace flovyn::runtime {
 
@@ -27,6 +28,8 @@ Command ParseCommand(int argc, char** argv) {
       c.kind = Command::kPrintConfig;
     } else if (a == "--help" || a == "-h") {
       c.kind = Command::kHelp;
+    } else if (a == "--metrics-catalogue") {
+      c.kind = Command::kMetricsCatalogue;
     } else if (a == "--version" || a == "-V") {
       c.kind = Command::kVersion;
     } else {
@@ -41,6 +44,10 @@ int Main(int argc, char** argv, const config::Schema& schema, const ProgramHooks
   if (cmd.kind == Command::kHelp) {
     std::printf("%s\nSettings (environment variable, or --key=value):\n%s", hooks.usage.c_str(),
                 schema.ToMarkdown().c_str());
+    return 0;
+  }
+  if (cmd.kind == Command::kMetricsCatalogue) {
+    std::fputs(metrics::CatalogueMarkdown().c_str(), stdout);
     return 0;
   }
   if (cmd.kind == Command::kVersion) {

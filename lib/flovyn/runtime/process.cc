@@ -12,6 +12,7 @@
 #include "flovyn/http/server.h"
 #include "flovyn/lifecycle/signals.h"
 #include "flovyn/lifecycle/stage.h"
+#include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
 #include "flovyn/migrate/migrator.h"
 #include "flovyn/nats/connection.h"
@@ -66,19 +67,20 @@ db::PoolOptions PoolOptionsFor(const ProcessSpec& s, int size, const std::string
 }
 
 void AddPoolCollector(metrics::Registry& r, const std::string& name, db::Pool& pool) {
+  namespace c = metrics::catalogue;
   r.AddCollector([name, &pool](metrics::Writer& w) {
     auto s = pool.stats();
-    w.Header("flovyn_db_pool_connections", "Open PostgreSQL connections, by pool and state.", "gauge");
-    w.Sample("flovyn_db_pool_connections", {"pool", "state"}, {name, "in_use"}, s.in_use);
-    w.Sample("flovyn_db_pool_connections", {"pool", "state"}, {name, "idle"}, s.open - s.in_use);
-    w.Header("flovyn_db_pool_max_connections", "Configured maximum connections, by pool.", "gauge");
-    w.Sample("flovyn_db_pool_max_connections", {"pool"}, {name}, s.max_size);
-    w.Header("flovyn_db_pool_waiting", "Callers waiting for a connection, by pool.", "gauge");
-    w.Sample("flovyn_db_pool_waiting", {"pool"}, {name}, s.waiting);
-    w.Header("flovyn_db_pool_connect_failures_total", "Failed connection attempts, by pool.", "counter");
-    w.Sample("flovyn_db_pool_connect_failures_total", {"pool"}, {name}, static_cast<double>(s.connect_failures_total));
-    w.Header("flovyn_db_pool_acquire_timeouts_total", "Acquisitions that timed out, by pool.", "counter");
-    w.Sample("flovyn_db_pool_acquire_timeouts_total", {"pool"}, {name}, static_cast<double>(s.acquire_timeouts_total));
+    metrics::Header(w, c::kPoolConnections);
+    w.Sample(c::kPoolConnections.name, {"pool", "state"}, {name, "in_use"}, s.in_use);
+    w.Sample(c::kPoolConnections.name, {"pool", "state"}, {name, "idle"}, s.open - s.in_use);
+    metrics::Header(w, c::kPoolMaxConnections);
+    w.Sample(c::kPoolMaxConnections.name, {"pool"}, {name}, s.max_size);
+    metrics::Header(w, c::kPoolWaiting);
+    w.Sample(c::kPoolWaiting.name, {"pool"}, {name}, s.waiting);
+    metrics::Header(w, c::kPoolConnectFailures);
+    w.Sample(c::kPoolConnectFailures.name, {"pool"}, {name}, static_cast<double>(s.connect_failures_total));
+    metrics::Header(w, c::kPoolAcquireTimeouts);
+    w.Sample(c::kPoolAcquireTimeouts.name, {"pool"}, {name}, static_cast<double>(s.acquire_timeouts_total));
   });
 }
 
@@ -135,10 +137,9 @@ int Process::Serve() {
   lifecycle::StageCell stage;
   metrics::Registry registry;
   metrics::AddProcessCollector(registry);
-  registry.AddGauge("flovyn_build_info", "Build information; the value is always 1.", {"program", "version"})
-      .With({spec_.program, spec_.version})
-      ->Set(1);
-  auto& stage_gauge = registry.AddGauge("flovyn_lifecycle_stage", "1 for the current lifecycle stage.", {"stage"});
+  registry.GaugeOf(metrics::catalogue::kBuildInfo).With({spec_.program, spec_.version})->Set(1);
+  auto& stage_gauge = registry.GaugeOf(metrics::catalogue::kLifecycleStage);
+  auto* migration_seconds = registry.GaugeOf(metrics::catalogue::kMigrationDuration).With({});
   auto set_stage = [&](Stage s) {
     for (Stage each : {Stage::kStarting, Stage::kMigrating, Stage::kStartingComponents, Stage::kRunning,
                        Stage::kDraining, Stage::kStopped}) {
@@ -166,7 +167,15 @@ int Process::Serve() {
   AddPoolCollector(registry, "main", pool);
 
   std::unique_ptr<nats::Connection> nats;
-  if (spec_.nats_enabled) nats = std::make_unique<nats::Connection>(nats::Options{.url = spec_.nats_url, .name = spec_.program});
+  if (spec_.nats_enabled) {
+    nats = std::make_unique<nats::Connection>(nats::Options{.url = spec_.nats_url, .name = spec_.program});
+    registry.AddCollector([&nats](metrics::Writer& w) {
+      metrics::Header(w, metrics::catalogue::kNatsConnected);
+      w.Sample(metrics::catalogue::kNatsConnected.name, {}, {}, nats->connected() ? 1 : 0);
+      metrics::Header(w, metrics::catalogue::kNatsReconnects);
+      w.Sample(metrics::catalogue::kNatsReconnects.name, {}, {}, static_cast<double>(nats->reconnects()));
+    });
+  }
 
   health::Monitor monitor(std::chrono::seconds(5), std::chrono::seconds(1), &registry);
   monitor.Register("database", [&probe_pool](Clock::time_point deadline) {
@@ -251,6 +260,7 @@ int Process::Serve() {
       if (report.ok()) {
         spdlog::info("migrations: {} applied, {} already applied ({:.3f} s)", report->applied,
                      report->already_applied, SecondsSince(t_migrate));
+        migration_seconds->Set(SecondsSince(t_migrate));
         std::lock_guard<std::mutex> l(unknown_mu);
         for (const auto& u : report->unknown) {
           unknown_migrations.push_back(u.component + "/" + std::to_string(u.version) + "_" + u.name);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <random>
 
+#include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 
@@ -190,10 +191,8 @@ class Tracer::Exporter {
 Tracer::Tracer(TracerOptions options, metrics::Registry* metrics)
     : options_(std::move(options)), exporter_(std::make_unique<Exporter>(Target(options_.endpoint))) {
   if (metrics != nullptr) {
-    dropped_counter_ = metrics->AddCounter("flovyn_trace_spans_dropped_total",
-                                           "Spans dropped: queue full or export failed.")
-                           .With({});
-    exported_counter_ = metrics->AddCounter("flovyn_trace_spans_exported_total", "Spans exported over OTLP.").With({});
+    dropped_counter_ = metrics->CounterOf(metrics::catalogue::kTraceSpansDropped).With({});
+    exported_counter_ = metrics->CounterOf(metrics::catalogue::kTraceSpansExported).With({});
   }
 }
 

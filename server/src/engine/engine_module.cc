@@ -41,7 +41,8 @@ Status EngineModule::Start(const runtime::Context& ctx) {
   } else {
     notifier_ = std::make_unique<PostgresNotifier>(hub_, ctx.pool);
   }
-  store_ = std::make_unique<Store>(ctx.pool, *notifier_, settings_.store);
+  metrics_ = std::make_unique<EngineMetrics>(ctx.metrics);
+  store_ = std::make_unique<Store>(ctx.pool, *notifier_, settings_.store, metrics_.get());
   tenancy_ = std::make_unique<Tenancy>(*store_);
   auth_ = std::make_unique<AuthChain>(settings_.security_enabled);
   auto keys = ParseStaticApiKeys(settings_.static_api_keys_json);
@@ -53,8 +54,8 @@ Status EngineModule::Start(const runtime::Context& ctx) {
   rest_ = std::make_unique<RestContext>(*auth_, *tenancy_);
   calls_ = std::make_unique<CallContext>(*auth_, *tenancy_);
   lifecycle_svc_ = std::make_unique<WorkerLifecycleService>(*store_, *calls_);
-  dispatch_svc_ = std::make_unique<WorkflowDispatchService>(*store_, *calls_, hub_, settings_.dispatch);
-  task_svc_ = std::make_unique<TaskExecutionService>(*store_, *calls_, hub_, settings_.dispatch);
+  dispatch_svc_ = std::make_unique<WorkflowDispatchService>(*store_, *calls_, hub_, settings_.dispatch, metrics_.get());
+  task_svc_ = std::make_unique<TaskExecutionService>(*store_, *calls_, hub_, settings_.dispatch, metrics_.get());
   notifier_->Start();
   scheduler_ = std::make_unique<Scheduler>(*store_, settings_.scheduler_tick);
   scheduler_->Start();

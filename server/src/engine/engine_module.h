@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/auth.h"
+#include "engine/engine_metrics.h"
 #include "engine/grpc_services.h"
 #include "engine/notifier.h"
 #include "engine/rest_support.h"
@@ -43,6 +44,7 @@ class EngineModule final : public runtime::Module {
  private:
   EngineSettings settings_;
   WorkHub hub_;
+  std::unique_ptr<EngineMetrics> metrics_;
   std::unique_ptr<WorkNotifier> notifier_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Tenancy> tenancy_;

@@ -45,6 +45,8 @@ Clock::time_point PollDeadline(::grpc::ServerContext* ctx, int64_t timeout_ms, s
   return deadline;
 }
 
+constexpr auto kCancelCheck = std::chrono::milliseconds(250);
+
 ::grpc::Status RequireWorker(const std::string& worker_id) {
   if (worker_id.empty() || worker_id.size() > 200) {
     return {::grpc::StatusCode::INVALID_ARGUMENT, "worker_id is required (from RegisterWorker)"};
@@ -70,9 +72,13 @@ auto LongPoll(::grpc::ServerContext* ctx, WorkHub& hub, const std::string& key, 
       hub.Notify(key);  // there may be more: let the next waiting poller look
       return r;
     }
-    auto now = Clock::now();
-    if (now >= deadline || ctx->IsCancelled()) return r;
-    hub.Take(key, std::min(deadline, now + sweep));
+    // Wait for a wake-up, checking every so often whether the caller went away.
+    auto until = std::min(deadline, Clock::now() + sweep);
+    while (Clock::now() < until) {
+      if (ctx->IsCancelled() || hub.draining()) return r;
+      if (hub.Take(key, std::min(until, Clock::now() + kCancelCheck))) break;
+    }
+    if (Clock::now() >= deadline || ctx->IsCancelled()) return r;
   }
 }
 
@@ -115,6 +121,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContext* ctx) {
   if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
   if (auto s = RequireQueue(req->queue()); !s.ok()) return s;
   std::vector<std::string> kinds(req->kinds().begin(), req->kinds().end());
+  GaugeHold active(metrics_ ? metrics_->long_polls.With({"workflow"}) : nullptr);
   auto claim = LongPoll(ctx, hub_, WorkKey(tenant, req->queue(), WorkKind::kWorkflow),
                         PollDeadline(ctx, req->timeout_ms(), options_.max_poll), options_.sweep_interval,
                         [&] { return store_.ClaimWorkflow(tenant, req->worker_id(), req->queue(), kinds); });
@@ -221,6 +228,7 @@ static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r, ::grpc:
   std::string wkey = WorkKey(tenant, req->queue(), WorkKind::kWorkflow);
   std::string tkey = WorkKey(tenant, req->queue(), WorkKind::kTask);
   std::string any = AnyKindKey(tenant, req->queue());
+  GaugeHold active(metrics_ ? &metrics_->streams : nullptr);
   uint64_t w = hub_.Version(wkey), t = hub_.Version(tkey);
   for (;;) {
     uint64_t seen = hub_.Version(any);
@@ -236,7 +244,7 @@ static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r, ::grpc:
     }
     w = nw;
     t = nt;
-    hub_.Wait(any, seen, Clock::now() + std::chrono::seconds(1));
+    hub_.Wait(any, seen, Clock::now() + kCancelCheck);
   }
 }
 
@@ -248,6 +256,7 @@ static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r, ::grpc:
   if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
   if (auto s = RequireQueue(req->queue()); !s.ok()) return s;
   std::vector<std::string> kinds(req->kinds().begin(), req->kinds().end());
+  GaugeHold active(metrics_ ? metrics_->long_polls.With({"task"}) : nullptr);
   auto claim = LongPoll(ctx, hub_, WorkKey(tenant, req->queue(), WorkKind::kTask),
                         PollDeadline(ctx, req->timeout_ms(), options_.max_poll), options_.sweep_interval,
                         [&] { return store_.ClaimTask(tenant, req->worker_id(), req->queue(), kinds); });

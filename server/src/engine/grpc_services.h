@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "engine/auth.h"
+#include "engine/engine_metrics.h"
 #include "engine/store.h"
 #include "engine/tenancy.h"
 #include "engine/work_hub.h"
@@ -44,8 +45,8 @@ class WorkerLifecycleService final : public v1::WorkerLifecycle::Service {
 
 class WorkflowDispatchService final : public v1::WorkflowDispatch::Service {
  public:
-  WorkflowDispatchService(Store& store, CallContext& calls, WorkHub& hub, DispatchOptions o)
-      : store_(store), calls_(calls), hub_(hub), options_(o) {}
+  WorkflowDispatchService(Store& store, CallContext& calls, WorkHub& hub, DispatchOptions o, EngineMetrics* m)
+      : store_(store), calls_(calls), hub_(hub), options_(o), metrics_(m) {}
   ::grpc::Status PollWorkflow(::grpc::ServerContext*, const v1::PollWorkflowRequest*,
                               v1::PollWorkflowResponse*) override;
   ::grpc::Status SubmitWorkflowCommands(::grpc::ServerContext*, const v1::SubmitWorkflowCommandsRequest*,
@@ -70,12 +71,13 @@ class WorkflowDispatchService final : public v1::WorkflowDispatch::Service {
   CallContext& calls_;
   WorkHub& hub_;
   DispatchOptions options_;
+  EngineMetrics* metrics_;
 };
 
 class TaskExecutionService final : public v1::TaskExecution::Service {
  public:
-  TaskExecutionService(Store& store, CallContext& calls, WorkHub& hub, DispatchOptions o)
-      : store_(store), calls_(calls), hub_(hub), options_(o) {}
+  TaskExecutionService(Store& store, CallContext& calls, WorkHub& hub, DispatchOptions o, EngineMetrics* m)
+      : store_(store), calls_(calls), hub_(hub), options_(o), metrics_(m) {}
   ::grpc::Status PollTask(::grpc::ServerContext*, const v1::PollTaskRequest*, v1::PollTaskResponse*) override;
   ::grpc::Status CompleteTask(::grpc::ServerContext*, const v1::CompleteTaskRequest*, v1::CompleteTaskResponse*) override;
   ::grpc::Status FailTask(::grpc::ServerContext*, const v1::FailTaskRequest*, v1::FailTaskResponse*) override;
@@ -90,6 +92,7 @@ class TaskExecutionService final : public v1::TaskExecution::Service {
   CallContext& calls_;
   WorkHub& hub_;
   DispatchOptions options_;
+  EngineMetrics* metrics_;
 };
 
 }  // namespace flovyn::engine

@@ -20,6 +20,7 @@ void Scheduler::Stop() {
 void Scheduler::Loop() {
   using Job = StatusOr<int> (Store::*)(int);
   int lease_every = 0;
+  int depth_every = 0;
   for (;;) {
     {
       std::unique_lock<std::mutex> l(mu_);
@@ -35,6 +36,10 @@ void Scheduler::Loop() {
         }
         if (*n < 100) break;
       }
+    }
+    if (++depth_every >= 20) {  // queue depth for the metrics, every two seconds
+      depth_every = 0;
+      if (Status s = store_.RefreshQueueDepth(); !s.ok()) spdlog::debug("scheduler: {}", s.message());
     }
     if (++lease_every >= 5) {  // leases are coarse: every half second is plenty
       lease_every = 0;

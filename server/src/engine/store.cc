@@ -213,7 +213,14 @@ std::string NewUuid() {
 
 class Store::Unit {
  public:
-  explicit Unit(db::Tx& tx) : tx_(tx) {}
+  Unit(db::Tx& tx, EngineMetrics* metrics) : tx_(tx), metrics_(metrics) {}
+  // Runs after a successful commit (metrics must not count rolled-back work).
+  void AfterCommit(std::function<void(EngineMetrics&)> f) {
+    if (metrics_) after_.push_back(std::move(f));
+  }
+  void RunAfterCommit() {
+    for (auto& f : after_) f(*metrics_);
+  }
   StatusOr<Result> Exec(std::string_view sql, const Params& params = {}) { return tx_.Exec(sql, params); }
   void Wake(const std::string& key) { wake_.insert(key); }
   const std::set<std::string>& wakes() const { return wake_; }
@@ -221,11 +228,13 @@ class Store::Unit {
 
  private:
   db::Tx& tx_;
+  EngineMetrics* metrics_;
   std::set<std::string> wake_;
+  std::vector<std::function<void(EngineMetrics&)>> after_;
 };
 
-Store::Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options)
-    : pool_(pool), notifier_(notifier), options_(options) {}
+Store::Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options, EngineMetrics* metrics)
+    : pool_(pool), notifier_(notifier), options_(options), metrics_(metrics) {}
 
 namespace {
 // "...Store::SubmitCommands(...)" -> "store.SubmitCommands"
@@ -241,19 +250,22 @@ Status Store::Run(const std::function<Status(Unit&)>& work, std::source_location
   trace::Span span(OperationName(where.function_name()), trace::Kind::kClient);
   span.SetAttribute("db.system", "postgresql");
   std::set<std::string> wakes;
+  std::unique_ptr<Unit> committed;
   Status s = db::InTransaction(pool_, [&](db::Tx& tx) {
-    Unit u(tx);
-    Status st = work(u);
+    auto u = std::make_unique<Unit>(tx, metrics_);
+    Status st = work(*u);
     if (!st.ok()) return st;
-    for (const auto& k : u.wakes()) {
+    for (const auto& k : u->wakes()) {
       st = notifier_.InTransaction(tx, k);
       if (!st.ok()) return st;
     }
-    wakes = u.wakes();
+    wakes = u->wakes();
+    committed = std::move(u);
     return Status::Ok();
   });
   if (s.ok()) {
     for (const auto& k : wakes) notifier_.AfterCommit(k);
+    if (committed) committed->RunAfterCommit();
   } else if (s.code() == StatusCode::kInternal || s.code() == StatusCode::kUnavailable ||
              s.code() == StatusCode::kDeadlineExceeded) {
     span.SetError(s.message());
@@ -377,6 +389,7 @@ StatusOr<StartResult> Insert(U& u, const std::string& tenant, const StartWorkflo
                    {id, Dump(payload)});
   if (!ev.ok()) return ev.status();
   u.Wake(WorkKey(tenant, req.queue, WorkKind::kWorkflow));
+  u.AfterCommit([kind = req.kind](EngineMetrics& m) { m.started.With({kind})->Inc(); });
   return StartResult{id, true};
 }
 
@@ -424,6 +437,9 @@ static Status Deliver(U& u, const std::string& tenant, const std::string& execut
 template <typename U>
 static Status Finish(U& u, Locked& e, const std::string& status, const json& result) {
   e.status = status;
+  u.AfterCommit([kind = e.kind, status](EngineMetrics& m) {
+    (status == "COMPLETED" ? m.completed : status == "FAILED" ? m.failed : m.cancelled).With({kind})->Inc();
+  });
   Status s;
   if (status == "COMPLETED") {
     s = u.Exec("UPDATE workflow_executions SET output = $2::jsonb WHERE id = $1", {e.id, Dump(result)}).status();
@@ -529,15 +545,19 @@ StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const std::string& t
   Status s = Run([&](Unit& u) {
     claim.reset();
     auto r = u.Exec(
-        "WITH c AS (SELECT id FROM workflow_executions WHERE tenant_id = $1 AND queue = $2 AND status = 'PENDING' "
-        "AND ($3::text[] IS NULL OR kind = ANY($3::text[])) ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
+        "WITH c AS (SELECT id, updated_at AS pending_since FROM workflow_executions WHERE tenant_id = $1 AND queue = $2 "
+        "AND status = 'PENDING' AND ($3::text[] IS NULL OR kind = ANY($3::text[])) ORDER BY created_at LIMIT 1 "
+        "FOR UPDATE SKIP LOCKED) "
         "UPDATE workflow_executions w SET status = 'RUNNING', lease_owner = $4, "
         "lease_expires_at = now() + $5 * interval '1 millisecond', updated_at = now() FROM c WHERE w.id = c.id "
-        "RETURNING w.id",
+        "RETURNING w.id, greatest(extract(epoch from clock_timestamp() - c.pending_since), 0)",
         {tenant, queue, KindsParam(kinds), worker, std::to_string(options_.workflow_lease.count())});
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return Status::Ok();
     std::string id = Str(*r, 0, 0);
+    u.AfterCommit([waited = std::stod(Str(*r, 0, 1))](EngineMetrics& m) {
+      m.dispatch.With({"workflow"})->Observe(waited);
+    });
     auto e = Lock(u, tenant, id);
     if (!e.ok()) return e.status();
     auto flushed = FlushBuffer(u, *e);
@@ -957,17 +977,19 @@ StatusOr<std::optional<TaskClaim>> Store::ClaimTask(const std::string& tenant, c
   Status s = Run([&](Unit& u) {
     claim.reset();
     auto r = u.Exec(
-        "WITH c AS (SELECT id FROM task_executions WHERE tenant_id = $1 AND queue = $2 AND status = 'PENDING' "
-        "AND next_attempt_at <= now() AND ($3::text[] IS NULL OR kind = ANY($3::text[])) "
+        "WITH c AS (SELECT id, next_attempt_at AS available_since FROM task_executions WHERE tenant_id = $1 "
+        "AND queue = $2 AND status = 'PENDING' AND next_attempt_at <= now() AND ($3::text[] IS NULL OR kind = ANY($3::text[])) "
         "ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
         "UPDATE task_executions t SET status = 'RUNNING', attempt = t.attempt + 1, lease_owner = $4, "
         "lease_expires_at = now() + t.lease_ms * interval '1 millisecond', heartbeat_at = now(), updated_at = now() "
-        "FROM c WHERE t.id = c.id RETURNING t.id, (extract(epoch from t.lease_expires_at) * 1000)::bigint",
+        "FROM c WHERE t.id = c.id RETURNING t.id, (extract(epoch from t.lease_expires_at) * 1000)::bigint, "
+        "greatest(extract(epoch from clock_timestamp() - c.available_since), 0)",
         {tenant, queue, KindsParam(kinds), worker});
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return Status::Ok();
     std::string id = Str(*r, 0, 0);
     int64_t lease_ms = r->GetInt(0, 1);
+    u.AfterCommit([waited = std::stod(Str(*r, 0, 2))](EngineMetrics& m) { m.dispatch.With({"task"})->Observe(waited); });
     auto t = u.Exec(std::string("SELECT ") + kTaskColumns + " FROM task_executions WHERE id = $1", {id});
     if (!t.ok()) return t.status();
     TaskClaim c{TaskFromRow(*t, 0), lease_ms};
@@ -1038,6 +1060,7 @@ StatusOr<FailResult> FailAttempt(U& u, const std::string& tenant, const std::str
     if (!r.ok()) return r.status();
     out.will_retry = true;
     out.next_attempt_at_ms = r->GetInt(0, 0);
+    u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"retried"})->Inc(); });
     return out;
   }
   Status s = u.Exec("UPDATE task_executions SET status = 'FAILED', error = $2, lease_owner = NULL, lease_expires_at = NULL, "
@@ -1045,6 +1068,7 @@ StatusOr<FailResult> FailAttempt(U& u, const std::string& tenant, const std::str
                     {task_id, error})
                  .status();
   if (!s.ok()) return s;
+  u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"failed"})->Inc(); });
   if (h.workflow_id) {
     s = Deliver(u, tenant, *h.workflow_id, "TASK_FAILED",
                 {{"taskId", task_id}, {"scheduledSequence", h.workflow_seq}, {"error", error}, {"attempts", h.attempt}},
@@ -1068,6 +1092,7 @@ Status Store::CompleteTask(const std::string& tenant, const std::string& worker,
                       {task_id, *output})
                    .status();
     if (!s.ok()) return s;
+    u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"completed"})->Inc(); });
     if (h->workflow_id) {
       s = Deliver(u, tenant, *h->workflow_id, "TASK_COMPLETED",
                   {{"taskId", task_id}, {"scheduledSequence", h->workflow_seq}, {"output", json::parse(*output)}}, true);
@@ -1132,6 +1157,7 @@ Status Store::CancelTask(const std::string& tenant, const std::string& task_id, 
                       {task_id, reason.empty() ? std::string("cancelled") : reason})
                    .status();
     if (!s.ok()) return s;
+    u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"cancelled"})->Inc(); });
     if (!r->IsNull(0, 1)) {
       s = Deliver(u, tenant, Str(*r, 0, 1), "TASK_CANCELLED",
                   {{"taskId", task_id}, {"scheduledSequence", r->GetInt(0, 2)}, {"reason", reason}}, true);
@@ -1223,7 +1249,7 @@ StatusOr<int> Store::FireDueTimers(int limit) {
   int fired = 0;
   Status s = Run([&](Unit& u) {
     fired = 0;
-    auto r = u.Exec("SELECT t.execution_id, t.name, w.tenant_id FROM timers t JOIN workflow_executions w ON w.id = t.execution_id "
+    auto r = u.Exec("SELECT t.execution_id, t.name, w.tenant_id, extract(epoch from clock_timestamp() - t.fire_at) FROM timers t JOIN workflow_executions w ON w.id = t.execution_id "
                     "WHERE t.status = 'PENDING' AND t.fire_at <= now() ORDER BY t.fire_at LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
                     {std::to_string(limit)});
     if (!r.ok()) return r.status();
@@ -1235,6 +1261,10 @@ StatusOr<int> Store::FireDueTimers(int limit) {
       if (!st.ok()) return st;
       st = Deliver(u, tenant, exec, "TIMER_FIRED", {{"name", name}}, true);
       if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) return st;
+      u.AfterCommit([lag = std::stod(Str(*r, i, 3))](EngineMetrics& m) {
+        m.timer_lag.Observe(lag);
+        m.timers_fired.Inc();
+      });
       ++fired;
     }
     return Status::Ok();
@@ -1279,6 +1309,7 @@ StatusOr<int> Store::ExpireWorkflowLeases(int limit) {
       Status st = Save(u, *e, options_.workflow_lease, false);
       if (!st.ok()) return st;
       u.Wake(WorkKey(e->tenant_id, e->queue, WorkKind::kWorkflow));
+      u.AfterCommit([](EngineMetrics& m) { m.lease_expiries.With({"workflow"})->Inc(); });
       ++n;
     }
     return Status::Ok();
@@ -1302,12 +1333,32 @@ StatusOr<int> Store::ExpireTaskLeases(int limit) {
       auto f = FailAttempt(u, tenant, id, *h, "lease expired (no heartbeat or result in time)", false);
       if (!f.ok()) return f.status();
       if (f->will_retry) u.Wake(WorkKey(tenant, queue, WorkKind::kTask));
+      u.AfterCommit([](EngineMetrics& m) { m.lease_expiries.With({"task"})->Inc(); });
       ++n;
     }
     return Status::Ok();
   });
   if (!s.ok()) return s;
   return n;
+}
+
+Status Store::RefreshQueueDepth() {
+  if (metrics_ == nullptr) return Status::Ok();
+  auto r = pool_.Query(
+      "SELECT 'task', queue, count(*) FROM task_executions WHERE status = 'PENDING' AND next_attempt_at <= now() "
+      "GROUP BY queue UNION ALL SELECT 'workflow', queue, count(*) FROM workflow_executions WHERE status = 'PENDING' "
+      "GROUP BY queue");
+  if (!r.ok()) return r.status();
+  std::set<std::pair<std::string, std::string>> seen;
+  for (int i = 0; i < r->rows(); ++i) {
+    seen.emplace(Str(*r, i, 0), Str(*r, i, 1));
+    metrics_->depth.With({Str(*r, i, 0), Str(*r, i, 1)})->Set(static_cast<double>(r->GetInt(i, 2)));
+  }
+  for (const auto& [kind, queue] : depth_labels_) {
+    if (!seen.count({kind, queue})) metrics_->depth.With({kind, queue})->Set(0);
+  }
+  depth_labels_.insert(seen.begin(), seen.end());
+  return Status::Ok();
 }
 
 StatusOr<double> Store::SecondsUntilNextDue() {

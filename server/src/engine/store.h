@@ -6,11 +6,13 @@
 
 #include <chrono>
 #include <functional>
+#include <set>
 #include <source_location>
 #include <string>
 #include <vector>
 
 #include "engine/model.h"
+#include "engine/engine_metrics.h"
 #include "engine/notifier.h"
 #include "flovyn/db/pool.h"
 #include "flovyn/db/transaction.h"
@@ -24,7 +26,7 @@ struct StoreOptions {
 
 class Store {
  public:
-  Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options = {});
+  Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options = {}, EngineMetrics* metrics = nullptr);
 
   // Tenants
   StatusOr<Tenant> CreateTenant(const std::string& slug, const std::string& name);
@@ -80,6 +82,8 @@ class Store {
   StatusOr<int> ExpireTaskLeases(int limit = 100);
   // Seconds until the next timer or promise timeout is due (for the scheduler's sleep).
   StatusOr<double> SecondsUntilNextDue();
+  // Refreshes the queue-depth gauges (work available and not claimed, by kind and queue).
+  Status RefreshQueueDepth();
 
   db::Pool& pool() { return pool_; }
 
@@ -91,6 +95,8 @@ class Store {
   db::Pool& pool_;
   WorkNotifier& notifier_;
   StoreOptions options_;
+  EngineMetrics* metrics_;
+  std::set<std::pair<std::string, std::string>> depth_labels_;  // (kind, queue) seen; guarded by Refresh's caller (one thread)
 };
 
 // Validates that `text` is JSON; empty means null. Returns the normalised text.

@@ -31,14 +31,17 @@ void WorkHub::Wait(const std::string& key, uint64_t seen, Clock::time_point dead
   --waiting_;
 }
 
-void WorkHub::Take(const std::string& key, Clock::time_point deadline) {
+bool WorkHub::Take(const std::string& key, Clock::time_point deadline) {
   std::unique_lock<std::mutex> l(mu_);
   auto slot = SlotFor(key);
   ++waiting_;
+  bool took = false;
   if (slot->cv.wait_until(l, deadline, [&] { return draining_ || slot->tokens > 0; }) && slot->tokens > 0) {
     --slot->tokens;
+    took = true;
   }
   --waiting_;
+  return took;
 }
 
 void WorkHub::Notify(const std::string& key) {

@@ -24,7 +24,8 @@ class WorkHub {
   // Pollers: takes one wake-up token for the key, waiting for one until the deadline or a
   // drain. Each notification adds a token (capped), so news that arrives while a poller is busy
   // claiming is not lost, and news is consumed once rather than waking every poller.
-  void Take(const std::string& key, Clock::time_point deadline);
+  // Returns true when a token was taken.
+  bool Take(const std::string& key, Clock::time_point deadline);
   // Streams: the key's version, and a wait until it differs from `seen` (or deadline, drain).
   uint64_t Version(const std::string& key);
   void Wait(const std::string& key, uint64_t seen, Clock::time_point deadline);
