@@ -162,6 +162,31 @@ std::optional<std::pair<std::string, std::string>> DecodeCursor(const std::strin
   return std::make_pair(raw.substr(0, bar), raw.substr(bar + 1));
 }
 
+// Newest first, filtered by status and kind, continuing after the cursor. `table` and
+// `columns` are constants of this file, never input.
+template <typename View>
+StatusOr<Page<View>> ListPage(db::Pool& pool, const char* table, const char* columns,
+                              View (*from_row)(const Result&, int), const std::string& tenant, const ListFilter& f) {
+  std::optional<std::string> after_ts, after_id;
+  if (f.cursor) {
+    auto c = DecodeCursor(*f.cursor);
+    if (!c) return Invalid("invalid cursor");
+    after_ts = c->first;
+    after_id = c->second;
+  }
+  int limit = std::clamp(f.limit, 1, 500);
+  auto r = pool.Query(std::string("SELECT ") + columns + " FROM " + table +
+                          " WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) "
+                          "AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid)) "
+                          "ORDER BY created_at DESC, id DESC LIMIT $6",
+                      {tenant, f.status, f.kind, after_ts, after_id, std::to_string(limit + 1)});
+  if (!r.ok()) return r.status();
+  Page<View> page;
+  for (int i = 0; i < r->rows() && i < limit; ++i) page.items.push_back(from_row(*r, i));
+  if (r->rows() > limit) page.next_cursor = EncodeCursor(page.items.back().created_at, page.items.back().id);
+  return page;
+}
+
 bool ValidName(const std::string& s, size_t max = 200) {
   if (s.empty() || s.size() > max) return false;
   for (unsigned char c : s) {
@@ -892,25 +917,7 @@ StatusOr<WorkflowView> Store::GetWorkflow(const std::string& tenant, const std::
 }
 
 StatusOr<Page<WorkflowView>> Store::ListWorkflows(const std::string& tenant, const ListFilter& f) {
-  std::optional<std::string> after_ts, after_id;
-  if (f.cursor) {
-    auto c = DecodeCursor(*f.cursor);
-    if (!c) return Invalid("invalid cursor");
-    after_ts = c->first;
-    after_id = c->second;
-  }
-  int limit = std::clamp(f.limit, 1, 500);
-  auto r = pool_.Query(
-      std::string("SELECT ") + kWorkflowColumns +
-          " FROM workflow_executions WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) "
-          "AND ($3::text IS NULL OR kind = $3) AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid)) "
-          "ORDER BY created_at DESC, id DESC LIMIT $6",
-      {tenant, f.status, f.kind, after_ts, after_id, std::to_string(limit + 1)});
-  if (!r.ok()) return r.status();
-  Page<WorkflowView> page;
-  for (int i = 0; i < r->rows() && i < limit; ++i) page.items.push_back(WorkflowFromRow(*r, i));
-  if (r->rows() > limit) page.next_cursor = EncodeCursor(page.items.back().created_at, page.items.back().id);
-  return page;
+  return ListPage<WorkflowView>(pool_, "workflow_executions", kWorkflowColumns, WorkflowFromRow, tenant, f);
 }
 
 StatusOr<std::vector<Event>> Store::Events(const std::string& tenant, const std::string& id, int64_t after) {
@@ -1177,25 +1184,7 @@ StatusOr<TaskView> Store::GetTask(const std::string& tenant, const std::string& 
 }
 
 StatusOr<Page<TaskView>> Store::ListTasks(const std::string& tenant, const ListFilter& f) {
-  std::optional<std::string> after_ts, after_id;
-  if (f.cursor) {
-    auto c = DecodeCursor(*f.cursor);
-    if (!c) return Invalid("invalid cursor");
-    after_ts = c->first;
-    after_id = c->second;
-  }
-  int limit = std::clamp(f.limit, 1, 500);
-  auto r = pool_.Query(
-      std::string("SELECT ") + kTaskColumns +
-          " FROM task_executions WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) "
-          "AND ($3::text IS NULL OR kind = $3) AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid)) "
-          "ORDER BY created_at DESC, id DESC LIMIT $6",
-      {tenant, f.status, f.kind, after_ts, after_id, std::to_string(limit + 1)});
-  if (!r.ok()) return r.status();
-  Page<TaskView> page;
-  for (int i = 0; i < r->rows() && i < limit; ++i) page.items.push_back(TaskFromRow(*r, i));
-  if (r->rows() > limit) page.next_cursor = EncodeCursor(page.items.back().created_at, page.items.back().id);
-  return page;
+  return ListPage<TaskView>(pool_, "task_executions", kTaskColumns, TaskFromRow, tenant, f);
 }
 
 // ---------------------------------------------------------------- workers
