@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 
 #include "harness.h"
 #include "settings.h"
@@ -127,6 +128,22 @@ TEST(ConfigTest, PrintedConfigNeverContainsSecrets) {
 TEST(ConfigTest, RedactUrlHandlesKeywordForm) {
   EXPECT_EQ(RedactUrl("host=db user=x password=hunter2 dbname=y"), "host=db user=x password=*** dbname=y");
   EXPECT_EQ(RedactUrl("postgres://u@h/db"), "postgres://u@h/db");
+}
+
+}  // namespace
+}  // namespace flovyn::config
+
+namespace flovyn::config {
+namespace {
+
+TEST(ConfigDocsTest, ConfigurationMdListsEverySettingAsDeclared) {
+  std::ifstream in(std::string(FLOVYN_SOURCE_DIR) + "/docs/configuration.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string doc = ss.str();
+  std::string generated = "## " + server::Schema().program() + "\n\n" + server::Schema().ToMarkdown();
+  EXPECT_NE(doc.find(generated), std::string::npos)
+      << "docs/configuration.md drifted from server/src/settings.cc: regenerate it (see its header)";
 }
 
 }  // namespace

@@ -28,6 +28,8 @@ Command ParseCommand(int argc, char** argv) {
       c.kind = Command::kPrintConfig;
     } else if (a == "--help" || a == "-h") {
       c.kind = Command::kHelp;
+    } else if (a == "--config-reference") {
+      c.kind = Command::kConfigReference;
     } else if (a == "--metrics-catalogue") {
       c.kind = Command::kMetricsCatalogue;
     } else if (a == "--version" || a == "-V") {
@@ -44,6 +46,10 @@ int Main(int argc, char** argv, const config::Schema& schema, const ProgramHooks
   if (cmd.kind == Command::kHelp) {
     std::printf("%s\nSettings (environment variable, or --key=value):\n%s", hooks.usage.c_str(),
                 schema.ToMarkdown().c_str());
+    return 0;
+  }
+  if (cmd.kind == Command::kConfigReference) {
+    std::printf("## %s\n\n%s", schema.program().c_str(), schema.ToMarkdown().c_str());
     return 0;
   }
   if (cmd.kind == Command::kMetricsCatalogue) {

@@ -12,7 +12,7 @@
 namespace flovyn::runtime {
 
 struct Command {
-  enum Kind { kServe, kMigrate, kMigrateStatus, kPrintConfig, kHelp, kVersion, kMetricsCatalogue } kind = kServe;
+  enum Kind { kServe, kMigrate, kMigrateStatus, kPrintConfig, kHelp, kVersion, kMetricsCatalogue, kConfigReference } kind = kServe;
   std::vector<std::string> config_flags;  // passed to config::Load
 };
 
