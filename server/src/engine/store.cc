@@ -1018,7 +1018,6 @@ struct HeldTask {
   int64_t workflow_seq = 0;
   int attempt = 0, max_attempts = 0;
   int64_t initial_backoff_ms = 0, max_backoff_ms = 0;
-  bool cancel_requested = false;
 };
 
 // Locks a task the worker holds; ABORTED when the worker no longer holds it.
@@ -1028,7 +1027,7 @@ StatusOr<HeldTask> LockHeld(U& u, const std::string& tenant, const std::string& 
   if (!IsUuid(task_id)) return NotFound("task not found");
   auto r = u.Exec(
       "SELECT status, attempt, lease_owner, workflow_id, coalesce(workflow_seq, 0), max_attempts, initial_backoff_ms, "
-      "max_backoff_ms, cancel_requested FROM task_executions WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
+      "max_backoff_ms FROM task_executions WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
       {task_id, tenant});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return NotFound("task not found");
@@ -1043,7 +1042,6 @@ StatusOr<HeldTask> LockHeld(U& u, const std::string& tenant, const std::string& 
   h.max_attempts = static_cast<int>(r->GetInt(0, 5));
   h.initial_backoff_ms = r->GetInt(0, 6);
   h.max_backoff_ms = r->GetInt(0, 7);
-  h.cancel_requested = r->Get(0, 8) == "t";
   return h;
 }
 
