@@ -28,13 +28,16 @@ HealthCheckResponse::ServingStatus HealthService::Current() {
   bool known = req->service().empty() || services_.count(req->service()) != 0;
   int last = -1;
   while (!ctx->IsCancelled()) {
+    // One reading of the stage per round, so a drain that begins mid-round is first reported
+    // as NOT_SERVING before the stream ends.
+    lifecycle::Stage stage = stage_.get();
     HealthCheckResponse res;
     res.set_status(known ? Current() : HealthCheckResponse::SERVICE_UNKNOWN);
     if (res.status() != last) {
       if (!writer->Write(res)) break;
       last = res.status();
     }
-    if (stage_.get() >= lifecycle::Stage::kDraining) {
+    if (stage >= lifecycle::Stage::kDraining) {
       return {::grpc::StatusCode::UNAVAILABLE, "server is shutting down"};
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
