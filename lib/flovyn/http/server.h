@@ -20,7 +20,6 @@ class Registry;
 namespace flovyn::http {
 
 struct ServerOptions {
-  std::string name = "http";
   std::string bind_address = "0.0.0.0";
   int port = 0;  // 0 = pick a free port
   int io_threads = 2;

@@ -213,7 +213,6 @@ int Process::Serve() {
   for (auto& m : modules_) m->AddRoutes(router);
 
   http::ServerOptions http_opts;
-  http_opts.name = "http";
   http_opts.bind_address = spec_.bind_address;
   http_opts.port = spec_.http_port;
   http_opts.max_body_bytes = spec_.http_max_body_bytes;
@@ -235,7 +234,6 @@ int Process::Serve() {
       respond(std::move(r));
     }, {.before_running = true, .run_inline = true, .summary = "Prometheus metrics"});
     http::ServerOptions mo;
-    mo.name = "metrics_http";
     mo.bind_address = spec_.bind_address;
     mo.port = *spec_.metrics_port;
     mo.io_threads = 1;

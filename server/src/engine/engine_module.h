@@ -37,7 +37,6 @@ class EngineModule final : public runtime::Module {
   void Stop() override;
 
   // For plugins, valid after Start.
-  Store& store() { return *store_; }
   AuthChain& auth() { return *auth_; }
   RestContext& rest() { return *rest_; }
 

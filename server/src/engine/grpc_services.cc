@@ -152,13 +152,12 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContext* ctx) {
   return ::grpc::Status::OK;
 }
 
-static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r, ::grpc::ServerContext* ctx) {
+static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r) {
   StartWorkflowRequest s;
   s.kind = r.kind();
   s.queue = r.queue();
   s.input_json = r.input_json();
   if (!r.idempotency_key().empty()) s.idempotency_key = r.idempotency_key();
-  (void)ctx;
   s.traceparent = trace::Current() ? trace::Current()->TraceParent() : "";  // the call's span
   return s;
 }
@@ -166,7 +165,7 @@ static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r, ::grpc:
 ::grpc::Status WorkflowDispatchService::StartWorkflow(::grpc::ServerContext* ctx, const v1::StartWorkflowRequest* req,
                                                       v1::StartWorkflowResponse* res) {
   FLOVYN_TENANT(tenant);
-  auto r = store_.StartWorkflow(tenant, FromProto(*req, ctx));
+  auto r = store_.StartWorkflow(tenant, FromProto(*req));
   if (!r.ok()) return ToGrpc(r.status());
   res->set_execution_id(r->execution_id);
   res->set_created(r->created);
@@ -183,7 +182,7 @@ static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r, ::grpc:
                                                         const v1::SignalWithStartRequest* req,
                                                         v1::SignalWithStartResponse* res) {
   FLOVYN_TENANT(tenant);
-  auto r = store_.SignalWithStart(tenant, FromProto(req->start(), ctx), req->signal_name(), req->payload_json());
+  auto r = store_.SignalWithStart(tenant, FromProto(req->start()), req->signal_name(), req->payload_json());
   if (!r.ok()) return ToGrpc(r.status());
   res->set_execution_id(r->execution_id);
   res->set_created(r->created);

@@ -1232,101 +1232,90 @@ StatusOr<std::vector<WorkerView>> Store::ListWorkers(const std::string& tenant) 
 
 // ---------------------------------------------------------------- background work
 
-StatusOr<int> Store::FireDueTimers(int limit) {
-  int fired = 0;
-  Status s = Run([&](Unit& u) {
-    fired = 0;
-    auto r = u.Exec("SELECT t.execution_id, t.name, w.tenant_id, extract(epoch from clock_timestamp() - t.fire_at) FROM timers t JOIN workflow_executions w ON w.id = t.execution_id "
-                    "WHERE t.status = 'PENDING' AND t.fire_at <= now() ORDER BY t.fire_at LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
-                    {std::to_string(limit)});
-    if (!r.ok()) return r.status();
-    for (int i = 0; i < r->rows(); ++i) {
-      std::string exec = Str(*r, i, 0), name = Str(*r, i, 1), tenant = Str(*r, i, 2);
-      Status st = u.Exec("UPDATE timers SET status = 'FIRED', fired_at = now() WHERE execution_id = $1 AND name = $2",
-                         {exec, name})
-                      .status();
-      if (!st.ok()) return st;
-      st = Deliver(u, tenant, exec, "TIMER_FIRED", {{"name", name}}, true);
-      if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) return st;
-      u.AfterCommit([lag = std::stod(Str(*r, i, 3))](EngineMetrics& m) {
-        m.timer_lag.Observe(lag);
-        m.timers_fired.Inc();
-      });
-      ++fired;
-    }
-    return Status::Ok();
-  });
+StatusOr<int> Store::Sweep(const char* select_sql, int limit,
+                           const std::function<Status(Unit&, const db::Result&, int)>& per_row,
+                           std::source_location where) {
+  int n = 0;
+  Status s = Run(
+      [&](Unit& u) {
+        n = 0;
+        auto r = u.Exec(select_sql, {std::to_string(limit)});
+        if (!r.ok()) return r.status();
+        for (int i = 0; i < r->rows(); ++i) {
+          Status st = per_row(u, *r, i);
+          if (!st.ok()) return st;
+          ++n;
+        }
+        return Status::Ok();
+      },
+      where);
   if (!s.ok()) return s;
-  return fired;
+  return n;
+}
+
+StatusOr<int> Store::FireDueTimers(int limit) {
+  return Sweep(
+      "SELECT t.execution_id, t.name, w.tenant_id, extract(epoch from clock_timestamp() - t.fire_at) FROM timers t "
+      "JOIN workflow_executions w ON w.id = t.execution_id WHERE t.status = 'PENDING' AND t.fire_at <= now() "
+      "ORDER BY t.fire_at LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
+      limit, [](Unit& u, const db::Result& r, int i) {
+        std::string exec = Str(r, i, 0), name = Str(r, i, 1), tenant = Str(r, i, 2);
+        Status st = u.Exec("UPDATE timers SET status = 'FIRED', fired_at = now() WHERE execution_id = $1 AND name = $2",
+                           {exec, name})
+                        .status();
+        if (!st.ok()) return st;
+        st = Deliver(u, tenant, exec, "TIMER_FIRED", {{"name", name}}, true);
+        if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) return st;
+        u.AfterCommit([lag = std::stod(Str(r, i, 3))](EngineMetrics& m) {
+          m.timer_lag.Observe(lag);
+          m.timers_fired.Inc();
+        });
+        return Status::Ok();
+      });
 }
 
 StatusOr<int> Store::TimeOutPromises(int limit) {
-  int n = 0;
-  Status s = Run([&](Unit& u) {
-    n = 0;
-    auto r = u.Exec("SELECT id, tenant_id FROM promises WHERE status = 'PENDING' AND timeout_at <= now() "
-                    "ORDER BY timeout_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-                    {std::to_string(limit)});
-    if (!r.ok()) return r.status();
-    for (int i = 0; i < r->rows(); ++i) {
-      Status st = SettlePromise(u, Str(*r, i, 1), Str(*r, i, 0), "TIMED_OUT", json("timed out"));
-      if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) return st;
-      ++n;
-    }
-    return Status::Ok();
-  });
-  if (!s.ok()) return s;
-  return n;
+  return Sweep(
+      "SELECT id, tenant_id FROM promises WHERE status = 'PENDING' AND timeout_at <= now() "
+      "ORDER BY timeout_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+      limit, [](Unit& u, const db::Result& r, int i) {
+        Status st = SettlePromise(u, Str(r, i, 1), Str(r, i, 0), "TIMED_OUT", json("timed out"));
+        return st.code() == StatusCode::kFailedPrecondition ? Status::Ok() : st;
+      });
 }
 
 StatusOr<int> Store::ExpireWorkflowLeases(int limit) {
-  int n = 0;
-  Status s = Run([&](Unit& u) {
-    n = 0;
-    auto r = u.Exec("SELECT id, tenant_id FROM workflow_executions WHERE status = 'RUNNING' AND lease_expires_at < now() "
-                    "LIMIT $1 FOR UPDATE SKIP LOCKED",
-                    {std::to_string(limit)});
-    if (!r.ok()) return r.status();
-    for (int i = 0; i < r->rows(); ++i) {
-      auto e = Lock(u, Str(*r, i, 1), Str(*r, i, 0));
-      if (!e.ok()) return e.status();
-      auto flushed = FlushBuffer(u, *e);
-      if (!flushed.ok()) return flushed.status();
-      e->status = "PENDING";
-      Status st = Save(u, *e, options_.workflow_lease, false);
-      if (!st.ok()) return st;
-      u.Wake(WorkKey(e->tenant_id, e->queue, WorkKind::kWorkflow));
-      u.AfterCommit([](EngineMetrics& m) { m.lease_expiries.With({"workflow"})->Inc(); });
-      ++n;
-    }
-    return Status::Ok();
-  });
-  if (!s.ok()) return s;
-  return n;
+  return Sweep(
+      "SELECT id, tenant_id FROM workflow_executions WHERE status = 'RUNNING' AND lease_expires_at < now() "
+      "LIMIT $1 FOR UPDATE SKIP LOCKED",
+      limit, [this](Unit& u, const db::Result& r, int i) {
+        auto e = Lock(u, Str(r, i, 1), Str(r, i, 0));
+        if (!e.ok()) return e.status();
+        auto flushed = FlushBuffer(u, *e);
+        if (!flushed.ok()) return flushed.status();
+        e->status = "PENDING";
+        Status st = Save(u, *e, options_.workflow_lease, false);
+        if (!st.ok()) return st;
+        u.Wake(WorkKey(e->tenant_id, e->queue, WorkKind::kWorkflow));
+        u.AfterCommit([](EngineMetrics& m) { m.lease_expiries.With({"workflow"})->Inc(); });
+        return Status::Ok();
+      });
 }
 
 StatusOr<int> Store::ExpireTaskLeases(int limit) {
-  int n = 0;
-  Status s = Run([&](Unit& u) {
-    n = 0;
-    auto r = u.Exec("SELECT id, tenant_id, queue, attempt, lease_owner FROM task_executions WHERE status = 'RUNNING' "
-                    "AND lease_expires_at < now() LIMIT $1 FOR UPDATE SKIP LOCKED",
-                    {std::to_string(limit)});
-    if (!r.ok()) return r.status();
-    for (int i = 0; i < r->rows(); ++i) {
-      std::string id = Str(*r, i, 0), tenant = Str(*r, i, 1), queue = Str(*r, i, 2);
-      auto h = LockHeld(u, tenant, Str(*r, i, 4), id, static_cast<int>(r->GetInt(i, 3)));
-      if (!h.ok()) return h.status();
-      auto f = FailAttempt(u, tenant, id, *h, "lease expired (no heartbeat or result in time)", false);
-      if (!f.ok()) return f.status();
-      if (f->will_retry) u.Wake(WorkKey(tenant, queue, WorkKind::kTask));
-      u.AfterCommit([](EngineMetrics& m) { m.lease_expiries.With({"task"})->Inc(); });
-      ++n;
-    }
-    return Status::Ok();
-  });
-  if (!s.ok()) return s;
-  return n;
+  return Sweep(
+      "SELECT id, tenant_id, queue, attempt, lease_owner FROM task_executions WHERE status = 'RUNNING' "
+      "AND lease_expires_at < now() LIMIT $1 FOR UPDATE SKIP LOCKED",
+      limit, [](Unit& u, const db::Result& r, int i) {
+        std::string id = Str(r, i, 0), tenant = Str(r, i, 1), queue = Str(r, i, 2);
+        auto h = LockHeld(u, tenant, Str(r, i, 4), id, static_cast<int>(r.GetInt(i, 3)));
+        if (!h.ok()) return h.status();
+        auto f = FailAttempt(u, tenant, id, *h, "lease expired (no heartbeat or result in time)", false);
+        if (!f.ok()) return f.status();
+        if (f->will_retry) u.Wake(WorkKey(tenant, queue, WorkKind::kTask));
+        u.AfterCommit([](EngineMetrics& m) { m.lease_expiries.With({"task"})->Inc(); });
+        return Status::Ok();
+      });
 }
 
 Status Store::RefreshQueueDepth() {
@@ -1348,13 +1337,5 @@ Status Store::RefreshQueueDepth() {
   return Status::Ok();
 }
 
-StatusOr<double> Store::SecondsUntilNextDue() {
-  auto r = pool_.Query(
-      "SELECT extract(epoch from (least((SELECT min(fire_at) FROM timers WHERE status = 'PENDING'), "
-      "(SELECT min(timeout_at) FROM promises WHERE status = 'PENDING' AND timeout_at IS NOT NULL)) - now()))");
-  if (!r.ok()) return r.status();
-  if (r->IsNull(0, 0)) return 3600.0;
-  return std::stod(Str(*r, 0, 0));
-}
 
 }  // namespace flovyn::engine

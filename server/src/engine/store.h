@@ -80,8 +80,6 @@ class Store {
   StatusOr<int> TimeOutPromises(int limit = 100);
   StatusOr<int> ExpireWorkflowLeases(int limit = 100);
   StatusOr<int> ExpireTaskLeases(int limit = 100);
-  // Seconds until the next timer or promise timeout is due (for the scheduler's sleep).
-  StatusOr<double> SecondsUntilNextDue();
   // Refreshes the queue-depth gauges (work available and not claimed, by kind and queue).
   Status RefreshQueueDepth();
 
@@ -91,6 +89,11 @@ class Store {
 
  private:
   Status Run(const std::function<Status(Unit&)>& work, std::source_location where = std::source_location::current());
+  // Background work: selects up to `limit` due rows (SQL with $1 = limit, rows locked with
+  // SKIP LOCKED) and handles each in one transaction; returns how many were handled.
+  StatusOr<int> Sweep(const char* select_sql, int limit,
+                      const std::function<Status(Unit&, const db::Result&, int)>& per_row,
+                      std::source_location where = std::source_location::current());
 
   db::Pool& pool_;
   WorkNotifier& notifier_;
