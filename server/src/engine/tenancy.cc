@@ -17,8 +17,16 @@ StatusOr<std::string> Tenancy::IdForSlug(const std::string& slug) {
 
 StatusOr<std::string> Tenancy::IdForOrg(const std::string& org) {
   if (IsUuid(org)) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (known_ids_.count(org)) return org;
+    }
     auto t = store_.TenantById(org);
-    if (t.ok()) return t->id;
+    if (t.ok()) {
+      std::lock_guard<std::mutex> l(mu_);
+      known_ids_.insert(t->id);
+      return t->id;
+    }
   }
   return IdForSlug(org);
 }

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "engine/auth.h"
@@ -25,6 +26,7 @@ class Tenancy {
   Store& store_;
   std::mutex mu_;
   std::map<std::string, std::string> by_slug_;  // guarded by mu_
+  std::set<std::string> known_ids_;             // guarded by mu_ (tenants are never deleted)
 };
 
 }  // namespace flovyn::engine
