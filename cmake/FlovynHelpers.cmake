@@ -16,3 +16,18 @@ endfunction()
 function(flovyn_target_defaults target)
   target_compile_options(${target} PRIVATE ${FLOVYN_WARNINGS})
 endfunction()
+
+# flovyn_embed_assets(<target> <c++ symbol> <base dir> <files...>)
+# Compiles static files into the binary: `<symbol>()` returns a std::map from the path under
+# <base dir> ("app.css") to {content type, bytes}.
+function(flovyn_embed_assets target symbol base)
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/${symbol}.cc)
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DSYMBOL=${symbol} -DBASE=${base}
+            "-DFILES=${ARGN}" -P ${PROJECT_SOURCE_DIR}/cmake/EmbedAssets.cmake
+    DEPENDS ${ARGN} ${PROJECT_SOURCE_DIR}/cmake/EmbedAssets.cmake
+    COMMENT "Embedding static assets"
+    VERBATIM)
+  target_sources(${target} PRIVATE ${out})
+endfunction()

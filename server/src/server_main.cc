@@ -70,6 +70,10 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     engine::EngineSettings es;
     es.security_enabled = settings.security_enabled;
     es.static_api_keys_json = settings.static_api_keys_json;
+    es.jwt_jwks_uri = settings.jwt_jwks_uri;
+    es.jwt_issuer = settings.jwt_issuer;
+    es.jwt_audience = settings.jwt_audience;
+    es.api_key_validate_url = settings.api_key_validate_url;
     es.store.workflow_lease = std::chrono::milliseconds(settings.workflow_lease_ms);
     es.dispatch.sweep_interval = std::chrono::milliseconds(settings.poll_sweep_ms);
     es.dispatch.max_poll = std::chrono::milliseconds(settings.max_poll_ms);

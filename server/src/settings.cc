@@ -64,6 +64,14 @@ const config::Schema& Schema() {
     s.Add({.key = "auth.static_api_key.keys", .type = Type::kSecretJson,
            .description = "static API keys: an array of tables { key, org_id, principal_type, principal_id, role }; "
                           "org_id is a tenant slug or id, or `*` for a platform admin"});
+    s.Add({.key = "auth.jwt.jwks_uri",
+           .description = "the console's JWKS (http://console:3000/.well-known/jwks.json); console JWTs are "
+                          "accepted when set"});
+    s.Add({.key = "auth.jwt.issuer", .description = "required `iss` of console JWTs (the console's NEXT_PUBLIC_APP_URL)"});
+    s.Add({.key = "auth.jwt.audience", .default_value = "flovyn-server", .description = "required `aud` of console JWTs"});
+    s.Add({.key = "auth.api_key.validate_url",
+           .description = "the console's API-key validation endpoint (http://console:3000/api/auth/validate-key); "
+                          "console API keys (flk_...) are accepted when set"});
     s.Add({.key = "engine.workflow_lease_ms", .type = Type::kInt, .default_value = "60000",
            .description = "how long a worker holds a claimed workflow execution without submitting",
            .min_value = 100, .max_value = 3600000});
@@ -104,6 +112,10 @@ Settings Settings::From(const config::Values& v) {
   s.http_max_body_bytes = static_cast<size_t>(v.Int("http.max_body_bytes"));
   s.http_read_timeout_secs = static_cast<int>(v.Int("http.read_timeout_secs"));
   s.static_api_keys_json = v.String("auth.static_api_key.keys");
+  s.jwt_jwks_uri = v.String("auth.jwt.jwks_uri");
+  s.jwt_issuer = v.String("auth.jwt.issuer");
+  s.jwt_audience = v.String("auth.jwt.audience");
+  s.api_key_validate_url = v.String("auth.api_key.validate_url");
   s.workflow_lease_ms = v.Int("engine.workflow_lease_ms");
   s.poll_sweep_ms = v.Int("engine.poll_sweep_ms");
   s.max_poll_ms = v.Int("engine.max_poll_ms");

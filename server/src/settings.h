@@ -37,6 +37,7 @@ struct Settings {
   int http_read_timeout_secs;
   std::string bind_address;
   std::string static_api_keys_json;
+  std::string jwt_jwks_uri, jwt_issuer, jwt_audience, api_key_validate_url;
   long workflow_lease_ms;
   long poll_sweep_ms;
   long max_poll_ms;

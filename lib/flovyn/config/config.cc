@@ -137,6 +137,7 @@ std::string Schema::ToMarkdown() const {
     std::string req = s.required ? "yes" : (s.required_when.empty() ? "no" : "when `" + EnvNameFor(s.required_when) + "`");
     std::string def = s.default_value ? "`" + *s.default_value + "`" : "–";
     std::string meaning = s.description;
+    if (s.min_length > 0) meaning += " (at least " + std::to_string(s.min_length) + " characters)";
     if (!s.choices.empty()) {
       meaning += " (one of:";
       for (const auto& c : s.choices) meaning += " `" + c + "`";
@@ -268,6 +269,10 @@ StatusOr<Values> Load(const Schema& schema, const LoadInput& input) {
       continue;
     }
     const std::string& v = it->second.first;
+    if (s.min_length > 0 && v.size() < s.min_length) {
+      errors.push_back(env + " must be at least " + std::to_string(s.min_length) + " characters long, got " +
+                       std::to_string(v.size()));
+    }
     switch (s.type) {
       case Type::kBool:
         if (!ParseBool(v)) errors.push_back(env + " must be true or false, got '" + v + "'");

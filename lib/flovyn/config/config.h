@@ -38,6 +38,7 @@ struct Setting {
   long min_value = 0;                    // for kInt
   long max_value = 0;                    // for kInt; 0 = unbounded
   std::string required_when;             // bool key that makes this required when true
+  size_t min_length = 0;                 // for strings and secrets: shortest accepted value
 };
 
 // "nats.url" -> "NATS__URL"; "database_url" -> "DATABASE_URL".

@@ -1,58 +1,21 @@
 #include "engine/auth.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-
 #include <nlohmann/json.hpp>
+
+#include "flovyn/crypto/crypto.h"
 
 namespace flovyn::engine {
 
 namespace {
 constexpr auto kCacheTtl = std::chrono::seconds(2);
-
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += hex[p[i] >> 4];
-    out += hex[p[i] & 15];
-  }
-  return out;
-}
-
-bool ConstantTimeEqual(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
+using crypto::ConstantTimeEqual;
 }  // namespace
 
 std::string TokenHash(const std::string& secret, const std::string& token) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(token.data()), token.size(), md, &len);
-  return Hex(md, len);
+  return crypto::Hex(crypto::HmacSha256(secret, token));
 }
 
-std::string NewWorkerToken() {
-  unsigned char b[32];
-  RAND_bytes(b, sizeof b);
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out = "fwt_";
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : b) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      out += alphabet[(acc >> (bits - 6)) & 63];
-      bits -= 6;
-    }
-  }
-  if (bits > 0) out += alphabet[(acc << (6 - bits)) & 63];
-  return out;
-}
+std::string NewWorkerToken() { return "fwt_" + crypto::RandomToken(32); }
 
 StatusOr<std::optional<Principal>> WorkerTokenAuthenticator::Authenticate(const std::string& credential) {
   if (credential.rfind("fwt_", 0) != 0) return std::optional<Principal>();

@@ -1,5 +1,7 @@
 #include "engine/engine_module.h"
 
+#include "engine/console_auth.h"
+
 #include <spdlog/spdlog.h>
 
 #include "flovyn/grpc/server.h"
@@ -51,6 +53,19 @@ Status EngineModule::Start(const runtime::Context& ctx) {
     auth_->Add(std::make_shared<StaticApiKeyAuthenticator>(
         *keys, [this](const std::string& org) { return tenancy_->IdForOrg(org); }));
   }
+  auto by_slug = [this](const std::string& slug) { return tenancy_->IdForSlug(slug); };
+  if (!settings_.jwt_jwks_uri.empty()) {
+    JwtOptions o;
+    o.jwks_uri = settings_.jwt_jwks_uri;
+    o.issuer = settings_.jwt_issuer;
+    o.audience = settings_.jwt_audience;
+    auth_->Add(std::make_shared<JwtAuthenticator>(o, by_slug));
+  }
+  if (!settings_.api_key_validate_url.empty()) {
+    ConsoleApiKeyOptions o;
+    o.validate_url = settings_.api_key_validate_url;
+    auth_->Add(std::make_shared<ConsoleApiKeyAuthenticator>(o, by_slug));
+  }
   rest_ = std::make_unique<RestContext>(*auth_, *tenancy_);
   calls_ = std::make_unique<CallContext>(*auth_, *tenancy_);
   lifecycle_svc_ = std::make_unique<WorkerLifecycleService>(*store_, *calls_);
@@ -84,11 +99,15 @@ void EngineModule::AddRoutes(http::Router& r) {
   // ---- tenants
   route("POST", "/api/tenants", [this](const Request& req) {
     FLOVYN_TRY_ASSIGN(p, rest_->Who(req));
-    if (!p.platform_admin) return Err({StatusCode::kPermissionDenied, "creating tenants needs a platform admin key"});
     FLOVYN_TRY_ASSIGN(body, JsonBody(req));
     FLOVYN_TRY_ASSIGN(slug, StringField(body, "slug"));
     FLOVYN_TRY_ASSIGN(name, StringField(body, "name"));
     if (!slug) return Err(InvalidArgument("'slug' is required"));
+    // The console creates the tenant of an organisation it signed a token for (its owner or admin).
+    bool own_org = p.kind == Principal::Kind::kJwt && p.org_slug == *slug && (p.role == "owner" || p.role == "admin");
+    if (!p.platform_admin && !own_org) {
+      return Err({StatusCode::kPermissionDenied, "creating tenants needs a platform admin key"});
+    }
     FLOVYN_TRY_ASSIGN(t, store_->CreateTenant(*slug, name.value_or(*slug)));
     return Json(201, ToJson(t));
   }, {.summary = "Create a tenant (platform admin)", .tag = "tenants", .has_body = true});
@@ -134,6 +153,15 @@ void EngineModule::AddRoutes(http::Router& r) {
     for (const auto& w : page.items) items.push_back(ToJson(w));
     return Json(200, {{"items", items}, {"nextCursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
   }, {.summary = "List workflows, newest first", .tag = "workflows", .query = {"status", "kind", "limit", "cursor"}});
+
+  route("GET", "/api/tenants/{tenant}/workflow-counts", [this](const Request& req) {
+    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+    FLOVYN_TRY_ASSIGN(counts, store_->CountWorkflows(tenant));
+    json out = json::object();
+    for (const auto& s : kWorkflowStatuses) out[s] = 0;
+    for (const auto& [status, n] : counts) out[status] = n;
+    return Json(200, {{"counts", out}});
+  }, {.summary = "Workflow executions by status", .tag = "workflows"});
 
   route("GET", "/api/tenants/{tenant}/workflows/{id}", [this](const Request& req) {
     FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));

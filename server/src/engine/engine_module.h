@@ -20,6 +20,9 @@ namespace flovyn::engine {
 struct EngineSettings {
   bool security_enabled = true;
   std::string static_api_keys_json;  // [{key, org_id, principal_type, principal_id, role}]
+  // The console's credentials (empty: not accepted).
+  std::string jwt_jwks_uri, jwt_issuer, jwt_audience = "flovyn-server";
+  std::string api_key_validate_url;
   DispatchOptions dispatch;
   StoreOptions store;
   std::chrono::milliseconds scheduler_tick{100};

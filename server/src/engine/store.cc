@@ -920,6 +920,14 @@ StatusOr<Page<WorkflowView>> Store::ListWorkflows(const std::string& tenant, con
   return ListPage<WorkflowView>(pool_, "workflow_executions", kWorkflowColumns, WorkflowFromRow, tenant, f);
 }
 
+StatusOr<std::map<std::string, int64_t>> Store::CountWorkflows(const std::string& tenant) {
+  auto r = pool_.Query("SELECT status, count(*) FROM workflow_executions WHERE tenant_id = $1 GROUP BY status", {tenant});
+  if (!r.ok()) return r.status();
+  std::map<std::string, int64_t> out;
+  for (int i = 0; i < r->rows(); ++i) out[Str(*r, i, 0)] = r->GetInt(i, 1);
+  return out;
+}
+
 StatusOr<std::vector<Event>> Store::Events(const std::string& tenant, const std::string& id, int64_t after) {
   if (!IsUuid(id)) return NotFound("workflow execution not found");
   auto r = pool_.Query(

@@ -8,6 +8,7 @@
 #include <functional>
 #include <set>
 #include <source_location>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,7 @@ class Store {
   Status RejectPromise(const std::string& tenant, const std::string& promise_id, const std::string& error);
   StatusOr<WorkflowView> GetWorkflow(const std::string& tenant, const std::string& id);
   StatusOr<Page<WorkflowView>> ListWorkflows(const std::string& tenant, const ListFilter& filter);
+  StatusOr<std::map<std::string, int64_t>> CountWorkflows(const std::string& tenant);
   StatusOr<std::vector<Event>> Events(const std::string& tenant, const std::string& id, int64_t after = 0);
   StatusOr<std::vector<std::pair<std::string, std::string>>> State(const std::string& tenant, const std::string& id);
 

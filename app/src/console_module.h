@@ -1,0 +1,62 @@
+// flovyn-app as a module of the shared runtime: its migrations, the `backend` health check,
+// the identity endpoints the server relies on (JWKS, API-key validation) and the console pages.
+#pragma once
+
+#include <memory>
+
+#include "backend.h"
+#include "flovyn/http/message.h"
+#include "flovyn/runtime/module.h"
+#include "identity.h"
+#include "settings.h"
+
+namespace flovyn::app {
+
+class ConsoleModule final : public runtime::Module {
+ public:
+  explicit ConsoleModule(Settings settings);
+  ~ConsoleModule() override;
+  std::string name() const override { return "console"; }
+  void AddRoutes(http::Router& router) override;
+  void AddHealthChecks(health::Monitor& monitor) override;
+  Status Start(const runtime::Context& ctx) override;
+
+ private:
+  struct Visit;  // one request's session, cookies and CSRF state
+  using Page = std::function<http::Response(const http::Request&, Visit&)>;
+
+  // Pages for signed-in users: a session is required (else to /sign-in); POSTs need the CSRF token.
+  http::Handler Member(Page page);
+  // Sign-in and sign-up: CSRF bound to an anonymous visitor cookie.
+  http::Handler Anonymous(Page page);
+  bool SecureCookies(const http::Request& req) const;
+  std::string Origin(const http::Request& req) const;
+  std::string SessionCookie(const http::Request& req, const std::string& value, long max_age) const;
+
+  http::Response Overview(const http::Request&, Visit&);
+  http::Response Workflows(const http::Request&, Visit&);
+  http::Response StartWorkflow(const http::Request&, Visit&);
+  http::Response WorkflowDetail(const http::Request&, Visit&);
+  http::Response CancelWorkflow(const http::Request&, Visit&);
+  http::Response ResolvePromise(const http::Request&, Visit&);
+  http::Response Tasks(const http::Request&, Visit&);
+  http::Response Workers(const http::Request&, Visit&);
+  http::Response WorkerTokens(const http::Request&, Visit&);
+  http::Response CreateWorkerToken(const http::Request&, Visit&);
+  http::Response RevokeWorkerToken(const http::Request&, Visit&);
+  http::Response ApiKeys(const http::Request&, Visit&);
+  http::Response CreateApiKey(const http::Request&, Visit&);
+  http::Response RevokeApiKey(const http::Request&, Visit&);
+  http::Response SignInPage(const http::Request&, Visit&);
+  http::Response SignIn(const http::Request&, Visit&);
+  http::Response SignUpPage(const http::Request&, Visit&);
+  http::Response SignUp(const http::Request&, Visit&);
+  http::Response SignOut(const http::Request&, Visit&);
+
+  Settings settings_;
+  std::unique_ptr<Identity> identity_;
+  std::unique_ptr<KeyRing> keys_;
+  std::unique_ptr<Backend> backend_;
+};
+
+}  // namespace flovyn::app

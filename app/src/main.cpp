@@ -1,0 +1,3 @@
+#include "app_main.h"
+
+int main(int argc, char** argv) { return flovyn::app::Main(argc, argv); }

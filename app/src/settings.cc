@@ -1,0 +1,89 @@
+#include "settings.h"
+
+namespace flovyn::app {
+
+using config::Type;
+
+const config::Schema& Schema() {
+  static const config::Schema schema = [] {
+    config::Schema s("flovyn-app");
+    s.Add({.key = "database_url", .type = Type::kSecretUrl, .required = true,
+           .description = "the console's own PostgreSQL"});
+    s.Add({.key = "backend_url", .required = true,
+           .description = "flovyn-server HTTP endpoint (http://flovyn-server:8000)"});
+    s.Add({.key = "better_auth_secret", .type = Type::kSecret, .required = true,
+           .description = "signs session cookies and CSRF tokens; the key sealing the token-signing keys is derived "
+                          "from it",
+           .min_length = 32});
+    s.Add({.key = "better_auth_trust_host", .type = Type::kBool, .default_value = "false",
+           .description = "trust `X-Forwarded-Host`/`-Proto` (behind an ingress that sets them)"});
+    s.Add({.key = "next_public_app_url", .required = true,
+           .description = "public URL of the console; the `iss` of the tokens it signs"});
+    s.Add({.key = "node_env", .default_value = "production",
+           .description = "`production` makes cookies Secure", .choices = {"production", "development", "test"}});
+    s.Add({.key = "port", .type = Type::kInt, .default_value = "3000", .description = "HTTP port",
+           .min_value = 1, .max_value = 65535});
+    s.Add({.key = "bind_address", .default_value = "0.0.0.0", .description = "address the listener binds to"});
+    s.Add({.key = "rust_log", .default_value = "warn",
+           .description = "log level (trace, debug, info, warn, error)", .env_aliases = {"LOG_LEVEL"}});
+    s.Add({.key = "log_format", .default_value = "text", .description = "log line format", .choices = {"text", "json"}});
+    s.Add({.key = "shutdown.delay_secs", .type = Type::kInt, .default_value = "0",
+           .description = "seconds to keep serving after SIGTERM while load balancers drop the pod",
+           .min_value = 0, .max_value = 3600});
+    s.Add({.key = "shutdown.timeout_secs", .type = Type::kInt, .default_value = "25",
+           .description = "seconds in-flight requests get to finish before they are cancelled", .min_value = 0,
+           .max_value = 3600});
+    s.Add({.key = "database.pool_size", .type = Type::kInt, .default_value = "8",
+           .description = "maximum PostgreSQL connections in the pool", .min_value = 1, .max_value = 1000});
+    s.Add({.key = "database.connect_timeout_secs", .type = Type::kInt, .default_value = "5",
+           .description = "PostgreSQL connect timeout", .min_value = 1, .max_value = 600});
+    s.Add({.key = "database.statement_timeout_secs", .type = Type::kInt, .default_value = "30",
+           .description = "PostgreSQL statement timeout", .min_value = 1, .max_value = 3600});
+    s.Add({.key = "http.max_body_bytes", .type = Type::kInt, .default_value = "65536",
+           .description = "largest accepted request body (larger: 413)", .min_value = 1024, .max_value = 67108864});
+    s.Add({.key = "http.read_timeout_secs", .type = Type::kInt, .default_value = "30",
+           .description = "time a client gets to send a request (and idle keep-alive time)", .min_value = 1,
+           .max_value = 3600});
+    s.Add({.key = "metrics.enabled", .type = Type::kBool, .default_value = "false",
+           .description = "serve Prometheus metrics"});
+    s.Add({.key = "metrics.port", .type = Type::kInt, .default_value = "9092", .description = "metrics port",
+           .min_value = 1, .max_value = 65535});
+    s.Add({.key = "session.ttl_hours", .type = Type::kInt, .default_value = "168",
+           .description = "how long a sign-in lasts", .min_value = 1, .max_value = 8760});
+    s.Add({.key = "token.ttl_secs", .type = Type::kInt, .default_value = "300",
+           .description = "lifetime of the JWTs the console signs for the server", .min_value = 30, .max_value = 3600});
+    s.Add({.key = "backend.timeout_ms", .type = Type::kInt, .default_value = "5000",
+           .description = "deadline of each call to flovyn-server", .min_value = 100, .max_value = 60000});
+    return s;
+  }();
+  return schema;
+}
+
+Settings Settings::From(const config::Values& v) {
+  Settings s;
+  s.database_url = v.String("database_url");
+  s.backend_url = v.String("backend_url");
+  while (!s.backend_url.empty() && s.backend_url.back() == '/') s.backend_url.pop_back();
+  s.auth_secret = v.String("better_auth_secret");
+  s.trust_host = v.Bool("better_auth_trust_host");
+  s.public_url = v.String("next_public_app_url");
+  while (!s.public_url.empty() && s.public_url.back() == '/') s.public_url.pop_back();
+  s.node_env = v.String("node_env");
+  s.port = static_cast<int>(v.Int("port"));
+  s.bind_address = v.String("bind_address");
+  s.shutdown_delay_secs = static_cast<int>(v.Int("shutdown.delay_secs"));
+  s.shutdown_timeout_secs = static_cast<int>(v.Int("shutdown.timeout_secs"));
+  s.db_pool_size = static_cast<int>(v.Int("database.pool_size"));
+  s.db_connect_timeout_secs = static_cast<int>(v.Int("database.connect_timeout_secs"));
+  s.db_statement_timeout_secs = static_cast<int>(v.Int("database.statement_timeout_secs"));
+  s.http_max_body_bytes = static_cast<size_t>(v.Int("http.max_body_bytes"));
+  s.http_read_timeout_secs = static_cast<int>(v.Int("http.read_timeout_secs"));
+  s.metrics_enabled = v.Bool("metrics.enabled");
+  s.metrics_port = static_cast<int>(v.Int("metrics.port"));
+  s.session_ttl_hours = v.Int("session.ttl_hours");
+  s.token_ttl_secs = v.Int("token.ttl_secs");
+  s.backend_timeout_ms = v.Int("backend.timeout_ms");
+  return s;
+}
+
+}  // namespace flovyn::app
