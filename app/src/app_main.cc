@@ -5,7 +5,7 @@
 #include "console_module.h"
 #include "flovyn/runtime/cli.h"
 #include "flovyn/runtime/process.h"
-#include "settings.h"
+#include "app_settings.h"
 
 namespace flovyn::generated {
 std::vector<flovyn::migrate::Migration> app_migrations();

@@ -370,8 +370,8 @@ Response ConsoleModule::SignIn(const Request& req, Visit& v) {
     Response res = Html(HttpFor(r.status()), Layout(fr, SignInForm(v.csrf, email)));
     if (r.status().code() == StatusCode::kResourceExhausted) {
       const std::string& m = r.status().message();
-      auto in = m.find("in ");
-      if (in != std::string::npos) res.With("Retry-After", m.substr(in + 3, m.find(' ', in + 3) - in - 3));
+      auto in = m.rfind(" in ");
+      if (in != std::string::npos) res.With("Retry-After", m.substr(in + 4, m.find(' ', in + 4) - in - 4));
     }
     return res;
   }

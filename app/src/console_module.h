@@ -8,7 +8,7 @@
 #include "flovyn/http/message.h"
 #include "flovyn/runtime/module.h"
 #include "identity.h"
-#include "settings.h"
+#include "app_settings.h"
 
 namespace flovyn::app {
 

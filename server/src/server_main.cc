@@ -74,6 +74,7 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     es.jwt_issuer = settings.jwt_issuer;
     es.jwt_audience = settings.jwt_audience;
     es.api_key_validate_url = settings.api_key_validate_url;
+    es.api_key_cache = std::chrono::seconds(settings.api_key_cache_secs);
     es.store.workflow_lease = std::chrono::milliseconds(settings.workflow_lease_ms);
     es.dispatch.sweep_interval = std::chrono::milliseconds(settings.poll_sweep_ms);
     es.dispatch.max_poll = std::chrono::milliseconds(settings.max_poll_ms);

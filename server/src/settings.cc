@@ -72,6 +72,9 @@ const config::Schema& Schema() {
     s.Add({.key = "auth.api_key.validate_url",
            .description = "the console's API-key validation endpoint (http://console:3000/api/auth/validate-key); "
                           "console API keys (flk_...) are accepted when set"});
+    s.Add({.key = "auth.api_key.cache_secs", .type = Type::kInt, .default_value = "30",
+           .description = "how long a console API key's validation is reused (a revocation takes effect within it)",
+           .min_value = 0, .max_value = 3600});
     s.Add({.key = "engine.workflow_lease_ms", .type = Type::kInt, .default_value = "60000",
            .description = "how long a worker holds a claimed workflow execution without submitting",
            .min_value = 100, .max_value = 3600000});
@@ -116,6 +119,7 @@ Settings Settings::From(const config::Values& v) {
   s.jwt_issuer = v.String("auth.jwt.issuer");
   s.jwt_audience = v.String("auth.jwt.audience");
   s.api_key_validate_url = v.String("auth.api_key.validate_url");
+  s.api_key_cache_secs = v.Int("auth.api_key.cache_secs");
   s.workflow_lease_ms = v.Int("engine.workflow_lease_ms");
   s.poll_sweep_ms = v.Int("engine.poll_sweep_ms");
   s.max_poll_ms = v.Int("engine.max_poll_ms");

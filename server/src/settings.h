@@ -38,6 +38,7 @@ struct Settings {
   std::string bind_address;
   std::string static_api_keys_json;
   std::string jwt_jwks_uri, jwt_issuer, jwt_audience, api_key_validate_url;
+  long api_key_cache_secs;
   long workflow_lease_ms;
   long poll_sweep_ms;
   long max_poll_ms;

@@ -22,6 +22,22 @@ db::PoolOptions Options(const std::string& url) {
   return o;
 }
 
+TEST(PoolTest, IdleConnectionsTheServerClosedAreNeverHandedOut) {
+  std::string url = Postgres::Shared().CreateDatabase("idle");
+  db::Pool pool(Options(url));
+  auto pid = pool.Query("SELECT pg_backend_pid()");
+  ASSERT_TRUE(pid.ok());
+  std::string victim(pid->Get(0, 0));
+  // Another connection terminates the pooled one while it sits idle (a restart does the same).
+  db::Pool admin(Options(url));
+  ASSERT_TRUE(admin.Query("SELECT pg_terminate_backend($1::int)", {victim}).ok());
+  std::this_thread::sleep_for(100ms);
+  // The first statement after that succeeds: the dead connection is noticed before use.
+  auto again = pool.Query("SELECT pg_backend_pid()");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_NE(std::string(again->Get(0, 0)), victim);
+}
+
 TEST(PoolTest, RecoversAfterTheDatabaseRestartsWithoutANewPool) {
   Postgres pg;
   db::Pool pool(Options(pg.CreateDatabase()));

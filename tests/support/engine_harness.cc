@@ -34,12 +34,26 @@ EngineServer::EngineServer(EngineServerOptions o) : options_(std::move(o)) {
   }
 }
 
-void EngineServer::Restart(std::map<std::string, std::string> extra_env) {
+void EngineServer::Restart(std::map<std::string, std::string> extra_env, bool same_ports) {
   std::map<std::string, std::string> env = options_.env;
   env["CONFIG_FILE"] = config_;
   for (auto& [k, v] : extra_env) env[k] = v;
+  ServerProcess::Options so{.database_url = url_, .env = env};
+  if (same_ports && server_) {
+    so.http_port = server_->http_port();
+    so.grpc_port = server_->grpc_port();
+  } else if (same_ports) {
+    so.http_port = last_http_port_;
+    so.grpc_port = last_grpc_port_;
+  }
+  if (server_) {
+    last_http_port_ = server_->http_port();
+    last_grpc_port_ = server_->grpc_port();
+  }
   server_.reset();
-  server_ = std::make_unique<ServerProcess>(ServerProcess::Options{.database_url = url_, .env = env});
+  server_ = std::make_unique<ServerProcess>(so);
+  last_http_port_ = server_->http_port();
+  last_grpc_port_ = server_->grpc_port();
   if (!server_->WaitReady()) ADD_FAILURE() << "server not ready:\n" << server_->process().Log();
 }
 

@@ -41,12 +41,15 @@ class EngineServer {
   nlohmann::json WaitWorkflow(const std::string& slug, const std::string& id,
                               std::chrono::milliseconds timeout = std::chrono::seconds(20));
   std::vector<nlohmann::json> Events(const std::string& slug, const std::string& id);
-  void Restart(std::map<std::string, std::string> extra_env = {});
+  // Starts the server again (on the same ports when `same_ports`).
+  void Restart(std::map<std::string, std::string> extra_env = {}, bool same_ports = false);
+  void Stop() { server_.reset(); }
 
  private:
   EngineServerOptions options_;
   std::string url_, config_;
   std::unique_ptr<ServerProcess> server_;
+  int last_http_port_ = 0, last_grpc_port_ = 0;
 };
 
 // Asserts that a history is dense: sequences 1..n in order.

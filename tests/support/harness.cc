@@ -261,7 +261,8 @@ HttpResult HttpRequest(const std::string& method, int port, const std::string& t
         for (const auto& f : res) {
           std::string n(f.name_string());
           for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          result.headers[n] = std::string(f.value());
+          auto& slot = result.headers[n];
+          slot += (slot.empty() ? "" : "\n") + std::string(f.value());  // repeated headers (Set-Cookie), one per line
         }
         result.body = res.body();
       });
@@ -341,7 +342,9 @@ std::string ServerBinary() { return FLOVYN_SERVER_BINARY; }
 std::string TestbedBinary() { return FLOVYN_TESTBED_BINARY; }
 
 ServerProcess::ServerProcess(Options o)
-    : http_port_(FreePort()), grpc_port_(FreePort()), metrics_port_(FreePort()) {
+    : http_port_(o.http_port ? o.http_port : FreePort()),
+      grpc_port_(o.grpc_port ? o.grpc_port : FreePort()),
+      metrics_port_(FreePort()) {
   std::map<std::string, std::string> env{
       {"DATABASE_URL", o.database_url},
       {"SERVER_PORT", std::to_string(http_port_)},

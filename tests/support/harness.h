@@ -69,7 +69,7 @@ class Nats {
 
 struct HttpResult {
   int status = 0;  // 0 = connection failed
-  std::map<std::string, std::string> headers;  // lower-case names
+  std::map<std::string, std::string> headers;  // lower-case names; a repeated header's values one per line
   std::string body;
   std::string error;
 };
@@ -109,6 +109,8 @@ class ServerProcess {
     std::map<std::string, std::string> env;  // extra or overriding variables
     std::vector<std::string> args;
     bool testbed = false;  // the binary with test-only routes (slow requests)
+    int http_port = 0;     // 0: a free port (likewise below)
+    int grpc_port = 0;
   };
   explicit ServerProcess(Options o);
   int http_port() const { return http_port_; }

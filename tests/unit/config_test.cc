@@ -8,6 +8,7 @@
 
 #include "harness.h"
 #include "settings.h"
+#include "app_settings.h"
 
 namespace flovyn::config {
 namespace {
@@ -144,6 +145,9 @@ TEST(ConfigDocsTest, ConfigurationMdListsEverySettingAsDeclared) {
   std::string generated = "## " + server::Schema().program() + "\n\n" + server::Schema().ToMarkdown();
   EXPECT_NE(doc.find(generated), std::string::npos)
       << "docs/configuration.md drifted from server/src/settings.cc: regenerate it (see its header)";
+  std::string app = "## " + app::Schema().program() + "\n\n" + app::Schema().ToMarkdown();
+  EXPECT_NE(doc.find(app), std::string::npos)
+      << "docs/configuration.md drifted from app/src/app_settings.cc: regenerate it (see its header)";
 }
 
 }  // namespace

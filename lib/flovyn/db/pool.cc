@@ -193,6 +193,15 @@ StatusOr<std::unique_ptr<Connection>> Pool::Connect(Clock::time_point deadline) 
   return std::unique_ptr<Connection>(new Connection(c, gen));
 }
 
+bool Connection::IdleAlive() {
+  pollfd p{PQsocket(conn_), POLLIN, 0};
+  if (p.fd < 0) return false;
+  if (::poll(&p, 1, 0) <= 0) return true;  // nothing pending: alive as far as can be told
+  // Something arrived on a connection nobody is using: in practice a termination notice
+  // ("terminating connection due to administrator command") or end of stream. Not worth the risk.
+  return false;
+}
+
 StatusOr<PooledConnection> Pool::Acquire(std::optional<Clock::time_point> deadline_opt) {
   Clock::time_point deadline = deadline_opt.value_or(Clock::now() + options_.acquire_timeout);
   std::unique_lock<std::mutex> l(mu_);
@@ -201,7 +210,7 @@ StatusOr<PooledConnection> Pool::Acquire(std::optional<Clock::time_point> deadli
     while (!idle_.empty()) {
       std::unique_ptr<Connection> c = std::move(idle_.front());
       idle_.pop_front();
-      if (c->broken() || c->generation_ < generation_) {
+      if (c->broken() || c->generation_ < generation_ || !c->IdleAlive()) {
         --open_;
         continue;  // destroyed outside the lock would be nicer; PQfinish is quick
       }

@@ -62,6 +62,9 @@ class Connection {
   // Waits for readability until the deadline; used for LISTEN.
   Status WaitReadable(Clock::time_point deadline);
   void MarkBroken() { broken_ = true; }
+  // For an idle connection: false when the server has closed it meanwhile (a restart, an
+  // administrator's terminate), found without a round trip, so no statement is sent into it.
+  bool IdleAlive();
 
  private:
   friend class Pool;

@@ -64,6 +64,8 @@ Status EngineModule::Start(const runtime::Context& ctx) {
   if (!settings_.api_key_validate_url.empty()) {
     ConsoleApiKeyOptions o;
     o.validate_url = settings_.api_key_validate_url;
+    o.valid_ttl = settings_.api_key_cache;
+    o.invalid_ttl = std::min(settings_.api_key_cache, o.invalid_ttl);
     auth_->Add(std::make_shared<ConsoleApiKeyAuthenticator>(o, by_slug));
   }
   rest_ = std::make_unique<RestContext>(*auth_, *tenancy_);

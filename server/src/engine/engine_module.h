@@ -23,6 +23,7 @@ struct EngineSettings {
   // The console's credentials (empty: not accepted).
   std::string jwt_jwks_uri, jwt_issuer, jwt_audience = "flovyn-server";
   std::string api_key_validate_url;
+  std::chrono::seconds api_key_cache{30};
   DispatchOptions dispatch;
   StoreOptions store;
   std::chrono::milliseconds scheduler_tick{100};

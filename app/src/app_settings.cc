@@ -1,4 +1,4 @@
-#include "settings.h"
+#include "app_settings.h"
 
 namespace flovyn::app {
 

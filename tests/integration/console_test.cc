@@ -1,0 +1,407 @@
+// flovyn-app against a real flovyn-server and real PostgreSQL: identity, the tokens the server
+// trusts, CSRF and cookies, health, migrations, shutdown and bad input.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "app_harness.h"
+#include "flovyn/crypto/crypto.h"
+#include "identity.h"
+
+namespace flovyn::testing {
+namespace {
+
+using nlohmann::json;
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string DbName(const std::string& url) { return url.substr(url.rfind('/') + 1); }
+
+// The console's signing key, unsealed with the console's secret (what the console itself does).
+jwt::SigningKey ConsoleKey(const std::string& app_db) {
+  std::string row = Postgres::Shared().Psql(DbName(app_db),
+      "SELECT kid || ' ' || private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1");
+  while (!row.empty() && (row.back() == '\n' || row.back() == ' ')) row.pop_back();
+  auto space = row.find(' ');
+  auto key = app::UnsealSigningKey(kAppSecret, row.substr(0, space), row.substr(space + 1));
+  EXPECT_TRUE(key.ok()) << key.status().message();
+  return *key;
+}
+
+json ClaimsFor(ConsoleStack& stack, const std::string& slug) {
+  return {{"sub", "user-1"}, {"email", "a@example.com"}, {"name", "A"},
+          {"org", {{"id", "org-1"}, {"slug", slug}, {"role", "owner"}}},
+          {"iss", stack.app().Url()}, {"aud", "flovyn-server"}, {"iat", Now()}, {"exp", Now() + 120}};
+}
+
+TEST(ConsoleTest, SignUpCreatesTheOrganisationsTenantOnTheServer) {
+  ConsoleStack stack;
+  ConsoleClient browser(stack.app().port());
+  EXPECT_EQ(stack.engine().Rest("GET", "/api/tenants/acme", "", kAdminKey).status, 404);
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  auto tenant = stack.engine().Rest("GET", "/api/tenants/acme", "", kAdminKey);
+  ASSERT_EQ(tenant.status, 200) << tenant.body;
+  EXPECT_EQ(json::parse(tenant.body)["slug"], "acme");
+  // The overview is rendered from the server's data, fetched with the user's console token.
+  auto overview = browser.Get("/overview");
+  EXPECT_EQ(overview.status, 200);
+  EXPECT_NE(overview.body.find("data-status=\"COMPLETED\">0<"), std::string::npos);
+  // The password is stored as argon2id, never as given.
+  std::string hash = Postgres::Shared().Psql(DbName(stack.app_database()), "SELECT password_hash FROM users");
+  EXPECT_EQ(hash.rfind("$argon2id$", 0), 0u);
+  EXPECT_EQ(hash.find("correct-horse-1"), std::string::npos);
+  // Signing out ends the session: the same cookie no longer opens pages.
+  std::string session = browser.Cookie("flovyn_session");
+  auto out = browser.Post("/sign-out", {});
+  EXPECT_EQ(out.status, 303);
+  ConsoleClient replay(stack.app().port());
+  replay.SetCookie("flovyn_session", session);
+  auto after = replay.Get("/overview");
+  EXPECT_EQ(after.status, 303);
+  EXPECT_EQ(after.headers["location"], "/sign-in");
+  EXPECT_TRUE(browser.SignIn("ada@example.com", "correct-horse-1"));
+  EXPECT_EQ(browser.Get("/workflows").status, 200);
+}
+
+TEST(ConsoleTest, ServerAcceptsConsoleJwtsAndRefusesTamperedExpiredForeignAndCrossTenantOnes) {
+  ConsoleStack stack;
+  ConsoleClient browser(stack.app().port());
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  auto key = ConsoleKey(stack.app_database());
+  auto call = [&](const std::string& token, const std::string& tenant = "acme") {
+    return stack.engine().Rest("GET", "/api/tenants/" + tenant + "/workflows", "", token);
+  };
+  std::string good = key.Sign(ClaimsFor(stack, "acme"));
+  EXPECT_EQ(call(good).status, 200) << call(good).body;
+
+  auto dot1 = good.find('.'), dot2 = good.rfind('.');
+  json forged = ClaimsFor(stack, "other");
+  std::string tampered = good.substr(0, dot1 + 1) + crypto::Base64UrlEncode(forged.dump()) + good.substr(dot2);
+  EXPECT_EQ(call(tampered, "other").status, 401);
+
+  json expired = ClaimsFor(stack, "acme");
+  expired["iat"] = Now() - 600;
+  expired["exp"] = Now() - 300;
+  auto r = call(key.Sign(expired));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.body.find("expired"), std::string::npos);
+
+  json audience = ClaimsFor(stack, "acme");
+  audience["aud"] = "some-other-service";
+  EXPECT_EQ(call(key.Sign(audience)).status, 401);
+
+  json issuer = ClaimsFor(stack, "acme");
+  issuer["iss"] = "http://evil.example";
+  EXPECT_EQ(call(key.Sign(issuer)).status, 401);
+
+  // A valid token for acme used on another tenant's resources.
+  EXPECT_EQ(call(good, "other").status, 403);
+  // A key the console never published (same kid, different key): refused.
+  auto stranger = jwt::SigningKey::Generate(key.kid());
+  EXPECT_EQ(call(stranger.Sign(ClaimsFor(stack, "acme"))).status, 401);
+  // A console token cannot create a tenant for another organisation.
+  EXPECT_EQ(stack.engine().Rest("POST", "/api/tenants", R"({"slug":"mallory","name":"m"})", good).status, 403);
+}
+
+TEST(ConsoleTest, ApiKeysAreShownOnceWorkAgainstTheServerAndStopWorkingWhenRevoked) {
+  ConsoleStack stack({.server_env = {{"AUTH__API_KEY__CACHE_SECS", "0"}}});
+  ConsoleClient browser(stack.app().port());
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  browser.Get("/api-keys");
+  auto created = browser.Post("/api-keys", {{"name", "ci"}});
+  ASSERT_EQ(created.status, 200);
+  std::string key = ShownSecret(created.body);
+  ASSERT_EQ(key.rfind("flk_", 0), 0u) << created.body;
+  EXPECT_EQ(browser.Get("/api-keys").body.find(key), std::string::npos) << "shown once only";
+  std::string stored = Postgres::Shared().Psql(DbName(stack.app_database()), "SELECT key_hash FROM api_keys");
+  EXPECT_EQ(stored.find(key), std::string::npos);
+
+  EXPECT_EQ(stack.engine().Rest("GET", "/api/tenants/acme/workflows", "", key).status, 200);
+  EXPECT_EQ(stack.engine().Rest("GET", "/api/tenants/other/workflows", "", key).status, 403);
+  EXPECT_EQ(stack.engine().Rest("GET", "/api/tenants/acme/workflows", "", "flk_not-a-key").status, 401);
+
+  std::smatch m;
+  std::string page = browser.Get("/api-keys").body;
+  ASSERT_TRUE(std::regex_search(page, m, std::regex("action=\"/api-keys/([0-9a-f-]+)/revoke\"")));
+  EXPECT_EQ(browser.Post("/api-keys/" + std::string(m[1]) + "/revoke", {}).status, 303);
+  EXPECT_EQ(stack.engine().Rest("GET", "/api/tenants/acme/workflows", "", key).status, 401);
+}
+
+TEST(ConsoleTest, FormsWithoutAValidCsrfTokenAreRefusedAndChangeNothing) {
+  ConsoleStack stack;
+  ConsoleClient browser(stack.app().port());
+  std::string db = DbName(stack.app_database());
+  // Anonymous form: no token, a made-up token.
+  browser.Get("/sign-up");
+  std::map<std::string, std::string> signup{{"name", "E"}, {"email", "eve@example.com"}, {"password", "long-enough-1"},
+                                            {"organization", "Evil"}, {"slug", "evil"}};
+  auto none = signup;
+  none["_csrf"] = "";
+  EXPECT_EQ(browser.Post("/sign-up", none).status, 403);
+  auto wrong = signup;
+  wrong["_csrf"] = "forged-token";
+  EXPECT_EQ(browser.Post("/sign-up", wrong).status, 403);
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM users"), "0");
+
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  // Signed in: another session's token, no token, and a cross-origin post are all refused.
+  ConsoleClient other(stack.app().port());
+  ASSERT_TRUE(other.SignUp("bob@example.com", "correct-horse-2", "Bobs", "bobs"));
+  EXPECT_EQ(browser.Post("/workflows", {{"kind", "k"}, {"_csrf", other.csrf()}}).status, 403);
+  EXPECT_EQ(browser.Post("/workflows", {{"kind", "k"}, {"_csrf", ""}}).status, 403);
+  EXPECT_EQ(browser.Post("/workflows", {{"kind", "k"}}, {{"Origin", "http://evil.example"}}).status, 403);
+  EXPECT_EQ(browser.Post("/sign-out", {{"_csrf", "nope"}}).status, 403);
+  auto list = stack.engine().RestJson("GET", "/api/tenants/acme/workflows", "", kAdminKey);
+  EXPECT_TRUE(list["items"].empty()) << list.dump();
+  // The genuine token works.
+  browser.Get("/workflows");
+  auto started = browser.Post("/workflows", {{"kind", "k"}, {"queue", "default"}, {"input", "{}"}});
+  EXPECT_EQ(started.status, 303);
+  EXPECT_EQ(stack.engine().RestJson("GET", "/api/tenants/acme/workflows", "", kAdminKey)["items"].size(), 1u);
+}
+
+std::string SessionCookieLine(const HttpResult& r) {
+  std::istringstream lines(r.headers.count("set-cookie") ? r.headers.at("set-cookie") : "");
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("flovyn_session=", 0) == 0) return line;
+  }
+  return "";
+}
+
+TEST(ConsoleTest, SessionCookieFlagsFollowNodeEnvAndTrustedForwardedHeaders) {
+  ConsoleStack stack;
+  ConsoleClient dev(stack.app().port());
+  dev.Get("/sign-up");
+  auto r = dev.Post("/sign-up", {{"name", "A"}, {"email", "a@example.com"}, {"password", "correct-horse-1"},
+                                 {"organization", "Acme"}, {"slug", "acme"}});
+  std::string line = SessionCookieLine(r);
+  EXPECT_NE(line.find("; HttpOnly"), std::string::npos) << line;
+  EXPECT_NE(line.find("; SameSite=Lax"), std::string::npos) << line;
+  EXPECT_NE(line.find("; Path=/"), std::string::npos) << line;
+  EXPECT_EQ(line.find("Secure"), std::string::npos) << "development over http: " << line;
+
+  // Behind an https ingress: believed only with BETTER_AUTH_TRUST_HOST=true.
+  std::map<std::string, std::string> forwarded{{"X-Forwarded-Host", "console.example.com"},
+                                               {"X-Forwarded-Proto", "https"},
+                                               {"Origin", "https://console.example.com"}};
+  ConsoleClient untrusted(stack.app().port());
+  untrusted.Get("/sign-in");
+  EXPECT_EQ(untrusted.Post("/sign-in", {{"email", "a@example.com"}, {"password", "correct-horse-1"}}, forwarded).status,
+            403);
+
+  AppProcess::Options trusted_opts{.database_url = stack.app_database(),
+                                   .backend_url = "http://127.0.0.1:" + std::to_string(stack.engine().http_port()),
+                                   .env = {{"BETTER_AUTH_TRUST_HOST", "true"}}};
+  AppProcess trusted(trusted_opts);
+  ASSERT_TRUE(trusted.WaitReady()) << trusted.process().Log();
+  ConsoleClient behind(trusted.port());
+  behind.Get("/sign-in");
+  auto in = behind.Post("/sign-in", {{"email", "a@example.com"}, {"password", "correct-horse-1"}}, forwarded);
+  EXPECT_EQ(in.status, 303);
+  EXPECT_NE(SessionCookieLine(in).find("; Secure"), std::string::npos) << SessionCookieLine(in);
+
+  AppProcess prod({.database_url = stack.app_database(),
+                   .backend_url = "http://127.0.0.1:" + std::to_string(stack.engine().http_port()),
+                   .env = {{"NODE_ENV", "production"}}});
+  ASSERT_TRUE(prod.WaitReady()) << prod.process().Log();
+  ConsoleClient p(prod.port());
+  p.Get("/sign-in");
+  auto pin = p.Post("/sign-in", {{"email", "a@example.com"}, {"password", "correct-horse-1"}});
+  EXPECT_EQ(pin.status, 303);
+  EXPECT_NE(SessionCookieLine(pin).find("; Secure"), std::string::npos) << SessionCookieLine(pin);
+}
+
+TEST(ConsoleTest, RepeatedFailedSignInsAreSlowedDown) {
+  ConsoleStack stack;
+  ConsoleClient browser(stack.app().port());
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  ConsoleClient attacker(stack.app().port());
+  attacker.Get("/sign-in");
+  for (int i = 0; i < 5; ++i) {
+    auto r = attacker.Post("/sign-in", {{"email", "ADA@example.com"}, {"password", "guess-" + std::to_string(i)}});
+    EXPECT_EQ(r.status, 401) << i;
+    EXPECT_NE(r.body.find("wrong email or password"), std::string::npos);
+  }
+  // Now even the right password must wait.
+  auto r = attacker.Post("/sign-in", {{"email", "ada@example.com"}, {"password", "correct-horse-1"}});
+  EXPECT_EQ(r.status, 429);
+  EXPECT_NE(r.body.find("too many failed sign-ins"), std::string::npos);
+  ASSERT_TRUE(r.headers.count("retry-after"));
+  EXPECT_GE(std::stoi(r.headers["retry-after"]), 25);
+  // An unknown email answers like a wrong password.
+  auto unknown = attacker.Post("/sign-in", {{"email", "nobody@example.com"}, {"password", "x"}});
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_NE(unknown.body.find("wrong email or password"), std::string::npos);
+}
+
+TEST(ConsoleTest, ReadinessNamesTheBackendOrTheDatabaseAndRecoversWithoutRestart) {
+  Postgres own;  // the console's database, stopped by this test
+  ConsoleStack stack({.app_database_url = own.CreateDatabase("app")});
+  int port = stack.app().port();
+  ASSERT_EQ(HttpGet(port, "/api/health/ready").status, 200);
+
+  stack.engine().Stop();
+  auto deadline = std::chrono::steady_clock::now() + 8s;
+  HttpResult ready;
+  do {
+    ready = HttpGet(port, "/api/health/ready");
+  } while (ready.status == 200 && std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(ready.status, 503) << ready.body;
+  json body = json::parse(ready.body);
+  EXPECT_EQ(body["checks"]["backend"]["status"], "DOWN");
+  EXPECT_EQ(body["checks"]["database"]["status"], "UP");
+  EXPECT_EQ(HttpGet(port, "/api/health/live").status, 200);
+  // Pages say the server is unreachable, plainly.
+  ConsoleClient browser(port);
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  auto page = browser.Get("/workflows");
+  EXPECT_EQ(page.status, 503);
+  EXPECT_NE(page.body.find("The Flovyn server cannot be reached"), std::string::npos);
+
+  stack.engine().Restart({}, /*same_ports=*/true);
+  deadline = std::chrono::steady_clock::now() + 8s;
+  do {
+    ready = HttpGet(port, "/api/health/ready");
+  } while (ready.status != 200 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  // The organisation created while the server was down gets its tenant now.
+  EXPECT_EQ(browser.Get("/workflows").status, 200);
+  EXPECT_EQ(stack.engine().Rest("GET", "/api/tenants/acme", "", kAdminKey).status, 200);
+
+  own.Stop();
+  deadline = std::chrono::steady_clock::now() + 8s;
+  do {
+    ready = HttpGet(port, "/api/health/ready");
+  } while (ready.status == 200 && std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(ready.status, 503);
+  body = json::parse(ready.body);
+  EXPECT_EQ(body["checks"]["database"]["status"], "DOWN");
+  EXPECT_EQ(body["checks"]["backend"]["status"], "UP");
+  EXPECT_EQ(body.dump().find("postgres://"), std::string::npos);
+  EXPECT_EQ(HttpGet(port, "/api/health/live").status, 200);
+
+  own.Start();
+  deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    ready = HttpGet(port, "/api/health/ready");
+    if (ready.status != 200) std::this_thread::sleep_for(100ms);
+  } while (ready.status != 200 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  auto back = browser.Get("/overview");
+  EXPECT_EQ(back.status, 200) << back.body << stack.app().process().Log();
+}
+
+TEST(ConsoleTest, MigrateOnAnEmptyDatabaseTwiceIsIdempotent) {
+  std::string url = Postgres::Shared().CreateDatabase("appmig");
+  std::map<std::string, std::string> env{{"DATABASE_URL", url}, {"BACKEND_URL", "http://127.0.0.1:9"},
+                                         {"BETTER_AUTH_SECRET", kAppSecret},
+                                         {"NEXT_PUBLIC_APP_URL", "http://console.example"}, {"RUST_LOG", "info"}};
+  ChildProcess first(AppBinary(), {"migrate"}, env);
+  ASSERT_EQ(first.Wait(30s), 0) << first.Log();
+  EXPECT_NE(first.Log().find("1 migration(s) applied, 0 already applied"), std::string::npos) << first.Log();
+  ChildProcess second(AppBinary(), {"migrate"}, env);
+  ASSERT_EQ(second.Wait(30s), 0) << second.Log();
+  EXPECT_NE(second.Log().find("0 migration(s) applied, 1 already applied"), std::string::npos) << second.Log();
+  EXPECT_EQ(Postgres::Shared().Psql(DbName(url), "SELECT count(*) FROM flovyn_schema_migrations"), "1");
+  EXPECT_EQ(Postgres::Shared().Psql(DbName(url), "SELECT to_regclass('public.sessions') IS NOT NULL"), "t");
+  ChildProcess status(AppBinary(), {"migrate", "--status"}, env);
+  EXPECT_EQ(status.Wait(30s), 0) << status.Log();
+}
+
+TEST(ConsoleTest, ShortSecretRefusesToStartNamingTheVariable) {
+  ChildProcess app(AppBinary(), {}, {{"DATABASE_URL", "postgres://127.0.0.1:9/x"}, {"BACKEND_URL", "http://127.0.0.1:9"},
+                                     {"BETTER_AUTH_SECRET", "short-secret"}, {"NEXT_PUBLIC_APP_URL", "http://c"}});
+  EXPECT_EQ(app.Wait(10s), 2);
+  EXPECT_NE(app.Log().find("BETTER_AUTH_SECRET must be at least 32 characters"), std::string::npos) << app.Log();
+  EXPECT_EQ(app.Log().find("short-secret"), std::string::npos);
+}
+
+TEST(ConsoleTest, SigtermLetsTheInFlightRequestFinishAndExitsZero) {
+  EngineServer engine({.tenants = {}});
+  AppProcess app({.database_url = Postgres::Shared().CreateDatabase("appterm"),
+                  .backend_url = "http://127.0.0.1:" + std::to_string(engine.http_port()),
+                  .env = {{"SHUTDOWN__DELAY_SECS", "1"}},
+                  .testbed = true});
+  ASSERT_TRUE(app.WaitReady()) << app.process().Log();
+  HttpResult slow;
+  std::thread client([&] { slow = HttpGet(app.port(), "/api/testbed/sleep?ms=1500"); });
+  std::this_thread::sleep_for(300ms);
+  app.process().Signal(SIGTERM);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(HttpGet(app.port(), "/api/health/ready", 2s).status, 503);
+  client.join();
+  EXPECT_EQ(slow.status, 200) << slow.error;
+  EXPECT_EQ(app.process().Wait(10s), 0) << app.process().Log();
+}
+
+TEST(ConsoleTest, BadInputGetsAClearRefusalAndChangesNothing) {
+  ConsoleStack stack;
+  int port = stack.app().port();
+  std::string db = DbName(stack.app_database());
+  ConsoleClient browser(port);
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  auto no_trace = [](const HttpResult& r) {
+    return r.body.find("std::") == std::string::npos && r.body.find("exception") == std::string::npos &&
+           r.body.find("postgres") == std::string::npos;
+  };
+  // Oversized form.
+  browser.Get("/workflows");
+  auto big = browser.Post("/workflows", {{"kind", "k"}, {"input", std::string(100000, 'x')}});
+  EXPECT_EQ(big.status, 413);
+  // Wrong content types.
+  auto json_post = HttpRequest("POST", port, "/sign-in", R"({"email":"a"})", {{"Content-Type", "application/json"}});
+  EXPECT_EQ(json_post.status, 415);
+  EXPECT_TRUE(no_trace(json_post));
+  EXPECT_EQ(HttpRequest("POST", port, "/api/auth/validate-key", "key=x", {{"Content-Type", "text/plain"}}).status, 415);
+  EXPECT_EQ(HttpRequest("POST", port, "/api/auth/validate-key", "{not json", {{"Content-Type", "application/json"}}).status,
+            400);
+  // Unknown routes and methods.
+  EXPECT_EQ(HttpGet(port, "/no/such/page").status, 404);
+  EXPECT_EQ(HttpRequest("DELETE", port, "/overview").status, 405);
+  // Path traversal on static assets never reaches a file.
+  EXPECT_EQ(HttpGet(port, "/assets/app.css").status, 200);
+  for (const char* t : {"/assets/../../etc/passwd", "/assets/%2e%2e/%2e%2e/etc/passwd", "/assets/..%2f..%2fetc%2fpasswd",
+                        "/assets/app.css/../../../etc/passwd", "/assets/%2fetc%2fpasswd", "/assets//etc/passwd"}) {
+    auto r = HttpGet(port, t);
+    EXPECT_TRUE(r.status == 404 || r.status == 400) << t << " " << r.status;
+    EXPECT_EQ(r.body.find("root:"), std::string::npos) << t;
+  }
+  // SQL-looking input is data, not SQL.
+  ConsoleClient sqli(port);
+  sqli.Get("/sign-in");
+  auto inject = sqli.Post("/sign-in", {{"email", "' OR '1'='1' --"}, {"password", "' OR '1'='1"}});
+  EXPECT_EQ(inject.status, 401);
+  ConsoleClient bobby(port);
+  ASSERT_TRUE(bobby.SignUp("bobby@example.com", "correct-horse-3", "Robert'); DROP TABLE users;--", "bobby-tables"));
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT name FROM organizations WHERE slug = 'bobby-tables'"),
+            "Robert'); DROP TABLE users;--");
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM users"), "2");
+  // Bad filter values and ids: clear 4xx.
+  EXPECT_EQ(browser.Get("/workflows?status=%27%3B--").status, 400);
+  auto missing = browser.Get("/workflows/%27%20OR%201%3D1");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_TRUE(no_trace(missing));
+  // Bad sign-up input: 400 and no account.
+  ConsoleClient bad(port);
+  bad.Get("/sign-up");
+  EXPECT_EQ(bad.Post("/sign-up", {{"name", "x"}, {"email", "not-an-email"}, {"password", "correct-horse-1"},
+                                  {"organization", "X"}, {"slug", "xx-yy"}}).status, 400);
+  EXPECT_EQ(bad.Post("/sign-up", {{"name", "x"}, {"email", "x@example.com"}, {"password", "short"},
+                                  {"organization", "X"}, {"slug", "xx-yy"}}).status, 400);
+  EXPECT_EQ(bad.Post("/sign-up", {{"name", "x"}, {"email", "x@example.com"}, {"password", "correct-horse-1"},
+                                  {"organization", "X"}, {"slug", "../etc"}}).status, 400);
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM users"), "2");
+  // Start with invalid JSON input: 400, nothing started.
+  browser.Get("/workflows");
+  EXPECT_EQ(browser.Post("/workflows", {{"kind", "k"}, {"input", "{not json"}}).status, 400);
+  EXPECT_TRUE(stack.engine().RestJson("GET", "/api/tenants/acme/workflows", "", kAdminKey)["items"].empty());
+}
+
+}  // namespace
+}  // namespace flovyn::testing
