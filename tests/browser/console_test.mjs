@@ -1,0 +1,239 @@
+// The console in a real browser (Debian's headless Chromium driven by playwright-core), against
+// a real flovyn-server and PostgreSQL: sign up, the tenant appears on the server, a worker token
+// made in the console runs a worker, workflows started from the console complete and show their
+// timeline, a waiting promise is resolved from the page, the token is revoked and the worker
+// refused, the server being down shows a plain message, sign out.
+//
+// Usage: node console_test.mjs  (environment: FLOVYN_TEST_SERVICES, FLOVYN_SERVER_BINARY,
+// FLOVYN_APP_BINARY, FLOVYN_WORKER_BINARY, FLOVYN_ARTIFACTS)
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = process.env;
+const artifacts = env.FLOVYN_ARTIFACTS || path.resolve('test-artifacts');
+fs.mkdirSync(artifacts, { recursive: true });
+const pgPort = fs.readFileSync(path.join(env.FLOVYN_TEST_SERVICES, 'pg_port'), 'utf8').trim();
+const ADMIN_KEY = 'browser-admin-key-0123456789';
+const children = [];
+let passed = 0;
+let failed = 0;
+
+function psql(sql) {
+  execFileSync('psql', ['-h', '127.0.0.1', '-p', pgPort, '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql]);
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+function start(name, binary, extraEnv) {
+  const log = fs.openSync(path.join(artifacts, `${name}.log`), 'w');
+  const child = spawn(binary, [], { env: { ...env, ...extraEnv }, stdio: ['ignore', log, log] });
+  children.push(child);
+  return child;
+}
+
+function startWorker(grpcPort, token) {
+  const child = spawn(env.FLOVYN_WORKER_BINARY, [], {
+    env: { ...env, FLOVYN_GRPC_TARGET: `127.0.0.1:${grpcPort}`, FLOVYN_WORKER_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  child.output = '';
+  child.stdout.on('data', (d) => { child.output += d; });
+  child.stderr.on('data', (d) => { child.output += d; });
+  child.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  return child;
+}
+
+async function until(what, fn, timeoutMs = 20000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try { if (await fn()) return; } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+async function step(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}\n     ${e.stack || e}`);
+    throw e;
+  }
+}
+
+const suffix = `${process.pid}_${Date.now()}`;
+psql(`CREATE DATABASE browser_srv_${suffix}`);
+psql(`CREATE DATABASE browser_app_${suffix}`);
+const [httpPort, grpcPort, appPort] = [await freePort(), await freePort(), await freePort()];
+const appUrl = `http://127.0.0.1:${appPort}`;
+const serverEnv = {
+  DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/browser_srv_${suffix}`,
+  SERVER_PORT: String(httpPort), GRPC_SERVER_PORT: String(grpcPort), BIND_ADDRESS: '127.0.0.1',
+  WORKER_TOKEN_SECRET: 'browser-test-worker-token-secret', RUST_LOG: 'info',
+  AUTH__STATIC_API_KEY__KEYS: JSON.stringify([{ key: ADMIN_KEY, org_id: '*', principal_type: 'admin', principal_id: 'browser-test', role: 'admin' }]),
+  AUTH__JWT__JWKS_URI: `${appUrl}/.well-known/jwks.json`, AUTH__JWT__ISSUER: appUrl,
+  AUTH__API_KEY__VALIDATE_URL: `${appUrl}/api/auth/validate-key`,
+};
+const server = start('server', env.FLOVYN_SERVER_BINARY, serverEnv);
+start('app', env.FLOVYN_APP_BINARY, {
+  DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/browser_app_${suffix}`,
+  BACKEND_URL: `http://127.0.0.1:${httpPort}`, BETTER_AUTH_SECRET: 'browser-test-secret-0123456789abcdef',
+  NEXT_PUBLIC_APP_URL: appUrl, PORT: String(appPort), BIND_ADDRESS: '127.0.0.1', NODE_ENV: 'development',
+  RUST_LOG: 'info',
+});
+
+let browser;
+let code = 1;
+try {
+  await until('the server and the console to be ready', async () =>
+    (await fetch(`${appUrl}/api/health/ready`)).status === 200);
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on('dialog', (d) => d.accept());
+  let worker;
+  let token;
+
+  await step('sign up creates the account and the organisation', async () => {
+    await page.goto(`${appUrl}/`);
+    assert.match(page.url(), /\/sign-in$/);
+    await page.click('text=Create one');
+    await page.fill('input[name=name]', 'Ada Lovelace');
+    await page.fill('input[name=email]', 'ada@example.com');
+    await page.fill('input[name=password]', 'correct-horse-battery');
+    await page.fill('input[name=organization]', 'Browser Org');
+    await page.fill('input[name=slug]', 'browser-org');
+    await page.click('button[type=submit]');
+    await page.waitForURL(/\/overview$/);
+    assert.equal(await page.textContent('h1'), 'Overview');
+  });
+
+  await step("the organisation's tenant exists on the server", async () => {
+    const r = await fetch(`http://127.0.0.1:${httpPort}/api/tenants/browser-org`, { headers: { Authorization: `Bearer ${ADMIN_KEY}` } });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).slug, 'browser-org');
+  });
+
+  await step('a worker token is created and shown once', async () => {
+    await page.click('nav >> text=Worker tokens');
+    await page.fill('#create-token input[name=name]', 'browser-worker');
+    await page.click('#create-token button[type=submit]');
+    token = (await page.textContent('#new-secret')).trim();
+    assert.match(token, /^fwt_[A-Za-z0-9_-]{40,}$/);
+    await page.goto(`${appUrl}/worker-tokens`);
+    assert.equal(await page.locator('#new-secret').count(), 0);
+    assert.ok(!(await page.content()).includes(token));
+  });
+
+  await step('a worker runs with the token and is listed', async () => {
+    worker = startWorker(grpcPort, token);
+    await until('the worker to register', () => worker.output.includes('registered'));
+    await page.goto(`${appUrl}/workers`);
+    assert.match(await page.textContent('table.list'), /greeter/);
+  });
+
+  await step('a workflow started from the console completes and its detail shows the timeline', async () => {
+    await page.goto(`${appUrl}/workflows`);
+    await page.fill('#start-workflow input[name=kind]', 'greet');
+    await page.fill('#start-workflow textarea[name=input]', '{"name": "ada"}');
+    await page.click('#start-workflow button[type=submit]');
+    await page.waitForURL(/\/workflows\/[0-9a-f-]{36}$/);
+    await until('the workflow to complete', async () => {
+      await page.reload();
+      return (await page.textContent('h1')).includes('COMPLETED');
+    });
+    const timeline = await page.textContent('#timeline');
+    for (const type of ['TASK_SCHEDULED', 'TASK_COMPLETED', 'WORKFLOW_COMPLETED']) assert.ok(timeline.includes(type), type);
+    assert.match(await page.textContent('.io'), /HELLO, ADA!/);
+    assert.match(await page.textContent('.io'), /"name": "ada"/);
+  });
+
+  await step('screenshots of the workflow detail page at desktop and phone width', async () => {
+    await page.screenshot({ path: path.join(artifacts, 'workflow-detail-desktop.png'), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.reload();
+    await page.screenshot({ path: path.join(artifacts, 'workflow-detail-phone.png'), fullPage: true });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the page scrolls sideways at phone width by ${overflow}px`);
+    await page.setViewportSize({ width: 1280, height: 900 });
+    for (const f of ['workflow-detail-desktop.png', 'workflow-detail-phone.png']) {
+      assert.ok(fs.statSync(path.join(artifacts, f)).size > 10000, f);
+    }
+  });
+
+  await step('a waiting promise is resolved from the workflow page', async () => {
+    await page.goto(`${appUrl}/workflows`);
+    await page.fill('#start-workflow input[name=kind]', 'approval');
+    await page.click('#start-workflow button[type=submit]');
+    await page.waitForURL(/\/workflows\/[0-9a-f-]{36}$/);
+    await until('the promise form', async () => {
+      await page.reload();
+      return (await page.locator('section.promise').count()) === 1;
+    });
+    await page.fill('section.promise textarea[name=value]', '{"by": "ada"}');
+    await page.click('section.promise button[type=submit]');
+    await until('the approval to complete', async () => {
+      await page.reload();
+      return (await page.textContent('h1')).includes('COMPLETED');
+    });
+    assert.match(await page.textContent('#timeline'), /PROMISE_RESOLVED/);
+  });
+
+  await step('the overview counts workflows by status', async () => {
+    await page.click('nav >> text=Overview');
+    assert.equal(await page.textContent('[data-status=COMPLETED]'), '2');
+    await page.click('a.card[href="/workflows?status=COMPLETED"]');
+    assert.equal(await page.locator('table.list tbody tr').count(), 2);
+  });
+
+  await step('revoking the token refuses the worker', async () => {
+    await page.goto(`${appUrl}/worker-tokens`);
+    await page.click('tr[data-name="browser-worker"] button:has-text("Revoke")');
+    await page.waitForURL(/\/worker-tokens$/);
+    assert.match(await page.textContent('tr[data-name="browser-worker"]'), /revoked/);
+    worker.kill('SIGTERM');
+    assert.equal(await worker.exited, 0);
+    const again = startWorker(grpcPort, token);
+    assert.equal(await again.exited, 3, again.output);
+    assert.match(again.output, /refused: 16/);
+  });
+
+  await step('with the server down the console says so plainly', async () => {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.on('exit', r));
+    const r = await page.goto(`${appUrl}/workflows`);
+    assert.equal(r.status(), 503);
+    assert.match(await page.textContent('#backend-down'), /cannot be reached/);
+    assert.ok(!(await page.content()).match(/exception|std::|stack/i));
+    await page.screenshot({ path: path.join(artifacts, 'server-unreachable.png') });
+  });
+
+  await step('sign out ends the session', async () => {
+    await page.click('#sign-out');
+    await page.waitForURL(/\/sign-in$/);
+    await page.goto(`${appUrl}/overview`);
+    assert.match(page.url(), /\/sign-in$/);
+  });
+  code = 0;
+} catch (e) {
+  if (failed === 0) { failed++; console.log(`FAIL setup\n     ${e.stack || e}`); }
+} finally {
+  if (browser) await browser.close();
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  console.log(`${passed} passed, ${failed} failed (artefacts in ${artifacts})`);
+  process.exit(code);
+}
