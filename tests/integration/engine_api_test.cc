@@ -66,6 +66,7 @@ TEST(EngineApiTest, OpenApiDocumentIsValidAndListsEveryRouteTheServerServes) {
   std::vector<std::string> served = {
       "POST /api/tenants", "GET /api/tenants", "GET /api/tenants/{tenant}",
       "POST /api/tenants/{tenant}/workflows", "GET /api/tenants/{tenant}/workflows",
+      "GET /api/tenants/{tenant}/workflow-counts",
       "GET /api/tenants/{tenant}/workflows/{id}", "GET /api/tenants/{tenant}/workflows/{id}/events",
       "GET /api/tenants/{tenant}/workflows/{id}/state", "POST /api/tenants/{tenant}/workflows/{id}/cancel",
       "POST /api/tenants/{tenant}/workflows/{id}/signals", "POST /api/tenants/{tenant}/signal-with-start",
