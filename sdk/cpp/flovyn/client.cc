@@ -30,7 +30,19 @@ grpc::Status Client::StartWorkflow(const std::string& kind, const std::string& i
   req.set_queue(queue);
   req.set_input_json(input_json);
   req.set_idempotency_key(idempotency_key);
-  return dispatch_->StartWorkflow(&ctx, req, out);
+  grpc::Status s = dispatch_->StartWorkflow(&ctx, req, out);
+  // A server shutting down cancels calls it received but had not yet handed to a handler
+  // (gRPC core reports them as CANCELLED, grpc/grpc#41785). We did not cancel, so the server
+  // did; with an idempotency key the start is safe to repeat, and the repeat is answered by
+  // the same execution if the first one got through after all.
+  for (int attempt = 0; attempt < 3 && s.error_code() == grpc::StatusCode::CANCELLED && !idempotency_key.empty();
+       ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
+    grpc::ClientContext again;
+    Prepare(&again, options_.call_timeout);
+    s = dispatch_->StartWorkflow(&again, req, out);
+  }
+  return s;
 }
 
 grpc::Status Client::Signal(const std::string& execution_id, const std::string& name, const std::string& payload_json) {
