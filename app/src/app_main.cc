@@ -5,6 +5,7 @@
 #include "console_module.h"
 #include "flovyn/runtime/cli.h"
 #include "flovyn/runtime/process.h"
+#include "flovyn/runtime/process_settings.h"
 #include "app_settings.h"
 
 namespace flovyn::generated {
@@ -21,24 +22,17 @@ constexpr const char* kUsage =
     "       flovyn-app migrate [--status]  apply migrations and exit, or print their state\n"
     "options: --config FILE (or CONFIG_FILE), --print-config, --version, --KEY=VALUE for any setting\n";
 
-runtime::ProcessSpec SpecFrom(const Settings& s) {
+runtime::ProcessSpec SpecFrom(const Settings& s, const config::Values& values) {
   runtime::ProcessSpec spec;
   spec.program = "flovyn-app";
   spec.version = FLOVYN_VERSION;
   spec.probes = {"/api/health/live", "/api/health/ready", "/api/health/startup", ""};
   spec.migration_lock_key = kMigrationLockKey;
   spec.core_migrations = generated::app_migrations();
-  spec.bind_address = s.bind_address;
   spec.http_port = s.port;
   if (s.metrics_enabled) spec.metrics_port = s.metrics_port;
-  spec.http_max_body_bytes = s.http_max_body_bytes;
-  spec.http_read_timeout = std::chrono::seconds(s.http_read_timeout_secs);
   spec.database_url = s.database_url;
-  spec.db_pool_size = s.db_pool_size;
-  spec.db_connect_timeout = std::chrono::seconds(s.db_connect_timeout_secs);
-  spec.db_statement_timeout = std::chrono::seconds(s.db_statement_timeout_secs);
-  spec.shutdown_delay = std::chrono::seconds(s.shutdown_delay_secs);
-  spec.shutdown_timeout = std::chrono::seconds(s.shutdown_timeout_secs);
+  runtime::ApplyProcessSettings(values, spec);
   return spec;
 }
 
@@ -54,12 +48,8 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     std::vector<std::unique_ptr<runtime::Module>> modules;
     modules.push_back(std::make_unique<ConsoleModule>(settings));
     for (const auto& f : extra_modules) modules.push_back(f());
-    runtime::Process process(SpecFrom(settings), values, std::move(modules));
-    switch (cmd.kind) {
-      case runtime::Command::kMigrate: return process.Migrate(false);
-      case runtime::Command::kMigrateStatus: return process.Migrate(true);
-      default: return process.Serve();
-    }
+    runtime::Process process(SpecFrom(settings, values), values, std::move(modules));
+    return process.Run(cmd);
   };
   return runtime::Main(argc, argv, Schema(), hooks);
 }

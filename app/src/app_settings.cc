@@ -1,5 +1,7 @@
 #include "app_settings.h"
 
+#include "flovyn/runtime/process_settings.h"
+
 namespace flovyn::app {
 
 using config::Type;
@@ -23,27 +25,8 @@ const config::Schema& Schema() {
            .description = "`production` makes cookies Secure", .choices = {"production", "development", "test"}});
     s.Add({.key = "port", .type = Type::kInt, .default_value = "3000", .description = "HTTP port",
            .min_value = 1, .max_value = 65535});
-    s.Add({.key = "bind_address", .default_value = "0.0.0.0", .description = "address the listener binds to"});
-    s.Add({.key = "rust_log", .default_value = "warn",
-           .description = "log level (trace, debug, info, warn, error)", .env_aliases = {"LOG_LEVEL"}});
-    s.Add({.key = "log_format", .default_value = "text", .description = "log line format", .choices = {"text", "json"}});
-    s.Add({.key = "shutdown.delay_secs", .type = Type::kInt, .default_value = "0",
-           .description = "seconds to keep serving after SIGTERM while load balancers drop the pod",
-           .min_value = 0, .max_value = 3600});
-    s.Add({.key = "shutdown.timeout_secs", .type = Type::kInt, .default_value = "25",
-           .description = "seconds in-flight requests get to finish before they are cancelled", .min_value = 0,
-           .max_value = 3600});
-    s.Add({.key = "database.pool_size", .type = Type::kInt, .default_value = "8",
-           .description = "maximum PostgreSQL connections in the pool", .min_value = 1, .max_value = 1000});
-    s.Add({.key = "database.connect_timeout_secs", .type = Type::kInt, .default_value = "5",
-           .description = "PostgreSQL connect timeout", .min_value = 1, .max_value = 600});
-    s.Add({.key = "database.statement_timeout_secs", .type = Type::kInt, .default_value = "30",
-           .description = "PostgreSQL statement timeout", .min_value = 1, .max_value = 3600});
-    s.Add({.key = "http.max_body_bytes", .type = Type::kInt, .default_value = "65536",
-           .description = "largest accepted request body (larger: 413)", .min_value = 1024, .max_value = 67108864});
-    s.Add({.key = "http.read_timeout_secs", .type = Type::kInt, .default_value = "30",
-           .description = "time a client gets to send a request (and idle keep-alive time)", .min_value = 1,
-           .max_value = 3600});
+    runtime::AddProcessSettings(s, {.db_pool_size = 8, .http_max_body_bytes = 65536,
+                                    .bind_address_description = "address the listener binds to"});
     s.Add({.key = "metrics.enabled", .type = Type::kBool, .default_value = "false",
            .description = "serve Prometheus metrics"});
     s.Add({.key = "metrics.port", .type = Type::kInt, .default_value = "9092", .description = "metrics port",
@@ -70,14 +53,6 @@ Settings Settings::From(const config::Values& v) {
   while (!s.public_url.empty() && s.public_url.back() == '/') s.public_url.pop_back();
   s.node_env = v.String("node_env");
   s.port = static_cast<int>(v.Int("port"));
-  s.bind_address = v.String("bind_address");
-  s.shutdown_delay_secs = static_cast<int>(v.Int("shutdown.delay_secs"));
-  s.shutdown_timeout_secs = static_cast<int>(v.Int("shutdown.timeout_secs"));
-  s.db_pool_size = static_cast<int>(v.Int("database.pool_size"));
-  s.db_connect_timeout_secs = static_cast<int>(v.Int("database.connect_timeout_secs"));
-  s.db_statement_timeout_secs = static_cast<int>(v.Int("database.statement_timeout_secs"));
-  s.http_max_body_bytes = static_cast<size_t>(v.Int("http.max_body_bytes"));
-  s.http_read_timeout_secs = static_cast<int>(v.Int("http.read_timeout_secs"));
   s.metrics_enabled = v.Bool("metrics.enabled");
   s.metrics_port = static_cast<int>(v.Int("metrics.port"));
   s.session_ttl_hours = v.Int("session.ttl_hours");

@@ -18,14 +18,6 @@ struct Settings {
   std::string public_url;
   std::string node_env;
   int port = 3000;
-  std::string bind_address;
-  int shutdown_delay_secs = 0;
-  int shutdown_timeout_secs = 25;
-  int db_pool_size = 8;
-  int db_connect_timeout_secs = 5;
-  int db_statement_timeout_secs = 30;
-  size_t http_max_body_bytes = 65536;
-  int http_read_timeout_secs = 30;
   bool metrics_enabled = false;
   int metrics_port = 9092;
   long session_ttl_hours = 168;

@@ -6,6 +6,7 @@
 #include "flovyn/runtime/cli.h"
 #include "worker_token_plugin.h"
 #include "flovyn/runtime/process.h"
+#include "flovyn/runtime/process_settings.h"
 #include "settings.h"
 
 namespace flovyn::generated {
@@ -22,27 +23,20 @@ constexpr const char* kUsage =
     "       flovyn-server migrate [--status] apply migrations and exit, or print their state\n"
     "options: --config FILE (or CONFIG_FILE), --print-config, --version, --KEY=VALUE for any setting\n";
 
-runtime::ProcessSpec SpecFrom(const Settings& s) {
+runtime::ProcessSpec SpecFrom(const Settings& s, const config::Values& values) {
   runtime::ProcessSpec spec;
   spec.program = "flovyn-server";
   spec.version = FLOVYN_VERSION;
   spec.probes = {"/_/health/live", "/_/health/ready", "/_/health/startup", "/_/health"};
   spec.migration_lock_key = kMigrationLockKey;
   spec.core_migrations = generated::server_core_migrations();
-  spec.bind_address = s.bind_address;
   spec.http_port = s.server_port;
   spec.grpc_port = s.grpc_server_port;
   if (s.metrics_enabled) spec.metrics_port = s.metrics_port;
-  spec.http_max_body_bytes = s.http_max_body_bytes;
-  spec.http_read_timeout = std::chrono::seconds(s.http_read_timeout_secs);
   spec.database_url = s.database_url;
-  spec.db_pool_size = s.db_pool_size;
-  spec.db_connect_timeout = std::chrono::seconds(s.db_connect_timeout_secs);
-  spec.db_statement_timeout = std::chrono::seconds(s.db_statement_timeout_secs);
+  runtime::ApplyProcessSettings(values, spec);
   spec.nats_enabled = s.nats_enabled;
   spec.nats_url = s.nats_url;
-  spec.shutdown_delay = std::chrono::seconds(s.shutdown_delay_secs);
-  spec.shutdown_timeout = std::chrono::seconds(s.shutdown_timeout_secs);
   if (s.otel_enabled) {
     trace::TracerOptions t;
     t.endpoint = s.otel_endpoint;
@@ -83,12 +77,8 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     modules.push_back(std::move(engine));
     modules.push_back(std::move(tokens));
     for (const auto& f : extra_modules) modules.push_back(f());
-    runtime::Process process(SpecFrom(settings), values, std::move(modules));
-    switch (cmd.kind) {
-      case runtime::Command::kMigrate: return process.Migrate(false);
-      case runtime::Command::kMigrateStatus: return process.Migrate(true);
-      default: return process.Serve();
-    }
+    runtime::Process process(SpecFrom(settings, values), values, std::move(modules));
+    return process.Run(cmd);
   };
   return runtime::Main(argc, argv, Schema(), hooks);
 }

@@ -1,5 +1,7 @@
 #include "settings.h"
 
+#include "flovyn/runtime/process_settings.h"
+
 namespace flovyn::server {
 
 using config::Setting;
@@ -14,7 +16,6 @@ const config::Schema& Schema() {
            .description = "HTTP port (API and probes)", .min_value = 1, .max_value = 65535});
     s.Add({.key = "grpc_server_port", .type = Type::kInt, .default_value = "9090", .description = "gRPC port",
            .min_value = 1, .max_value = 65535});
-    s.Add({.key = "bind_address", .default_value = "0.0.0.0", .description = "address the listeners bind to"});
     s.Add({.key = "nats.enabled", .type = Type::kBool, .default_value = "false",
            .description = "enable NATS notifications"});
     s.Add({.key = "nats.url", .default_value = "nats://localhost:4222", .description = "NATS server",
@@ -38,29 +39,7 @@ const config::Schema& Schema() {
            .description = "serve Prometheus metrics"});
     s.Add({.key = "metrics.port", .type = Type::kInt, .default_value = "9091", .description = "metrics port",
            .min_value = 1, .max_value = 65535});
-    s.Add({.key = "rust_log", .default_value = "warn",
-           .description = "log level (trace, debug, info, warn, error), optionally `flovyn=debug` directives",
-           .env_aliases = {"LOG_LEVEL"}});
-    s.Add({.key = "log_format", .default_value = "text", .description = "log line format",
-           .choices = {"text", "json"}});
-    s.Add({.key = "shutdown.delay_secs", .type = Type::kInt, .default_value = "0",
-           .description = "seconds to keep serving after SIGTERM while load balancers drop the pod",
-           .min_value = 0, .max_value = 3600});
-    s.Add({.key = "shutdown.timeout_secs", .type = Type::kInt, .default_value = "25",
-           .description = "seconds in-flight requests get to finish before they are cancelled", .min_value = 0,
-           .max_value = 3600});
-    s.Add({.key = "database.pool_size", .type = Type::kInt, .default_value = "16",
-           .description = "maximum PostgreSQL connections in the pool", .min_value = 1, .max_value = 1000});
-    s.Add({.key = "database.connect_timeout_secs", .type = Type::kInt, .default_value = "5",
-           .description = "PostgreSQL connect timeout", .min_value = 1, .max_value = 600});
-    s.Add({.key = "database.statement_timeout_secs", .type = Type::kInt, .default_value = "30",
-           .description = "PostgreSQL statement timeout", .min_value = 1, .max_value = 3600});
-    s.Add({.key = "http.max_body_bytes", .type = Type::kInt, .default_value = "1048576",
-           .description = "largest accepted request body (larger: 413)", .min_value = 1024,
-           .max_value = 1073741824});
-    s.Add({.key = "http.read_timeout_secs", .type = Type::kInt, .default_value = "30",
-           .description = "time a client gets to send a request (and idle keep-alive time)", .min_value = 1,
-           .max_value = 3600});
+    runtime::AddProcessSettings(s);
     s.Add({.key = "auth.static_api_key.keys", .type = Type::kSecretJson,
            .description = "static API keys: an array of tables { key, org_id, principal_type, principal_id, role }; "
                           "org_id is a tenant slug or id, or `*` for a platform admin"});
@@ -93,7 +72,6 @@ Settings Settings::From(const config::Values& v) {
   s.database_url = v.String("database_url");
   s.server_port = static_cast<int>(v.Int("server_port"));
   s.grpc_server_port = static_cast<int>(v.Int("grpc_server_port"));
-  s.bind_address = v.String("bind_address");
   s.nats_enabled = v.Bool("nats.enabled");
   s.nats_url = v.String("nats.url");
   s.security_enabled = v.Bool("flovyn_security.enabled");
@@ -105,15 +83,6 @@ Settings Settings::From(const config::Values& v) {
   s.otel_max_queue = v.Int("otel.max_queue");
   s.metrics_enabled = v.Bool("metrics.enabled");
   s.metrics_port = static_cast<int>(v.Int("metrics.port"));
-  s.log_filter = v.String("rust_log");
-  s.log_format = v.String("log_format");
-  s.shutdown_delay_secs = static_cast<int>(v.Int("shutdown.delay_secs"));
-  s.shutdown_timeout_secs = static_cast<int>(v.Int("shutdown.timeout_secs"));
-  s.db_pool_size = static_cast<int>(v.Int("database.pool_size"));
-  s.db_connect_timeout_secs = static_cast<int>(v.Int("database.connect_timeout_secs"));
-  s.db_statement_timeout_secs = static_cast<int>(v.Int("database.statement_timeout_secs"));
-  s.http_max_body_bytes = static_cast<size_t>(v.Int("http.max_body_bytes"));
-  s.http_read_timeout_secs = static_cast<int>(v.Int("http.read_timeout_secs"));
   s.static_api_keys_json = v.String("auth.static_api_key.keys");
   s.jwt_jwks_uri = v.String("auth.jwt.jwks_uri");
   s.jwt_issuer = v.String("auth.jwt.issuer");

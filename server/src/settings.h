@@ -10,7 +10,7 @@ namespace flovyn::server {
 
 const config::Schema& Schema();
 
-// Typed view of the loaded values.
+// Typed view of the loaded values (the lifecycle's own settings: runtime/process_settings.h).
 struct Settings {
   std::string database_url;
   int server_port;
@@ -26,16 +26,6 @@ struct Settings {
   long otel_max_queue;
   bool metrics_enabled;
   int metrics_port;
-  std::string log_filter;
-  std::string log_format;
-  int shutdown_delay_secs;
-  int shutdown_timeout_secs;
-  int db_pool_size;
-  int db_connect_timeout_secs;
-  int db_statement_timeout_secs;
-  size_t http_max_body_bytes;
-  int http_read_timeout_secs;
-  std::string bind_address;
   std::string static_api_keys_json;
   std::string jwt_jwks_uri, jwt_issuer, jwt_audience, api_key_validate_url;
   long api_key_cache_secs;

@@ -100,6 +100,14 @@ std::vector<migrate::Migration> Process::AllMigrations() const {
   return all;
 }
 
+int Process::Run(const Command& cmd) {
+  switch (cmd.kind) {
+    case Command::kMigrate: return Migrate(false);
+    case Command::kMigrateStatus: return Migrate(true);
+    default: return Serve();
+  }
+}
+
 int Process::Migrate(bool status_only) {
   db::Pool pool(PoolOptionsFor(spec_, 1, spec_.program + "-migrate"));
   migrate::Migrator migrator(pool, AllMigrations(), spec_.migration_lock_key);

@@ -13,6 +13,7 @@
 
 #include "flovyn/health/probes.h"
 #include "flovyn/migrate/migration.h"
+#include "flovyn/runtime/cli.h"
 #include "flovyn/runtime/module.h"
 #include "flovyn/trace/trace.h"
 
@@ -54,6 +55,8 @@ class Process {
   int Serve();
   // Applies migrations (or prints their state) and returns the exit code.
   int Migrate(bool status_only);
+  // `serve`, `migrate` or `migrate --status`, as the command line asked.
+  int Run(const Command& cmd);
 
  private:
   std::vector<migrate::Migration> AllMigrations() const;

@@ -1,0 +1,43 @@
+#include "flovyn/runtime/process_settings.h"
+
+namespace flovyn::runtime {
+
+using config::Type;
+
+void AddProcessSettings(config::Schema& s, const ProcessSettingDefaults& d) {
+  s.Add({.key = "bind_address", .default_value = "0.0.0.0", .description = d.bind_address_description});
+  s.Add({.key = "rust_log", .default_value = "warn",
+         .description = "log level (trace, debug, info, warn, error), optionally `flovyn=debug` directives",
+         .env_aliases = {"LOG_LEVEL"}});
+  s.Add({.key = "log_format", .default_value = "text", .description = "log line format", .choices = {"text", "json"}});
+  s.Add({.key = "shutdown.delay_secs", .type = Type::kInt, .default_value = "0",
+         .description = "seconds to keep serving after SIGTERM while load balancers drop the pod",
+         .min_value = 0, .max_value = 3600});
+  s.Add({.key = "shutdown.timeout_secs", .type = Type::kInt, .default_value = "25",
+         .description = "seconds in-flight requests get to finish before they are cancelled", .min_value = 0,
+         .max_value = 3600});
+  s.Add({.key = "database.pool_size", .type = Type::kInt, .default_value = std::to_string(d.db_pool_size),
+         .description = "maximum PostgreSQL connections in the pool", .min_value = 1, .max_value = 1000});
+  s.Add({.key = "database.connect_timeout_secs", .type = Type::kInt, .default_value = "5",
+         .description = "PostgreSQL connect timeout", .min_value = 1, .max_value = 600});
+  s.Add({.key = "database.statement_timeout_secs", .type = Type::kInt, .default_value = "30",
+         .description = "PostgreSQL statement timeout", .min_value = 1, .max_value = 3600});
+  s.Add({.key = "http.max_body_bytes", .type = Type::kInt, .default_value = std::to_string(d.http_max_body_bytes),
+         .description = "largest accepted request body (larger: 413)", .min_value = 1024, .max_value = 1073741824});
+  s.Add({.key = "http.read_timeout_secs", .type = Type::kInt, .default_value = "30",
+         .description = "time a client gets to send a request (and idle keep-alive time)", .min_value = 1,
+         .max_value = 3600});
+}
+
+void ApplyProcessSettings(const config::Values& v, ProcessSpec& spec) {
+  spec.bind_address = v.String("bind_address");
+  spec.shutdown_delay = std::chrono::seconds(v.Int("shutdown.delay_secs"));
+  spec.shutdown_timeout = std::chrono::seconds(v.Int("shutdown.timeout_secs"));
+  spec.db_pool_size = static_cast<int>(v.Int("database.pool_size"));
+  spec.db_connect_timeout = std::chrono::seconds(v.Int("database.connect_timeout_secs"));
+  spec.db_statement_timeout = std::chrono::seconds(v.Int("database.statement_timeout_secs"));
+  spec.http_max_body_bytes = static_cast<size_t>(v.Int("http.max_body_bytes"));
+  spec.http_read_timeout = std::chrono::seconds(v.Int("http.read_timeout_secs"));
+}
+
+}  // namespace flovyn::runtime

@@ -1,0 +1,23 @@
+// The settings every Flovyn program has because it runs on the shared lifecycle (listener,
+// logging, drain, database pool, HTTP limits), declared once for all programs, and their
+// translation into the ProcessSpec.
+#pragma once
+
+#include "flovyn/config/config.h"
+#include "flovyn/runtime/process.h"
+
+namespace flovyn::runtime {
+
+struct ProcessSettingDefaults {
+  int db_pool_size = 16;
+  long http_max_body_bytes = 1024 * 1024;
+  const char* bind_address_description = "address the listeners bind to";
+};
+
+// Adds bind_address, rust_log (LOG_LEVEL), log_format, shutdown.*, database.* and http.*.
+void AddProcessSettings(config::Schema& schema, const ProcessSettingDefaults& defaults = {});
+
+// Fills the spec's fields that those settings govern.
+void ApplyProcessSettings(const config::Values& values, ProcessSpec& spec);
+
+}  // namespace flovyn::runtime
