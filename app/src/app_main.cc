@@ -33,6 +33,7 @@ runtime::ProcessSpec SpecFrom(const Settings& s, const config::Values& values) {
   if (s.metrics_enabled) spec.metrics_port = s.metrics_port;
   spec.database_url = s.database_url;
   runtime::ApplyProcessSettings(values, spec);
+  runtime::ApplyTracingSettings(values, FLOVYN_VERSION, spec);
   return spec;
 }
 

@@ -1,6 +1,7 @@
 #include "backend.h"
 
 #include "flovyn/http/client.h"
+#include "flovyn/trace/trace.h"
 
 namespace flovyn::app {
 
@@ -45,6 +46,8 @@ StatusOr<json> Backend::Send(const Session& s, const std::string& method, const 
   req.url = url;
   req.timeout = timeout_;
   req.headers = {{"authorization", "Bearer " + TokenFor(s)}, {"accept", "application/json"}};
+  // The page's span continues on the server.
+  if (auto span = trace::Current()) req.headers.emplace_back("traceparent", span->TraceParent());
   if (body) {
     req.headers.emplace_back("content-type", "application/json");
     req.body = body->dump();

@@ -37,15 +37,7 @@ runtime::ProcessSpec SpecFrom(const Settings& s, const config::Values& values) {
   runtime::ApplyProcessSettings(values, spec);
   spec.nats_enabled = s.nats_enabled;
   spec.nats_url = s.nats_url;
-  if (s.otel_enabled) {
-    trace::TracerOptions t;
-    t.endpoint = s.otel_endpoint;
-    t.service_name = s.otel_service_name;
-    t.service_version = FLOVYN_VERSION;
-    t.interval = std::chrono::milliseconds(s.otel_batch_interval_ms);
-    t.max_queue = static_cast<size_t>(s.otel_max_queue);
-    spec.tracing = t;
-  }
+  runtime::ApplyTracingSettings(values, FLOVYN_VERSION, spec);
   return spec;
 }
 
@@ -67,6 +59,7 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     es.jwt_jwks_uri = settings.jwt_jwks_uri;
     es.jwt_issuer = settings.jwt_issuer;
     es.jwt_audience = settings.jwt_audience;
+    es.jwt_refetch_interval = std::chrono::milliseconds(settings.jwt_refetch_interval_ms);
     es.api_key_validate_url = settings.api_key_validate_url;
     es.api_key_cache = std::chrono::seconds(settings.api_key_cache_secs);
     es.store.workflow_lease = std::chrono::milliseconds(settings.workflow_lease_ms);

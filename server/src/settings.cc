@@ -24,17 +24,7 @@ const config::Schema& Schema() {
            .description = "require authentication"});
     s.Add({.key = "worker_token_secret", .type = Type::kSecret,
            .description = "HMAC key for worker tokens", .required_when = "flovyn_security.enabled"});
-    s.Add({.key = "otel.enabled", .type = Type::kBool, .default_value = "false",
-           .description = "export traces over OTLP/gRPC"});
-    s.Add({.key = "otel.otlp_endpoint", .description = "OTLP gRPC endpoint (host:port or http://host:port)",
-           .env_aliases = {"OTEL_EXPORTER_OTLP_ENDPOINT"}, .required_when = "otel.enabled"});
-    s.Add({.key = "otel.service_name", .default_value = "flovyn-server", .description = "service.name of exported spans",
-           .env_aliases = {"OTEL_SERVICE_NAME"}});
-    s.Add({.key = "otel.batch_interval_ms", .type = Type::kInt, .default_value = "1000",
-           .description = "how often queued spans are exported", .min_value = 10, .max_value = 600000});
-    s.Add({.key = "otel.max_queue", .type = Type::kInt, .default_value = "2048",
-           .description = "spans queued for export at most; more are dropped and counted", .min_value = 1,
-           .max_value = 1000000});
+    runtime::AddTracingSettings(s, "flovyn-server");
     s.Add({.key = "metrics.enabled", .type = Type::kBool, .default_value = "false",
            .description = "serve Prometheus metrics"});
     s.Add({.key = "metrics.port", .type = Type::kInt, .default_value = "9091", .description = "metrics port",
@@ -48,6 +38,9 @@ const config::Schema& Schema() {
                           "accepted when set"});
     s.Add({.key = "auth.jwt.issuer", .description = "required `iss` of console JWTs (the console's NEXT_PUBLIC_APP_URL)"});
     s.Add({.key = "auth.jwt.audience", .default_value = "flovyn-server", .description = "required `aud` of console JWTs"});
+    s.Add({.key = "auth.jwt.refetch_interval_ms", .type = Type::kInt, .default_value = "10000",
+           .description = "a token naming an unknown key id fetches the JWKS again at most this often",
+           .min_value = 100, .max_value = 3600000});
     s.Add({.key = "auth.api_key.validate_url",
            .description = "the console's API-key validation endpoint (http://console:3000/api/auth/validate-key); "
                           "console API keys (flk_...) are accepted when set"});
@@ -76,17 +69,13 @@ Settings Settings::From(const config::Values& v) {
   s.nats_url = v.String("nats.url");
   s.security_enabled = v.Bool("flovyn_security.enabled");
   s.worker_token_secret = v.String("worker_token_secret");
-  s.otel_enabled = v.Bool("otel.enabled");
-  s.otel_endpoint = v.String("otel.otlp_endpoint");
-  s.otel_service_name = v.String("otel.service_name");
-  s.otel_batch_interval_ms = v.Int("otel.batch_interval_ms");
-  s.otel_max_queue = v.Int("otel.max_queue");
   s.metrics_enabled = v.Bool("metrics.enabled");
   s.metrics_port = static_cast<int>(v.Int("metrics.port"));
   s.static_api_keys_json = v.String("auth.static_api_key.keys");
   s.jwt_jwks_uri = v.String("auth.jwt.jwks_uri");
   s.jwt_issuer = v.String("auth.jwt.issuer");
   s.jwt_audience = v.String("auth.jwt.audience");
+  s.jwt_refetch_interval_ms = v.Int("auth.jwt.refetch_interval_ms");
   s.api_key_validate_url = v.String("auth.api_key.validate_url");
   s.api_key_cache_secs = v.Int("auth.api_key.cache_secs");
   s.workflow_lease_ms = v.Int("engine.workflow_lease_ms");

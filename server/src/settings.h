@@ -19,16 +19,12 @@ struct Settings {
   std::string nats_url;
   bool security_enabled;
   std::string worker_token_secret;
-  bool otel_enabled;
-  std::string otel_endpoint;
-  std::string otel_service_name;
-  long otel_batch_interval_ms;
-  long otel_max_queue;
   bool metrics_enabled;
   int metrics_port;
   std::string static_api_keys_json;
   std::string jwt_jwks_uri, jwt_issuer, jwt_audience, api_key_validate_url;
   long api_key_cache_secs;
+  long jwt_refetch_interval_ms;
   long workflow_lease_ms;
   long poll_sweep_ms;
   long max_poll_ms;

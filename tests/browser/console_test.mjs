@@ -107,6 +107,7 @@ try {
   page.on('dialog', (d) => d.accept());
   let worker;
   let token;
+  let detailUrl;
 
   await step('sign up creates the account and the organisation', async () => {
     await page.goto(`${appUrl}/`);
@@ -160,9 +161,18 @@ try {
     for (const type of ['TASK_SCHEDULED', 'TASK_COMPLETED', 'WORKFLOW_COMPLETED']) assert.ok(timeline.includes(type), type);
     assert.match(await page.textContent('.io'), /HELLO, ADA!/);
     assert.match(await page.textContent('.io'), /"name": "ada"/);
+    detailUrl = page.url();
+  });
+
+  await step('the tasks page lists the task the workflow ran', async () => {
+    await page.click('nav >> text=Tasks');
+    const rows = await page.textContent('table.list tbody');
+    assert.match(rows, /shout/);
+    assert.match(rows, /COMPLETED/);
   });
 
   await step('screenshots of the workflow detail page at desktop and phone width', async () => {
+    await page.goto(detailUrl);
     await page.screenshot({ path: path.join(artifacts, 'workflow-detail-desktop.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.reload();

@@ -10,6 +10,7 @@
 #include "app_harness.h"
 #include "flovyn/crypto/crypto.h"
 #include "identity.h"
+#include "otlp_collector.h"
 
 namespace flovyn::testing {
 namespace {
@@ -23,12 +24,12 @@ int64_t Now() {
 std::string DbName(const std::string& url) { return url.substr(url.rfind('/') + 1); }
 
 // The console's signing key, unsealed with the console's secret (what the console itself does).
-jwt::SigningKey ConsoleKey(const std::string& app_db) {
+jwt::SigningKey ConsoleKey(const std::string& app_db, const std::string& secret = kAppSecret) {
   std::string row = Postgres::Shared().Psql(DbName(app_db),
       "SELECT kid || ' ' || private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1");
   while (!row.empty() && (row.back() == '\n' || row.back() == ' ')) row.pop_back();
   auto space = row.find(' ');
-  auto key = app::UnsealSigningKey(kAppSecret, row.substr(0, space), row.substr(space + 1));
+  auto key = app::UnsealSigningKey(secret, row.substr(0, space), row.substr(space + 1));
   EXPECT_TRUE(key.ok()) << key.status().message();
   return *key;
 }
@@ -106,6 +107,58 @@ TEST(ConsoleTest, ServerAcceptsConsoleJwtsAndRefusesTamperedExpiredForeignAndCro
   EXPECT_EQ(call(stranger.Sign(ClaimsFor(stack, "acme"))).status, 401);
   // A console token cannot create a tenant for another organisation.
   EXPECT_EQ(stack.engine().Rest("POST", "/api/tenants", R"({"slug":"mallory","name":"m"})", good).status, 403);
+}
+
+TEST(ConsoleTest, ServerFetchesTheJwksAgainWhenATokenNamesAnUnknownKey) {
+  ConsoleStack stack({.server_env = {{"AUTH__JWT__REFETCH_INTERVAL_MS", "200"}}});
+  ConsoleClient browser(stack.app().port());
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  auto first = ConsoleKey(stack.app_database());
+  std::string old_token = first.Sign(ClaimsFor(stack, "acme"));
+  ASSERT_EQ(stack.engine().Rest("GET", "/api/tenants/acme/workflows", "", old_token).status, 200);  // JWKS cached
+  // A new BETTER_AUTH_SECRET: the console cannot open its key, retires it and makes another.
+  const std::string rotated = "rotated-better-auth-secret-0123456789abcdef";
+  stack.RestartApp({{"BETTER_AUTH_SECRET", rotated}});
+  auto second = ConsoleKey(stack.app_database(), rotated);
+  ASSERT_NE(second.kid(), first.kid());
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));  // past the refetch interval
+  // The server has never seen this key id: it fetches the JWKS again and accepts the token.
+  auto r = stack.engine().Rest("GET", "/api/tenants/acme/workflows", "", second.Sign(ClaimsFor(stack, "acme")));
+  EXPECT_EQ(r.status, 200) << r.body;
+  // The retired key stays published for tokens still in flight.
+  EXPECT_EQ(stack.engine().Rest("GET", "/api/tenants/acme/workflows", "", old_token).status, 200);
+  json jwks = json::parse(HttpGet(stack.app().port(), "/.well-known/jwks.json").body);
+  EXPECT_EQ(jwks["keys"].size(), 2u);
+  for (const auto& k : jwks["keys"]) EXPECT_FALSE(k.contains("d")) << "no private part is ever published";
+}
+
+TEST(ConsoleTest, APageLoadAndTheServerCallsItMakesAreOneTrace) {
+  TestCollector collector;
+  auto otel = [&](const char* service) {
+    return std::map<std::string, std::string>{{"OTEL__ENABLED", "true"},
+                                              {"OTEL__OTLP_ENDPOINT", "127.0.0.1:" + std::to_string(collector.port())},
+                                              {"OTEL__SERVICE_NAME", service},
+                                              {"OTEL__BATCH_INTERVAL_MS", "100"}};
+  };
+  ConsoleStack stack({.server_env = otel("flovyn-server"), .app_env = otel("flovyn-app")});
+  ConsoleClient browser(stack.app().port());
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  ASSERT_EQ(browser.Get("/workflows?status=RUNNING").status, 200);
+  const ReceivedSpan* page = nullptr;
+  const ReceivedSpan* api = nullptr;
+  for (int i = 0; i < 100 && !(page && api); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    page = collector.Find([](const ReceivedSpan& s) { return s.service == "flovyn-app" && s.name == "GET /workflows"; });
+    if (page) {
+      std::string trace = page->trace_id, id = page->span_id;
+      api = collector.Find([&](const ReceivedSpan& s) {
+        return s.service == "flovyn-server" && s.name == "GET /api/tenants/{tenant}/workflows" && s.trace_id == trace &&
+               s.parent_id == id;
+      });
+    }
+  }
+  ASSERT_NE(page, nullptr) << "the console exports its request spans";
+  EXPECT_NE(api, nullptr) << "the server's span continues the console's trace";
 }
 
 TEST(ConsoleTest, ApiKeysAreShownOnceWorkAgainstTheServerAndStopWorkingWhenRevoked) {

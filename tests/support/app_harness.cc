@@ -140,13 +140,14 @@ ConsoleStack::ConsoleStack(Options o) : options_(std::move(o)), app_port_(FreePo
   RestartApp();
 }
 
-void ConsoleStack::RestartApp() {
+void ConsoleStack::RestartApp(const std::map<std::string, std::string>& extra_env) {
   app_.reset();
   AppProcess::Options ao;
   ao.database_url = app_db_;
   ao.backend_url = "http://127.0.0.1:" + std::to_string(engine_->http_port());
   ao.port = app_port_;
   ao.env = options_.app_env;
+  for (const auto& [k, v] : extra_env) ao.env[k] = v;
   app_ = std::make_unique<AppProcess>(ao);
   if (!app_->WaitReady()) ADD_FAILURE() << "flovyn-app did not become ready:\n" << app_->process().Log();
 }

@@ -76,8 +76,8 @@ class ConsoleStack {
   EngineServer& engine() { return *engine_; }
   AppProcess& app() { return *app_; }
   const std::string& app_database() const { return app_db_; }
-  // Starts the console again (same port and database).
-  void RestartApp();
+  // Starts the console again (same port and database), with `extra_env` on top.
+  void RestartApp(const std::map<std::string, std::string>& extra_env = {});
 
  private:
   Options options_;

@@ -40,4 +40,29 @@ void ApplyProcessSettings(const config::Values& v, ProcessSpec& spec) {
   spec.http_read_timeout = std::chrono::seconds(v.Int("http.read_timeout_secs"));
 }
 
+void AddTracingSettings(config::Schema& s, const std::string& default_service_name) {
+  s.Add({.key = "otel.enabled", .type = Type::kBool, .default_value = "false",
+         .description = "export traces over OTLP/gRPC"});
+  s.Add({.key = "otel.otlp_endpoint", .description = "OTLP gRPC endpoint (host:port or http://host:port)",
+         .env_aliases = {"OTEL_EXPORTER_OTLP_ENDPOINT"}, .required_when = "otel.enabled"});
+  s.Add({.key = "otel.service_name", .default_value = default_service_name,
+         .description = "service.name of exported spans", .env_aliases = {"OTEL_SERVICE_NAME"}});
+  s.Add({.key = "otel.batch_interval_ms", .type = Type::kInt, .default_value = "1000",
+         .description = "how often queued spans are exported", .min_value = 10, .max_value = 600000});
+  s.Add({.key = "otel.max_queue", .type = Type::kInt, .default_value = "2048",
+         .description = "spans queued for export at most; more are dropped and counted", .min_value = 1,
+         .max_value = 1000000});
+}
+
+void ApplyTracingSettings(const config::Values& v, const std::string& version, ProcessSpec& spec) {
+  if (!v.Bool("otel.enabled")) return;
+  trace::TracerOptions t;
+  t.endpoint = v.String("otel.otlp_endpoint");
+  t.service_name = v.String("otel.service_name");
+  t.service_version = version;
+  t.interval = std::chrono::milliseconds(v.Int("otel.batch_interval_ms"));
+  t.max_queue = static_cast<size_t>(v.Int("otel.max_queue"));
+  spec.tracing = t;
+}
+
 }  // namespace flovyn::runtime

@@ -20,4 +20,9 @@ void AddProcessSettings(config::Schema& schema, const ProcessSettingDefaults& de
 // Fills the spec's fields that those settings govern.
 void ApplyProcessSettings(const config::Values& values, ProcessSpec& spec);
 
+// otel.* (OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME honoured too): OTLP/gRPC trace export.
+void AddTracingSettings(config::Schema& schema, const std::string& default_service_name);
+// Sets spec.tracing when otel.enabled.
+void ApplyTracingSettings(const config::Values& values, const std::string& version, ProcessSpec& spec);
+
 }  // namespace flovyn::runtime

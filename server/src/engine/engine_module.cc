@@ -59,6 +59,7 @@ Status EngineModule::Start(const runtime::Context& ctx) {
     o.jwks_uri = settings_.jwt_jwks_uri;
     o.issuer = settings_.jwt_issuer;
     o.audience = settings_.jwt_audience;
+    o.min_refetch = settings_.jwt_refetch_interval;
     auth_->Add(std::make_shared<JwtAuthenticator>(o, by_slug));
   }
   if (!settings_.api_key_validate_url.empty()) {

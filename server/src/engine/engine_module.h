@@ -22,6 +22,7 @@ struct EngineSettings {
   std::string static_api_keys_json;  // [{key, org_id, principal_type, principal_id, role}]
   // The console's credentials (empty: not accepted).
   std::string jwt_jwks_uri, jwt_issuer, jwt_audience = "flovyn-server";
+  std::chrono::milliseconds jwt_refetch_interval{10000};
   std::string api_key_validate_url;
   std::chrono::seconds api_key_cache{30};
   DispatchOptions dispatch;
