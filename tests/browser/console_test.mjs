@@ -185,6 +185,17 @@ try {
     }
   });
 
+  await step('every page is usable at phone width (no sideways scrolling)', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const p of ['/overview', '/workflows', '/tasks', '/workers', '/worker-tokens', '/api-keys']) {
+      await page.goto(`${appUrl}${p}`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, `${p} scrolls sideways at phone width by ${overflow}px`);
+      await page.screenshot({ path: path.join(artifacts, `phone${p.replace('/', '-')}.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
   await step('a waiting promise is resolved from the workflow page', async () => {
     await page.goto(`${appUrl}/workflows`);
     await page.fill('#start-workflow input[name=kind]', 'approval');
