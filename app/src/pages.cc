@@ -22,21 +22,6 @@ std::string Esc(std::string_view s) {
   return out;
 }
 
-std::string UrlEncode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string CsrfField(const std::string& token) {
   return "<input type=\"hidden\" name=\"_csrf\" value=\"" + Esc(token) + "\">";
 }

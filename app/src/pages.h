@@ -6,13 +6,15 @@
 #include <string>
 #include <string_view>
 
+#include "flovyn/http/message.h"
+
 namespace flovyn::app {
+
+using http::UrlEncode;
 
 struct Session;
 
 std::string Esc(std::string_view s);
-// Query-string component encoding.
-std::string UrlEncode(std::string_view s);
 
 struct Frame {
   std::string title;

@@ -1,5 +1,7 @@
 #include "app_harness.h"
 
+#include "flovyn/http/message.h"
+
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -35,23 +37,8 @@ bool AppProcess::WaitReady(std::chrono::milliseconds timeout) {
 }
 
 std::string FormEncode(const std::map<std::string, std::string>& fields) {
-  static const char* hex = "0123456789ABCDEF";
   std::string out;
-  for (const auto& [k, v] : fields) {
-    if (!out.empty()) out += '&';
-    for (const std::string* s : {&k, &v}) {
-      for (unsigned char c : *s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-          out += static_cast<char>(c);
-        } else {
-          out += '%';
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        }
-      }
-      if (s == &k) out += '=';
-    }
-  }
+  for (const auto& [k, v] : fields) out += (out.empty() ? "" : "&") + http::UrlEncode(k) + "=" + http::UrlEncode(v);
   return out;
 }
 

@@ -39,16 +39,9 @@ void EngineServer::Restart(std::map<std::string, std::string> extra_env, bool sa
   env["CONFIG_FILE"] = config_;
   for (auto& [k, v] : extra_env) env[k] = v;
   ServerProcess::Options so{.database_url = url_, .env = env};
-  if (same_ports && server_) {
-    so.http_port = server_->http_port();
-    so.grpc_port = server_->grpc_port();
-  } else if (same_ports) {
+  if (same_ports) {  // the ports of the last process, running or stopped
     so.http_port = last_http_port_;
     so.grpc_port = last_grpc_port_;
-  }
-  if (server_) {
-    last_http_port_ = server_->http_port();
-    last_grpc_port_ = server_->grpc_port();
   }
   server_.reset();
   server_ = std::make_unique<ServerProcess>(so);

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <strings.h>
 
+#include <cctype>
+
 namespace flovyn::http {
 
 std::string_view Request::Header(std::string_view name) const {
@@ -55,6 +57,21 @@ std::string UrlDecode(std::string_view s, bool plus_is_space) {
       }
     }
     out += (plus_is_space && c == '+') ? ' ' : c;
+  }
+  return out;
+}
+
+std::string UrlEncode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
   }
   return out;
 }

@@ -51,6 +51,8 @@ using Handler = std::function<void(Request&&, Respond)>;
 Handler Sync(std::function<Response(const Request&)> f);
 
 std::string UrlDecode(std::string_view s, bool plus_is_space);
+// Percent-encodes everything but unreserved characters (RFC 3986): a path segment or query value.
+std::string UrlEncode(std::string_view s);
 std::map<std::string, std::string> ParseQuery(std::string_view q);
 
 }  // namespace flovyn::http
