@@ -38,6 +38,13 @@ const config::Schema& Schema() {
            .description = "lifetime of the JWTs the console signs for the server", .min_value = 30, .max_value = 3600});
     s.Add({.key = "backend.timeout_ms", .type = Type::kInt, .default_value = "5000",
            .description = "deadline of each call to flovyn-server", .min_value = 100, .max_value = 60000});
+    s.Add({.key = "auth.hash_threads", .type = Type::kInt, .default_value = "2",
+           .description = "threads that hash and check passwords (argon2id, 19 MiB each)", .min_value = 1,
+           .max_value = 64});
+    s.Add({.key = "auth.hash_queue", .type = Type::kInt, .default_value = "8",
+           .description = "password checks that may wait for a hashing thread; beyond it sign-in and sign-up answer "
+                          "429 with Retry-After",
+           .min_value = 0, .max_value = 1024});
     return s;
   }();
   return schema;
@@ -59,6 +66,8 @@ Settings Settings::From(const config::Values& v) {
   s.session_ttl_hours = v.Int("session.ttl_hours");
   s.token_ttl_secs = v.Int("token.ttl_secs");
   s.backend_timeout_ms = v.Int("backend.timeout_ms");
+  s.hash_threads = static_cast<int>(v.Int("auth.hash_threads"));
+  s.hash_queue = static_cast<int>(v.Int("auth.hash_queue"));
   return s;
 }
 

@@ -23,6 +23,8 @@ struct Settings {
   long session_ttl_hours = 168;
   long token_ttl_secs = 300;
   long backend_timeout_ms = 5000;
+  int hash_threads = 2;
+  int hash_queue = 8;
 
   bool production() const { return node_env == "production"; }
   static Settings From(const config::Values& v);

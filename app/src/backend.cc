@@ -72,11 +72,22 @@ StatusOr<json> Backend::Call(const Session& s, const std::string& method, const 
   return Send(s, method, base_url_ + "/api/tenants/" + s.org.slug + path, body);
 }
 
-Status Backend::EnsureTenant(Session& s, Identity& identity) const {
-  if (s.org.tenant_ready) return Status::Ok();
+Status Backend::CreateTenant(const Session& s) const {
   json body = {{"slug", s.org.slug}, {"name", s.org.name}};
   auto r = Send(s, "POST", base_url_ + "/api/tenants", &body);
-  if (!r.ok() && r.status().code() != StatusCode::kAlreadyExists) return r.status();
+  if (r.ok()) return Status::Ok();
+  // The server answers 200 when this organisation already owns the tenant; 409 means the slug
+  // belongs to someone else, and is never adopted.
+  if (r.status().code() == StatusCode::kAlreadyExists) {
+    return Status(StatusCode::kAlreadyExists, "the organisation slug '" + s.org.slug +
+                                                  "' is taken on the Flovyn server; choose another");
+  }
+  return r.status();
+}
+
+Status Backend::EnsureTenant(Session& s, Identity& identity) const {
+  if (s.org.tenant_ready) return Status::Ok();
+  if (Status c = CreateTenant(s); !c.ok()) return c;
   Status m = identity.MarkTenantReady(s.org.id);
   if (m.ok()) s.org.tenant_ready = true;
   return m;

@@ -22,7 +22,10 @@ class Backend {
   // becomes the Status (UNAVAILABLE when it cannot be reached).
   StatusOr<nlohmann::json> Call(const Session& s, const std::string& method, const std::string& path,
                                 const nlohmann::json* body = nullptr) const;
-  // Creates the organisation's tenant on the server unless it exists; marks it ready.
+  // Creates the organisation's tenant on the server, owned by the organisation's id. OK when the
+  // organisation already owns it; ALREADY_EXISTS when the slug belongs to another owner.
+  Status CreateTenant(const Session& s) const;
+  // For organisations made before their tenant (the server was down then): creates it, marks it ready.
   Status EnsureTenant(Session& s, Identity& identity) const;
   std::string TokenFor(const Session& s) const;
   // The `backend` dependency: GET $BACKEND_URL/_/health/live.

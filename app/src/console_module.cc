@@ -145,7 +145,9 @@ ConsoleModule::ConsoleModule(Settings settings) : settings_(std::move(settings))
 ConsoleModule::~ConsoleModule() = default;
 
 Status ConsoleModule::Start(const runtime::Context& ctx) {
-  identity_ = std::make_unique<Identity>(ctx.pool, settings_.auth_secret, std::chrono::hours(settings_.session_ttl_hours));
+  passwords_ = std::make_unique<PasswordPool>(settings_.hash_threads, settings_.hash_queue);
+  identity_ = std::make_unique<Identity>(ctx.pool, settings_.auth_secret, std::chrono::hours(settings_.session_ttl_hours),
+                                         *passwords_);
   keys_ = std::make_unique<KeyRing>(ctx.pool, settings_.auth_secret);
   Status s = keys_->Load();
   if (!s.ok()) return Status(s.code(), "loading the token-signing keys: " + s.message());
@@ -174,6 +176,24 @@ std::string ConsoleModule::Origin(const Request& req) const {
   auto scheme = settings_.public_url.find("://");
   auto slash = settings_.public_url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
   return settings_.public_url.substr(0, slash);
+}
+
+std::string ConsoleModule::ClientAddress(const Request& req) const {
+  if (settings_.trust_host) {
+    std::string_view fwd = req.Header("x-forwarded-for");
+    fwd = fwd.substr(0, fwd.find(','));
+    while (!fwd.empty() && fwd.front() == ' ') fwd.remove_prefix(1);
+    while (!fwd.empty() && fwd.back() == ' ') fwd.remove_suffix(1);
+    if (!fwd.empty() && fwd.size() <= 64) return std::string(fwd);
+  }
+  return req.remote_address;
+}
+
+Response ConsoleModule::Finish(Response r, const Visit& v) const {
+  for (const auto& c : v.set_cookies) r.With("Set-Cookie", c);
+  // Browsers remember to use https only; over plain http in development it would lock them out.
+  if (settings_.production()) r.With("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+  return r;
 }
 
 bool ConsoleModule::SecureCookies(const Request& req) const {
@@ -221,9 +241,7 @@ http::Handler ConsoleModule::Member(Page page) {
       Status t = backend_->EnsureTenant(*v.session, *identity_);
       if (!t.ok()) spdlog::warn("creating tenant '{}' on the server: {}", v.session->org.slug, t.message());
     }
-    Response r = page(req, v);
-    for (auto& c : v.set_cookies) r.With("Set-Cookie", c);
-    return r;
+    return Finish(page(req, v), v);
   });
 }
 
@@ -247,9 +265,7 @@ http::Handler ConsoleModule::Anonymous(Page page) {
                               (SecureCookies(req) ? "; Secure" : ""));
     }
     v.csrf = identity_->cookies().AnonymousCsrf(visitor);
-    Response r = page(req, v);
-    for (auto& c : v.set_cookies) r.With("Set-Cookie", c);
-    return r;
+    return Finish(page(req, v), v);
   });
 }
 
@@ -363,7 +379,7 @@ Response ConsoleModule::SignIn(const Request& req, Visit& v) {
     fr.error = "Enter your email and password.";
     return Html(400, Layout(fr, SignInForm(v.csrf, email)));
   }
-  auto r = identity_->SignIn(email, password);
+  auto r = identity_->SignIn(email, password, ClientAddress(req));
   if (!r.ok()) {
     fr.error = r.status().code() == StatusCode::kUnavailable ? "The console's database cannot be reached; try again."
                                                              : r.status().message();
@@ -392,7 +408,7 @@ Response ConsoleModule::SignUp(const Request& req, Visit& v) {
   if (name.empty() || name.size() > 200) problem = "Enter your name (up to 200 characters).";
   else if (email.size() > 320 || email.find('@') == std::string::npos || email.find_first_of(" <>\"") != std::string::npos)
     problem = "Enter a valid email address.";
-  else if (password.size() < 10 || password.size() > 1000) problem = "Choose a password of at least 10 characters.";
+  else if (auto weak = PasswordProblem(password, email); !weak.empty()) problem = weak;
   else if (org.empty() || org.size() > 200) problem = "Name your organisation (up to 200 characters).";
   else if (!ValidSlug(slug)) problem = "The organisation slug must be 3 to 40 lower-case letters, digits or dashes.";
   auto fr = v.Frame("Create your account", "");
@@ -400,15 +416,23 @@ Response ConsoleModule::SignUp(const Request& req, Visit& v) {
     fr.error = problem;
     return Html(400, Layout(fr, SignUpForm(v.csrf, v.form)));
   }
-  auto r = identity_->SignUp(email, name, password, org, slug);
+  // The organisation's tenant is created on the server inside the sign-up's transaction, owned by
+  // the new organisation's id: a slug taken there, or a server that cannot be reached, creates
+  // nothing here either.
+  auto r = identity_->SignUp(email, name, password, org, slug,
+                             [this](const Session& s) { return backend_->CreateTenant(s); });
   if (!r.ok()) {
-    fr.error = r.status().code() == StatusCode::kAlreadyExists ? r.status().message()
-                                                              : "Your account could not be created; try again.";
-    return Html(HttpFor(r.status()), Layout(fr, SignUpForm(v.csrf, v.form)));
+    switch (r.status().code()) {
+      case StatusCode::kAlreadyExists:
+      case StatusCode::kResourceExhausted: fr.error = r.status().message(); break;
+      case StatusCode::kUnavailable:
+      case StatusCode::kDeadlineExceeded: fr.error = "The Flovyn server cannot be reached; try again in a moment."; break;
+      default: fr.error = "Your account could not be created; try again.";
+    }
+    Response res = Html(HttpFor(r.status()), Layout(fr, SignUpForm(v.csrf, v.form)));
+    if (r.status().code() == StatusCode::kResourceExhausted) res.With("Retry-After", "1");
+    return res;
   }
-  // The organisation's tenant on the server; if the server is down it is created on a later visit.
-  Status t = backend_->EnsureTenant(r->second, *identity_);
-  if (!t.ok()) spdlog::warn("creating tenant '{}' on the server: {}", slug, t.message());
   v.set_cookies.push_back(SessionCookie(req, r->first, settings_.session_ttl_hours * 3600));
   return Redirect("/overview");
 }

@@ -31,6 +31,11 @@ class ConsoleModule final : public runtime::Module {
   http::Handler Anonymous(Page page);
   bool SecureCookies(const http::Request& req) const;
   std::string Origin(const http::Request& req) const;
+  // The client's address for sign-in throttling: X-Forwarded-For's first hop only when
+  // BETTER_AUTH_TRUST_HOST is on, else the connection's peer.
+  std::string ClientAddress(const http::Request& req) const;
+  // Adds the visit's cookies and, in production, HSTS.
+  http::Response Finish(http::Response r, const Visit& v) const;
   std::string SessionCookie(const http::Request& req, const std::string& value, long max_age) const;
 
   http::Response Overview(const http::Request&, Visit&);
@@ -54,6 +59,7 @@ class ConsoleModule final : public runtime::Module {
   http::Response SignOut(const http::Request&, Visit&);
 
   Settings settings_;
+  std::unique_ptr<PasswordPool> passwords_;
   std::unique_ptr<Identity> identity_;
   std::unique_ptr<KeyRing> keys_;
   std::unique_ptr<Backend> backend_;

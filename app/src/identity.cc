@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "flovyn/crypto/crypto.h"
 #include "flovyn/db/sqlstate.h"
@@ -55,6 +56,16 @@ bool VerifyPassword(const std::string& encoded, std::string_view password) {
   return argon2id_verify(encoded.c_str(), password.data(), password.size()) == ARGON2_OK;
 }
 
+std::string PasswordProblem(std::string_view password, std::string_view email) {
+  if (password.size() < 10) return "Choose a password of at least 10 characters.";
+  if (password.size() > 1000) return "Choose a password of at most 1000 characters.";
+  std::set<char> distinct(password.begin(), password.end());
+  if (distinct.size() < 5) return "Choose a password with at least 5 different characters.";
+  if (password.find_first_not_of(" \t") == std::string_view::npos) return "A password cannot be only spaces.";
+  if (Lower(std::string(password)) == Lower(std::string(email))) return "A password cannot be your email address.";
+  return "";
+}
+
 std::string SlugFrom(std::string_view name) {
   std::string out;
   for (char c : name) {
@@ -98,8 +109,9 @@ std::string SessionCookies::AnonymousCsrf(std::string_view visitor) const {
 
 // ---------------------------------------------------------------- identity
 
-Identity::Identity(db::Pool& pool, std::string secret, std::chrono::hours session_ttl, SignInThrottle throttle)
-    : pool_(pool), cookies_(std::move(secret)), session_ttl_(session_ttl), throttle_(throttle),
+Identity::Identity(db::Pool& pool, std::string secret, std::chrono::hours session_ttl, PasswordPool& passwords,
+                   SignInThrottle throttle)
+    : pool_(pool), cookies_(std::move(secret)), session_ttl_(session_ttl), passwords_(passwords), throttle_(throttle),
       dummy_hash_(HashPassword(crypto::RandomToken(16))) {}
 
 StatusOr<std::pair<std::string, Session>> Identity::NewSession(const User& u, const Org& o) {
@@ -117,15 +129,22 @@ StatusOr<std::pair<std::string, Session>> Identity::NewSession(const User& u, co
 
 StatusOr<std::pair<std::string, Session>> Identity::SignUp(const std::string& email, const std::string& name,
                                                            const std::string& password, const std::string& org_name,
-                                                           const std::string& org_slug) {
-  std::string hash = HashPassword(password);
+                                                           const std::string& org_slug,
+                                                           const std::function<Status(const Session&)>& before_commit) {
+  auto hashed = passwords_.Hash(password);
+  if (!hashed.ok()) return hashed.status();
+  const std::string& hash = *hashed;
   User user;
   Org org;
   Status s = db::InTransaction(pool_, [&](db::Tx& tx) -> Status {
     auto u = tx.Exec("INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id, email, name",
                      {email, name, hash});
     if (!u.ok()) {
-      if (u.status().code() == StatusCode::kAlreadyExists) return {StatusCode::kAlreadyExists, "an account with this email exists"};
+      // Worded so that it does not confirm that the address has an account.
+      if (u.status().code() == StatusCode::kAlreadyExists) {
+        return {StatusCode::kAlreadyExists,
+                "An account could not be created with these details. If you already have one, sign in."};
+      }
       return u.status();
     }
     user = UserFrom(*u, 0, 0);
@@ -139,48 +158,62 @@ StatusOr<std::pair<std::string, Session>> Identity::SignUp(const std::string& em
       return o.status();
     }
     org = OrgFrom(*o, 0, 0);
-    return tx.Exec("INSERT INTO members (org_id, user_id, role) VALUES ($1, $2, 'owner')", {org.id, user.id}).status();
+    auto m = tx.Exec("INSERT INTO members (org_id, user_id, role) VALUES ($1, $2, 'owner')", {org.id, user.id});
+    if (!m.ok()) return m.status();
+    Status ready = before_commit(Session{user, org, ""});
+    if (!ready.ok()) return ready;
+    org.tenant_ready = true;
+    return tx.Exec("UPDATE organizations SET tenant_ready = true WHERE id = $1", {org.id}).status();
   });
   if (!s.ok()) return s;
   return NewSession(user, org);
 }
 
-StatusOr<std::pair<std::string, Session>> Identity::SignIn(const std::string& email, const std::string& password) {
+Status Identity::Reserve(const std::string& key, int free_attempts) {
+  // One statement: the attempt is counted unless the key must still wait, so concurrent guesses
+  // each take their own count and none slips past the free attempts.
+  const std::string wait_expr = "least($4::double precision * power(2, greatest(t.failures - $3::int, 0)), $5::double precision)";
+  auto r = pool_.Query(
+      "INSERT INTO sign_in_throttle AS t (key, failures, last_at) VALUES ($1, 1, now()) "
+      "ON CONFLICT (key) DO UPDATE SET "
+      "failures = CASE WHEN t.last_at < now() - $2::bigint * interval '1 second' THEN 1 ELSE t.failures + 1 END, "
+      "last_at = now() "
+      "WHERE t.last_at < now() - $2::bigint * interval '1 second' OR t.failures < $3::int "
+      "OR t.last_at + " + wait_expr + " * interval '1 second' <= now() "
+      "RETURNING failures",
+      {key, std::to_string(throttle_.forget_after.count()), std::to_string(free_attempts),
+       std::to_string(throttle_.first_wait.count()), std::to_string(throttle_.max_wait.count())});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 1) return Status::Ok();
+  auto w = pool_.Query("SELECT greatest(1, ceil(extract(epoch from t.last_at + " + wait_expr +
+                           " * interval '1 second' - now())))::bigint FROM sign_in_throttle t WHERE key = $1",
+                       {key, "0", std::to_string(free_attempts), std::to_string(throttle_.first_wait.count()),
+                        std::to_string(throttle_.max_wait.count())});
+  int64_t wait = (w.ok() && w->rows() == 1) ? w->GetInt(0, 0) : throttle_.first_wait.count();
+  return Status(StatusCode::kResourceExhausted, "too many failed sign-ins; try again in " + std::to_string(wait) + " s");
+}
+
+StatusOr<std::pair<std::string, Session>> Identity::SignIn(const std::string& email, const std::string& password,
+                                                           const std::string& client) {
   std::string key = Lower(email);
-  auto f = pool_.Query("SELECT failures, extract(epoch from now() - last_at)::bigint FROM sign_in_failures "
-                       "WHERE email = $1",
-                       {key});
-  if (!f.ok()) return f.status();
-  if (f->rows() == 1) {
-    int64_t failures = f->GetInt(0, 0), age = f->GetInt(0, 1);
-    if (age < throttle_.forget_after.count() && failures >= throttle_.free_attempts) {
-      double factor = std::pow(2.0, static_cast<double>(std::min<int64_t>(failures - throttle_.free_attempts, 20)));
-      int64_t wait = std::min<int64_t>(static_cast<int64_t>(throttle_.first_wait.count() * factor),
-                                       throttle_.max_wait.count());
-      if (age < wait) {
-        return Status(StatusCode::kResourceExhausted,
-                      "too many failed sign-ins; try again in " + std::to_string(wait - age) + " s");
-      }
-    }
-  }
+  std::string pair_key = "pair:" + key + "|" + client, address_key = "addr:" + client;
+  if (Status s = Reserve(pair_key, throttle_.free_attempts); !s.ok()) return s;
+  if (Status s = Reserve(address_key, throttle_.address_free_attempts); !s.ok()) return s;
   auto u = pool_.Query(
       "SELECT u.id, u.email, u.name, u.password_hash, o.id, o.slug, o.name, m.role, o.tenant_ready "
       "FROM users u JOIN members m ON m.user_id = u.id JOIN organizations o ON o.id = m.org_id "
       "WHERE lower(u.email) = $1 ORDER BY m.created_at LIMIT 1",
       {key});
   if (!u.ok()) return u.status();
-  bool good = u->rows() == 1 ? VerifyPassword(std::string(u->Get(0, 3)), password)
-                             : (VerifyPassword(dummy_hash_, password), false);
-  if (!good) {
-    auto w = pool_.Query(
-        "INSERT INTO sign_in_failures (email, failures, last_at) VALUES ($1, 1, now()) ON CONFLICT (email) DO UPDATE "
-        "SET failures = CASE WHEN sign_in_failures.last_at < now() - $2::bigint * interval '1 second' THEN 1 "
-        "ELSE sign_in_failures.failures + 1 END, last_at = now()",
-        {key, std::to_string(throttle_.forget_after.count())});
-    if (!w.ok()) return w.status();
-    return Status(StatusCode::kUnauthenticated, "wrong email or password");
-  }
-  (void)pool_.Query("DELETE FROM sign_in_failures WHERE email = $1", {key});
+  // An unknown email is checked against a dummy hash, so its answer takes as long as a wrong password.
+  auto good = passwords_.Verify(u->rows() == 1 ? std::string(u->Get(0, 3)) : dummy_hash_, password);
+  if (!good.ok()) return good.status();
+  if (!*good || u->rows() != 1) return Status(StatusCode::kUnauthenticated, "wrong email or password");
+  // The right password: this pair starts again, and the address gets its attempt back.
+  (void)pool_.Query("DELETE FROM sign_in_throttle WHERE key = $1", {pair_key});
+  (void)pool_.Query("UPDATE sign_in_throttle SET failures = greatest(failures - 1, 0) WHERE key = $1", {address_key});
+  (void)pool_.Query("DELETE FROM sign_in_throttle WHERE last_at < now() - $1::bigint * interval '1 second'",
+                    {std::to_string(throttle_.forget_after.count() + throttle_.max_wait.count())});
   User user = UserFrom(*u, 0, 0);
   Org org = OrgFrom(*u, 0, 4);
   return NewSession(user, org);

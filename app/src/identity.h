@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -14,12 +15,17 @@
 #include "flovyn/auth/jwt.h"
 #include "flovyn/core/status.h"
 #include "flovyn/db/pool.h"
+#include "password_pool.h"
 
 namespace flovyn::app {
 
 // argon2id, PHC string format.
 std::string HashPassword(std::string_view password);
 bool VerifyPassword(const std::string& encoded, std::string_view password);
+
+// Why a new password is refused ("" when it is acceptable): at least 10 characters, at least 5
+// different ones, not only spaces, not the email address.
+std::string PasswordProblem(std::string_view password, std::string_view email);
 
 // Lower-case letters, digits and dashes, 3 to 40 characters, from an organisation name.
 std::string SlugFrom(std::string_view name);
@@ -38,8 +44,12 @@ struct Session {
   std::string csrf_token;
 };
 
+// Failed sign-ins are counted per (email, client address) and per client address; past the free
+// attempts each further one waits twice as long. A user signing in from another address is never
+// held up by someone guessing their password elsewhere.
 struct SignInThrottle {
-  int free_attempts = 5;                       // failures allowed before waiting
+  int free_attempts = 5;                       // per email and address: failures allowed before waiting
+  int address_free_attempts = 20;              // per address, any email
   std::chrono::seconds first_wait{30};         // doubles with every further failure
   std::chrono::seconds max_wait{900};
   std::chrono::seconds forget_after{900};      // failures older than this no longer count
@@ -70,16 +80,21 @@ class SessionCookies {
 
 class Identity {
  public:
-  Identity(db::Pool& pool, std::string secret, std::chrono::hours session_ttl, SignInThrottle throttle = {});
+  Identity(db::Pool& pool, std::string secret, std::chrono::hours session_ttl, PasswordPool& passwords,
+           SignInThrottle throttle = {});
 
-  // Creates the account, its organisation (the user as owner) and a session.
-  // ALREADY_EXISTS when the email or the slug is taken.
+  // Creates the account, its organisation (the user as owner) and a session. `before_commit`
+  // runs inside the transaction once the organisation has its id (the console creates the
+  // server's tenant there); its failure rolls everything back. ALREADY_EXISTS when the email or
+  // the slug is taken; RESOURCE_EXHAUSTED when password hashing is saturated.
   StatusOr<std::pair<std::string, Session>> SignUp(const std::string& email, const std::string& name,
                                                     const std::string& password, const std::string& org_name,
-                                                    const std::string& org_slug);
+                                                    const std::string& org_slug,
+                                                    const std::function<Status(const Session&)>& before_commit);
   // UNAUTHENTICATED for a wrong email or password; RESOURCE_EXHAUSTED (message says how long to
-  // wait) after repeated failures. Returns the cookie value.
-  StatusOr<std::pair<std::string, Session>> SignIn(const std::string& email, const std::string& password);
+  // wait) after repeated failures from `client` or while hashing is saturated. Returns the cookie.
+  StatusOr<std::pair<std::string, Session>> SignIn(const std::string& email, const std::string& password,
+                                                    const std::string& client);
   StatusOr<std::optional<Session>> FindSession(std::string_view cookie);
   Status EndSession(std::string_view cookie);
   Status MarkTenantReady(const std::string& org_id);
@@ -94,9 +109,13 @@ class Identity {
  private:
   StatusOr<std::pair<std::string, Session>> NewSession(const User& u, const Org& o);
 
+  // Counts one attempt under `key` unless it must wait; RESOURCE_EXHAUSTED with the wait.
+  Status Reserve(const std::string& key, int free_attempts);
+
   db::Pool& pool_;
   SessionCookies cookies_;
   std::chrono::hours session_ttl_;
+  PasswordPool& passwords_;
   SignInThrottle throttle_;
   std::string dummy_hash_;  // verified against when the email is unknown, so timing tells nothing
 };

@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/engine_module.h"
+#include "engine/limits.h"
+#include "engine/policy.h"
+#include "flovyn/http/router.h"
 #include "flovyn/runtime/cli.h"
 #include "worker_token_plugin.h"
 #include "flovyn/runtime/process.h"
@@ -21,7 +24,8 @@ constexpr int64_t kMigrationLockKey = 0x466c6f76796e0001;  // "Flovyn" + 1
 constexpr const char* kUsage =
     "usage: flovyn-server [serve]           run the engine (default)\n"
     "       flovyn-server migrate [--status] apply migrations and exit, or print their state\n"
-    "options: --config FILE (or CONFIG_FILE), --print-config, --version, --KEY=VALUE for any setting\n";
+    "options: --config FILE (or CONFIG_FILE), --print-config, --version, --KEY=VALUE for any setting\n"
+    "documents: --metrics-catalogue, --limits-catalogue, --security-matrix (Markdown on stdout)\n";
 
 runtime::ProcessSpec SpecFrom(const Settings& s, const config::Values& values) {
   runtime::ProcessSpec spec;
@@ -43,10 +47,22 @@ runtime::ProcessSpec SpecFrom(const Settings& s, const config::Values& values) {
 
 }  // namespace
 
+std::string SecurityDocument() {
+  // The route table as the server builds it: the engine's routes and the plugins'.
+  engine::EngineModule engine({});
+  plugins::WorkerTokenPlugin tokens(engine, "");
+  http::Router router;
+  engine.AddRoutes(router);
+  tokens.AddRoutes(router);
+  return engine::SecurityMarkdown(router);
+}
+
 int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules) {
   runtime::ProgramHooks hooks;
   hooks.usage = kUsage;
   hooks.version = FLOVYN_VERSION;
+  hooks.documents["--limits-catalogue"] = [] { return engine::limits::Markdown(); };
+  hooks.documents["--security-matrix"] = [] { return SecurityDocument(); };
   hooks.run = [&extra_modules](const runtime::Command& cmd, const config::Values& values) {
     Settings settings = Settings::From(values);
     if (!settings.security_enabled) {

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "flovyn/runtime/module.h"
@@ -10,6 +11,9 @@
 namespace flovyn::server {
 
 using ModuleFactory = std::function<std::unique_ptr<runtime::Module>()>;
+
+// docs/security.md: the role matrix with every REST route and gRPC method (policy.h).
+std::string SecurityDocument();
 
 int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules = {});
 

@@ -18,12 +18,13 @@ const config::Schema& Schema() {
            .min_value = 1, .max_value = 65535});
     s.Add({.key = "nats.enabled", .type = Type::kBool, .default_value = "false",
            .description = "enable NATS notifications"});
-    s.Add({.key = "nats.url", .default_value = "nats://localhost:4222", .description = "NATS server",
+    s.Add({.key = "nats.url", .type = Type::kSecretUrl, .default_value = "nats://localhost:4222", .description = "NATS server",
            .required_when = "nats.enabled"});
     s.Add({.key = "flovyn_security.enabled", .type = Type::kBool, .default_value = "true",
            .description = "require authentication"});
     s.Add({.key = "worker_token_secret", .type = Type::kSecret,
-           .description = "HMAC key for worker tokens", .required_when = "flovyn_security.enabled"});
+           .description = "HMAC key for worker tokens", .required_when = "flovyn_security.enabled",
+           .min_length = 32});
     runtime::AddTracingSettings(s, "flovyn-server");
     s.Add({.key = "metrics.enabled", .type = Type::kBool, .default_value = "false",
            .description = "serve Prometheus metrics"});

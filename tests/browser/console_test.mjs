@@ -83,7 +83,7 @@ const appUrl = `http://127.0.0.1:${appPort}`;
 const serverEnv = {
   DATABASE_URL: `postgres://postgres@127.0.0.1:${pgPort}/browser_srv_${suffix}`,
   SERVER_PORT: String(httpPort), GRPC_SERVER_PORT: String(grpcPort), BIND_ADDRESS: '127.0.0.1',
-  WORKER_TOKEN_SECRET: 'browser-test-worker-token-secret', RUST_LOG: 'info',
+  WORKER_TOKEN_SECRET: 'browser-test-worker-token-secret-0123456789', RUST_LOG: 'info',
   AUTH__STATIC_API_KEY__KEYS: JSON.stringify([{ key: ADMIN_KEY, org_id: '*', principal_type: 'admin', principal_id: 'browser-test', role: 'admin' }]),
   AUTH__JWT__JWKS_URI: `${appUrl}/.well-known/jwks.json`, AUTH__JWT__ISSUER: appUrl,
   AUTH__API_KEY__VALIDATE_URL: `${appUrl}/api/auth/validate-key`,

@@ -30,7 +30,7 @@ TEST(CliTest, AllConfigurationErrorsAreReportedTogether) {
 TEST(CliTest, FileThenEnvironmentThenFlagAndPrintConfigShowsNoSecret) {
   std::string dir = MakeTempDir("flovyn-cli");
   std::ofstream(dir + "/server.toml") << "server_port = 7001\ngrpc_server_port = 7002\nmetrics.port = 7003\n"
-                                          "worker_token_secret = \"file-secret-value\"\n";
+                                          "worker_token_secret = \"file-secret-value-0123456789abcdef0123\"\n";
   ChildProcess p(ServerBinary(), {"--print-config", "--metrics.port=9003"},
                  {{"CONFIG_FILE", dir + "/server.toml"},
                   {"GRPC_SERVER_PORT", "8002"},
@@ -47,12 +47,12 @@ TEST(CliTest, FileThenEnvironmentThenFlagAndPrintConfigShowsNoSecret) {
 
 TEST(CliTest, NoSecretIsLoggedDuringARun) {
   std::string url = Postgres::Shared().CreateDatabase();
-  ServerProcess server({.database_url = url, .env = {{"RUST_LOG", "trace"}, {"WORKER_TOKEN_SECRET", "very-secret-token-key"}}});
+  ServerProcess server({.database_url = url, .env = {{"RUST_LOG", "trace"}, {"WORKER_TOKEN_SECRET", "very-secret-token-key-0123456789abcdef"}}});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
   server.process().Signal(SIGTERM);
   server.process().Wait(10s);
   std::string log = server.process().Log();
-  EXPECT_EQ(log.find("very-secret-token-key"), std::string::npos) << log;
+  EXPECT_EQ(log.find("very-secret-token-key-0123456789abcdef"), std::string::npos) << log;
   EXPECT_EQ(log.find(url), std::string::npos) << log;
 }
 

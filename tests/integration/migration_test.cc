@@ -53,7 +53,7 @@ TEST(MigrationTest, ChangedChecksumStopsStartupWithAClearMessage) {
 
 TEST(MigrationTest, MigrateCommandIsIdempotentAndStatusReportsState) {
   std::string url = Postgres::Shared().CreateDatabase("mig");
-  std::map<std::string, std::string> env{{"DATABASE_URL", url}, {"WORKER_TOKEN_SECRET", "x"}};
+  std::map<std::string, std::string> env{{"DATABASE_URL", url}, {"WORKER_TOKEN_SECRET", "migration-test-worker-token-secret-0123"}};
   {
     ChildProcess status(ServerBinary(), {"migrate", "--status"}, env);
     EXPECT_EQ(status.Wait(30s), 3) << status.Log();
@@ -82,7 +82,7 @@ TEST(MigrationTest, ADatabaseNewerThanTheBinaryIsReported) {
   std::string url = Postgres::Shared().CreateDatabase("mig");
   std::string db = url.substr(url.rfind('/') + 1);
   {
-    ChildProcess migrate(ServerBinary(), {"migrate"}, {{"DATABASE_URL", url}, {"WORKER_TOKEN_SECRET", "x"}});
+    ChildProcess migrate(ServerBinary(), {"migrate"}, {{"DATABASE_URL", url}, {"WORKER_TOKEN_SECRET", "migration-test-worker-token-secret-0123"}});
     ASSERT_EQ(migrate.Wait(30s), 0) << migrate.Log();
   }
   Postgres::Shared().Psql(db, "INSERT INTO flovyn_schema_migrations (component, version, name, checksum, duration_ms) VALUES ('core', 9999, 'from_the_future', 'x', 1)");

@@ -351,7 +351,7 @@ ServerProcess::ServerProcess(Options o)
       {"GRPC_SERVER_PORT", std::to_string(grpc_port_)},
       {"METRICS__PORT", std::to_string(metrics_port_)},
       {"BIND_ADDRESS", "127.0.0.1"},
-      {"WORKER_TOKEN_SECRET", "test-worker-token-secret"},
+      {"WORKER_TOKEN_SECRET", "test-worker-token-secret-0123456789abcdef"},
       {"RUST_LOG", "info"},
   };
   for (const auto& [k, v] : o.env) env[k] = v;

@@ -14,7 +14,7 @@ namespace flovyn::config {
 namespace {
 
 std::map<std::string, std::string> BaseEnv() {
-  return {{"DATABASE_URL", "postgres://flovyn:s3cret-pw@db:5432/flovyn"}, {"WORKER_TOKEN_SECRET", "wts-value"}};
+  return {{"DATABASE_URL", "postgres://flovyn:s3cret-pw@db:5432/flovyn"}, {"WORKER_TOKEN_SECRET", "wts-value-0123456789abcdef0123456789"}};
 }
 
 TEST(ConfigTest, EnvironmentNamesFollowTheNestingConvention) {

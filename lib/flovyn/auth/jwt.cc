@@ -171,13 +171,29 @@ StatusOr<json> Verify(std::string_view token, const KeySet& keys, const Expectat
   const json& c = *claims;
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(expect.now.time_since_epoch()).count();
   int64_t leeway = expect.leeway.count();
-  if (!c.contains("exp") || !c["exp"].is_number()) return Unauthenticated("token has no expiry");
-  if (c["exp"].get<int64_t>() + leeway < now) return Unauthenticated("token expired");
-  if (c.contains("nbf") && c["nbf"].is_number() && c["nbf"].get<int64_t>() - leeway > now) {
-    return Unauthenticated("token not yet valid");
+  // Times are whole seconds well inside int64 (a float or a huge value is refused, never converted).
+  constexpr int64_t kMaxTime = int64_t{1} << 40;
+  auto time_claim = [&c](const char* name) -> std::optional<int64_t> {
+    if (!c.contains(name) || !c[name].is_number_integer()) return std::nullopt;
+    int64_t v = c[name].get<int64_t>();
+    if (v < 0 || v > kMaxTime) return std::nullopt;
+    return v;
+  };
+  auto exp = time_claim("exp");
+  if (!exp) return Unauthenticated("token has no valid expiry");
+  if (*exp + leeway < now) return Unauthenticated("token expired");
+  int64_t max_life = expect.max_lifetime.count();
+  if (*exp - now > max_life + leeway) return Unauthenticated("token lives longer than the accepted maximum");
+  if (c.contains("nbf")) {
+    auto nbf = time_claim("nbf");
+    if (!nbf) return Unauthenticated("token has an invalid nbf");
+    if (*nbf - leeway > now) return Unauthenticated("token not yet valid");
   }
-  if (c.contains("iat") && c["iat"].is_number() && c["iat"].get<int64_t>() - leeway > now) {
-    return Unauthenticated("token issued in the future");
+  if (c.contains("iat")) {
+    auto iat = time_claim("iat");
+    if (!iat) return Unauthenticated("token has an invalid iat");
+    if (*iat - leeway > now) return Unauthenticated("token issued in the future");
+    if (*exp - *iat > max_life + leeway) return Unauthenticated("token lives longer than the accepted maximum");
   }
   if (!expect.issuer.empty() && !(c.contains("iss") && c["iss"].is_string() && c["iss"] == expect.issuer)) {
     return Unauthenticated("token from another issuer");

@@ -48,6 +48,9 @@ struct Expectations {
   std::string issuer;
   std::string audience;
   std::chrono::seconds leeway{30};
+  // Longest lifetime accepted: `exp` further than this past now (or past `iat`) is refused, so a
+  // leaked token cannot be made to live for ever.
+  std::chrono::seconds max_lifetime{std::chrono::hours(24)};
   std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
 };
 

@@ -1,5 +1,9 @@
 #include "flovyn/core/status.h"
 
+#include <spdlog/spdlog.h>
+
+#include <random>
+
 namespace flovyn {
 
 const char* StatusCodeName(StatusCode code) {
@@ -66,6 +70,25 @@ int GrpcCodeFor(StatusCode code) {
 std::string Status::ToString() const {
   if (ok()) return "OK";
   return std::string(StatusCodeName(code_)) + ": " + message_;
+}
+
+}  // namespace flovyn
+
+namespace flovyn {
+
+Status ForClient(const Status& s) {
+  const char* generic = nullptr;
+  switch (s.code()) {
+    case StatusCode::kInternal: generic = "internal error"; break;
+    case StatusCode::kUnavailable: generic = "temporarily unavailable; retry later"; break;
+    case StatusCode::kDeadlineExceeded: generic = "the operation timed out"; break;
+    default: return s;
+  }
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char id[17];
+  std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(rng()));
+  spdlog::warn("request {} failed: {} {}", id, StatusCodeName(s.code()), s.message());
+  return {s.code(), std::string(generic) + " (request id " + id + ")"};
 }
 
 }  // namespace flovyn

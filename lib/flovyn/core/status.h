@@ -54,6 +54,12 @@ inline Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExc
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
 
+// What a client may be told of `s`. Server-side failures (INTERNAL, UNAVAILABLE,
+// DEADLINE_EXCEEDED) can carry database or network text: they are logged here with a fresh
+// request id, and the client gets a generic message naming that id. Other codes pass unchanged
+// (their messages are written for clients).
+Status ForClient(const Status& s);
+
 // A value or the Status explaining why there is none.
 template <typename T>
 class StatusOr {

@@ -42,7 +42,8 @@ std::string Base64UrlEncode(std::string_view bytes) {
 }
 
 std::optional<std::string> Base64UrlDecode(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  // Canonical base64url only (RFC 7515 section 2): no padding, no '+' or '/', and the unused
+  // low bits of the last character zero, so one byte string has exactly one encoding.
   std::string out;
   out.reserve(text.size() * 3 / 4);
   uint32_t acc = 0;
@@ -52,8 +53,8 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
     if (c >= 'A' && c <= 'Z') v = c - 'A';
     else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
     else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '-' || c == '+') v = 62;
-    else if (c == '_' || c == '/') v = 63;
+    else if (c == '-') v = 62;
+    else if (c == '_') v = 63;
     else return std::nullopt;
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
@@ -63,6 +64,7 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
     }
   }
   if (bits >= 6) return std::nullopt;  // a lone trailing character cannot encode a byte
+  if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;  // non-zero padding bits
   return out;
 }
 

@@ -105,7 +105,8 @@ CallSpan::CallSpan(::grpc::ServerContext* ctx, const char* method)
 
 ::grpc::Status ToGrpc(const Status& s) {
   if (s.ok()) return ::grpc::Status::OK;
-  return {static_cast<::grpc::StatusCode>(GrpcCodeFor(s.code())), s.message()};
+  Status shown = ForClient(s);
+  return {static_cast<::grpc::StatusCode>(GrpcCodeFor(shown.code())), shown.message()};
 }
 
 Server::Server(std::string address, const lifecycle::StageCell& stage, health::Monitor& monitor,

@@ -23,7 +23,8 @@ Response ErrorResponse(int http_status, std::string_view code, std::string_view 
 }
 
 Response ErrorResponse(const Status& status) {
-  return ErrorResponse(HttpStatusFor(status.code()), StatusCodeName(status.code()), status.message());
+  Status shown = ForClient(status);
+  return ErrorResponse(HttpStatusFor(shown.code()), StatusCodeName(shown.code()), shown.message());
 }
 
 Response JsonResponse(int status, std::string body) {

@@ -28,6 +28,7 @@ std::string OpenApiDocument(const Router& router, const std::string& prefix, con
     std::string method = r.method;
     std::transform(method.begin(), method.end(), method.begin(), [](unsigned char c) { return std::tolower(c); });
     json op = {{"summary", r.options.summary}, {"operationId", method + r.pattern}};
+    if (!r.options.permission.empty()) op["x-flovyn-action"] = r.options.permission;
     if (!r.options.tag.empty()) op["tags"] = {r.options.tag};
     json params = json::array();
     for (const auto& seg : r.segments) {

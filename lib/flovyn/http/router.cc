@@ -16,6 +16,13 @@ std::vector<std::string> Split(const std::string& path) {
   return out;
 }
 
+bool HasControl(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
 bool MatchSegments(const Route& r, const std::vector<std::string>& parts, std::map<std::string, std::string>& params) {
   if (r.segments.size() != parts.size()) return false;
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -36,13 +43,17 @@ void Router::Add(std::string method, std::string pattern, Handler handler, Route
   routes_.push_back(std::move(r));
 }
 
-Match Router::Find(const std::string& method, const std::string& path) const {
+Match Router::Find(const std::string& method, const std::string& raw_path) const {
   Match m;
-  auto parts = Split(path);
+  auto parts = Split(raw_path);
+  for (auto& p : parts) p = UrlDecode(p, false);
   for (const auto& r : routes_) {
     std::map<std::string, std::string> params;
     if (!MatchSegments(r, parts, params)) continue;
     if (r.method == method || (method == "HEAD" && r.method == "GET")) {
+      for (const auto& [name, value] : params) {
+        if (HasControl(value)) m.bad_param = name;
+      }
       m.route = &r;
       m.params = std::move(params);
       return m;

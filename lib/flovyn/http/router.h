@@ -18,6 +18,7 @@ struct RouteOptions {
   std::string tag;              // OpenAPI grouping
   bool has_body = false;        // takes a JSON request body
   std::vector<std::string> query;  // documented query parameters
+  std::string permission;          // the action a caller needs (documented; enforced by the handler's module)
 };
 
 struct Route {
@@ -30,14 +31,17 @@ struct Route {
 
 struct Match {
   const Route* route = nullptr;
-  std::map<std::string, std::string> params;
+  std::map<std::string, std::string> params;  // percent-decoded, one segment each
   bool path_known = false;  // a route exists for the path with another method (405)
+  std::string bad_param;    // a parameter that decodes to a control character or NUL (400)
 };
 
 class Router {
  public:
   void Add(std::string method, std::string pattern, Handler handler, RouteOptions options = {});
-  Match Find(const std::string& method, const std::string& path) const;
+  // `raw_path` as received (percent-encoded, without the query). It is split at '/' first and
+  // each segment decoded after, so an encoded "%2F" stays inside its segment.
+  Match Find(const std::string& method, const std::string& raw_path) const;
   const std::vector<Route>& routes() const { return routes_; }
 
  private:

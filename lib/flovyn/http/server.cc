@@ -1,6 +1,7 @@
 #include "flovyn/http/server.h"
 
 #include <spdlog/spdlog.h>
+#include <strings.h>
 
 #include <utility>
 #include <boost/asio.hpp>
@@ -26,6 +27,30 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 class Session;
+
+namespace {
+
+std::string_view Trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+bool IsChunked(std::string_view te) {
+  te = Trim(te);
+  return te.size() == 7 && strncasecmp(te.data(), "chunked", 7) == 0;
+}
+
+// The method as a metrics label: the standard ones, anything else "other", so invented methods
+// cannot create series.
+std::string MethodLabel(std::string_view m) {
+  for (const char* known : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
+    if (m == known) return known;
+  }
+  return "other";
+}
+
+}  // namespace
 
 class Server::Impl {
  public:
@@ -124,7 +149,7 @@ class Session : public std::enable_shared_from_this<Session> {
       BeginRequest();
       close_after_ = true;
       unread_body_ = true;
-      method_ = "UNKNOWN";
+      method_ = "other";
       route_ = "unmatched";
       version_ = 11;
       if (ec == bhttp::error::body_limit) {
@@ -141,12 +166,26 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& msg = parser_->get();
     version_ = msg.version();
     keep_alive_ = msg.keep_alive();
+    method_ = MethodLabel(std::string_view(msg.method_string().data(), msg.method_string().size()));
+    route_ = "unmatched";
+    // RFC 9112 6.1 and 6.3: a transfer coding other than chunked cannot be framed, so what
+    // follows the header cannot be told apart from the next request. Refuse and close.
+    if (auto te = msg.find(bhttp::field::transfer_encoding); te != msg.end() &&
+        !IsChunked(std::string_view(te->value().data(), te->value().size()))) {
+      close_after_ = true;
+      unread_body_ = true;
+      return Send(ErrorResponse(400, "BAD_REQUEST", "Transfer-Encoding other than chunked is not supported"));
+    }
+    // RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host header.
+    if (version_ >= 11 && msg.count(bhttp::field::host) != 1) {
+      close_after_ = true;
+      return Send(ErrorResponse(400, "BAD_REQUEST", "HTTP/1.1 requests need exactly one Host header"));
+    }
     Request req;
     req.method = std::string(msg.method_string());
-    method_ = req.method;
     req.target = std::string(msg.target());
     auto q = req.target.find('?');
-    req.path = UrlDecode(std::string_view(req.target).substr(0, q), false);
+    req.path = req.target.substr(0, q);
     if (q != std::string::npos) req.query = ParseQuery(std::string_view(req.target).substr(q + 1));
     for (const auto& f : msg) {
       std::string name(f.name_string());
@@ -159,9 +198,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
     Match m = srv_.router.Find(req.method, req.path);
     if (m.route == nullptr) {
-      route_ = "unmatched";
       if (m.path_known) return Send(ErrorResponse(405, "METHOD_NOT_ALLOWED", "method not allowed for this path"));
-      return Send(ErrorResponse(404, "NOT_FOUND", "no route for " + req.method + " " + req.path));
+      return Send(ErrorResponse(404, "NOT_FOUND", "no route for this path"));
+    }
+    if (!m.bad_param.empty()) {
+      route_ = m.route->pattern;
+      return Send(ErrorResponse(400, "INVALID_ARGUMENT",
+                                "path parameter '" + m.bad_param + "' contains a control character"));
     }
     const Route& route = *m.route;
     route_ = route.pattern;

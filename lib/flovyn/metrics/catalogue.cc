@@ -63,6 +63,10 @@ const MetricSpec kQueueDepth{"flovyn_queue_depth", T::kGauge,
                              {"kind", "queue"}, "Engine"};
 const MetricSpec kLeaseExpiries{"flovyn_lease_expiries_total", T::kCounter,
                                 "Claims whose lease ran out and whose work went back to the queue, by kind.", {"kind"}, "Engine"};
+const MetricSpec kSweepErrors{"flovyn_sweep_errors_total", T::kCounter,
+                              "Rows a background sweep could not handle, by sweep (timers, promise-timeouts, "
+                              "workflow-leases, task-leases); each was logged and skipped, the sweep went on.",
+                              {"sweep"}, "Engine"};
 const MetricSpec kTimerLag{"flovyn_timer_lag_seconds", T::kHistogram, "How late timers fired after their due time.", {},
                            "Engine"};
 const MetricSpec kTimersFired{"flovyn_timers_fired_total", T::kCounter, "Timers fired.", {}, "Engine"};
@@ -88,7 +92,7 @@ const std::vector<const MetricSpec*>& Catalogue() {
       &kPoolMaxConnections, &kPoolWaiting, &kPoolConnectFailures, &kPoolAcquireTimeouts, &kHealthCheckUp,
       &kHealthCheckRuns, &kLifecycleStage, &kBuildInfo, &kMigrationDuration, &kNatsConnected, &kNatsReconnects,
       &kTraceSpansDropped, &kTraceSpansExported, &kWorkflowsStarted, &kWorkflowsCompleted, &kWorkflowsFailed,
-      &kWorkflowsCancelled, &kTasks, &kDispatchLatency, &kQueueDepth, &kLeaseExpiries, &kTimerLag, &kTimersFired,
+      &kWorkflowsCancelled, &kTasks, &kDispatchLatency, &kQueueDepth, &kLeaseExpiries, &kSweepErrors, &kTimerLag, &kTimersFired,
       &kLongPollsActive, &kStreamsActive, &kProcessCpu, &kProcessResident, &kProcessVirtual, &kProcessStart,
       &kProcessOpenFds, &kProcessMaxFds};
   return all;

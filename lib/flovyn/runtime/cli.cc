@@ -56,6 +56,13 @@ int Main(int argc, char** argv, const config::Schema& schema, const ProgramHooks
     std::fputs(metrics::CatalogueMarkdown().c_str(), stdout);
     return 0;
   }
+  for (const auto& flag : cmd.config_flags) {
+    auto doc = hooks.documents.find(flag);
+    if (doc != hooks.documents.end()) {
+      std::fputs(doc->second().c_str(), stdout);
+      return 0;
+    }
+  }
   if (cmd.kind == Command::kVersion) {
     std::printf("%s %s\n", schema.program().c_str(), hooks.version.c_str());
     return 0;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,8 @@ struct ProgramHooks {
   std::function<int(const Command&, const config::Values&)> run;
   std::string usage;
   std::string version;
+  // Extra documents printed by a flag and exit ("--limits-catalogue" -> docs/limits.md).
+  std::map<std::string, std::function<std::string()>> documents;
 };
 
 // Parses the command line, loads the configuration (reporting every error and exiting 2),

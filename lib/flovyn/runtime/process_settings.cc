@@ -43,7 +43,7 @@ void ApplyProcessSettings(const config::Values& v, ProcessSpec& spec) {
 void AddTracingSettings(config::Schema& s, const std::string& default_service_name) {
   s.Add({.key = "otel.enabled", .type = Type::kBool, .default_value = "false",
          .description = "export traces over OTLP/gRPC"});
-  s.Add({.key = "otel.otlp_endpoint", .description = "OTLP gRPC endpoint (host:port or http://host:port)",
+  s.Add({.key = "otel.otlp_endpoint", .type = config::Type::kSecretUrl, .description = "OTLP gRPC endpoint (host:port or http://host:port)",
          .env_aliases = {"OTEL_EXPORTER_OTLP_ENDPOINT"}, .required_when = "otel.enabled"});
   s.Add({.key = "otel.service_name", .default_value = default_service_name,
          .description = "service.name of exported spans", .env_aliases = {"OTEL_SERVICE_NAME"}});

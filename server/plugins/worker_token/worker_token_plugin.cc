@@ -24,8 +24,9 @@ Status WorkerTokenPlugin::Start(const runtime::Context& ctx) {
 
 void WorkerTokenPlugin::AddRoutes(http::Router& r) {
   r.Add("POST", "/api/tenants/{tenant}/worker-tokens", http::Sync([this](const Request& req) -> Response {
-    auto tenant = engine_.rest().Tenant(req);
-    if (!tenant.ok()) return http::ErrorResponse(tenant.status());
+    auto caller = engine_.rest().Admit(req, engine::Action::kWorkerTokensManage);
+    if (!caller.ok()) return http::ErrorResponse(caller.status());
+    const std::string* tenant = &caller->tenant_id;
     auto body = engine::JsonBody(req);
     if (!body.ok()) return http::ErrorResponse(body.status());
     auto name = engine::StringField(*body, "name");
@@ -47,11 +48,12 @@ void WorkerTokenPlugin::AddRoutes(http::Router& r) {
                               {"prefix", token.substr(0, 12)},
                               {"createdAt", std::string(row->Get(0, 1))}});
   }), {.summary = "Create a worker token; the token is shown only in this response", .tag = "worker-tokens",
-       .has_body = true});
+       .has_body = true, .permission = std::string(engine::ActionName(engine::Action::kWorkerTokensManage))});
 
   r.Add("GET", "/api/tenants/{tenant}/worker-tokens", http::Sync([this](const Request& req) -> Response {
-    auto tenant = engine_.rest().Tenant(req);
-    if (!tenant.ok()) return http::ErrorResponse(tenant.status());
+    auto caller = engine_.rest().Admit(req, engine::Action::kWorkerTokensRead);
+    if (!caller.ok()) return http::ErrorResponse(caller.status());
+    const std::string* tenant = &caller->tenant_id;
     auto rows = pool_->Query("SELECT id, name, prefix, created_at::text, last_used_at::text, revoked_at::text "
                              "FROM worker_tokens WHERE tenant_id = $1 ORDER BY created_at DESC",
                              {*tenant});
@@ -67,11 +69,13 @@ void WorkerTokenPlugin::AddRoutes(http::Router& r) {
                        {"revokedAt", opt(5)}});
     }
     return engine::Json(200, {{"items", items}});
-  }), {.summary = "List worker tokens (never the tokens themselves)", .tag = "worker-tokens"});
+  }), {.summary = "List worker tokens (never the tokens themselves)", .tag = "worker-tokens",
+       .permission = std::string(engine::ActionName(engine::Action::kWorkerTokensRead))});
 
   r.Add("DELETE", "/api/tenants/{tenant}/worker-tokens/{id}", http::Sync([this](const Request& req) -> Response {
-    auto tenant = engine_.rest().Tenant(req);
-    if (!tenant.ok()) return http::ErrorResponse(tenant.status());
+    auto caller = engine_.rest().Admit(req, engine::Action::kWorkerTokensManage);
+    if (!caller.ok()) return http::ErrorResponse(caller.status());
+    const std::string* tenant = &caller->tenant_id;
     const std::string& id = req.path_params.at("id");
     if (!engine::IsUuid(id)) return http::ErrorResponse(NotFound("worker token not found"));
     auto r2 = pool_->Query("UPDATE worker_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND "
@@ -81,7 +85,8 @@ void WorkerTokenPlugin::AddRoutes(http::Router& r) {
     if (r2->rows() == 0) return http::ErrorResponse(NotFound("worker token not found"));
     if (authenticator_) authenticator_->Invalidate();
     return engine::Json(200, {{"id", id}, {"revokedAt", std::string(r2->Get(0, 0))}});
-  }), {.summary = "Revoke a worker token", .tag = "worker-tokens"});
+  }), {.summary = "Revoke a worker token", .tag = "worker-tokens",
+       .permission = std::string(engine::ActionName(engine::Action::kWorkerTokensManage))});
 }
 
 }  // namespace flovyn::plugins

@@ -17,7 +17,8 @@ std::string TokenHash(const std::string& secret, const std::string& token) {
 
 std::string NewWorkerToken() { return "fwt_" + crypto::RandomToken(32); }
 
-StatusOr<std::optional<Principal>> WorkerTokenAuthenticator::Authenticate(const std::string& credential) {
+StatusOr<std::optional<Principal>> WorkerTokenAuthenticator::Authenticate(const std::string& credential,
+                                                                          const std::string&) {
   if (credential.rfind("fwt_", 0) != 0) return std::optional<Principal>();
   std::string hash = TokenHash(secret_, credential);
   auto now = std::chrono::steady_clock::now();
@@ -47,7 +48,8 @@ void WorkerTokenAuthenticator::Invalidate() {
   cache_.clear();
 }
 
-StatusOr<std::optional<Principal>> StaticApiKeyAuthenticator::Authenticate(const std::string& credential) {
+StatusOr<std::optional<Principal>> StaticApiKeyAuthenticator::Authenticate(const std::string& credential,
+                                                                           const std::string&) {
   for (const auto& k : keys_) {
     if (!ConstantTimeEqual(k.key, credential)) continue;
     Principal p;
@@ -84,6 +86,9 @@ StatusOr<std::vector<StaticApiKey>> ParseStaticApiKeys(const std::string& text) 
       k.principal_type = e.value("principal_type", "service");
       k.principal_id = e.value("principal_id", "");
       k.role = e.value("role", "member");
+      if (k.role != "admin" && k.role != "member") {
+        return InvalidArgument("auth.static_api_key.keys: role must be \"admin\" or \"member\"");
+      }
       if (k.key.size() < 16) return InvalidArgument("auth.static_api_key.keys: every key needs at least 16 characters");
       if (k.org_id.empty()) return InvalidArgument("auth.static_api_key.keys: every key needs an org_id ('*' for admin)");
       out.push_back(std::move(k));
@@ -94,7 +99,7 @@ StatusOr<std::vector<StaticApiKey>> ParseStaticApiKeys(const std::string& text) 
   return out;
 }
 
-StatusOr<Principal> AuthChain::Authenticate(const std::string& authorization) {
+StatusOr<Principal> AuthChain::Authenticate(const std::string& authorization, const std::string& source) {
   if (!enabled_) {
     Principal p;
     p.platform_admin = true;
@@ -106,7 +111,7 @@ StatusOr<Principal> AuthChain::Authenticate(const std::string& authorization) {
   while (!cred.empty() && cred.back() == ' ') cred.pop_back();
   if (cred.empty()) return Status(StatusCode::kUnauthenticated, "missing credentials (Authorization: Bearer ...)");
   for (auto& a : chain_) {
-    auto r = a->Authenticate(cred);
+    auto r = a->Authenticate(cred, source);
     if (!r.ok()) return r.status();
     if (*r) return **r;
   }

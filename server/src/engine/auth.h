@@ -23,6 +23,7 @@ struct Principal {
   std::string id;             // token id, key principal id, user id
   std::string tenant_id;      // empty for platform admins (and console credentials of an org with no tenant yet)
   std::string org_slug;       // console credentials: the organisation the credential names
+  std::string org_id;         // console credentials: that organisation's immutable id (the tenant's owner)
   std::string role;           // "admin", "member", "worker", ...
   bool platform_admin = false;
 };
@@ -31,7 +32,8 @@ class Authenticator {
  public:
   virtual ~Authenticator() = default;
   // nullopt: not this scheme's credential (try the next); error: this scheme's and invalid.
-  virtual StatusOr<std::optional<Principal>> Authenticate(const std::string& credential) = 0;
+  // `source`: the caller's network address (for per-source limits).
+  virtual StatusOr<std::optional<Principal>> Authenticate(const std::string& credential, const std::string& source) = 0;
 };
 
 // HMAC-SHA256(secret, token) in lower-case hex.
@@ -42,7 +44,7 @@ std::string NewWorkerToken();
 class WorkerTokenAuthenticator final : public Authenticator {
  public:
   WorkerTokenAuthenticator(db::Pool& pool, std::string secret) : pool_(pool), secret_(std::move(secret)) {}
-  StatusOr<std::optional<Principal>> Authenticate(const std::string& credential) override;
+  StatusOr<std::optional<Principal>> Authenticate(const std::string& credential, const std::string& source) override;
   // Forget cached verdicts (after a revocation here).
   void Invalidate();
 
@@ -67,7 +69,7 @@ class StaticApiKeyAuthenticator final : public Authenticator {
   StaticApiKeyAuthenticator(std::vector<StaticApiKey> keys,
                             std::function<StatusOr<std::string>(const std::string&)> resolve_org)
       : keys_(std::move(keys)), resolve_org_(std::move(resolve_org)) {}
-  StatusOr<std::optional<Principal>> Authenticate(const std::string& credential) override;
+  StatusOr<std::optional<Principal>> Authenticate(const std::string& credential, const std::string& source) override;
 
  private:
   std::vector<StaticApiKey> keys_;
@@ -84,7 +86,7 @@ class AuthChain {
   void Add(std::shared_ptr<Authenticator> a) { chain_.push_back(std::move(a)); }
   bool enabled() const { return enabled_; }
   // `authorization`: the header/metadata value ("Bearer ..."); may be empty.
-  StatusOr<Principal> Authenticate(const std::string& authorization);
+  StatusOr<Principal> Authenticate(const std::string& authorization, const std::string& source);
 
  private:
   bool enabled_;

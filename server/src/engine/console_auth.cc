@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "flovyn/crypto/crypto.h"
+#include "engine/store.h"
 #include "flovyn/http/client.h"
 
 namespace flovyn::engine {
@@ -17,11 +18,13 @@ bool LooksLikeJwt(const std::string& c) {
   return c.rfind("eyJ", 0) == 0 && std::count(c.begin(), c.end(), '.') == 2;
 }
 
-// The principal for an organisation slug; the tenant id stays empty while no tenant of that
-// slug exists (the console may then create it, nothing else).
-StatusOr<Principal> ForOrg(const SlugResolver& resolve, Principal p, const std::string& slug) {
+// The principal for an organisation; the tenant id stays empty while the organisation owns no
+// tenant (the console may then create it, nothing else).
+StatusOr<Principal> ForOrg(const OwnerResolver& resolve, Principal p, const std::string& org_id,
+                           const std::string& slug) {
   p.org_slug = slug;
-  auto id = resolve(slug);
+  p.org_id = org_id;
+  auto id = resolve(org_id);
   if (id.ok()) {
     p.tenant_id = *id;
   } else if (id.status().code() != StatusCode::kNotFound) {
@@ -82,7 +85,8 @@ StatusOr<std::shared_ptr<const jwt::KeySet>> JwtAuthenticator::KeysFor(const std
   return failure;
 }
 
-StatusOr<std::optional<Principal>> JwtAuthenticator::Authenticate(const std::string& credential) {
+StatusOr<std::optional<Principal>> JwtAuthenticator::Authenticate(const std::string& credential,
+                                                                  const std::string&) {
   if (!LooksLikeJwt(credential)) return std::optional<Principal>();
   auto kid = jwt::KeyIdOf(credential);
   if (!kid.ok()) return kid.status();
@@ -98,17 +102,58 @@ StatusOr<std::optional<Principal>> JwtAuthenticator::Authenticate(const std::str
     return Status(StatusCode::kUnauthenticated, "token names no organisation");
   }
   std::string slug = StringClaim(c["org"], "slug");
-  if (slug.empty()) return Status(StatusCode::kUnauthenticated, "token names no organisation");
+  std::string org_id = StringClaim(c["org"], "id");
+  if (slug.empty() || !IsUuid(org_id)) return Status(StatusCode::kUnauthenticated, "token names no organisation");
   Principal p;
   p.kind = Principal::Kind::kJwt;
   p.id = StringClaim(c, "sub");
   p.role = StringClaim(c["org"], "role");
-  auto out = ForOrg(resolve_, p, slug);
+  auto out = ForOrg(resolve_, p, org_id, slug);
   if (!out.ok()) return out.status();
   return std::optional<Principal>(*out);
 }
 
-StatusOr<std::optional<Principal>> ConsoleApiKeyAuthenticator::Authenticate(const std::string& credential) {
+namespace {
+// "ipv4:10.0.0.1:5000" (gRPC peer) or "10.0.0.1" (HTTP) -> "10.0.0.1"
+std::string SourceAddress(std::string s) {
+  for (const char* p : {"ipv4:", "ipv6:"}) {
+    if (s.rfind(p, 0) == 0) {
+      s = s.substr(5);
+      auto colon = s.rfind(':');
+      if (colon != std::string::npos) s = s.substr(0, colon);
+    }
+  }
+  return s.substr(0, 64);
+}
+}  // namespace
+
+Status ConsoleApiKeyAuthenticator::Admit(const std::string& source) {
+  constexpr size_t kMaxSources = 10000;
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> l(mu_);
+  if (in_flight_ >= options_.max_in_flight) {
+    return Status(StatusCode::kResourceExhausted, "too many API-key validations at once; retry in 1 s");
+  }
+  std::string key = SourceAddress(source);
+  auto it = buckets_.find(key);
+  if (it == buckets_.end()) {
+    if (buckets_.size() >= kMaxSources) buckets_.clear();
+    it = buckets_.emplace(key, Bucket{options_.per_source_burst, now}).first;
+  }
+  Bucket& b = it->second;
+  b.tokens = std::min(options_.per_source_burst,
+                      b.tokens + std::chrono::duration<double>(now - b.at).count() * options_.per_source_per_sec);
+  b.at = now;
+  if (b.tokens < 1) {
+    return Status(StatusCode::kResourceExhausted, "too many API-key validations from this address; retry in 1 s");
+  }
+  b.tokens -= 1;
+  ++in_flight_;
+  return Status::Ok();
+}
+
+StatusOr<std::optional<Principal>> ConsoleApiKeyAuthenticator::Authenticate(const std::string& credential,
+                                                                            const std::string& source) {
   if (credential.rfind("flk_", 0) != 0) return std::optional<Principal>();
   std::string digest = crypto::Sha256Hex(credential);
   auto now = std::chrono::steady_clock::now();
@@ -119,6 +164,14 @@ StatusOr<std::optional<Principal>> ConsoleApiKeyAuthenticator::Authenticate(cons
     if (it != cache_.end() && it->second.until > now) hit = it->second;
   }
   if (!hit) {
+    if (Status admitted = Admit(source); !admitted.ok()) return admitted;
+    struct Release {
+      ConsoleApiKeyAuthenticator* self;
+      ~Release() {
+        std::lock_guard<std::mutex> l(self->mu_);
+        --self->in_flight_;
+      }
+    } release{this};
     http::ClientRequest req;
     req.method = "POST";
     req.url = options_.validate_url;
@@ -142,6 +195,10 @@ StatusOr<std::optional<Principal>> ConsoleApiKeyAuthenticator::Authenticate(cons
       p.role = StringClaim(body, "role");
       entry.principal = p;
       entry.org_slug = StringClaim(body["org"], "slug");
+      entry.org_id = StringClaim(body["org"], "id");
+      if (!IsUuid(entry.org_id)) {
+        return Status(StatusCode::kUnavailable, "the console answered API-key validation with a malformed body");
+      }
       entry.until = now + options_.valid_ttl;
     } else if (res->status == 401 || res->status == 404) {
       entry.until = now + options_.invalid_ttl;
@@ -155,7 +212,7 @@ StatusOr<std::optional<Principal>> ConsoleApiKeyAuthenticator::Authenticate(cons
     hit = entry;
   }
   if (!hit->principal) return Status(StatusCode::kUnauthenticated, "invalid or revoked API key");
-  auto out = ForOrg(resolve_, *hit->principal, hit->org_slug);
+  auto out = ForOrg(resolve_, *hit->principal, hit->org_id, hit->org_slug);
   if (!out.ok()) return out.status();
   return std::optional<Principal>(*out);
 }

@@ -3,7 +3,8 @@
 //   token names an unknown key id (at most once per `min_refetch`);
 // - API keys (flk_...) validated by calling the console's /api/auth/validate-key, with verdicts
 //   cached briefly.
-// Both map the credential's organisation slug to the server's tenant of the same slug.
+// Both map the credential's organisation id to the tenant that organisation owns (never by slug:
+// slugs are unique only inside the console, and a tenant of the same slug may belong to another).
 #pragma once
 
 #include <chrono>
@@ -18,8 +19,8 @@
 
 namespace flovyn::engine {
 
-// Tenant id for a slug; NOT_FOUND when no such tenant exists yet.
-using SlugResolver = std::function<StatusOr<std::string>(const std::string& slug)>;
+// Tenant id owned by an organisation id; NOT_FOUND when it owns none yet.
+using OwnerResolver = std::function<StatusOr<std::string>(const std::string& org_id)>;
 
 struct JwtOptions {
   std::string jwks_uri;
@@ -31,8 +32,8 @@ struct JwtOptions {
 
 class JwtAuthenticator final : public Authenticator {
  public:
-  JwtAuthenticator(JwtOptions options, SlugResolver resolve) : options_(std::move(options)), resolve_(std::move(resolve)) {}
-  StatusOr<std::optional<Principal>> Authenticate(const std::string& credential) override;
+  JwtAuthenticator(JwtOptions options, OwnerResolver resolve) : options_(std::move(options)), resolve_(std::move(resolve)) {}
+  StatusOr<std::optional<Principal>> Authenticate(const std::string& credential, const std::string& source) override;
   uint64_t fetches() const;  // JWKS documents fetched (for tests of caching)
 
  private:
@@ -40,7 +41,7 @@ class JwtAuthenticator final : public Authenticator {
   StatusOr<std::shared_ptr<const jwt::KeySet>> KeysFor(const std::string& kid);
 
   JwtOptions options_;
-  SlugResolver resolve_;
+  OwnerResolver resolve_;
   mutable std::mutex mu_;
   std::shared_ptr<const jwt::KeySet> keys_;                   // guarded by mu_
   std::chrono::steady_clock::time_point last_fetch_{};        // guarded by mu_
@@ -52,24 +53,39 @@ struct ConsoleApiKeyOptions {
   std::chrono::milliseconds timeout{5000};
   std::chrono::seconds valid_ttl{30};
   std::chrono::seconds invalid_ttl{5};
+  // Unknown keys cost a call to the console each: per source address at most `per_source_per_sec`
+  // (bursts of `per_source_burst`), and at most `max_in_flight` calls at once for everyone.
+  // Beyond either, RESOURCE_EXHAUSTED (429) at once, so random keys cannot tie up the server.
+  double per_source_per_sec = 5;
+  double per_source_burst = 20;
+  int max_in_flight = 4;
 };
 
 class ConsoleApiKeyAuthenticator final : public Authenticator {
  public:
-  ConsoleApiKeyAuthenticator(ConsoleApiKeyOptions options, SlugResolver resolve)
+  ConsoleApiKeyAuthenticator(ConsoleApiKeyOptions options, OwnerResolver resolve)
       : options_(std::move(options)), resolve_(std::move(resolve)) {}
-  StatusOr<std::optional<Principal>> Authenticate(const std::string& credential) override;
+  StatusOr<std::optional<Principal>> Authenticate(const std::string& credential, const std::string& source) override;
 
  private:
   struct Cached {
     std::optional<Principal> principal;  // empty: invalid
-    std::string org_slug;
+    std::string org_slug, org_id;
     std::chrono::steady_clock::time_point until;
   };
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  // Takes one validation from `source`'s bucket and a place among those in flight.
+  Status Admit(const std::string& source);
+
   ConsoleApiKeyOptions options_;
-  SlugResolver resolve_;
+  OwnerResolver resolve_;
   std::mutex mu_;
-  std::map<std::string, Cached> cache_;  // by SHA-256 of the key; guarded by mu_
+  std::map<std::string, Cached> cache_;    // by SHA-256 of the key; guarded by mu_
+  std::map<std::string, Bucket> buckets_;  // by source address; guarded by mu_; bounded
+  int in_flight_ = 0;                      // guarded by mu_
 };
 
 }  // namespace flovyn::engine

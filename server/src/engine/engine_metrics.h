@@ -17,6 +17,7 @@ struct EngineMetrics {
         dispatch(r.HistogramOf(metrics::catalogue::kDispatchLatency)),
         depth(r.GaugeOf(metrics::catalogue::kQueueDepth)),
         lease_expiries(r.CounterOf(metrics::catalogue::kLeaseExpiries)),
+        sweep_errors(r.CounterOf(metrics::catalogue::kSweepErrors)),
         timer_lag(*r.HistogramOf(metrics::catalogue::kTimerLag).With({})),
         timers_fired(*r.CounterOf(metrics::catalogue::kTimersFired).With({})),
         long_polls(r.GaugeOf(metrics::catalogue::kLongPollsActive)),
@@ -30,6 +31,7 @@ struct EngineMetrics {
   metrics::HistogramFamily& dispatch;
   metrics::Family<metrics::Gauge>& depth;
   metrics::Family<metrics::Counter>& lease_expiries;
+  metrics::Family<metrics::Counter>& sweep_errors;
   metrics::Histogram& timer_lag;
   metrics::Counter& timers_fired;
   metrics::Family<metrics::Gauge>& long_polls;

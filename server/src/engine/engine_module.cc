@@ -53,21 +53,21 @@ Status EngineModule::Start(const runtime::Context& ctx) {
     auth_->Add(std::make_shared<StaticApiKeyAuthenticator>(
         *keys, [this](const std::string& org) { return tenancy_->IdForOrg(org); }));
   }
-  auto by_slug = [this](const std::string& slug) { return tenancy_->IdForSlug(slug); };
+  auto by_owner = [this](const std::string& org_id) { return tenancy_->IdForOwner(org_id); };
   if (!settings_.jwt_jwks_uri.empty()) {
     JwtOptions o;
     o.jwks_uri = settings_.jwt_jwks_uri;
     o.issuer = settings_.jwt_issuer;
     o.audience = settings_.jwt_audience;
     o.min_refetch = settings_.jwt_refetch_interval;
-    auth_->Add(std::make_shared<JwtAuthenticator>(o, by_slug));
+    auth_->Add(std::make_shared<JwtAuthenticator>(o, by_owner));
   }
   if (!settings_.api_key_validate_url.empty()) {
     ConsoleApiKeyOptions o;
     o.validate_url = settings_.api_key_validate_url;
     o.valid_ttl = settings_.api_key_cache;
     o.invalid_ttl = std::min(settings_.api_key_cache, o.invalid_ttl);
-    auth_->Add(std::make_shared<ConsoleApiKeyAuthenticator>(o, by_slug));
+    auth_->Add(std::make_shared<ConsoleApiKeyAuthenticator>(o, by_owner));
   }
   rest_ = std::make_unique<RestContext>(*auth_, *tenancy_);
   calls_ = std::make_unique<CallContext>(*auth_, *tenancy_);
@@ -98,25 +98,38 @@ void EngineModule::AddRoutes(http::Router& r) {
   router_ = &r;
   auto route = [&r](const char* method, const char* path, std::function<Response(const Request&)> f,
                     http::RouteOptions o) { r.Add(method, path, http::Sync(std::move(f)), std::move(o)); };
+  // A route that needs `action`: the caller is authenticated, authorised and mapped to the
+  // {tenant} of the path (when it has one) before the handler runs.
+  auto rest = [&r, this](const char* method, const char* path, Action action,
+                         std::function<Response(const Request&, const Caller&)> f, http::RouteOptions o) {
+    o.permission = std::string(ActionName(action));
+    r.Add(method, path, http::Sync([this, action, f = std::move(f)](const Request& req) {
+            auto caller = rest_->Admit(req, action);
+            if (!caller.ok()) return Err(caller.status());
+            return f(req, *caller);
+          }), std::move(o));
+  };
 
   // ---- tenants
-  route("POST", "/api/tenants", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(p, rest_->Who(req));
+  rest("POST", "/api/tenants", Action::kTenantsCreate, [this](const Request& req, const Caller& c) {
+    const Principal& p = c.principal;
     FLOVYN_TRY_ASSIGN(body, JsonBody(req));
     FLOVYN_TRY_ASSIGN(slug, StringField(body, "slug"));
     FLOVYN_TRY_ASSIGN(name, StringField(body, "name"));
     if (!slug) return Err(InvalidArgument("'slug' is required"));
-    // The console creates the tenant of an organisation it signed a token for (its owner or admin).
-    bool own_org = p.kind == Principal::Kind::kJwt && p.org_slug == *slug && (p.role == "owner" || p.role == "admin");
+    // The console creates the tenant of an organisation it signed a token for (its owner or
+    // admin); that organisation becomes the tenant's owner. A slug taken by anyone else is 409.
+    bool own_org = p.kind == Principal::Kind::kJwt && !p.org_id.empty() && p.org_slug == *slug &&
+                   RoleOf(p) == Role::kAdmin;
     if (!p.platform_admin && !own_org) {
       return Err({StatusCode::kPermissionDenied, "creating tenants needs a platform admin key"});
     }
-    FLOVYN_TRY_ASSIGN(t, store_->CreateTenant(*slug, name.value_or(*slug)));
-    return Json(201, ToJson(t));
+    FLOVYN_TRY_ASSIGN(t, store_->CreateTenant(*slug, name.value_or(*slug), own_org ? p.org_id : kStaticOwner));
+    return Json(t.existed ? 200 : 201, ToJson(t));
   }, {.summary = "Create a tenant (platform admin)", .tag = "tenants", .has_body = true});
 
-  route("GET", "/api/tenants", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(p, rest_->Who(req));
+  rest("GET", "/api/tenants", Action::kTenantsRead, [this](const Request&, const Caller& c) {
+    const Principal& p = c.principal;
     json items = json::array();
     if (p.platform_admin) {
       FLOVYN_TRY_ASSIGN(all, store_->ListTenants());
@@ -128,15 +141,15 @@ void EngineModule::AddRoutes(http::Router& r) {
     return Json(200, {{"items", items}});
   }, {.summary = "List the tenants the caller may see", .tag = "tenants"});
 
-  route("GET", "/api/tenants/{tenant}", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("GET", "/api/tenants/{tenant}", Action::kTenantsRead, [this](const Request&, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(t, store_->TenantById(tenant));
     return Json(200, ToJson(t));
   }, {.summary = "Get a tenant", .tag = "tenants"});
 
   // ---- workflows
-  route("POST", "/api/tenants/{tenant}/workflows", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("POST", "/api/tenants/{tenant}/workflows", Action::kWorkflowsWrite, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(body, JsonBody(req));
     FLOVYN_TRY_ASSIGN(kind, StringField(body, "kind"));
     FLOVYN_TRY_ASSIGN(queue, StringField(body, "queue"));
@@ -148,8 +161,8 @@ void EngineModule::AddRoutes(http::Router& r) {
     return Json(started.created ? 201 : 200, {{"id", started.execution_id}, {"created", started.created}});
   }, {.summary = "Start a workflow (idempotencyKey returns the first execution)", .tag = "workflows", .has_body = true});
 
-  route("GET", "/api/tenants/{tenant}/workflows", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("GET", "/api/tenants/{tenant}/workflows", Action::kWorkflowsRead, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(filter, ListFilterFrom(req, kWorkflowStatuses));
     FLOVYN_TRY_ASSIGN(page, store_->ListWorkflows(tenant, filter));
     json items = json::array();
@@ -157,8 +170,8 @@ void EngineModule::AddRoutes(http::Router& r) {
     return Json(200, {{"items", items}, {"nextCursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
   }, {.summary = "List workflows, newest first", .tag = "workflows", .query = {"status", "kind", "limit", "cursor"}});
 
-  route("GET", "/api/tenants/{tenant}/workflow-counts", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("GET", "/api/tenants/{tenant}/workflow-counts", Action::kWorkflowsRead, [this](const Request&, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(counts, store_->CountWorkflows(tenant));
     json out = json::object();
     for (const auto& s : kWorkflowStatuses) out[s] = 0;
@@ -166,30 +179,30 @@ void EngineModule::AddRoutes(http::Router& r) {
     return Json(200, {{"counts", out}});
   }, {.summary = "Workflow executions by status", .tag = "workflows"});
 
-  route("GET", "/api/tenants/{tenant}/workflows/{id}", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("GET", "/api/tenants/{tenant}/workflows/{id}", Action::kWorkflowsRead, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(w, store_->GetWorkflow(tenant, req.path_params.at("id")));
     return Json(200, ToJson(w));
   }, {.summary = "Get a workflow execution", .tag = "workflows"});
 
-  route("GET", "/api/tenants/{tenant}/workflows/{id}/events", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("GET", "/api/tenants/{tenant}/workflows/{id}/events", Action::kWorkflowsRead, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(events, store_->Events(tenant, req.path_params.at("id")));
     json items = json::array();
     for (const auto& e : events) items.push_back(ToJson(e));
     return Json(200, {{"items", items}});
   }, {.summary = "A workflow's event history", .tag = "workflows"});
 
-  route("GET", "/api/tenants/{tenant}/workflows/{id}/state", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("GET", "/api/tenants/{tenant}/workflows/{id}/state", Action::kWorkflowsRead, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(state, store_->State(tenant, req.path_params.at("id")));
     json out = json::object();
     for (const auto& [k, v] : state) out[k] = json::parse(v);
     return Json(200, {{"state", out}});
   }, {.summary = "A workflow's state map", .tag = "workflows"});
 
-  route("POST", "/api/tenants/{tenant}/workflows/{id}/cancel", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("POST", "/api/tenants/{tenant}/workflows/{id}/cancel", Action::kWorkflowsWrite, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     std::string reason;
     if (!req.body.empty()) {  // optional body {"reason": "..."}
       FLOVYN_TRY_ASSIGN(body, JsonBody(req));
@@ -201,8 +214,8 @@ void EngineModule::AddRoutes(http::Router& r) {
     return Json(202, {{"cancelRequested", true}});
   }, {.summary = "Cancel a workflow", .tag = "workflows"});
 
-  route("POST", "/api/tenants/{tenant}/workflows/{id}/signals", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("POST", "/api/tenants/{tenant}/workflows/{id}/signals", Action::kWorkflowsWrite, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(body, JsonBody(req));
     FLOVYN_TRY_ASSIGN(name, StringField(body, "name"));
     if (!name) return Err(InvalidArgument("'name' is required"));
@@ -211,8 +224,8 @@ void EngineModule::AddRoutes(http::Router& r) {
     return Json(202, {{"delivered", true}});
   }, {.summary = "Send a signal to a workflow", .tag = "workflows", .has_body = true});
 
-  route("POST", "/api/tenants/{tenant}/signal-with-start", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("POST", "/api/tenants/{tenant}/signal-with-start", Action::kWorkflowsWrite, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(body, JsonBody(req));
     FLOVYN_TRY_ASSIGN(kind, StringField(body, "kind"));
     FLOVYN_TRY_ASSIGN(queue, StringField(body, "queue"));
@@ -226,8 +239,8 @@ void EngineModule::AddRoutes(http::Router& r) {
   }, {.summary = "Signal a workflow, starting it first when needed", .tag = "workflows", .has_body = true});
 
   // ---- tasks
-  route("POST", "/api/tenants/{tenant}/tasks", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("POST", "/api/tenants/{tenant}/tasks", Action::kTasksWrite, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(body, JsonBody(req));
     FLOVYN_TRY_ASSIGN(kind, StringField(body, "kind"));
     FLOVYN_TRY_ASSIGN(queue, StringField(body, "queue"));
@@ -246,8 +259,8 @@ void EngineModule::AddRoutes(http::Router& r) {
     return Json(201, {{"id", id}});
   }, {.summary = "Submit a standalone task", .tag = "tasks", .has_body = true});
 
-  route("GET", "/api/tenants/{tenant}/tasks", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("GET", "/api/tenants/{tenant}/tasks", Action::kTasksRead, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(filter, ListFilterFrom(req, kTaskStatuses));
     FLOVYN_TRY_ASSIGN(page, store_->ListTasks(tenant, filter));
     json items = json::array();
@@ -255,23 +268,23 @@ void EngineModule::AddRoutes(http::Router& r) {
     return Json(200, {{"items", items}, {"nextCursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
   }, {.summary = "List tasks, newest first", .tag = "tasks", .query = {"status", "kind", "limit", "cursor"}});
 
-  route("GET", "/api/tenants/{tenant}/tasks/{id}", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("GET", "/api/tenants/{tenant}/tasks/{id}", Action::kTasksRead, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(t, store_->GetTask(tenant, req.path_params.at("id")));
     return Json(200, ToJson(t));
   }, {.summary = "Get a task", .tag = "tasks"});
 
   // ---- promises
-  route("POST", "/api/tenants/{tenant}/promises/{id}/resolve", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("POST", "/api/tenants/{tenant}/promises/{id}/resolve", Action::kPromisesSettle, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(body, JsonBody(req));
     Status s = store_->ResolvePromise(tenant, req.path_params.at("id"), ValueField(body, "value"));
     if (!s.ok()) return Err(s);
     return Json(200, {{"status", "RESOLVED"}});
   }, {.summary = "Resolve a waiting promise", .tag = "promises", .has_body = true});
 
-  route("POST", "/api/tenants/{tenant}/promises/{id}/reject", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("POST", "/api/tenants/{tenant}/promises/{id}/reject", Action::kPromisesSettle, [this](const Request& req, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(body, JsonBody(req));
     FLOVYN_TRY_ASSIGN(error, StringField(body, "error"));
     Status s = store_->RejectPromise(tenant, req.path_params.at("id"), error.value_or("rejected"));
@@ -280,8 +293,8 @@ void EngineModule::AddRoutes(http::Router& r) {
   }, {.summary = "Reject a waiting promise", .tag = "promises", .has_body = true});
 
   // ---- workers
-  route("GET", "/api/tenants/{tenant}/workers", [this](const Request& req) {
-    FLOVYN_TRY_ASSIGN(tenant, rest_->Tenant(req));
+  rest("GET", "/api/tenants/{tenant}/workers", Action::kWorkersRead, [this](const Request&, const Caller& c) {
+    const std::string& tenant = c.tenant_id;
     FLOVYN_TRY_ASSIGN(workers, store_->ListWorkers(tenant));
     json items = json::array();
     for (const auto& w : workers) items.push_back(ToJson(w));

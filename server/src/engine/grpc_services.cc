@@ -84,15 +84,21 @@ auto LongPoll(::grpc::ServerContext* ctx, WorkHub& hub, const std::string& key, 
 
 }  // namespace
 
-StatusOr<std::string> CallContext::Tenant(::grpc::ServerContext* ctx) {
-  auto p = auth_.Authenticate(Metadata(ctx, "authorization"));
+StatusOr<std::string> CallContext::Tenant(::grpc::ServerContext* ctx, std::string_view service,
+                                          std::string_view method) {
+  auto p = auth_.Authenticate(Metadata(ctx, "authorization"), ctx->peer());
   if (!p.ok()) return p.status();
+  auto action = ActionOfMethod(service, method);
+  if (!action.ok()) return action.status();
+  if (Status a = Authorize(*p, *action); !a.ok()) return a;
   return tenancy_.Resolve(*p, Metadata(ctx, "x-flovyn-tenant"));
 }
 
+// Authenticates and authorises the call by its service and method name (policy.cc) and resolves
+// its tenant into `var`.
 #define FLOVYN_TENANT(var)                   \
   grpcsvc::CallSpan call_span_(ctx, __func__); \
-  auto var##_or = calls_.Tenant(ctx);        \
+  auto var##_or = calls_.Tenant(ctx, kService, __func__); \
   if (!var##_or.ok()) return ToGrpc(var##_or.status()); \
   const std::string& var = *var##_or
 

@@ -7,6 +7,7 @@
 
 #include "engine/auth.h"
 #include "engine/engine_metrics.h"
+#include "engine/policy.h"
 #include "engine/store.h"
 #include "engine/tenancy.h"
 #include "engine/work_hub.h"
@@ -23,7 +24,8 @@ struct DispatchOptions {
 class CallContext {
  public:
   CallContext(AuthChain& auth, Tenancy& tenancy) : auth_(auth), tenancy_(tenancy) {}
-  StatusOr<std::string> Tenant(::grpc::ServerContext* ctx);
+  // Authenticates, authorises the method's action (policy.h) and resolves the tenant.
+  StatusOr<std::string> Tenant(::grpc::ServerContext* ctx, std::string_view service, std::string_view method);
 
  private:
   AuthChain& auth_;
@@ -32,6 +34,7 @@ class CallContext {
 
 class WorkerLifecycleService final : public v1::WorkerLifecycle::Service {
  public:
+  static constexpr std::string_view kService = "flovyn.v1.WorkerLifecycle";
   WorkerLifecycleService(Store& store, CallContext& calls) : store_(store), calls_(calls) {}
   ::grpc::Status RegisterWorker(::grpc::ServerContext*, const v1::RegisterWorkerRequest*,
                                 v1::RegisterWorkerResponse*) override;
@@ -45,6 +48,7 @@ class WorkerLifecycleService final : public v1::WorkerLifecycle::Service {
 
 class WorkflowDispatchService final : public v1::WorkflowDispatch::Service {
  public:
+  static constexpr std::string_view kService = "flovyn.v1.WorkflowDispatch";
   WorkflowDispatchService(Store& store, CallContext& calls, WorkHub& hub, DispatchOptions o, EngineMetrics* m)
       : store_(store), calls_(calls), hub_(hub), options_(o), metrics_(m) {}
   ::grpc::Status PollWorkflow(::grpc::ServerContext*, const v1::PollWorkflowRequest*,
@@ -76,6 +80,7 @@ class WorkflowDispatchService final : public v1::WorkflowDispatch::Service {
 
 class TaskExecutionService final : public v1::TaskExecution::Service {
  public:
+  static constexpr std::string_view kService = "flovyn.v1.TaskExecution";
   TaskExecutionService(Store& store, CallContext& calls, WorkHub& hub, DispatchOptions o, EngineMetrics* m)
       : store_(store), calls_(calls), hub_(hub), options_(o), metrics_(m) {}
   ::grpc::Status PollTask(::grpc::ServerContext*, const v1::PollTaskRequest*, v1::PollTaskResponse*) override;

@@ -8,8 +8,13 @@
 
 namespace flovyn::engine {
 
+// The owner of tenants made with static API keys (console tenants are owned by the organisation id).
+inline constexpr const char* kStaticOwner = "static";
+
 struct Tenant {
   std::string id, slug, name, created_at;
+  std::string owner = kStaticOwner;
+  bool existed = false;  // CreateTenant found it already made by the same owner
 };
 
 struct Event {

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 
+#include "engine/limits.h"
+
 namespace flovyn::engine {
 
 using nlohmann::json;
 
 StatusOr<Principal> RestContext::Who(const http::Request& req) {
-  auto p = auth_.Authenticate(std::string(req.Header("authorization")));
+  auto p = auth_.Authenticate(std::string(req.Header("authorization")), req.remote_address);
   if (!p.ok()) return p.status();
   if (p->kind == Principal::Kind::kWorkerToken) {
     return Status(StatusCode::kPermissionDenied, "worker tokens are accepted by the gRPC worker protocol only");
@@ -15,11 +17,17 @@ StatusOr<Principal> RestContext::Who(const http::Request& req) {
   return p;
 }
 
-StatusOr<std::string> RestContext::Tenant(const http::Request& req) {
+StatusOr<Caller> RestContext::Admit(const http::Request& req, Action action) {
   auto p = Who(req);
   if (!p.ok()) return p.status();
+  if (Status a = Authorize(*p, action); !a.ok()) return a;
+  Caller c{std::move(*p), ""};
   auto it = req.path_params.find("tenant");
-  return tenancy_.Resolve(*p, it == req.path_params.end() ? "" : it->second);
+  if (it == req.path_params.end()) return c;
+  auto id = tenancy_.Resolve(c.principal, it->second);
+  if (!id.ok()) return id.status();
+  c.tenant_id = std::move(*id);
+  return c;
 }
 
 StatusOr<json> JsonBody(const http::Request& req) {
@@ -27,14 +35,11 @@ StatusOr<json> JsonBody(const http::Request& req) {
   if (ct.substr(0, ct.find(';')) != "application/json") {
     return Status(StatusCode::kInvalidArgument, "Content-Type must be application/json");
   }
-  try {
-    json j = json::parse(req.body);
-    if (!j.is_object()) return InvalidArgument("the request body must be a JSON object");
-    return j;
-  } catch (const json::parse_error& e) {
-    return InvalidArgument(std::string("malformed JSON body: ") +
-                           (e.id == 101 ? "syntax error or invalid UTF-8" : "parse error"));
-  }
+  // Bounded while parsing: nothing below ever recurses deeper than json_max_depth.
+  auto j = json_input::Parse(req.body, "the request body", limits::JsonBounds());
+  if (!j.ok()) return j.status();
+  if (!j->is_object()) return InvalidArgument("the request body must be a JSON object");
+  return std::move(*j);
 }
 
 StatusOr<std::optional<std::string>> StringField(const json& body, const char* name) {
@@ -62,7 +67,9 @@ template <typename T>
 json OrNull(const std::optional<T>& v) { return v ? json(*v) : json(nullptr); }
 }  // namespace
 
-json ToJson(const Tenant& t) { return {{"id", t.id}, {"slug", t.slug}, {"name", t.name}, {"createdAt", t.created_at}}; }
+json ToJson(const Tenant& t) {
+  return {{"id", t.id}, {"slug", t.slug}, {"name", t.name}, {"owner", t.owner}, {"createdAt", t.created_at}};
+}
 
 json ToJson(const WorkflowView& w) {
   return {{"id", w.id},
@@ -130,10 +137,11 @@ StatusOr<ListFilter> ListFilterFrom(const http::Request& req, const std::vector<
     try {
       size_t pos = 0;
       int n = std::stoi(*limit, &pos);
-      if (pos != limit->size() || n < 1 || n > 500) throw std::out_of_range("limit");
+      if (pos != limit->size() || n < 1 || n > limits::kPageSize.value) throw std::out_of_range("limit");
       f.limit = n;
     } catch (const std::exception&) {
-      return InvalidArgument("limit must be an integer from 1 to 500");
+      return InvalidArgument("limit must be an integer from 1 to " + std::to_string(limits::kPageSize.value) +
+                             " (limit page_size)");
     }
   }
   f.status = q("status");

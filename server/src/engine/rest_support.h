@@ -8,18 +8,26 @@
 
 #include "engine/auth.h"
 #include "engine/model.h"
+#include "engine/policy.h"
 #include "engine/tenancy.h"
 #include "flovyn/http/message.h"
 
 namespace flovyn::engine {
+
+// An admitted REST caller: who, and the tenant the path names (empty when it names none).
+struct Caller {
+  Principal principal;
+  std::string tenant_id;
+};
 
 class RestContext {
  public:
   RestContext(AuthChain& auth, Tenancy& tenancy) : auth_(auth), tenancy_(tenancy) {}
   // REST accepts API keys (and console JWTs); worker tokens are for the gRPC protocol.
   StatusOr<Principal> Who(const http::Request& req);
-  // The tenant id for the request's {tenant}, checked against the caller.
-  StatusOr<std::string> Tenant(const http::Request& req);
+  // Authenticates, authorises `action` (policy.h) and resolves the path's {tenant} against the
+  // caller: 401, 403, or the admitted caller.
+  StatusOr<Caller> Admit(const http::Request& req, Action action);
   Tenancy& tenancy() { return tenancy_; }
 
  private:

@@ -1,16 +1,22 @@
 #include "engine/store.h"
 
 #include <openssl/rand.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <regex>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "engine/limits.h"
 #include "engine/work_hub.h"
 #include "flovyn/trace/trace.h"
 
 namespace flovyn::engine {
+
+// The SQL below spells max_duration_ms out as a literal.
+static_assert(limits::kMaxDurationMs.value == 31536000000);
 
 using nlohmann::json;
 using db::Params;
@@ -159,6 +165,9 @@ std::optional<std::pair<std::string, std::string>> DecodeCursor(const std::strin
   }
   auto bar = raw.rfind('|');
   if (bar == std::string::npos || !IsUuid(raw.substr(bar + 1))) return std::nullopt;
+  // The time as PostgreSQL printed it; anything else is refused here, not by the database.
+  static const std::regex kTime(R"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?)");
+  if (!std::regex_match(raw.substr(0, bar), kTime)) return std::nullopt;
   return std::make_pair(raw.substr(0, bar), raw.substr(bar + 1));
 }
 
@@ -187,23 +196,14 @@ StatusOr<Page<View>> ListPage(db::Pool& pool, const char* table, const char* col
   return page;
 }
 
-bool ValidName(const std::string& s, size_t max = 200) {
-  if (s.empty() || s.size() > max) return false;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
 StatusOr<std::string> NormaliseJson(const std::string& text, const std::string& field) {
   if (text.empty()) return std::string("null");
-  try {
-    return Dump(json::parse(text));
-  } catch (const std::exception&) {
-    return Invalid(field + " is not valid JSON");
-  }
+  auto parsed = json_input::Parse(text, field, limits::JsonBounds());
+  if (!parsed.ok()) return parsed.status();
+  return Dump(*parsed);
 }
 
 bool IsUuid(const std::string& s) {
@@ -248,6 +248,16 @@ class Store::Unit {
   }
   StatusOr<Result> Exec(std::string_view sql, const Params& params = {}) { return tx_.Exec(sql, params); }
   void Wake(const std::string& key) { wake_.insert(key); }
+  // What a rolled-back savepoint must forget: its wake-ups and after-commit work.
+  struct Mark {
+    std::set<std::string> wakes;
+    size_t after = 0;
+  };
+  Mark Checkpoint() const { return {wake_, after_.size()}; }
+  void Rewind(Mark m) {
+    wake_ = std::move(m.wakes);
+    after_.resize(m.after);
+  }
   const std::set<std::string>& wakes() const { return wake_; }
   db::Tx& tx() { return tx_; }
 
@@ -419,14 +429,14 @@ StatusOr<StartResult> Insert(U& u, const std::string& tenant, const StartWorkflo
 }
 
 Status ValidateStart(StartWorkflowRequest& req) {
-  if (!ValidName(req.kind)) return Invalid("kind must be 1 to 200 printable characters");
+  if (Status v = limits::Name(req.kind, "kind"); !v.ok()) return v;
   if (req.queue.empty()) req.queue = "default";
-  if (!ValidName(req.queue)) return Invalid("queue must be 1 to 200 printable characters");
+  if (Status v = limits::Name(req.queue, "queue"); !v.ok()) return v;
   auto input = NormaliseJson(req.input_json, "input");
   if (!input.ok()) return input.status();
   req.input_json = *input;
-  if (req.idempotency_key && (req.idempotency_key->empty() || req.idempotency_key->size() > 200)) {
-    return Invalid("idempotencyKey must be 1 to 200 characters");
+  if (req.idempotency_key) {
+    if (Status v = limits::Name(*req.idempotency_key, "idempotencyKey"); !v.ok()) return v;
   }
   return Status::Ok();
 }
@@ -502,48 +512,68 @@ static Status Finish(U& u, Locked& e, const std::string& status, const json& res
 
 // ---------------------------------------------------------------- tenants
 
-StatusOr<Tenant> Store::CreateTenant(const std::string& slug, const std::string& name) {
+namespace {
+constexpr const char* kTenantColumns = "id, slug, name, created_at::text, owner";
+Tenant TenantFromRow(const Result& r, int i) { return Tenant{Str(r, i, 0), Str(r, i, 1), Str(r, i, 2), Str(r, i, 3), Str(r, i, 4)}; }
+}  // namespace
+
+StatusOr<Tenant> Store::CreateTenant(const std::string& slug, const std::string& name, const std::string& owner) {
   bool ok_slug = !slug.empty() && slug.size() <= 63 && std::isalnum(static_cast<unsigned char>(slug[0]));
   for (char c : slug) ok_slug = ok_slug && (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-');
   if (!ok_slug) return Invalid("slug must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit");
-  if (!ValidName(name)) return Invalid("name must be 1 to 200 printable characters");
+  if (Status v = limits::Name(name, "name"); !v.ok()) return v;
+  if (owner != kStaticOwner && !IsUuid(owner)) return Invalid("a tenant's owner is 'static' or an organisation id");
   Tenant t;
   Status s = Run([&](Unit& u) {
-    auto r = u.Exec("INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id, slug, name, created_at::text",
-                    {slug, name});
-    if (!r.ok()) {
-      if (r.status().code() == StatusCode::kAlreadyExists) {
-        return Status(StatusCode::kAlreadyExists, "a tenant with slug '" + slug + "' exists");
-      }
-      return r.status();
+    auto r = u.Exec(std::string("INSERT INTO tenants (slug, name, owner) VALUES ($1, $2, $3) RETURNING ") + kTenantColumns,
+                    {slug, name, owner});
+    if (r.ok()) {
+      t = TenantFromRow(*r, 0);
+      return Status::Ok();
     }
-    t = Tenant{Str(*r, 0, 0), Str(*r, 0, 1), Str(*r, 0, 2), Str(*r, 0, 3)};
-    return Status::Ok();
+    if (r.status().code() != StatusCode::kAlreadyExists) return r.status();
+    // The same owner asking again gets its tenant (a repeated sign-up step); anyone else, a conflict.
+    auto mine = u.Exec(std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE slug = $1 AND owner = $2 "
+                       "AND owner <> 'static'", {slug, owner});
+    if (mine.ok() && mine->rows() == 1) {
+      t = TenantFromRow(*mine, 0);
+      t.existed = true;
+      return Status::Ok();
+    }
+    return Status(StatusCode::kAlreadyExists, "the tenant slug '" + slug + "' is taken");
   });
   if (!s.ok()) return s;
   return t;
 }
 
 StatusOr<Tenant> Store::TenantBySlug(const std::string& slug) {
-  auto r = pool_.Query("SELECT id, slug, name, created_at::text FROM tenants WHERE slug = $1", {slug});
+  auto r = pool_.Query(std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE slug = $1", {slug});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return NotFound("tenant not found");
-  return Tenant{Str(*r, 0, 0), Str(*r, 0, 1), Str(*r, 0, 2), Str(*r, 0, 3)};
+  return TenantFromRow(*r, 0);
 }
 
 StatusOr<Tenant> Store::TenantById(const std::string& id) {
   if (!IsUuid(id)) return NotFound("tenant not found");
-  auto r = pool_.Query("SELECT id, slug, name, created_at::text FROM tenants WHERE id = $1", {id});
+  auto r = pool_.Query(std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE id = $1", {id});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return NotFound("tenant not found");
-  return Tenant{Str(*r, 0, 0), Str(*r, 0, 1), Str(*r, 0, 2), Str(*r, 0, 3)};
+  return TenantFromRow(*r, 0);
+}
+
+StatusOr<Tenant> Store::TenantByOwner(const std::string& owner) {
+  if (!IsUuid(owner)) return NotFound("tenant not found");
+  auto r = pool_.Query(std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE owner = $1", {owner});
+  if (!r.ok()) return r.status();
+  if (r->rows() == 0) return NotFound("tenant not found");
+  return TenantFromRow(*r, 0);
 }
 
 StatusOr<std::vector<Tenant>> Store::ListTenants() {
-  auto r = pool_.Query("SELECT id, slug, name, created_at::text FROM tenants ORDER BY slug");
+  auto r = pool_.Query(std::string("SELECT ") + kTenantColumns + " FROM tenants ORDER BY slug");
   if (!r.ok()) return r.status();
   std::vector<Tenant> out;
-  for (int i = 0; i < r->rows(); ++i) out.push_back({Str(*r, i, 0), Str(*r, i, 1), Str(*r, i, 2), Str(*r, i, 3)});
+  for (int i = 0; i < r->rows(); ++i) out.push_back(TenantFromRow(*r, i));
   return out;
 }
 
@@ -630,21 +660,26 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
     }
     bool suspend = false;
     std::optional<std::pair<std::string, json>> terminal;
+    if (commands.size() > static_cast<size_t>(limits::kCommandsPerSubmit.value)) {
+      return limits::Exceeded("commands", limits::kCommandsPerSubmit);
+    }
     for (const auto& cmd : commands) {
       if (terminal) return Invalid("no command may follow CompleteWorkflow or FailWorkflow");
       Status st;
       switch (cmd.command_case()) {
         case v1::WorkflowCommand::kScheduleTask: {
           const auto& c = cmd.schedule_task();
-          if (!ValidName(c.kind())) return Invalid("ScheduleTask.kind must be 1 to 200 printable characters");
+          if (Status v = limits::Name(c.kind(), "ScheduleTask.kind"); !v.ok()) return v;
           std::string queue = c.queue().empty() ? e.queue : c.queue();
-          if (!ValidName(queue)) return Invalid("ScheduleTask.queue is invalid");
+          if (Status v = limits::Name(queue, "ScheduleTask.queue"); !v.ok()) return v;
           auto input = NormaliseJson(c.input_json(), "ScheduleTask.input_json");
           if (!input.ok()) return input.status();
           int max_attempts = c.max_attempts() == 0 ? 3 : c.max_attempts();
           if (max_attempts < 1 || max_attempts > 1000) return Invalid("ScheduleTask.max_attempts must be 1 to 1000");
-          if (c.initial_backoff_ms() < 0 || c.max_backoff_ms() < 0 || c.lease_ms() < 0) {
-            return Invalid("ScheduleTask durations must not be negative");
+          for (auto [ms, field] : {std::pair{c.initial_backoff_ms(), "ScheduleTask.initial_backoff_ms"},
+                                   std::pair{c.max_backoff_ms(), "ScheduleTask.max_backoff_ms"},
+                                   std::pair{c.lease_ms(), "ScheduleTask.lease_ms"}}) {
+            if (Status v = limits::Duration(ms, field); !v.ok()) return v;
           }
           std::string task_id = NewUuid();
           st = Append(u, e, "TASK_SCHEDULED",
@@ -665,8 +700,8 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
         }
         case v1::WorkflowCommand::kStartTimer: {
           const auto& c = cmd.start_timer();
-          if (!ValidName(c.name())) return Invalid("StartTimer.name must be 1 to 200 printable characters");
-          if (c.duration_ms() < 0) return Invalid("StartTimer.duration_ms must not be negative");
+          if (Status v = limits::Name(c.name(), "StartTimer.name"); !v.ok()) return v;
+          if (Status v = limits::Duration(c.duration_ms(), "StartTimer.duration_ms"); !v.ok()) return v;
           auto r = u.Exec(
               "INSERT INTO timers (execution_id, name, fire_at) VALUES ($1, $2, now() + $3 * interval '1 millisecond') "
               "ON CONFLICT DO NOTHING RETURNING (extract(epoch from fire_at) * 1000)::bigint",
@@ -677,6 +712,7 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
           break;
         }
         case v1::WorkflowCommand::kCancelTimer: {
+          if (Status v = limits::Name(cmd.cancel_timer().name(), "CancelTimer.name"); !v.ok()) return v;
           auto r = u.Exec("UPDATE timers SET status = 'CANCELLED' WHERE execution_id = $1 AND name = $2 AND status = 'PENDING'",
                           {e.id, cmd.cancel_timer().name()});
           if (!r.ok()) return r.status();
@@ -686,8 +722,8 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
         }
         case v1::WorkflowCommand::kCreatePromise: {
           const auto& c = cmd.create_promise();
-          if (!ValidName(c.name())) return Invalid("CreatePromise.name must be 1 to 200 printable characters");
-          if (c.timeout_ms() < 0) return Invalid("CreatePromise.timeout_ms must not be negative");
+          if (Status v = limits::Name(c.name(), "CreatePromise.name"); !v.ok()) return v;
+          if (Status v = limits::Duration(c.timeout_ms(), "CreatePromise.timeout_ms"); !v.ok()) return v;
           std::string pid = NewUuid();
           auto r = u.Exec(
               "INSERT INTO promises (id, tenant_id, execution_id, name, timeout_at) VALUES ($1, $2, $3, $4, "
@@ -702,6 +738,7 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
         }
         case v1::WorkflowCommand::kScheduleChildWorkflow: {
           const auto& c = cmd.schedule_child_workflow();
+          if (Status v = limits::Name(c.name(), "ScheduleChildWorkflow.name"); !v.ok()) return v;
           StartWorkflowRequest child{c.kind(), c.queue().empty() ? e.queue : c.queue(), c.input_json(), std::nullopt,
                                      CurrentTraceParent().value_or("")};
           if (Status v = ValidateStart(child); !v.ok()) return v;
@@ -715,7 +752,7 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
         }
         case v1::WorkflowCommand::kSetState: {
           const auto& c = cmd.set_state();
-          if (!ValidName(c.key())) return Invalid("SetState.key must be 1 to 200 printable characters");
+          if (Status v = limits::Name(c.key(), "SetState.key"); !v.ok()) return v;
           auto value = NormaliseJson(c.value_json(), "SetState.value_json");
           if (!value.ok()) return value.status();
           st = u.Exec("INSERT INTO workflow_state (execution_id, key, value) VALUES ($1, $2, $3::jsonb) "
@@ -727,6 +764,7 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
           break;
         }
         case v1::WorkflowCommand::kClearState: {
+          if (Status v = limits::Name(cmd.clear_state().key(), "ClearState.key"); !v.ok()) return v;
           st = u.Exec("DELETE FROM workflow_state WHERE execution_id = $1 AND key = $2", {e.id, cmd.clear_state().key()})
                    .status();
           if (!st.ok()) return st;
@@ -735,6 +773,7 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
         }
         case v1::WorkflowCommand::kRecordOperation: {
           const auto& c = cmd.record_operation();
+          if (Status v = limits::Name(c.name(), "RecordOperation.name"); !v.ok()) return v;
           auto result_json = NormaliseJson(c.result_json(), "RecordOperation.result_json");
           if (!result_json.ok()) return result_json.status();
           st = Append(u, e, "OPERATION_COMPLETED", {{"name", c.name()}, {"result", json::parse(*result_json)}});
@@ -748,6 +787,7 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
           break;
         }
         case v1::WorkflowCommand::kFailWorkflow: {
+          if (Status v = limits::Text(cmd.fail_workflow().error(), "FailWorkflow.error"); !v.ok()) return v;
           terminal = std::make_pair(std::string("FAILED"), json(cmd.fail_workflow().error()));
           st = Append(u, e, "WORKFLOW_FAILED", {{"error", cmd.fail_workflow().error()}});
           break;
@@ -790,7 +830,7 @@ StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const st
 
 Status Store::Signal(const std::string& tenant, const std::string& execution_id, const std::string& name,
                      const std::string& payload_json) {
-  if (!ValidName(name)) return Invalid("signal name must be 1 to 200 printable characters");
+  if (Status v = limits::Name(name, "signal name"); !v.ok()) return v;
   auto payload = NormaliseJson(payload_json, "payload");
   if (!payload.ok()) return payload.status();
   return Run([&](Unit& u) {
@@ -802,7 +842,7 @@ StatusOr<StartResult> Store::SignalWithStart(const std::string& tenant, const St
                                              const std::string& name, const std::string& payload_json) {
   StartWorkflowRequest req = in;
   if (Status v = ValidateStart(req); !v.ok()) return v;
-  if (!ValidName(name)) return Invalid("signal name must be 1 to 200 printable characters");
+  if (Status v = limits::Name(name, "signal name"); !v.ok()) return v;
   auto payload = NormaliseJson(payload_json, "payload");
   if (!payload.ok()) return payload.status();
   StartResult result;
@@ -818,6 +858,7 @@ StatusOr<StartResult> Store::SignalWithStart(const std::string& tenant, const St
 }
 
 Status Store::Cancel(const std::string& tenant, const std::string& execution_id, const std::string& reason) {
+  if (Status v = limits::Text(reason, "reason"); !v.ok()) return v;
   json requested = reason.empty() ? json::object() : json{{"reason", reason}};
   return Run([&](Unit& u) {
     auto locked = Lock(u, tenant, execution_id);
@@ -870,6 +911,7 @@ Status Store::ResolvePromise(const std::string& tenant, const std::string& promi
 }
 
 Status Store::RejectPromise(const std::string& tenant, const std::string& promise_id, const std::string& error) {
+  if (Status v = limits::Text(error, "error"); !v.ok()) return v;
   return Run([&](Unit& u) { return SettlePromise(u, tenant, promise_id, "REJECTED", json(error)); });
 }
 
@@ -960,13 +1002,19 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> Store::State(const st
 
 StatusOr<std::string> Store::SubmitTask(const std::string& tenant, const SubmitTaskRequest& in) {
   SubmitTaskRequest req = in;
-  if (!ValidName(req.kind)) return Invalid("kind must be 1 to 200 printable characters");
+  if (Status v = limits::Name(req.kind, "kind"); !v.ok()) return v;
   if (req.queue.empty()) req.queue = "default";
-  if (!ValidName(req.queue)) return Invalid("queue must be 1 to 200 printable characters");
+  if (Status v = limits::Name(req.queue, "queue"); !v.ok()) return v;
   auto input = NormaliseJson(req.input_json, "input");
   if (!input.ok()) return input.status();
   if (req.max_attempts == 0) req.max_attempts = 3;
-  if (req.max_attempts < 1 || req.max_attempts > 1000) return Invalid("maxAttempts must be 1 to 1000");
+  if (req.max_attempts < 1 || req.max_attempts > limits::kMaxAttempts.value) {
+    return Invalid("maxAttempts must be 1 to " + std::to_string(limits::kMaxAttempts.value) + " (limit max_attempts)");
+  }
+  for (auto [ms, field] : {std::pair{req.initial_backoff_ms, "initial_backoff_ms"},
+                           std::pair{req.max_backoff_ms, "max_backoff_ms"}, std::pair{req.lease_ms, "lease_ms"}}) {
+    if (Status v = limits::Duration(ms, field); !v.ok()) return v;
+  }
   if (req.initial_backoff_ms <= 0) req.initial_backoff_ms = 1000;
   if (req.max_backoff_ms <= 0) req.max_backoff_ms = 60000;
   if (req.lease_ms <= 0) req.lease_ms = 30000;
@@ -996,7 +1044,7 @@ StatusOr<std::optional<TaskClaim>> Store::ClaimTask(const std::string& tenant, c
         "AND queue = $2 AND status = 'PENDING' AND next_attempt_at <= now() AND ($3::text[] IS NULL OR kind = ANY($3::text[])) "
         "ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
         "UPDATE task_executions t SET status = 'RUNNING', attempt = t.attempt + 1, lease_owner = $4, "
-        "lease_expires_at = now() + t.lease_ms * interval '1 millisecond', heartbeat_at = now(), updated_at = now() "
+        "lease_expires_at = now() + least(t.lease_ms, 31536000000) * interval '1 millisecond', heartbeat_at = now(), updated_at = now() "
         "FROM c WHERE t.id = c.id RETURNING t.id, (extract(epoch from t.lease_expires_at) * 1000)::bigint, "
         "greatest(extract(epoch from clock_timestamp() - c.available_since), 0)",
         {tenant, queue, KindsParam(kinds), worker});
@@ -1053,9 +1101,12 @@ StatusOr<HeldTask> LockHeld(U& u, const std::string& tenant, const std::string& 
   return h;
 }
 
+// In [0, max_duration_ms] whatever the stored values: computed in double (no overflow) and
+// clamped before it becomes an interval.
 int64_t Backoff(const HeldTask& h) {
-  double ms = static_cast<double>(h.initial_backoff_ms) * std::pow(2.0, std::max(0, h.attempt - 1));
-  return static_cast<int64_t>(std::min(ms, static_cast<double>(h.max_backoff_ms)));
+  double ms = static_cast<double>(h.initial_backoff_ms) * std::pow(2.0, std::clamp(h.attempt - 1, 0, 62));
+  double capped = std::min({ms, static_cast<double>(h.max_backoff_ms), static_cast<double>(limits::kMaxDurationMs.value)});
+  return static_cast<int64_t>(std::max(0.0, capped));
 }
 
 // A failed attempt (reported, or its lease expired): retry later or fail for good.
@@ -1117,6 +1168,7 @@ Status Store::CompleteTask(const std::string& tenant, const std::string& worker,
 
 StatusOr<FailResult> Store::FailTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
                                      int attempt, const std::string& error, bool non_retryable) {
+  if (Status v = limits::Text(error, "error"); !v.ok()) return v;
   FailResult result;
   Status s = Run([&](Unit& u) {
     auto h = LockHeld(u, tenant, worker, task_id, attempt);
@@ -1143,7 +1195,7 @@ StatusOr<int64_t> Store::HeartbeatTask(const std::string& tenant, const std::str
   Status s = Run([&](Unit& u) {
     auto h = LockHeld(u, tenant, worker, task_id, attempt);
     if (!h.ok()) return h.status();
-    auto r = u.Exec("UPDATE task_executions SET heartbeat_at = now(), lease_expires_at = now() + lease_ms * interval "
+    auto r = u.Exec("UPDATE task_executions SET heartbeat_at = now(), lease_expires_at = now() + least(lease_ms, 31536000000) * interval "
                     "'1 millisecond', progress = coalesce($2::jsonb, progress), updated_at = now() WHERE id = $1 "
                     "RETURNING (extract(epoch from lease_expires_at) * 1000)::bigint",
                     {task_id, progress});
@@ -1156,6 +1208,7 @@ StatusOr<int64_t> Store::HeartbeatTask(const std::string& tenant, const std::str
 }
 
 Status Store::CancelTask(const std::string& tenant, const std::string& task_id, const std::string& reason) {
+  if (Status v = limits::Text(reason, "reason"); !v.ok()) return v;
   if (!IsUuid(task_id)) return NotFound("task not found");
   return Run([&](Unit& u) {
     auto r = u.Exec("SELECT status, workflow_id, coalesce(workflow_seq, 0) FROM task_executions WHERE id = $1 AND "
@@ -1196,7 +1249,17 @@ StatusOr<Page<TaskView>> Store::ListTasks(const std::string& tenant, const ListF
 // ---------------------------------------------------------------- workers
 
 StatusOr<std::string> Store::RegisterWorker(const std::string& tenant, const v1::RegisterWorkerRequest& req) {
-  if (!ValidName(req.name())) return Invalid("worker name must be 1 to 200 printable characters");
+  if (Status v = limits::Name(req.name(), "worker name"); !v.ok()) return v;
+  if (!req.version().empty()) {
+    if (Status v = limits::Name(req.version(), "worker version"); !v.ok()) return v;
+  }
+  for (const auto& [list, field] : {std::pair{&req.queues(), "queues"}, std::pair{&req.workflow_kinds(), "workflow_kinds"},
+                                    std::pair{&req.task_kinds(), "task_kinds"}}) {
+    if (Status v = limits::Items(static_cast<size_t>(list->size()), field); !v.ok()) return v;
+    for (const auto& item : *list) {
+      if (Status v = limits::Name(item, field); !v.ok()) return v;
+    }
+  }
   auto list = [](const auto& items) { return PgArray(std::vector<std::string>(items.begin(), items.end())); };
   auto r = pool_.Query("INSERT INTO workers (tenant_id, name, version, queues, workflow_kinds, task_kinds) "
                        "VALUES ($1, $2, $3, $4::text[], $5::text[], $6::text[]) RETURNING id",
@@ -1240,29 +1303,45 @@ StatusOr<std::vector<WorkerView>> Store::ListWorkers(const std::string& tenant) 
 
 // ---------------------------------------------------------------- background work
 
-StatusOr<int> Store::Sweep(const char* select_sql, int limit,
+StatusOr<int> Store::Sweep(const char* name, const char* select_sql, int limit,
                            const std::function<Status(Unit&, const db::Result&, int)>& per_row,
                            std::source_location where) {
   int n = 0;
+  std::vector<std::string> failures;
   Status s = Run(
       [&](Unit& u) {
         n = 0;
+        failures.clear();
         auto r = u.Exec(select_sql, {std::to_string(limit)});
         if (!r.ok()) return r.status();
+        // Each row in its own savepoint: a row that fails is rolled back alone, logged, counted and
+        // skipped, so one bad row never stops the sweep for every other row and tenant.
         for (int i = 0; i < r->rows(); ++i) {
+          Status sp = u.Exec("SAVEPOINT sweep_row").status();
+          if (!sp.ok()) return sp;
+          auto mark = u.Checkpoint();
           Status st = per_row(u, *r, i);
-          if (!st.ok()) return st;
-          ++n;
+          if (st.ok()) {
+            if (Status rel = u.Exec("RELEASE SAVEPOINT sweep_row").status(); !rel.ok()) return rel;
+            ++n;
+            continue;
+          }
+          if (st.code() == StatusCode::kUnavailable) return st;  // the database, not the row
+          u.Rewind(std::move(mark));
+          if (Status back = u.Exec("ROLLBACK TO SAVEPOINT sweep_row").status(); !back.ok()) return back;
+          failures.push_back(std::string(r->Get(i, 0)) + ": " + st.message());
         }
         return Status::Ok();
       },
       where);
   if (!s.ok()) return s;
+  for (const auto& f : failures) spdlog::error("sweep {} skipped row {}", name, f);
+  if (metrics_ && !failures.empty()) metrics_->sweep_errors.With({name})->Inc(static_cast<double>(failures.size()));
   return n;
 }
 
 StatusOr<int> Store::FireDueTimers(int limit) {
-  return Sweep(
+  return Sweep("timers",
       "SELECT t.execution_id, t.name, w.tenant_id, extract(epoch from clock_timestamp() - t.fire_at) FROM timers t "
       "JOIN workflow_executions w ON w.id = t.execution_id WHERE t.status = 'PENDING' AND t.fire_at <= now() "
       "ORDER BY t.fire_at LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
@@ -1283,7 +1362,7 @@ StatusOr<int> Store::FireDueTimers(int limit) {
 }
 
 StatusOr<int> Store::TimeOutPromises(int limit) {
-  return Sweep(
+  return Sweep("promise-timeouts",
       "SELECT id, tenant_id FROM promises WHERE status = 'PENDING' AND timeout_at <= now() "
       "ORDER BY timeout_at LIMIT $1 FOR UPDATE SKIP LOCKED",
       limit, [](Unit& u, const db::Result& r, int i) {
@@ -1293,7 +1372,7 @@ StatusOr<int> Store::TimeOutPromises(int limit) {
 }
 
 StatusOr<int> Store::ExpireWorkflowLeases(int limit) {
-  return Sweep(
+  return Sweep("workflow-leases",
       "SELECT id, tenant_id FROM workflow_executions WHERE status = 'RUNNING' AND lease_expires_at < now() "
       "LIMIT $1 FOR UPDATE SKIP LOCKED",
       limit, [this](Unit& u, const db::Result& r, int i) {
@@ -1311,7 +1390,7 @@ StatusOr<int> Store::ExpireWorkflowLeases(int limit) {
 }
 
 StatusOr<int> Store::ExpireTaskLeases(int limit) {
-  return Sweep(
+  return Sweep("task-leases",
       "SELECT id, tenant_id, queue, attempt, lease_owner FROM task_executions WHERE status = 'RUNNING' "
       "AND lease_expires_at < now() LIMIT $1 FOR UPDATE SKIP LOCKED",
       limit, [](Unit& u, const db::Result& r, int i) {

@@ -30,9 +30,14 @@ class Store {
   Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options = {}, EngineMetrics* metrics = nullptr);
 
   // Tenants
-  StatusOr<Tenant> CreateTenant(const std::string& slug, const std::string& name);
+  // `owner`: kStaticOwner or a console organisation's id. ALREADY_EXISTS when the slug is taken
+  // by another owner; the same owner asking again gets its tenant (with `existed` set).
+  StatusOr<Tenant> CreateTenant(const std::string& slug, const std::string& name,
+                                const std::string& owner = kStaticOwner);
   StatusOr<Tenant> TenantBySlug(const std::string& slug);
   StatusOr<Tenant> TenantById(const std::string& id);
+  // The tenant a console organisation owns; NOT_FOUND when it has none yet.
+  StatusOr<Tenant> TenantByOwner(const std::string& owner);
   StatusOr<std::vector<Tenant>> ListTenants();
 
   // Workflows
@@ -92,8 +97,10 @@ class Store {
  private:
   Status Run(const std::function<Status(Unit&)>& work, std::source_location where = std::source_location::current());
   // Background work: selects up to `limit` due rows (SQL with $1 = limit, rows locked with
-  // SKIP LOCKED) and handles each in one transaction; returns how many were handled.
-  StatusOr<int> Sweep(const char* select_sql, int limit,
+  // SKIP LOCKED) and handles each in one transaction, each row in a savepoint of its own; a row
+  // that fails is skipped and counted in flovyn_sweep_errors_total{sweep=name}. Returns how many
+  // rows were handled.
+  StatusOr<int> Sweep(const char* name, const char* select_sql, int limit,
                       const std::function<Status(Unit&, const db::Result&, int)>& per_row,
                       std::source_location where = std::source_location::current());
 

@@ -1,5 +1,5 @@
 // Resolves which tenant a request acts for, from its principal and the tenant it names, and
-// refuses cross-tenant access. Tenant slugs are cached (a tenant's slug never changes).
+// refuses cross-tenant access. Slugs and owners are cached (neither changes once set), bounded.
 #pragma once
 
 #include <map>
@@ -19,14 +19,18 @@ class Tenancy {
   // Returns the tenant id; PERMISSION_DENIED when the principal belongs to another tenant.
   StatusOr<std::string> Resolve(const Principal& p, const std::string& named_slug);
   StatusOr<std::string> IdForSlug(const std::string& slug);
-  // Org id from a credential (a tenant id or a slug) to a tenant id.
+  // Org id from a static key (a tenant id or a slug) to a tenant id.
   StatusOr<std::string> IdForOrg(const std::string& org);
+  // The tenant a console organisation owns (by the organisation's immutable id).
+  StatusOr<std::string> IdForOwner(const std::string& owner);
 
  private:
   Store& store_;
   std::mutex mu_;
-  std::map<std::string, std::string> by_slug_;  // guarded by mu_
-  std::set<std::string> known_ids_;             // guarded by mu_ (tenants are never deleted)
+  static constexpr size_t kMaxCached = 10000;  // per map; a full map starts again empty
+  std::map<std::string, std::string> by_slug_;   // guarded by mu_; resolved tenants only
+  std::map<std::string, std::string> by_owner_;  // guarded by mu_; resolved tenants only
+  std::set<std::string> known_ids_;              // guarded by mu_ (tenants are never deleted)
 };
 
 }  // namespace flovyn::engine

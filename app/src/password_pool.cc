@@ -1,0 +1,73 @@
+#include "password_pool.h"
+
+#include <future>
+
+#include "identity.h"
+
+namespace flovyn::app {
+
+PasswordPool::PasswordPool(int threads, int queue_limit) : queue_limit_(queue_limit) {
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] {
+      for (;;) {
+        std::function<void()> job;
+        {
+          std::unique_lock<std::mutex> l(mu_);
+          cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+          if (queue_.empty()) return;  // stopping
+          job = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        job();
+      }
+    });
+  }
+}
+
+PasswordPool::~PasswordPool() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+int PasswordPool::queued() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return static_cast<int>(queue_.size());
+}
+
+Status PasswordPool::Run(std::function<void()> job) {
+  std::promise<void> done;
+  auto finished = done.get_future();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (static_cast<int>(queue_.size()) >= queue_limit_) {
+      return Status(StatusCode::kResourceExhausted, "the console is busy checking passwords; try again in 1 s");
+    }
+    queue_.push_back([&job, &done] {
+      job();
+      done.set_value();
+    });
+  }
+  cv_.notify_one();
+  finished.wait();
+  return Status::Ok();
+}
+
+StatusOr<std::string> PasswordPool::Hash(std::string_view password) {
+  std::string out;
+  Status s = Run([&] { out = HashPassword(password); });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<bool> PasswordPool::Verify(const std::string& encoded, std::string_view password) {
+  bool good = false;
+  Status s = Run([&] { good = VerifyPassword(encoded, password); });
+  if (!s.ok()) return s;
+  return good;
+}
+
+}  // namespace flovyn::app

@@ -1,0 +1,44 @@
+// argon2id hashing and verification on a fixed number of threads with a bounded queue: each
+// hash holds 19 MiB and ~50 ms of a core, so a sign-in flood must never turn into unbounded
+// memory or threads. Past the queue a caller is refused at once (RESOURCE_EXHAUSTED, "retry in
+// 1 s") instead of waiting. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "flovyn/core/status.h"
+
+namespace flovyn::app {
+
+class PasswordPool {
+ public:
+  PasswordPool(int threads, int queue_limit);
+  ~PasswordPool();
+  PasswordPool(const PasswordPool&) = delete;
+  PasswordPool& operator=(const PasswordPool&) = delete;
+
+  StatusOr<std::string> Hash(std::string_view password);
+  StatusOr<bool> Verify(const std::string& encoded, std::string_view password);
+
+  int queued() const;
+
+ private:
+  // Runs `job` on a pool thread and waits for it; RESOURCE_EXHAUSTED when the queue is full.
+  Status Run(std::function<void()> job);
+
+  const int queue_limit_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;  // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace flovyn::app
