@@ -16,7 +16,9 @@ std::string WriteEngineConfig(const std::vector<std::string>& slugs) {
   f << "  { key = \"" << kAdminKey << "\", org_id = \"*\", principal_type = \"service\", principal_id = \"admin\", role = \"admin\" },\n";
   for (const auto& s : slugs) {
     f << "  { key = \"" << TenantKey(s) << "\", org_id = \"" << s
-      << "\", principal_type = \"user\", principal_id = \"user-" << s << "\", role = \"member\" },\n";
+      << "\", principal_type = \"user\", principal_id = \"user-" << s << "\", role = \"admin\" },\n";
+    f << "  { key = \"" << MemberKey(s) << "\", org_id = \"" << s
+      << "\", principal_type = \"user\", principal_id = \"member-" << s << "\", role = \"member\" },\n";
   }
   f << "]\n";
   return dir + "/server.toml";

@@ -12,7 +12,9 @@
 namespace flovyn::testing {
 
 constexpr const char* kAdminKey = "admin-key-0123456789abcdef";
+// The tenant's admin key, and a key of the member role.
 inline std::string TenantKey(const std::string& slug) { return "tenant-key-" + slug + "-0123456789"; }
+inline std::string MemberKey(const std::string& slug) { return "member-key-" + slug + "-0123456789"; }
 
 // Writes the TOML configuration with the static API keys for `tenant_slugs`.
 std::string WriteEngineConfig(const std::vector<std::string>& tenant_slugs);
