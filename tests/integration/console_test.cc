@@ -34,9 +34,17 @@ jwt::SigningKey ConsoleKey(const std::string& app_db, const std::string& secret 
   return *key;
 }
 
-json ClaimsFor(ConsoleStack& stack, const std::string& slug) {
+// The console organisation's id for a slug (an id the console never made when there is none).
+std::string OrgId(ConsoleStack& stack, const std::string& slug) {
+  std::string id = Postgres::Shared().Psql(DbName(stack.app_database()),
+                                           "SELECT id FROM organizations WHERE slug = '" + slug + "'");
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id.empty() ? "0badc0de-0000-4000-8000-000000000000" : id;
+}
+
+json ClaimsFor(ConsoleStack& stack, const std::string& slug, const std::string& role = "owner") {
   return {{"sub", "user-1"}, {"email", "a@example.com"}, {"name", "A"},
-          {"org", {{"id", "org-1"}, {"slug", slug}, {"role", "owner"}}},
+          {"org", {{"id", OrgId(stack, slug)}, {"slug", slug}, {"role", role}}},
           {"iss", stack.app().Url()}, {"aud", "flovyn-server"}, {"iat", Now()}, {"exp", Now() + 120}};
 }
 
@@ -298,6 +306,8 @@ TEST(ConsoleTest, ReadinessNamesTheBackendOrTheDatabaseAndRecoversWithoutRestart
   ConsoleStack stack({.app_database_url = own.CreateDatabase("app")});
   int port = stack.app().port();
   ASSERT_EQ(HttpGet(port, "/api/health/ready").status, 200);
+  ConsoleClient browser(port);
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));  // sign-up needs the server
 
   stack.engine().Stop();
   auto deadline = std::chrono::steady_clock::now() + 8s;
@@ -311,8 +321,6 @@ TEST(ConsoleTest, ReadinessNamesTheBackendOrTheDatabaseAndRecoversWithoutRestart
   EXPECT_EQ(body["checks"]["database"]["status"], "UP");
   EXPECT_EQ(HttpGet(port, "/api/health/live").status, 200);
   // Pages say the server is unreachable, plainly.
-  ConsoleClient browser(port);
-  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
   auto page = browser.Get("/workflows");
   EXPECT_EQ(page.status, 503);
   EXPECT_NE(page.body.find("The Flovyn server cannot be reached"), std::string::npos);
@@ -357,11 +365,11 @@ TEST(ConsoleTest, MigrateOnAnEmptyDatabaseTwiceIsIdempotent) {
                                          {"NEXT_PUBLIC_APP_URL", "http://console.example"}, {"RUST_LOG", "info"}};
   ChildProcess first(AppBinary(), {"migrate"}, env);
   ASSERT_EQ(first.Wait(30s), 0) << first.Log();
-  EXPECT_NE(first.Log().find("1 migration(s) applied, 0 already applied"), std::string::npos) << first.Log();
+  EXPECT_NE(first.Log().find("2 migration(s) applied, 0 already applied"), std::string::npos) << first.Log();
   ChildProcess second(AppBinary(), {"migrate"}, env);
   ASSERT_EQ(second.Wait(30s), 0) << second.Log();
-  EXPECT_NE(second.Log().find("0 migration(s) applied, 1 already applied"), std::string::npos) << second.Log();
-  EXPECT_EQ(Postgres::Shared().Psql(DbName(url), "SELECT count(*) FROM flovyn_schema_migrations"), "1");
+  EXPECT_NE(second.Log().find("0 migration(s) applied, 2 already applied"), std::string::npos) << second.Log();
+  EXPECT_EQ(Postgres::Shared().Psql(DbName(url), "SELECT count(*) FROM flovyn_schema_migrations"), "2");
   EXPECT_EQ(Postgres::Shared().Psql(DbName(url), "SELECT to_regclass('public.sessions') IS NOT NULL"), "t");
   ChildProcess status(AppBinary(), {"migrate", "--status"}, env);
   EXPECT_EQ(status.Wait(30s), 0) << status.Log();
@@ -454,6 +462,113 @@ TEST(ConsoleTest, BadInputGetsAClearRefusalAndChangesNothing) {
   browser.Get("/workflows");
   EXPECT_EQ(browser.Post("/workflows", {{"kind", "k"}, {"input", "{not json"}}).status, 400);
   EXPECT_TRUE(stack.engine().RestJson("GET", "/api/tenants/acme/workflows", "", kAdminKey)["items"].empty());
+}
+
+// ---------------------------------------------------------------- trust boundaries
+
+int64_t Rows(ConsoleStack& stack, const char* table) {
+  return std::stoll(Postgres::Shared().Psql(DbName(stack.app_database()), std::string("SELECT count(*) FROM ") + table));
+}
+
+TEST(ConsoleTrustTest, SignUpWithASlugTakenOnTheServerFailsCreatesNothingAndCannotReachTheTenant) {
+  ConsoleStack stack;
+  ASSERT_EQ(stack.engine().Rest("POST", "/api/tenants", R"({"slug":"victim","name":"Victim"})", kAdminKey).status, 201);
+  ConsoleClient mallory(stack.app().port());
+  mallory.Get("/sign-up");
+  auto r = mallory.Post("/sign-up", {{"name", "M"}, {"email", "m@example.com"}, {"password", "correct-horse-9"},
+                                      {"organization", "Victim"}, {"slug", "victim"}});
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("is taken on the Flovyn server"), std::string::npos) << r.body;
+  EXPECT_EQ(Rows(stack, "users"), 0);
+  EXPECT_EQ(Rows(stack, "organizations"), 0);
+  EXPECT_EQ(Rows(stack, "sessions"), 0);
+  EXPECT_EQ(mallory.Get("/overview").status, 303) << "no session";
+  // A console token naming the slug, signed with the console's own key, still maps by owner:
+  // the static tenant is not the organisation's.
+  auto key = ConsoleKey(stack.app_database());
+  json claims = ClaimsFor(stack, "victim");
+  EXPECT_EQ(stack.engine().Rest("GET", "/api/tenants/victim/workflows", "", key.Sign(claims)).status, 403);
+  EXPECT_EQ(stack.engine().Rest("POST", "/api/tenants/victim/worker-tokens", R"({"name":"x"})", key.Sign(claims)).status,
+            403);
+  auto tenant = json::parse(stack.engine().Rest("GET", "/api/tenants/victim", "", kAdminKey).body);
+  EXPECT_EQ(tenant["owner"], "static");
+  EXPECT_EQ(HttpGet(stack.engine().http_port(), "/_/health/ready").status, 200);
+}
+
+TEST(ConsoleTrustTest, AConsoleMemberMayReadAndStartButNotManageWorkerTokens) {
+  ConsoleStack stack;
+  ConsoleClient browser(stack.app().port());
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  auto key = ConsoleKey(stack.app_database());
+  std::string member = key.Sign(ClaimsFor(stack, "acme", "member"));
+  auto& e = stack.engine();
+  EXPECT_EQ(e.Rest("GET", "/api/tenants/acme/workflows", "", member).status, 200);
+  EXPECT_EQ(e.Rest("POST", "/api/tenants/acme/workflows", R"({"kind":"k"})", member).status, 201);
+  EXPECT_EQ(e.Rest("POST", "/api/tenants/acme/worker-tokens", R"({"name":"x"})", member).status, 403);
+  std::string owner = key.Sign(ClaimsFor(stack, "acme", "owner"));
+  auto made = e.Rest("POST", "/api/tenants/acme/worker-tokens", R"({"name":"x"})", owner);
+  ASSERT_EQ(made.status, 201) << made.body;
+  std::string id = json::parse(made.body)["id"];
+  EXPECT_EQ(e.Rest("DELETE", "/api/tenants/acme/worker-tokens/" + id, "", member).status, 403);
+  EXPECT_EQ(e.Rest("DELETE", "/api/tenants/acme/worker-tokens/" + id, "", owner).status, 200);
+}
+
+TEST(ConsoleTrustTest, ParallelWrongPasswordsGetExactlyTheFreeAttemptsAndAFreshClientStillSignsIn) {
+  ConsoleStack stack({.app_env = {{"BETTER_AUTH_TRUST_HOST", "true"}}});
+  ConsoleClient browser(stack.app().port());
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  ConsoleClient attacker(stack.app().port());
+  attacker.Get("/sign-in");
+  std::atomic<int> checked{0}, throttled{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 64; ++i) {
+    threads.emplace_back([&, i] {
+      ConsoleClient c = attacker;
+      auto r = c.Post("/sign-in", {{"email", "ada@example.com"}, {"password", "guess-" + std::to_string(i)}},
+                      {{"X-Forwarded-For", "203.0.113.7"}});
+      if (r.status == 401) ++checked;
+      if (r.status == 429) ++throttled;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(checked.load(), 5) << "each attempt is counted before its password is checked";
+  EXPECT_EQ(checked.load() + throttled.load(), 64);
+  // The attacker's address must wait even with the right password...
+  auto blocked = attacker.Post("/sign-in", {{"email", "ada@example.com"}, {"password", "correct-horse-1"}},
+                               {{"X-Forwarded-For", "203.0.113.7"}});
+  EXPECT_EQ(blocked.status, 429);
+  // ...but Ada, from her own address, is not locked out.
+  ConsoleClient ada(stack.app().port());
+  ada.Get("/sign-in");
+  auto in = ada.Post("/sign-in", {{"email", "ada@example.com"}, {"password", "correct-horse-1"}},
+                     {{"X-Forwarded-For", "198.51.100.20"}});
+  EXPECT_EQ(in.status, 303) << in.body;
+}
+
+TEST(ConsoleTrustTest, SignUpDoesNotConfirmAccountsAndWeakPasswordsAreRefused) {
+  ConsoleStack stack;
+  ConsoleClient first(stack.app().port());
+  ASSERT_TRUE(first.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  ConsoleClient probe(stack.app().port());
+  probe.Get("/sign-up");
+  auto again = probe.Post("/sign-up", {{"name", "X"}, {"email", "ada@example.com"}, {"password", "correct-horse-2"},
+                                       {"organization", "Other"}, {"slug", "other-org"}});
+  EXPECT_NE(again.status, 303);
+  EXPECT_EQ(again.body.find("exists"), std::string::npos) << again.body;
+  EXPECT_EQ(stack.engine().Rest("GET", "/api/tenants/other-org", "", kAdminKey).status, 404)
+      << "the refused sign-up left no tenant behind";
+  auto weak = probe.Post("/sign-up", {{"name", "X"}, {"email", "bob@example.com"}, {"password", "          "},
+                                      {"organization", "Bobs"}, {"slug", "bobs"}});
+  EXPECT_EQ(weak.status, 400);
+  EXPECT_EQ(Rows(stack, "users"), 1);
+}
+
+TEST(ConsoleTrustTest, ProductionResponsesCarryHsts) {
+  ConsoleStack prod({.app_env = {{"NODE_ENV", "production"}}});
+  auto page = HttpGet(prod.app().port(), "/sign-in");
+  EXPECT_EQ(page.headers["strict-transport-security"], "max-age=31536000; includeSubDomains");
+  ConsoleStack dev({.app_env = {{"NODE_ENV", "development"}}});
+  EXPECT_EQ(HttpGet(dev.app().port(), "/sign-in").headers.count("strict-transport-security"), 0u);
 }
 
 }  // namespace

@@ -236,8 +236,12 @@ std::string RedactUrl(const std::string& url) {
   if (at != std::string::npos) {
     std::string userinfo = authority.substr(0, at);
     auto colon = userinfo.find(':');
-    out += (colon == std::string::npos ? std::string("***") : userinfo.substr(0, colon) + ":***") +
-           authority.substr(at);
+    // A lone user name is no secret, except where the scheme carries a token there (NATS).
+    std::string scheme_name = scheme == std::string::npos ? "" : Lower(url.substr(0, scheme));
+    bool token_scheme = scheme_name == "nats" || scheme_name == "tls";
+    if (colon != std::string::npos) out += userinfo.substr(0, colon) + ":***";
+    else out += token_scheme ? std::string("***") : userinfo;
+    out += authority.substr(at);
   } else {
     out += authority;
   }
