@@ -125,7 +125,7 @@ TEST(MigrationTest, AFailedMigrationLeavesTheDatabaseAsItWasAndStopsStartup) {
   // Core applied (its own transaction), the failed one left nothing behind.
   EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT to_regclass('public.testbed_marker') IS NULL"), "t");
   EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM flovyn_schema_migrations WHERE component = 'testbed'"), "0");
-  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM flovyn_schema_migrations WHERE component = 'core'"), "2");
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM flovyn_schema_migrations WHERE component = 'core'"), "3");
 }
 
 }  // namespace
