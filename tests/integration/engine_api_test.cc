@@ -42,15 +42,6 @@ std::string Fill(std::string path, const std::map<std::string, std::string>& par
   return path;
 }
 
-// Row counts of every engine table, to prove that bad input changed nothing.
-std::string Snapshot(EngineServer& s) {
-  std::string db = s.database_url().substr(s.database_url().rfind('/') + 1);
-  return Postgres::Shared().Psql(
-      db, "SELECT (SELECT count(*) FROM tenants) || ',' || (SELECT count(*) FROM workflow_executions) || ',' || "
-          "(SELECT count(*) FROM workflow_events) || ',' || (SELECT count(*) FROM task_executions) || ',' || "
-          "(SELECT count(*) FROM promises) || ',' || (SELECT count(*) FROM worker_tokens) || ',' || "
-          "(SELECT count(*) FROM workflow_event_buffer) || ',' || (SELECT count(*) FROM workflow_state)");
-}
 
 TEST(EngineApiTest, OpenApiDocumentIsValidAndListsEveryRouteTheServerServes) {
   EngineServer s;
@@ -93,7 +84,7 @@ TEST(EngineApiTest, TenantIsolationOnEveryRoute) {
   std::string b_token_id = s.RestJson("POST", "/api/tenants/globex/worker-tokens", R"({"name":"b"})", b_key)["id"];
   sdk::ClientOptions o = s.ClientFor("acme");
   std::string a_token = s.CreateWorkerToken("acme");
-  std::string before = Snapshot(s);
+  std::string before = RowCounts(s);
 
   std::string a_key = TenantKey("acme");
   for (const auto& route : DocumentedRoutes(s)) {
@@ -132,7 +123,7 @@ TEST(EngineApiTest, TenantIsolationOnEveryRoute) {
   v1::RegisterWorkerRequest reg;
   reg.set_name("a");
   ASSERT_TRUE(a.RegisterWorker(reg, &worker).ok());
-  before = Snapshot(s);
+  before = RowCounts(s);
   v1::PollWorkflowRequest poll;
   poll.set_worker_id(worker);
   poll.set_queue("default");
@@ -140,7 +131,7 @@ TEST(EngineApiTest, TenantIsolationOnEveryRoute) {
   v1::PollWorkflowResponse res;
   ASSERT_TRUE(a.PollWorkflow(poll, &res).ok());
   EXPECT_FALSE(res.has_work());
-  EXPECT_EQ(Snapshot(s), before) << "nothing changed";
+  EXPECT_EQ(RowCounts(s), before) << "nothing changed";
   // No credentials: 401; an unknown key: 401; a worker token on REST: 403.
   EXPECT_EQ(s.Rest("GET", "/api/tenants/acme/workflows", "", "").status, 401);
   EXPECT_EQ(s.Rest("GET", "/api/tenants/acme/workflows", "", "not-a-real-key-at-all").status, 401);
@@ -150,7 +141,7 @@ TEST(EngineApiTest, TenantIsolationOnEveryRoute) {
 TEST(EngineApiTest, BadInputOnEveryRestRouteIsAClear4xxAndChangesNothing) {
   EngineServer s;
   std::string wf = s.RestJson("POST", "/api/tenants/acme/workflows", R"({"kind":"k"})")["id"];
-  std::string before = Snapshot(s);
+  std::string before = RowCounts(s);
   std::string unknown = "7f1e2d3c-0000-4000-8000-000000000000";
   for (const auto& route : DocumentedRoutes(s)) {
     std::string path = Fill(route.path, {{"tenant", "acme"}, {"id", unknown}});
@@ -203,14 +194,14 @@ TEST(EngineApiTest, BadInputOnEveryRestRouteIsAClear4xxAndChangesNothing) {
   EXPECT_EQ(s.Rest("GET", "/api/tenants/no-such-tenant/workflows", "", kAdminKey).status, 404);
   EXPECT_EQ(s.Rest("POST", "/api/tenants", R"({"slug":"Bad Slug!"})", kAdminKey).status, 400);
   EXPECT_EQ(s.Rest("POST", "/api/tenants", R"({"slug":"acme"})", kAdminKey).status, 409);
-  EXPECT_EQ(Snapshot(s), before) << "bad input changed nothing";
+  EXPECT_EQ(RowCounts(s), before) << "bad input changed nothing";
   EXPECT_EQ(s.Rest("GET", "/_/health/ready", "", "").status, 200) << "and the server is still ready";
 }
 
 TEST(EngineApiTest, BadInputOnEveryGrpcCallIsInvalidArgumentOrNotFoundAndChangesNothing) {
   EngineServer s;
   sdk::Client client(s.ClientFor("acme"));
-  std::string before = Snapshot(s);
+  std::string before = RowCounts(s);
   std::string unknown = "7f1e2d3c-0000-4000-8000-000000000000";
   using C = grpc::StatusCode;
   v1::StartWorkflowResponse started;
@@ -277,7 +268,7 @@ TEST(EngineApiTest, BadInputOnEveryGrpcCallIsInvalidArgumentOrNotFoundAndChanges
   sdk::Client nobody(anon);
   EXPECT_EQ(nobody.StartWorkflow("k", "1", &started).error_code(), C::UNAUTHENTICATED);
 
-  EXPECT_EQ(Snapshot(s), before) << "bad input changed nothing";
+  EXPECT_EQ(RowCounts(s), before) << "bad input changed nothing";
   EXPECT_EQ(s.Rest("GET", "/_/health/ready", "", "").status, 200);
 }
 
@@ -286,18 +277,9 @@ TEST(EngineApiTest, WorkflowCommandsAreValidatedAtomically) {
   sdk::Client client(s.ClientFor("acme"));
   v1::StartWorkflowResponse started;
   ASSERT_TRUE(client.StartWorkflow("k", "1", &started).ok());
-  std::string worker;
-  v1::RegisterWorkerRequest reg;
-  reg.set_name("w");
-  ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
-  v1::PollWorkflowRequest poll;
-  poll.set_worker_id(worker);
-  poll.set_queue("default");
-  poll.set_timeout_ms(5000);
-  v1::PollWorkflowResponse claim;
-  ASSERT_TRUE(client.PollWorkflow(poll, &claim).ok());
+  auto [worker, claim] = ClaimNextWorkflow(client);
   ASSERT_TRUE(claim.has_work());
-  std::string before = Snapshot(s);
+  std::string before = RowCounts(s);
   v1::SubmitWorkflowCommandsRequest sub;
   sub.set_worker_id(worker);
   sub.set_execution_id(started.execution_id());
@@ -306,7 +288,7 @@ TEST(EngineApiTest, WorkflowCommandsAreValidatedAtomically) {
   *sub.add_commands() = sdk::ScheduleTask("bad", "{not json");
   v1::SubmitWorkflowCommandsResponse res;
   EXPECT_EQ(client.SubmitCommands(sub, &res).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Snapshot(s), before) << "the first command was not applied either";
+  EXPECT_EQ(RowCounts(s), before) << "the first command was not applied either";
   sub.clear_commands();
   *sub.add_commands() = sdk::Complete("1");
   *sub.add_commands() = sdk::Suspend();
@@ -320,7 +302,7 @@ TEST(EngineApiTest, WorkflowCommandsAreValidatedAtomically) {
   sub.set_expected_sequence(1);
   sub.set_worker_id("someone-else");
   EXPECT_EQ(client.SubmitCommands(sub, &res).error_code(), grpc::StatusCode::ABORTED);
-  EXPECT_EQ(Snapshot(s), before);
+  EXPECT_EQ(RowCounts(s), before);
   sub.set_worker_id(worker);
   EXPECT_TRUE(client.SubmitCommands(sub, &res).ok());
   EXPECT_EQ(res.status(), "WAITING");

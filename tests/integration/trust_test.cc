@@ -29,13 +29,6 @@ using C = grpc::StatusCode;
 
 std::string Db(EngineServer& s) { return s.database_url().substr(s.database_url().rfind('/') + 1); }
 
-std::string Snapshot(EngineServer& s) {
-  return Postgres::Shared().Psql(
-      Db(s), "SELECT (SELECT count(*) FROM tenants) || ',' || (SELECT count(*) FROM workflow_executions) || ',' || "
-             "(SELECT count(*) FROM workflow_events) || ',' || (SELECT count(*) FROM task_executions) || ',' || "
-             "(SELECT count(*) FROM promises) || ',' || (SELECT count(*) FROM worker_tokens) || ',' || "
-             "(SELECT count(*) FROM timers) || ',' || (SELECT count(*) FROM workflow_state)");
-}
 
 bool Ready(EngineServer& s) { return s.Rest("GET", "/_/health/ready", "", "").status == 200; }
 
@@ -77,7 +70,7 @@ size_t Count(const std::string& hay, const std::string& needle) {
 TEST(TrustTest, DeeplyNestedJsonIsRefusedOnRestAndGrpcNamingTheLimitAndTheServerStaysUp) {
   EngineServer s;
   sdk::Client client(s.ClientFor("acme"));
-  std::string before = Snapshot(s);
+  std::string before = RowCounts(s);
   for (size_t depth : {size_t{70000}, size_t{20000}, size_t{257}}) {
     auto r = s.Rest("POST", "/api/tenants/acme/workflows", "{\"kind\":\"k\",\"input\":" + Nested(depth) + "}");
     EXPECT_EQ(r.status, 400) << depth << ": " << r.body.substr(0, 300);
@@ -94,7 +87,7 @@ TEST(TrustTest, DeeplyNestedJsonIsRefusedOnRestAndGrpcNamingTheLimitAndTheServer
   auto big = client.StartWorkflow("k", "\"" + std::string(1100 * 1024, 'x') + "\"", &started);
   EXPECT_EQ(big.error_code(), C::INVALID_ARGUMENT);
   EXPECT_NE(big.error_message().find("json_max_bytes"), std::string::npos) << big.error_message();
-  EXPECT_EQ(Snapshot(s), before);
+  EXPECT_EQ(RowCounts(s), before);
   EXPECT_TRUE(Ready(s));
   EXPECT_TRUE(client.StartWorkflow("k", Nested(200), &started).ok()) << "deep but within the limit";
 }
@@ -106,18 +99,9 @@ TEST(TrustTest, DurationsPastTheLimitAreRefusedSoNoQueueOrSweepCanStall) {
   sdk::Client client(s.ClientFor("acme"));
   v1::StartWorkflowResponse started;
   ASSERT_TRUE(client.StartWorkflow("k", "1", &started, "wq").ok());
-  std::string worker;
-  v1::RegisterWorkerRequest reg;
-  reg.set_name("w");
-  ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
-  v1::PollWorkflowRequest poll;
-  poll.set_worker_id(worker);
-  poll.set_queue("wq");
-  poll.set_timeout_ms(5000);
-  v1::PollWorkflowResponse claim;
-  ASSERT_TRUE(client.PollWorkflow(poll, &claim).ok());
+  auto [worker, claim] = ClaimNextWorkflow(client, "wq");
   ASSERT_TRUE(claim.has_work());
-  std::string before = Snapshot(s);
+  std::string before = RowCounts(s);
   const int64_t huge = int64_t{1} << 62;
   auto submit = [&](v1::WorkflowCommand c) {
     v1::SubmitWorkflowCommandsRequest sub;
@@ -156,7 +140,7 @@ TEST(TrustTest, DurationsPastTheLimitAreRefusedSoNoQueueOrSweepCanStall) {
   auto r = client.SubmitTask(task, &task_id);
   EXPECT_EQ(r.error_code(), C::INVALID_ARGUMENT);
   EXPECT_NE(r.error_message().find("max_duration_ms"), std::string::npos) << r.error_message();
-  EXPECT_EQ(Snapshot(s), before);
+  EXPECT_EQ(RowCounts(s), before);
   // The queue still hands out work.
   task.clear_initial_backoff_ms();
   task.clear_max_backoff_ms();
@@ -237,7 +221,7 @@ TEST(RolesTest, EveryRestRouteAnswersPerRoleAsTheMatrixSays) {
   EngineServer s;
   std::string worker_token = s.CreateWorkerToken("acme");
   auto doc = json::parse(s.Rest("GET", "/api/docs/openapi.json", "", "").body);
-  std::string before = Snapshot(s);
+  std::string before = RowCounts(s);
   int walked = 0;
   for (auto& [path, ops] : doc["paths"].items()) {
     for (auto& [method, op] : ops.items()) {
@@ -357,7 +341,7 @@ TEST(RolesTest, EveryGrpcMethodOfTheProtocolAnswersPerRoleAsTheMatrixSays) {
 
 TEST(HttpTrustTest, ANonChunkedTransferCodingIsRefusedAndItsBodyNeverRunsAsTheNextRequest) {
   EngineServer s;
-  std::string before = Snapshot(s);
+  std::string before = RowCounts(s);
   std::string smuggled = "POST /api/tenants/acme/workflows HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                          "Authorization: Bearer " + TenantKey("acme") + "\r\nContent-Length: 14\r\n\r\n{\"kind\":\"evil\"}";
   std::string out = RawHttp(s.http_port(), "POST /api/tenants/acme/workflows HTTP/1.1\r\nHost: x\r\n"
@@ -365,7 +349,7 @@ TEST(HttpTrustTest, ANonChunkedTransferCodingIsRefusedAndItsBodyNeverRunsAsTheNe
                                            "Authorization: Bearer " + TenantKey("acme") + "\r\n\r\n" + smuggled);
   EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
   EXPECT_EQ(Count(out, "HTTP/1.1 "), 1u) << "the body ran as a request:\n" << out;
-  EXPECT_EQ(Snapshot(s), before);
+  EXPECT_EQ(RowCounts(s), before);
 }
 
 TEST(HttpTrustTest, EncodedSlashesNulsAndMissingHostAreRefused) {

@@ -112,4 +112,28 @@ std::vector<json> EngineServer::Events(const std::string& slug, const std::strin
   return ::testing::AssertionSuccess();
 }
 
+std::string RowCounts(EngineServer& s) {
+  std::string db = s.database_url().substr(s.database_url().rfind('/') + 1);
+  std::string sql = "SELECT ''";
+  for (const char* table : {"tenants", "workflow_executions", "workflow_events", "task_executions", "promises",
+                            "worker_tokens", "workflow_event_buffer", "workflow_state", "timers"}) {
+    sql += std::string(" || ',' || (SELECT count(*) FROM ") + table + ")";
+  }
+  return Postgres::Shared().Psql(db, sql);
+}
+
+HeldWorkflow ClaimNextWorkflow(sdk::Client& client, const std::string& queue) {
+  HeldWorkflow held;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("w");
+  EXPECT_TRUE(client.RegisterWorker(reg, &held.worker_id).ok());
+  v1::PollWorkflowRequest poll;
+  poll.set_worker_id(held.worker_id);
+  poll.set_queue(queue);
+  poll.set_timeout_ms(5000);
+  EXPECT_TRUE(client.PollWorkflow(poll, &held.claim).ok());
+  EXPECT_TRUE(held.claim.has_work());
+  return held;
+}
+
 }  // namespace flovyn::testing

@@ -54,6 +54,16 @@ class EngineServer {
   int last_http_port_ = 0, last_grpc_port_ = 0;
 };
 
+// Row counts of every engine table, to prove that a refused request changed nothing.
+std::string RowCounts(EngineServer& s);
+
+// A registered worker holding the next workflow claimed on `queue` (ASSERTs that one was claimed).
+struct HeldWorkflow {
+  std::string worker_id;
+  v1::PollWorkflowResponse claim;
+};
+HeldWorkflow ClaimNextWorkflow(sdk::Client& client, const std::string& queue = "default");
+
 // Asserts that a history is dense: sequences 1..n in order.
 ::testing::AssertionResult DenseHistory(const std::vector<nlohmann::json>& events);
 

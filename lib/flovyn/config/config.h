@@ -92,9 +92,9 @@ StatusOr<Values> Load(const Schema& schema, const LoadInput& input);
 // The process environment as a map.
 std::map<std::string, std::string> ProcessEnvironment();
 
-// "postgres://u:secret@h/db" -> "postgres://u:***@h/db"; also key=value "password=..." forms.
-// Handles URLs (userinfo, password-like query parameters such as ?password=) and libpq's
-// keyword/value strings (password = x, quoted or not).
+// Hides credentials: "postgres://u:secret@h/db" -> "postgres://u:***@h/db", a NATS token in the
+// userinfo, password-like query parameters (?password=), and libpq's keyword/value strings
+// (password = x, quoted or not).
 std::string RedactUrl(const std::string& url);
 // Whether a setting's last key segment names a credential (password, secret, token, key, ...).
 bool IsPasswordLikeKey(std::string_view key);

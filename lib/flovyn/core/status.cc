@@ -72,10 +72,6 @@ std::string Status::ToString() const {
   return std::string(StatusCodeName(code_)) + ": " + message_;
 }
 
-}  // namespace flovyn
-
-namespace flovyn {
-
 Status ForClient(const Status& s) {
   const char* generic = nullptr;
   switch (s.code()) {

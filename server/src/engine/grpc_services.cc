@@ -1,5 +1,6 @@
 #include "engine/grpc_services.h"
 
+#include "engine/limits.h"
 #include "flovyn/grpc/server.h"
 
 namespace flovyn::engine {
@@ -48,16 +49,11 @@ Clock::time_point PollDeadline(::grpc::ServerContext* ctx, int64_t timeout_ms, s
 constexpr auto kCancelCheck = std::chrono::milliseconds(250);
 
 ::grpc::Status RequireWorker(const std::string& worker_id) {
-  if (worker_id.empty() || worker_id.size() > 200) {
-    return {::grpc::StatusCode::INVALID_ARGUMENT, "worker_id is required (from RegisterWorker)"};
-  }
-  return ::grpc::Status::OK;
+  if (worker_id.empty()) return {::grpc::StatusCode::INVALID_ARGUMENT, "worker_id is required (from RegisterWorker)"};
+  return ToGrpc(limits::Name(worker_id, "worker_id"));
 }
 
-::grpc::Status RequireQueue(const std::string& queue) {
-  if (queue.empty() || queue.size() > 200) return {::grpc::StatusCode::INVALID_ARGUMENT, "queue is required"};
-  return ::grpc::Status::OK;
-}
+::grpc::Status RequireQueue(const std::string& queue) { return ToGrpc(limits::Name(queue, "queue")); }
 
 // Claims repeatedly until work arrives, the deadline passes, the client goes away or the
 // server drains; between attempts it waits for a wake-up token (or the sweep interval).

@@ -206,6 +206,11 @@ StatusOr<std::string> NormaliseJson(const std::string& text, const std::string& 
   return Dump(*parsed);
 }
 
+bool IsSlug(const std::string& s) {
+  if (s.empty() || s.size() > 63 || s[0] == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
 bool IsUuid(const std::string& s) {
   if (s.size() != 36) return false;
   for (size_t i = 0; i < 36; ++i) {
@@ -518,9 +523,7 @@ Tenant TenantFromRow(const Result& r, int i) { return Tenant{Str(r, i, 0), Str(r
 }  // namespace
 
 StatusOr<Tenant> Store::CreateTenant(const std::string& slug, const std::string& name, const std::string& owner) {
-  bool ok_slug = !slug.empty() && slug.size() <= 63 && std::isalnum(static_cast<unsigned char>(slug[0]));
-  for (char c : slug) ok_slug = ok_slug && (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-');
-  if (!ok_slug) return Invalid("slug must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit");
+  if (!IsSlug(slug)) return Invalid("slug must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit");
   if (Status v = limits::Name(name, "name"); !v.ok()) return v;
   if (owner != kStaticOwner && !IsUuid(owner)) return Invalid("a tenant's owner is 'static' or an organisation id");
   Tenant t;
@@ -546,27 +549,23 @@ StatusOr<Tenant> Store::CreateTenant(const std::string& slug, const std::string&
   return t;
 }
 
-StatusOr<Tenant> Store::TenantBySlug(const std::string& slug) {
-  auto r = pool_.Query(std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE slug = $1", {slug});
+StatusOr<Tenant> Store::TenantWhere(const char* column, const std::string& value) {
+  auto r = pool_.Query(std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE " + column + " = $1", {value});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return NotFound("tenant not found");
   return TenantFromRow(*r, 0);
 }
 
+StatusOr<Tenant> Store::TenantBySlug(const std::string& slug) { return TenantWhere("slug", slug); }
+
 StatusOr<Tenant> Store::TenantById(const std::string& id) {
   if (!IsUuid(id)) return NotFound("tenant not found");
-  auto r = pool_.Query(std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE id = $1", {id});
-  if (!r.ok()) return r.status();
-  if (r->rows() == 0) return NotFound("tenant not found");
-  return TenantFromRow(*r, 0);
+  return TenantWhere("id", id);
 }
 
 StatusOr<Tenant> Store::TenantByOwner(const std::string& owner) {
   if (!IsUuid(owner)) return NotFound("tenant not found");
-  auto r = pool_.Query(std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE owner = $1", {owner});
-  if (!r.ok()) return r.status();
-  if (r->rows() == 0) return NotFound("tenant not found");
-  return TenantFromRow(*r, 0);
+  return TenantWhere("owner", owner);
 }
 
 StatusOr<std::vector<Tenant>> Store::ListTenants() {

@@ -95,6 +95,8 @@ class Store {
   class Unit;  // one transaction plus the notifications it will send after commit
 
  private:
+  // The tenant whose `column` (a constant of store.cc, never input) equals `value`.
+  StatusOr<Tenant> TenantWhere(const char* column, const std::string& value);
   Status Run(const std::function<Status(Unit&)>& work, std::source_location where = std::source_location::current());
   // Background work: selects up to `limit` due rows (SQL with $1 = limit, rows locked with
   // SKIP LOCKED) and handles each in one transaction, each row in a savepoint of its own; a row
@@ -114,6 +116,8 @@ class Store {
 // Validates that `text` is JSON; empty means null. Returns the normalised text.
 StatusOr<std::string> NormaliseJson(const std::string& text, const std::string& field);
 bool IsUuid(const std::string& s);
+// A tenant slug: 1 to 63 of a-z, 0-9 and '-', not starting with '-' (the tenants table's CHECK).
+bool IsSlug(const std::string& s);
 std::string NewUuid();
 
 }  // namespace flovyn::engine

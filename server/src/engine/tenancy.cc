@@ -2,59 +2,35 @@
 
 namespace flovyn::engine {
 
-namespace {
-// The slug alphabet; anything else names no tenant and is not looked up (nor cached).
-bool SlugShaped(const std::string& s) {
-  if (s.empty() || s.size() > 63) return false;
-  for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  }
-  return true;
-}
-}  // namespace
-
-StatusOr<std::string> Tenancy::IdForSlug(const std::string& slug) {
-  if (!SlugShaped(slug)) return NotFound("tenant not found");
+StatusOr<std::string> Tenancy::Cached(std::map<std::string, std::string>& cache, const std::string& key,
+                                      const std::function<StatusOr<Tenant>()>& load) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = by_slug_.find(slug);
-    if (it != by_slug_.end()) return it->second;
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
   }
-  auto t = store_.TenantBySlug(slug);
-  if (!t.ok()) return t.status();
+  auto t = load();
+  if (!t.ok()) return t.status();  // only resolved tenants are kept
   std::lock_guard<std::mutex> l(mu_);
-  if (by_slug_.size() >= kMaxCached) by_slug_.clear();
-  by_slug_[slug] = t->id;
+  if (cache.size() >= kMaxCached) cache.clear();
+  cache[key] = t->id;
   return t->id;
+}
+
+StatusOr<std::string> Tenancy::IdForSlug(const std::string& slug) {
+  // Anything but a slug names no tenant and is neither looked up nor cached.
+  if (!IsSlug(slug)) return NotFound("tenant not found");
+  return Cached(by_slug_, slug, [&] { return store_.TenantBySlug(slug); });
 }
 
 StatusOr<std::string> Tenancy::IdForOwner(const std::string& owner) {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = by_owner_.find(owner);
-    if (it != by_owner_.end()) return it->second;
-  }
-  auto t = store_.TenantByOwner(owner);
-  if (!t.ok()) return t.status();
-  std::lock_guard<std::mutex> l(mu_);
-  if (by_owner_.size() >= kMaxCached) by_owner_.clear();
-  by_owner_[owner] = t->id;
-  return t->id;
+  return Cached(by_owner_, owner, [&] { return store_.TenantByOwner(owner); });
 }
 
 StatusOr<std::string> Tenancy::IdForOrg(const std::string& org) {
   if (IsUuid(org)) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (known_ids_.count(org)) return org;
-    }
-    auto t = store_.TenantById(org);
-    if (t.ok()) {
-      std::lock_guard<std::mutex> l(mu_);
-      if (known_ids_.size() >= kMaxCached) known_ids_.clear();
-      known_ids_.insert(t->id);
-      return t->id;
-    }
+    auto id = Cached(by_id_, org, [&] { return store_.TenantById(org); });
+    if (id.ok()) return id;
   }
   return IdForSlug(org);
 }

@@ -4,7 +4,7 @@
 
 #include <map>
 #include <mutex>
-#include <set>
+#include <functional>
 #include <string>
 
 #include "engine/auth.h"
@@ -27,10 +27,15 @@ class Tenancy {
  private:
   Store& store_;
   std::mutex mu_;
+  // The tenant id for `key`, from `cache` or `load` (which is then remembered).
+  StatusOr<std::string> Cached(std::map<std::string, std::string>& cache, const std::string& key,
+                               const std::function<StatusOr<Tenant>()>& load);
+
   static constexpr size_t kMaxCached = 10000;  // per map; a full map starts again empty
-  std::map<std::string, std::string> by_slug_;   // guarded by mu_; resolved tenants only
-  std::map<std::string, std::string> by_owner_;  // guarded by mu_; resolved tenants only
-  std::set<std::string> known_ids_;              // guarded by mu_ (tenants are never deleted)
+  // Resolved tenants only (slugs, owners and ids never change; tenants are never deleted).
+  std::map<std::string, std::string> by_slug_;   // guarded by mu_
+  std::map<std::string, std::string> by_owner_;  // guarded by mu_
+  std::map<std::string, std::string> by_id_;     // guarded by mu_
 };
 
 }  // namespace flovyn::engine
