@@ -180,8 +180,10 @@ std::string ConsoleModule::Origin(const Request& req) const {
 
 std::string ConsoleModule::ClientAddress(const Request& req) const {
   if (settings_.trust_host) {
+    // The last hop is the one the trusted proxy appended; earlier ones are the client's to write.
     std::string_view fwd = req.Header("x-forwarded-for");
-    fwd = fwd.substr(0, fwd.find(','));
+    auto comma = fwd.rfind(',');
+    if (comma != std::string_view::npos) fwd.remove_prefix(comma + 1);
     while (!fwd.empty() && fwd.front() == ' ') fwd.remove_prefix(1);
     while (!fwd.empty() && fwd.back() == ' ') fwd.remove_suffix(1);
     if (!fwd.empty() && fwd.size() <= 64) return std::string(fwd);

@@ -31,7 +31,7 @@ class ConsoleModule final : public runtime::Module {
   http::Handler Anonymous(Page page);
   bool SecureCookies(const http::Request& req) const;
   std::string Origin(const http::Request& req) const;
-  // The client's address for sign-in throttling: X-Forwarded-For's first hop only when
+  // The client's address for sign-in throttling: X-Forwarded-For's last hop only when
   // BETTER_AUTH_TRUST_HOST is on, else the connection's peer.
   std::string ClientAddress(const http::Request& req) const;
   // Adds the visit's cookies and, in production, HSTS.

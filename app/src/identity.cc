@@ -169,36 +169,60 @@ StatusOr<std::pair<std::string, Session>> Identity::SignUp(const std::string& em
   return NewSession(user, org);
 }
 
+namespace {
+// Seconds a key with `failures` must wait after its last failure: $free, $first and $max name the
+// statement's parameters for the free attempts, the first wait and the longest wait.
+std::string WaitExpr(const char* free, const char* first, const char* max) {
+  return std::string("least(") + first + "::double precision * power(2, greatest(t.failures - " + free +
+         "::int, 0)), " + max + "::double precision)";
+}
+}  // namespace
+
 Status Identity::Reserve(const std::string& key, int free_attempts) {
+  PurgeExpired();
   // One statement: the attempt is counted unless the key must still wait, so concurrent guesses
   // each take their own count and none slips past the free attempts.
-  const std::string wait_expr = "least($4::double precision * power(2, greatest(t.failures - $3::int, 0)), $5::double precision)";
   auto r = pool_.Query(
       "INSERT INTO sign_in_throttle AS t (key, failures, last_at) VALUES ($1, 1, now()) "
       "ON CONFLICT (key) DO UPDATE SET "
       "failures = CASE WHEN t.last_at < now() - $2::bigint * interval '1 second' THEN 1 ELSE t.failures + 1 END, "
       "last_at = now() "
       "WHERE t.last_at < now() - $2::bigint * interval '1 second' OR t.failures < $3::int "
-      "OR t.last_at + " + wait_expr + " * interval '1 second' <= now() "
+      "OR t.last_at + " + WaitExpr("$3", "$4", "$5") + " * interval '1 second' <= now() "
       "RETURNING failures",
       {key, std::to_string(throttle_.forget_after.count()), std::to_string(free_attempts),
        std::to_string(throttle_.first_wait.count()), std::to_string(throttle_.max_wait.count())});
   if (!r.ok()) return r.status();
   if (r->rows() == 1) return Status::Ok();
-  auto w = pool_.Query("SELECT greatest(1, ceil(extract(epoch from t.last_at + " + wait_expr +
+  auto w = pool_.Query("SELECT greatest(1, ceil(extract(epoch from t.last_at + " + WaitExpr("$2", "$3", "$4") +
                            " * interval '1 second' - now())))::bigint FROM sign_in_throttle t WHERE key = $1",
-                       {key, "0", std::to_string(free_attempts), std::to_string(throttle_.first_wait.count()),
+                       {key, std::to_string(free_attempts), std::to_string(throttle_.first_wait.count()),
                         std::to_string(throttle_.max_wait.count())});
-  int64_t wait = (w.ok() && w->rows() == 1) ? w->GetInt(0, 0) : throttle_.first_wait.count();
+  if (!w.ok()) return w.status();
+  int64_t wait = w->rows() == 1 ? w->GetInt(0, 0) : 1;
   return Status(StatusCode::kResourceExhausted, "too many failed sign-ins; try again in " + std::to_string(wait) + " s");
+}
+
+void Identity::PurgeExpired() {
+  // Rows past every wait and the forgetting time count for nothing: removed at most once a minute,
+  // so the table holds only the last window's keys.
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> l(purge_mu_);
+    if (now - last_purge_ < std::chrono::minutes(1)) return;
+    last_purge_ = now;
+  }
+  (void)pool_.Query("DELETE FROM sign_in_throttle WHERE last_at < now() - $1::bigint * interval '1 second'",
+                    {std::to_string(throttle_.forget_after.count() + throttle_.max_wait.count())});
 }
 
 StatusOr<std::pair<std::string, Session>> Identity::SignIn(const std::string& email, const std::string& password,
                                                            const std::string& client) {
   std::string key = Lower(email);
   std::string pair_key = "pair:" + key + "|" + client, address_key = "addr:" + client;
-  if (Status s = Reserve(pair_key, throttle_.free_attempts); !s.ok()) return s;
+  // The address first: once it must wait, its attempts store nothing more, whatever the email.
   if (Status s = Reserve(address_key, throttle_.address_free_attempts); !s.ok()) return s;
+  if (Status s = Reserve(pair_key, throttle_.free_attempts); !s.ok()) return s;
   auto u = pool_.Query(
       "SELECT u.id, u.email, u.name, u.password_hash, o.id, o.slug, o.name, m.role, o.tenant_ready "
       "FROM users u JOIN members m ON m.user_id = u.id JOIN organizations o ON o.id = m.org_id "
@@ -212,8 +236,6 @@ StatusOr<std::pair<std::string, Session>> Identity::SignIn(const std::string& em
   // The right password: this pair starts again, and the address gets its attempt back.
   (void)pool_.Query("DELETE FROM sign_in_throttle WHERE key = $1", {pair_key});
   (void)pool_.Query("UPDATE sign_in_throttle SET failures = greatest(failures - 1, 0) WHERE key = $1", {address_key});
-  (void)pool_.Query("DELETE FROM sign_in_throttle WHERE last_at < now() - $1::bigint * interval '1 second'",
-                    {std::to_string(throttle_.forget_after.count() + throttle_.max_wait.count())});
   User user = UserFrom(*u, 0, 0);
   Org org = OrgFrom(*u, 0, 4);
   return NewSession(user, org);

@@ -111,13 +111,17 @@ class Identity {
 
   // Counts one attempt under `key` unless it must wait; RESOURCE_EXHAUSTED with the wait.
   Status Reserve(const std::string& key, int free_attempts);
+  // Deletes throttle rows that no longer count (at most once a minute).
+  void PurgeExpired();
 
   db::Pool& pool_;
   SessionCookies cookies_;
   std::chrono::hours session_ttl_;
   PasswordPool& passwords_;
   SignInThrottle throttle_;
-  std::string dummy_hash_;  // verified against when the email is unknown, so timing tells nothing
+  std::string dummy_hash_;
+  std::mutex purge_mu_;
+  std::chrono::steady_clock::time_point last_purge_;  // guarded by purge_mu_  // verified against when the email is unknown, so timing tells nothing
 };
 
 // The active signing key and the public keys of all keys not yet retired.

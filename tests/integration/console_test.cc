@@ -533,16 +533,44 @@ TEST(ConsoleTrustTest, ParallelWrongPasswordsGetExactlyTheFreeAttemptsAndAFreshC
   for (auto& t : threads) t.join();
   EXPECT_EQ(checked.load(), 5) << "each attempt is counted before its password is checked";
   EXPECT_EQ(checked.load() + throttled.load(), 64);
-  // The attacker's address must wait even with the right password...
+  // The attacker's address must wait even with the right password, and the wait it is told
+  // counts down...
   auto blocked = attacker.Post("/sign-in", {{"email", "ada@example.com"}, {"password", "correct-horse-1"}},
                                {{"X-Forwarded-For", "203.0.113.7"}});
   EXPECT_EQ(blocked.status, 429);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  auto later = attacker.Post("/sign-in", {{"email", "ada@example.com"}, {"password", "correct-horse-1"}},
+                             {{"X-Forwarded-For", "203.0.113.7"}});
+  ASSERT_EQ(later.status, 429);
+  int retry_after = std::stoi(later.headers["retry-after"]);
+  EXPECT_GE(retry_after, 25);
+  EXPECT_LE(retry_after, 28) << "the wait left, not the whole wait again";
+  // ...a first hop the client wrote itself does not escape it (the proxy's hop is the last)...
+  auto spoofed = attacker.Post("/sign-in", {{"email", "ada@example.com"}, {"password", "correct-horse-1"}},
+                               {{"X-Forwarded-For", "198.51.100.99, 203.0.113.7"}});
+  EXPECT_EQ(spoofed.status, 429);
   // ...but Ada, from her own address, is not locked out.
   ConsoleClient ada(stack.app().port());
   ada.Get("/sign-in");
   auto in = ada.Post("/sign-in", {{"email", "ada@example.com"}, {"password", "correct-horse-1"}},
                      {{"X-Forwarded-For", "198.51.100.20"}});
   EXPECT_EQ(in.status, 303) << in.body;
+}
+
+TEST(ConsoleTrustTest, ABlockedAddressAddsNoThrottleRowsHoweverManyEmailsItTries) {
+  ConsoleStack stack({.app_env = {{"BETTER_AUTH_TRUST_HOST", "true"}}});
+  ConsoleClient flood(stack.app().port());
+  flood.Get("/sign-in");
+  auto attempt = [&](int i) {
+    return flood.Post("/sign-in", {{"email", "x" + std::to_string(i) + "@example.com"}, {"password", "guess-guess"}},
+                      {{"X-Forwarded-For", "203.0.113.50"}}).status;
+  };
+  int i = 0;
+  while (i < 40 && attempt(i) != 429) ++i;
+  ASSERT_LT(i, 40) << "the address was never throttled";
+  int64_t rows = Rows(stack, "sign_in_throttle");
+  for (int k = 0; k < 30; ++k) EXPECT_EQ(attempt(1000 + k), 429);
+  EXPECT_EQ(Rows(stack, "sign_in_throttle"), rows) << "every refused attempt stored a row";
 }
 
 TEST(ConsoleTrustTest, SignUpDoesNotConfirmAccountsAndWeakPasswordsAreRefused) {

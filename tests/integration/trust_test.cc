@@ -140,6 +140,23 @@ TEST(TrustTest, DurationsPastTheLimitAreRefusedSoNoQueueOrSweepCanStall) {
   auto r = client.SubmitTask(task, &task_id);
   EXPECT_EQ(r.error_code(), C::INVALID_ARGUMENT);
   EXPECT_NE(r.error_message().find("max_duration_ms"), std::string::npos) << r.error_message();
+  // More kinds in one poll than list_items.
+  v1::PollTaskRequest many;
+  many.set_worker_id(worker);
+  many.set_queue("tq");
+  many.set_timeout_ms(10);
+  for (int i = 0; i < 101; ++i) many.add_kinds("k" + std::to_string(i));
+  v1::PollTaskResponse none;
+  auto kinds = client.PollTask(many, &none);
+  EXPECT_EQ(kinds.error_code(), C::INVALID_ARGUMENT);
+  EXPECT_NE(kinds.error_message().find("list_items"), std::string::npos) << kinds.error_message();
+  v1::PollWorkflowRequest many_wf;
+  many_wf.set_worker_id(worker);
+  many_wf.set_queue("wq");
+  many_wf.set_timeout_ms(10);
+  *many_wf.mutable_kinds() = many.kinds();
+  v1::PollWorkflowResponse none_wf;
+  EXPECT_EQ(client.PollWorkflow(many_wf, &none_wf).error_code(), C::INVALID_ARGUMENT);
   EXPECT_EQ(RowCounts(s), before);
   // The queue still hands out work.
   task.clear_initial_backoff_ms();

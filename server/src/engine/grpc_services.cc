@@ -55,6 +55,14 @@ constexpr auto kCancelCheck = std::chrono::milliseconds(250);
 
 ::grpc::Status RequireQueue(const std::string& queue) { return ToGrpc(limits::Name(queue, "queue")); }
 
+::grpc::Status RequireKinds(const ::google::protobuf::RepeatedPtrField<std::string>& kinds) {
+  if (Status s = limits::Items(static_cast<size_t>(kinds.size()), "kinds"); !s.ok()) return ToGrpc(s);
+  for (const auto& k : kinds) {
+    if (Status s = limits::Name(k, "kinds"); !s.ok()) return ToGrpc(s);
+  }
+  return ::grpc::Status::OK;
+}
+
 // Claims repeatedly until work arrives, the deadline passes, the client goes away or the
 // server drains; between attempts it waits for a wake-up token (or the sweep interval).
 template <typename Claim>
@@ -122,6 +130,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContext* ctx, std::strin
   FLOVYN_TENANT(tenant);
   if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
   if (auto s = RequireQueue(req->queue()); !s.ok()) return s;
+  if (auto s = RequireKinds(req->kinds()); !s.ok()) return s;
   std::vector<std::string> kinds(req->kinds().begin(), req->kinds().end());
   GaugeHold active(metrics_ ? metrics_->long_polls.With({"workflow"}) : nullptr);
   auto claim = LongPoll(ctx, hub_, WorkKey(tenant, req->queue(), WorkKind::kWorkflow),
@@ -256,6 +265,7 @@ static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r) {
   FLOVYN_TENANT(tenant);
   if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
   if (auto s = RequireQueue(req->queue()); !s.ok()) return s;
+  if (auto s = RequireKinds(req->kinds()); !s.ok()) return s;
   std::vector<std::string> kinds(req->kinds().begin(), req->kinds().end());
   GaugeHold active(metrics_ ? metrics_->long_polls.With({"task"}) : nullptr);
   auto claim = LongPoll(ctx, hub_, WorkKey(tenant, req->queue(), WorkKind::kTask),
