@@ -79,7 +79,7 @@ Status Backend::CreateTenant(const Session& s) const {
   // The server answers 200 when this organisation already owns the tenant; 409 means the slug
   // belongs to someone else, and is never adopted.
   if (r.status().code() == StatusCode::kAlreadyExists) {
-    return Status(StatusCode::kAlreadyExists, "the organisation slug '" + s.org.slug +
+    return Status(StatusCode::kAlreadyExists, "The organisation slug '" + s.org.slug +
                                                   "' is taken on the Flovyn server; choose another");
   }
   return r.status();

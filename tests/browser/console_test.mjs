@@ -109,6 +109,41 @@ try {
   let token;
   let detailUrl;
 
+  await step('sign-up cannot take over a tenant an admin made on the server', async () => {
+    const made = await fetch(`http://127.0.0.1:${httpPort}/api/tenants`, {
+      method: 'POST', headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ slug: 'taken-org', name: 'Taken' }),
+    });
+    assert.equal(made.status, 201);
+    const started = await fetch(`http://127.0.0.1:${httpPort}/api/tenants/taken-org/workflows`, {
+      method: 'POST', headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ kind: 'secret-kind', input: { card: '4111' } }),
+    });
+    assert.equal(started.status, 201);
+    const intruder = await context.newPage();
+    await intruder.goto(`${appUrl}/sign-up`);
+    await intruder.fill('input[name=name]', 'Mallory');
+    await intruder.fill('input[name=email]', 'mallory@example.com');
+    await intruder.fill('input[name=password]', 'correct-horse-mallory');
+    await intruder.fill('input[name=organization]', 'Taken');
+    await intruder.fill('input[name=slug]', 'taken-org');
+    await intruder.click('button[type=submit]');
+    await intruder.waitForLoadState();
+    assert.match(await intruder.content(), /is taken on the Flovyn server/);
+    assert.doesNotMatch(intruder.url(), /\/overview$/);
+    await intruder.screenshot({ path: `${artifacts}/sign-up-slug-taken.png` });
+    // No account was made: signing in as the intruder fails, and no page shows the tenant's work.
+    await intruder.goto(`${appUrl}/workflows`);
+    assert.match(intruder.url(), /\/sign-in$/);
+    await intruder.fill('input[name=email]', 'mallory@example.com');
+    await intruder.fill('input[name=password]', 'correct-horse-mallory');
+    await intruder.click('button[type=submit]');
+    await intruder.waitForLoadState();
+    assert.match(await intruder.content(), /wrong email or password/);
+    assert.ok(!(await intruder.content()).includes('secret-kind'));
+    await intruder.close();
+  });
+
   await step('sign up creates the account and the organisation', async () => {
     await page.goto(`${appUrl}/`);
     assert.match(page.url(), /\/sign-in$/);
