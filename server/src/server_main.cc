@@ -78,6 +78,9 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     es.jwt_refetch_interval = std::chrono::milliseconds(settings.jwt_refetch_interval_ms);
     es.api_key_validate_url = settings.api_key_validate_url;
     es.api_key_cache = std::chrono::seconds(settings.api_key_cache_secs);
+    es.api_key_validations_per_sec = static_cast<double>(settings.api_key_validations_per_sec);
+    es.api_key_validation_burst = static_cast<double>(settings.api_key_validation_burst);
+    es.api_key_max_validations_in_flight = static_cast<int>(settings.api_key_max_validations_in_flight);
     es.store.workflow_lease = std::chrono::milliseconds(settings.workflow_lease_ms);
     es.dispatch.sweep_interval = std::chrono::milliseconds(settings.poll_sweep_ms);
     es.dispatch.max_poll = std::chrono::milliseconds(settings.max_poll_ms);

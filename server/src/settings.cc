@@ -48,6 +48,16 @@ const config::Schema& Schema() {
     s.Add({.key = "auth.api_key.cache_secs", .type = Type::kInt, .default_value = "30",
            .description = "how long a console API key's validation is reused (a revocation takes effect within it)",
            .min_value = 0, .max_value = 3600});
+    s.Add({.key = "auth.api_key.validations_per_sec", .type = Type::kInt, .default_value = "5",
+           .description = "console API keys not in the cache are checked with the console at most this often per "
+                          "client address (bursts of auth.api_key.validation_burst); beyond it 429",
+           .min_value = 1, .max_value = 10000});
+    s.Add({.key = "auth.api_key.validation_burst", .type = Type::kInt, .default_value = "20",
+           .description = "console API-key checks a client address may make at once before the rate applies",
+           .min_value = 1, .max_value = 10000});
+    s.Add({.key = "auth.api_key.max_validations_in_flight", .type = Type::kInt, .default_value = "4",
+           .description = "console API-key checks waiting on the console at once, for all clients; beyond it 429",
+           .min_value = 1, .max_value = 1000});
     s.Add({.key = "engine.workflow_lease_ms", .type = Type::kInt, .default_value = "60000",
            .description = "how long a worker holds a claimed workflow execution without submitting",
            .min_value = 100, .max_value = 3600000});
@@ -79,6 +89,9 @@ Settings Settings::From(const config::Values& v) {
   s.jwt_refetch_interval_ms = v.Int("auth.jwt.refetch_interval_ms");
   s.api_key_validate_url = v.String("auth.api_key.validate_url");
   s.api_key_cache_secs = v.Int("auth.api_key.cache_secs");
+  s.api_key_validations_per_sec = v.Int("auth.api_key.validations_per_sec");
+  s.api_key_validation_burst = v.Int("auth.api_key.validation_burst");
+  s.api_key_max_validations_in_flight = v.Int("auth.api_key.max_validations_in_flight");
   s.workflow_lease_ms = v.Int("engine.workflow_lease_ms");
   s.poll_sweep_ms = v.Int("engine.poll_sweep_ms");
   s.max_poll_ms = v.Int("engine.max_poll_ms");

@@ -24,6 +24,7 @@ struct Settings {
   std::string static_api_keys_json;
   std::string jwt_jwks_uri, jwt_issuer, jwt_audience, api_key_validate_url;
   long api_key_cache_secs;
+  int64_t api_key_validations_per_sec = 5, api_key_validation_burst = 20, api_key_max_validations_in_flight = 4;
   long jwt_refetch_interval_ms;
   long workflow_lease_ms;
   long poll_sweep_ms;

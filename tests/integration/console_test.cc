@@ -598,6 +598,44 @@ TEST(ConsoleTrustTest, ASignInFloodPastHashingCapacityKeepsTheConsoleLiveAndBoun
   EXPECT_EQ(HttpGet(stack.app().port(), "/api/health/ready").status, 200);
 }
 
+TEST(ConsoleTrustTest, RandomConsoleApiKeysAreLimitedPerAddressAndAdminCallsStayFast) {
+  ConsoleStack stack;
+  auto& e = stack.engine();
+  // 120 random flk_ keys from one address as fast as 8 clients can send them: the console is
+  // asked about at most the burst (20) plus 5 a second; the rest are refused at once.
+  std::atomic<int> invalid{0}, limited{0}, other{0};
+  std::mutex mu;
+  std::string refusal;
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 15; ++i) {
+        auto r = e.Rest("GET", "/api/tenants/other/workflows", "",
+                        "flk_random" + std::to_string(t) + "x" + std::to_string(i) + "abcdefghijklmnopqrstuvwxyz");
+        (r.status == 401 ? invalid : r.status == 429 ? limited : other)++;
+        if (r.status == 429) {
+          std::lock_guard<std::mutex> l(mu);
+          refusal = r.body;
+        }
+      }
+    });
+  }
+  std::vector<double> admin_ms;
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(500)) {
+    auto a0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(e.Rest("GET", "/api/tenants", "", kAdminKey).status, 200);
+    admin_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a0).count());
+  }
+  for (auto& th : threads) th.join();
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GT(limited.load(), 0);
+  EXPECT_LE(invalid.load(), 20 + static_cast<int>(5 * elapsed) + 1) << "the console was asked about every key";
+  EXPECT_LT(*std::max_element(admin_ms.begin(), admin_ms.end()), 1000);
+  EXPECT_NE(refusal.find("too many API-key validations from this address"), std::string::npos) << refusal;
+}
+
 TEST(ConsoleTrustTest, SignUpDoesNotConfirmAccountsAndWeakPasswordsAreRefused) {
   ConsoleStack stack;
   ConsoleClient first(stack.app().port());

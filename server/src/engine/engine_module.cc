@@ -67,6 +67,9 @@ Status EngineModule::Start(const runtime::Context& ctx) {
     o.validate_url = settings_.api_key_validate_url;
     o.valid_ttl = settings_.api_key_cache;
     o.invalid_ttl = std::min(settings_.api_key_cache, o.invalid_ttl);
+    o.per_source_per_sec = settings_.api_key_validations_per_sec;
+    o.per_source_burst = settings_.api_key_validation_burst;
+    o.max_in_flight = settings_.api_key_max_validations_in_flight;
     auth_->Add(std::make_shared<ConsoleApiKeyAuthenticator>(o, by_owner));
   }
   rest_ = std::make_unique<RestContext>(*auth_, *tenancy_);

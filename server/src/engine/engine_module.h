@@ -25,6 +25,8 @@ struct EngineSettings {
   std::chrono::milliseconds jwt_refetch_interval{10000};
   std::string api_key_validate_url;
   std::chrono::seconds api_key_cache{30};
+  double api_key_validations_per_sec = 5, api_key_validation_burst = 20;
+  int api_key_max_validations_in_flight = 4;
   DispatchOptions dispatch;
   StoreOptions store;
   std::chrono::milliseconds scheduler_tick{100};
