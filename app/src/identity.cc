@@ -203,6 +203,10 @@ Status Identity::Reserve(const std::string& key, int free_attempts) {
   return Status(StatusCode::kResourceExhausted, "too many failed sign-ins; try again in " + std::to_string(wait) + " s");
 }
 
+void Identity::Release(const std::string& key) {
+  (void)pool_.Query("UPDATE sign_in_throttle SET failures = greatest(failures - 1, 0) WHERE key = $1", {key});
+}
+
 void Identity::PurgeExpired() {
   // Rows past every wait and the forgetting time count for nothing: removed at most once a minute,
   // so the table holds only the last window's keys.
@@ -231,11 +235,17 @@ StatusOr<std::pair<std::string, Session>> Identity::SignIn(const std::string& em
   if (!u.ok()) return u.status();
   // An unknown email is checked against a dummy hash, so its answer takes as long as a wrong password.
   auto good = passwords_.Verify(u->rows() == 1 ? std::string(u->Get(0, 3)) : dummy_hash_, password);
-  if (!good.ok()) return good.status();
+  if (!good.ok()) {
+    // Refused before any password was checked (hashing is saturated): not a failure, so the
+    // attempts counted above are given back, or a flood would lock users out through us.
+    Release(address_key);
+    Release(pair_key);
+    return good.status();
+  }
   if (!*good || u->rows() != 1) return Status(StatusCode::kUnauthenticated, "wrong email or password");
   // The right password: this pair starts again, and the address gets its attempt back.
   (void)pool_.Query("DELETE FROM sign_in_throttle WHERE key = $1", {pair_key});
-  (void)pool_.Query("UPDATE sign_in_throttle SET failures = greatest(failures - 1, 0) WHERE key = $1", {address_key});
+  Release(address_key);
   User user = UserFrom(*u, 0, 0);
   Org org = OrgFrom(*u, 0, 4);
   return NewSession(user, org);

@@ -111,6 +111,8 @@ class Identity {
 
   // Counts one attempt under `key` unless it must wait; RESOURCE_EXHAUSTED with the wait.
   Status Reserve(const std::string& key, int free_attempts);
+  // Gives back one attempt counted under `key` (it was not a failure).
+  void Release(const std::string& key);
   // Deletes throttle rows that no longer count (at most once a minute).
   void PurgeExpired();
 

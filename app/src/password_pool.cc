@@ -6,7 +6,7 @@
 
 namespace flovyn::app {
 
-PasswordPool::PasswordPool(int threads, int queue_limit) : queue_limit_(queue_limit) {
+PasswordPool::PasswordPool(int threads, int queue_limit) : capacity_(threads + queue_limit) {
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this] {
       for (;;) {
@@ -33,21 +33,21 @@ PasswordPool::~PasswordPool() {
   for (auto& t : threads_) t.join();
 }
 
-int PasswordPool::queued() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return static_cast<int>(queue_.size());
-}
-
 Status PasswordPool::Run(std::function<void()> job) {
   std::promise<void> done;
   auto finished = done.get_future();
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (static_cast<int>(queue_.size()) >= queue_limit_) {
+    if (admitted_ >= capacity_) {
       return Status(StatusCode::kResourceExhausted, "the console is busy checking passwords; try again in 1 s");
     }
-    queue_.push_back([&job, &done] {
+    ++admitted_;
+    queue_.push_back([this, &job, &done] {
       job();
+      {
+        std::lock_guard<std::mutex> done_lock(mu_);
+        --admitted_;
+      }
       done.set_value();
     });
   }

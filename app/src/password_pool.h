@@ -19,6 +19,7 @@ namespace flovyn::app {
 
 class PasswordPool {
  public:
+  // `queue_limit` 0: no waiting, at most `threads` checks at once.
   PasswordPool(int threads, int queue_limit);
   ~PasswordPool();
   PasswordPool(const PasswordPool&) = delete;
@@ -26,14 +27,13 @@ class PasswordPool {
 
   StatusOr<std::string> Hash(std::string_view password);
   StatusOr<bool> Verify(const std::string& encoded, std::string_view password);
-
-  int queued() const;
-
- private:
-  // Runs `job` on a pool thread and waits for it; RESOURCE_EXHAUSTED when the queue is full.
+  // Runs `job` on a pool thread and waits for it. Admitted while fewer than threads + queue_limit
+  // jobs are running or waiting; otherwise RESOURCE_EXHAUSTED at once.
   Status Run(std::function<void()> job);
 
-  const int queue_limit_;
+ private:
+  const int capacity_;                       // threads + queue limit
+  int admitted_ = 0;                         // guarded by mu_: running or waiting
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;  // guarded by mu_
