@@ -72,8 +72,9 @@ StatusOr<json> Backend::Call(const Session& s, const std::string& method, const 
   return Send(s, method, base_url_ + "/api/tenants/" + s.org.slug + path, body);
 }
 
-Status Backend::CreateTenant(const Session& s) const {
+Status Backend::CreateTenant(const Session& s, bool claim_legacy) const {
   json body = {{"slug", s.org.slug}, {"name", s.org.name}};
+  if (claim_legacy) body["claimLegacy"] = true;
   auto r = Send(s, "POST", base_url_ + "/api/tenants", &body);
   if (r.ok()) return Status::Ok();
   // The server answers 200 when this organisation already owns the tenant; 409 means the slug
@@ -87,7 +88,7 @@ Status Backend::CreateTenant(const Session& s) const {
 
 Status Backend::EnsureTenant(Session& s, Identity& identity) const {
   if (s.org.tenant_ready) return Status::Ok();
-  if (Status c = CreateTenant(s); !c.ok()) return c;
+  if (Status c = CreateTenant(s, /*claim_legacy=*/true); !c.ok()) return c;
   Status m = identity.MarkTenantReady(s.org.id);
   if (m.ok()) s.org.tenant_ready = true;
   return m;

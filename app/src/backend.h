@@ -24,8 +24,10 @@ class Backend {
                                 const nlohmann::json* body = nullptr) const;
   // Creates the organisation's tenant on the server, owned by the organisation's id. OK when the
   // organisation already owns it; ALREADY_EXISTS when the slug belongs to another owner.
-  Status CreateTenant(const Session& s) const;
-  // For organisations made before their tenant (the server was down then): creates it, marks it ready.
+  // `claim_legacy`: also take over the tenant of this slug made before owners were recorded.
+  Status CreateTenant(const Session& s, bool claim_legacy = false) const;
+  // For organisations made before their tenant had an owner (every organisation at the upgrade
+  // that recorded owners): creates or claims it, marks it ready. Sign-up never claims.
   Status EnsureTenant(Session& s, Identity& identity) const;
   std::string TokenFor(const Session& s) const;
   // The `backend` dependency: GET $BACKEND_URL/_/health/live.

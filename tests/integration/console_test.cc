@@ -496,6 +496,37 @@ TEST(ConsoleTrustTest, SignUpWithASlugTakenOnTheServerFailsCreatesNothingAndCann
   EXPECT_EQ(HttpGet(stack.engine().http_port(), "/_/health/ready").status, 200);
 }
 
+TEST(ConsoleTrustTest, AnOrganisationFromBeforeTenantOwnersClaimsItsLegacyTenantAndSignUpNeverDoes) {
+  ConsoleStack stack;
+  ConsoleClient ada(stack.app().port());
+  ASSERT_TRUE(ada.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  auto& e = stack.engine();
+  ASSERT_EQ(e.Rest("POST", "/api/tenants/acme/workflows", R"({"kind":"k"})", kAdminKey).status, 201);
+  ASSERT_EQ(e.Rest("POST", "/api/tenants", R"({"slug":"admins-own","name":"A"})", kAdminKey).status, 201);
+  // The state the migrations leave behind on upgrade: every existing tenant 'legacy' (server
+  // 0003), every existing organisation to ensure its tenant again (console 0002).
+  std::string srv = DbName(e.database_url());
+  Postgres::Shared().Psql(srv, "UPDATE tenants SET owner = 'legacy'");
+  Postgres::Shared().Psql(DbName(stack.app_database()), "UPDATE organizations SET tenant_ready = false");
+  e.Restart({}, /*same_ports=*/true);
+  // Ada's next page claims her organisation's tenant and shows its work.
+  auto page = ada.Get("/workflows");
+  EXPECT_EQ(page.status, 200) << page.body.substr(0, 500);
+  EXPECT_NE(page.body.find(">k<"), std::string::npos) << "the tenant's workflow is listed";
+  EXPECT_EQ(json::parse(e.Rest("GET", "/api/tenants/acme", "", kAdminKey).body)["owner"], OrgId(stack, "acme"));
+  // A new sign-up for the other legacy tenant's slug is refused: sign-up never claims.
+  ConsoleClient mallory(stack.app().port());
+  mallory.Get("/sign-up");
+  auto r = mallory.Post("/sign-up", {{"name", "M"}, {"email", "m@example.com"}, {"password", "correct-horse-9"},
+                                      {"organization", "Admins"}, {"slug", "admins-own"}});
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(json::parse(e.Rest("GET", "/api/tenants/admins-own", "", kAdminKey).body)["owner"], "legacy");
+  // Nor can a console token claim a tenant of another slug than its own organisation's.
+  auto key = ConsoleKey(stack.app_database());
+  EXPECT_EQ(e.Rest("POST", "/api/tenants", R"({"slug":"admins-own","claimLegacy":true})",
+                   key.Sign(ClaimsFor(stack, "acme"))).status, 403);
+}
+
 TEST(ConsoleTrustTest, AConsoleMemberMayReadAndStartButNotManageWorkerTokens) {
   ConsoleStack stack;
   ConsoleClient browser(stack.app().port());
@@ -507,6 +538,9 @@ TEST(ConsoleTrustTest, AConsoleMemberMayReadAndStartButNotManageWorkerTokens) {
   EXPECT_EQ(e.Rest("POST", "/api/tenants/acme/workflows", R"({"kind":"k"})", member).status, 201);
   EXPECT_EQ(e.Rest("POST", "/api/tenants/acme/worker-tokens", R"({"name":"x"})", member).status, 403);
   std::string owner = key.Sign(ClaimsFor(stack, "acme", "owner"));
+  // Asking again for its own tenant is answered with it, not a conflict.
+  auto again = e.Rest("POST", "/api/tenants", R"({"slug":"acme","name":"Acme"})", owner);
+  EXPECT_EQ(again.status, 200) << again.body;
   auto made = e.Rest("POST", "/api/tenants/acme/worker-tokens", R"({"name":"x"})", owner);
   ASSERT_EQ(made.status, 201) << made.body;
   std::string id = json::parse(made.body)["id"];

@@ -127,7 +127,12 @@ void EngineModule::AddRoutes(http::Router& r) {
     if (!p.platform_admin && !own_org) {
       return Err({StatusCode::kPermissionDenied, "creating tenants needs a platform admin key"});
     }
-    FLOVYN_TRY_ASSIGN(t, store_->CreateTenant(*slug, name.value_or(*slug), own_org ? p.org_id : kStaticOwner));
+    // An organisation that predates tenant owners claims the tenant of its slug once; the console
+    // asks for that only for organisations made before the upgrade, never at sign-up.
+    auto claim = body.find("claimLegacy");
+    bool claim_legacy = own_org && claim != body.end() && claim->is_boolean() && claim->get<bool>();
+    FLOVYN_TRY_ASSIGN(t, store_->CreateTenant(*slug, name.value_or(*slug), own_org ? p.org_id : kStaticOwner,
+                                              claim_legacy));
     return Json(t.existed ? 200 : 201, ToJson(t));
   }, {.summary = "Create a tenant (platform admin)", .tag = "tenants", .has_body = true});
 

@@ -522,23 +522,36 @@ constexpr const char* kTenantColumns = "id, slug, name, created_at::text, owner"
 Tenant TenantFromRow(const Result& r, int i) { return Tenant{Str(r, i, 0), Str(r, i, 1), Str(r, i, 2), Str(r, i, 3), Str(r, i, 4)}; }
 }  // namespace
 
-StatusOr<Tenant> Store::CreateTenant(const std::string& slug, const std::string& name, const std::string& owner) {
+StatusOr<Tenant> Store::CreateTenant(const std::string& slug, const std::string& name, const std::string& owner,
+                                     bool claim_legacy) {
   if (!IsSlug(slug)) return Invalid("slug must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit");
   if (Status v = limits::Name(name, "name"); !v.ok()) return v;
   if (owner != kStaticOwner && !IsUuid(owner)) return Invalid("a tenant's owner is 'static' or an organisation id");
   Tenant t;
   Status s = Run([&](Unit& u) {
-    auto r = u.Exec(std::string("INSERT INTO tenants (slug, name, owner) VALUES ($1, $2, $3) RETURNING ") + kTenantColumns,
+    auto r = u.Exec(std::string("INSERT INTO tenants (slug, name, owner) VALUES ($1, $2, $3) "
+                                "ON CONFLICT (slug) DO NOTHING RETURNING ") + kTenantColumns,
                     {slug, name, owner});
-    if (r.ok()) {
+    if (!r.ok()) {
+      // The slug is free but this organisation owns another tenant already.
+      if (r.status().code() == StatusCode::kAlreadyExists) {
+        return Status(StatusCode::kAlreadyExists, "this organisation already owns a tenant");
+      }
+      return r.status();
+    }
+    if (r->rows() == 1) {
       t = TenantFromRow(*r, 0);
       return Status::Ok();
     }
-    if (r.status().code() != StatusCode::kAlreadyExists) return r.status();
-    // The same owner asking again gets its tenant (a repeated sign-up step); anyone else, a conflict.
-    auto mine = u.Exec(std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE slug = $1 AND owner = $2 "
-                       "AND owner <> 'static'", {slug, owner});
-    if (mine.ok() && mine->rows() == 1) {
+    // The slug is taken. The same owner asking again gets its tenant (a repeated sign-up step); an
+    // organisation that predates owners claims its legacy tenant when asked to; anyone else gets
+    // a conflict.
+    std::string sql = claim_legacy
+        ? std::string("UPDATE tenants SET owner = $2 WHERE slug = $1 AND owner IN ('legacy', $2) RETURNING ") + kTenantColumns
+        : std::string("SELECT ") + kTenantColumns + " FROM tenants WHERE slug = $1 AND owner = $2";
+    auto mine = owner == kStaticOwner ? StatusOr<Result>(Result()) : u.Exec(sql, {slug, owner});
+    if (!mine.ok()) return mine.status();
+    if (mine->rows() == 1) {
       t = TenantFromRow(*mine, 0);
       t.existed = true;
       return Status::Ok();

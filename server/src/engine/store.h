@@ -31,9 +31,11 @@ class Store {
 
   // Tenants
   // `owner`: kStaticOwner or a console organisation's id. ALREADY_EXISTS when the slug is taken
-  // by another owner; the same owner asking again gets its tenant (with `existed` set).
+  // by another owner; the same owner asking again gets its tenant (with `existed` set), and with
+  // `claim_legacy` an organisation takes over the tenant of its slug made before owners were
+  // recorded (owner 'legacy').
   StatusOr<Tenant> CreateTenant(const std::string& slug, const std::string& name,
-                                const std::string& owner = kStaticOwner);
+                                const std::string& owner = kStaticOwner, bool claim_legacy = false);
   StatusOr<Tenant> TenantBySlug(const std::string& slug);
   StatusOr<Tenant> TenantById(const std::string& id);
   // The tenant a console organisation owns; NOT_FOUND when it has none yet.

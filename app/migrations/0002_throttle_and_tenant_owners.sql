@@ -9,3 +9,7 @@ CREATE TABLE sign_in_throttle (
     last_at    timestamptz NOT NULL
 );
 CREATE INDEX sign_in_throttle_age ON sign_in_throttle (last_at);
+
+-- Organisations made before tenants recorded their owner ensure their tenant once more on the
+-- next visit: the server hands each its own 'legacy' tenant (see the server's migration 0003).
+UPDATE organizations SET tenant_ready = false;
