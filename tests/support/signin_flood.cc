@@ -34,36 +34,45 @@ void Probe(int port, const std::atomic<bool>& stop, std::vector<double>& out) {
   }
 }
 
-void Percentiles(std::vector<double> v, FloodResult& r) {
-  if (v.empty()) return;
-  std::sort(v.begin(), v.end());
-  r.live_p50_ms = v[v.size() / 2];
-  r.live_p99_ms = v[std::min(v.size() - 1, v.size() * 99 / 100)];
-  r.live_max_ms = v.back();
-}
+// Probes liveness from construction until Finish, which writes the latencies and the
+// process's memory into the result.
+class LiveProbe {
+ public:
+  LiveProbe(int port, int pid) : pid_(pid), thread_(Probe, port, std::cref(stop_), std::ref(live_)) {}
+  void Finish(FloodResult& r) {
+    stop_ = true;
+    thread_.join();
+    if (!live_.empty()) {
+      std::sort(live_.begin(), live_.end());
+      r.live_p50_ms = live_[live_.size() / 2];
+      r.live_p99_ms = live_[std::min(live_.size() - 1, live_.size() * 99 / 100)];
+      r.live_max_ms = live_.back();
+    }
+    r.rss_peak_kb = ProcessKb(pid_, "VmHWM");
+    r.rss_end_kb = ProcessKb(pid_, "VmRSS");
+  }
+
+ private:
+  int pid_;
+  std::atomic<bool> stop_{false};
+  std::vector<double> live_;
+  std::thread thread_;
+};
 
 }  // namespace
 
 FloodResult Quiet(int app_port, int pid, std::chrono::seconds duration) {
   FloodResult r;
-  std::atomic<bool> stop{false};
-  std::vector<double> live;
-  std::thread probe(Probe, app_port, std::cref(stop), std::ref(live));
+  LiveProbe probe(app_port, pid);
   std::this_thread::sleep_for(duration);
-  stop = true;
-  probe.join();
-  Percentiles(live, r);
-  r.rss_peak_kb = ProcessKb(pid, "VmHWM");
-  r.rss_end_kb = ProcessKb(pid, "VmRSS");
+  probe.Finish(r);
   return r;
 }
 
 FloodResult RunSignInFlood(int app_port, int pid, const FloodOptions& o) {
   FloodResult r;
   std::mutex mu;
-  std::atomic<bool> stop{false};
-  std::vector<double> live;
-  std::thread probe(Probe, app_port, std::cref(stop), std::ref(live));
+  LiveProbe probe(app_port, pid);
 
   // One visitor: its cookie and CSRF token serve every guess (the form is all an attacker needs).
   ConsoleClient visitor(app_port);
@@ -111,11 +120,7 @@ FloodResult RunSignInFlood(int app_port, int pid, const FloodOptions& o) {
   }
   r.sign_in_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   for (auto& t : threads) t.join();
-  stop = true;
-  probe.join();
-  Percentiles(live, r);
-  r.rss_peak_kb = ProcessKb(pid, "VmHWM");
-  r.rss_end_kb = ProcessKb(pid, "VmRSS");
+  probe.Finish(r);
   return r;
 }
 
