@@ -42,6 +42,7 @@ runtime::ProcessSpec SpecFrom(const Settings& s, const config::Values& values) {
   spec.nats_enabled = s.nats_enabled;
   spec.nats_url = s.nats_url;
   runtime::ApplyTracingSettings(values, FLOVYN_VERSION, spec);
+  spec.grpc_limits = s.grpc;
   return spec;
 }
 
@@ -84,6 +85,10 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     es.store.workflow_lease = std::chrono::milliseconds(settings.workflow_lease_ms);
     es.dispatch.sweep_interval = std::chrono::milliseconds(settings.poll_sweep_ms);
     es.dispatch.max_poll = std::chrono::milliseconds(settings.max_poll_ms);
+    es.dispatch.max_polls_per_tenant = settings.max_polls_per_tenant;
+    es.dispatch.max_streams_per_tenant = settings.max_streams_per_tenant;
+    es.handler_threads = settings.grpc_handler_threads;
+    es.handler_queue = static_cast<size_t>(settings.grpc_handler_queue);
     auto engine = std::make_unique<engine::EngineModule>(es);
     auto tokens = std::make_unique<plugins::WorkerTokenPlugin>(*engine, settings.worker_token_secret);
     modules.push_back(std::move(engine));

@@ -64,6 +64,39 @@ const config::Schema& Schema() {
     s.Add({.key = "engine.poll_sweep_ms", .type = Type::kInt, .default_value = "1000",
            .description = "waiting long-polls re-check for work at least this often, notification or not",
            .min_value = 10, .max_value = 60000});
+    s.Add({.key = "engine.max_polls_per_tenant", .type = Type::kInt, .default_value = "5000",
+           .description = "long-polls one tenant may hold waiting at once; beyond it RESOURCE_EXHAUSTED",
+           .min_value = 1, .max_value = 1000000});
+    s.Add({.key = "engine.max_streams_per_tenant", .type = Type::kInt, .default_value = "5000",
+           .description = "notification streams one tenant may hold open at once; beyond it RESOURCE_EXHAUSTED",
+           .min_value = 1, .max_value = 1000000});
+    s.Add({.key = "grpc.handler_threads", .type = Type::kInt, .default_value = "16",
+           .description = "threads running gRPC calls (unary calls and long-poll claims; waiting holds none)",
+           .min_value = 1, .max_value = 1024});
+    s.Add({.key = "grpc.handler_queue", .type = Type::kInt, .default_value = "1024",
+           .description = "gRPC calls waiting for a handler thread at most; beyond it RESOURCE_EXHAUSTED",
+           .min_value = 0, .max_value = 1000000});
+    s.Add({.key = "grpc.max_connections", .type = Type::kInt, .default_value = "1000",
+           .description = "open gRPC connections at most; beyond it a new connection is closed at once",
+           .min_value = 1, .max_value = 1000000});
+    s.Add({.key = "grpc.max_concurrent_streams", .type = Type::kInt, .default_value = "256",
+           .description = "calls in flight on one gRPC connection at most (HTTP/2 MAX_CONCURRENT_STREAMS)",
+           .min_value = 1, .max_value = 100000});
+    s.Add({.key = "grpc.max_connection_idle_ms", .type = Type::kInt, .default_value = "300000",
+           .description = "a gRPC connection with no call in flight this long is closed (GOAWAY)",
+           .min_value = 100, .max_value = 86400000});
+    s.Add({.key = "grpc.max_connection_age_ms", .type = Type::kInt, .default_value = "1800000",
+           .description = "a gRPC connection this old is asked to reconnect (GOAWAY); its calls get the grace",
+           .min_value = 1000, .max_value = 604800000});
+    s.Add({.key = "grpc.max_connection_age_grace_ms", .type = Type::kInt, .default_value = "90000",
+           .description = "time calls on an aged-out gRPC connection get to finish before it is closed",
+           .min_value = 0, .max_value = 86400000});
+    s.Add({.key = "grpc.handshake_timeout_ms", .type = Type::kInt, .default_value = "10000",
+           .description = "time a new gRPC connection gets to send the HTTP/2 preface and settings",
+           .min_value = 100, .max_value = 600000});
+    s.Add({.key = "grpc.memory_quota_mb", .type = Type::kInt, .default_value = "128",
+           .description = "memory gRPC may use for connection buffers (a ResourceQuota); under pressure it "
+                          "shrinks buffers and refuses work", .min_value = 8, .max_value = 65536});
     s.Add({.key = "engine.max_poll_ms", .type = Type::kInt, .default_value = "60000",
            .description = "longest a long-poll may wait", .min_value = 0, .max_value = 600000});
     return s;
@@ -95,6 +128,17 @@ Settings Settings::From(const config::Values& v) {
   s.workflow_lease_ms = v.Int("engine.workflow_lease_ms");
   s.poll_sweep_ms = v.Int("engine.poll_sweep_ms");
   s.max_poll_ms = v.Int("engine.max_poll_ms");
+  s.max_polls_per_tenant = static_cast<int>(v.Int("engine.max_polls_per_tenant"));
+  s.max_streams_per_tenant = static_cast<int>(v.Int("engine.max_streams_per_tenant"));
+  s.grpc_handler_threads = static_cast<int>(v.Int("grpc.handler_threads"));
+  s.grpc_handler_queue = static_cast<int>(v.Int("grpc.handler_queue"));
+  s.grpc.max_connections = static_cast<int>(v.Int("grpc.max_connections"));
+  s.grpc.max_concurrent_streams = static_cast<int>(v.Int("grpc.max_concurrent_streams"));
+  s.grpc.max_connection_idle = std::chrono::milliseconds(v.Int("grpc.max_connection_idle_ms"));
+  s.grpc.max_connection_age = std::chrono::milliseconds(v.Int("grpc.max_connection_age_ms"));
+  s.grpc.max_connection_age_grace = std::chrono::milliseconds(v.Int("grpc.max_connection_age_grace_ms"));
+  s.grpc.handshake_timeout = std::chrono::milliseconds(v.Int("grpc.handshake_timeout_ms"));
+  s.grpc.memory_quota_bytes = static_cast<size_t>(v.Int("grpc.memory_quota_mb")) * 1024 * 1024;
   return s;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "flovyn/config/config.h"
+#include "flovyn/grpc/server.h"
 
 namespace flovyn::server {
 
@@ -29,6 +30,9 @@ struct Settings {
   long workflow_lease_ms;
   long poll_sweep_ms;
   long max_poll_ms;
+  int max_polls_per_tenant = 5000, max_streams_per_tenant = 5000;
+  int grpc_handler_threads = 16, grpc_handler_queue = 1024;
+  grpcsvc::ServerLimits grpc;
 
   static Settings From(const config::Values& v);
 };

@@ -31,8 +31,9 @@ TEST(MetricsEndpointTest, PromtoolAcceptsTheOutputAndTheSeriesArePresent) {
            "flovyn_http_requests_total{method=\"GET\",route=\"/_/health/live\",status=\"200\"} 1",
            "flovyn_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
            "flovyn_http_request_duration_seconds_bucket{method=\"GET\",route=\"/_/health/live\",le=\"+Inf\"} 1",
-           "flovyn_grpc_requests_total{method=\"/grpc.health.v1.Health/Check\",code=\"OK\"} 1",
-           "flovyn_grpc_request_duration_seconds_count{method=\"/grpc.health.v1.Health/Check\"} 1",
+           // The call above, and the liveness probe's own self-check of the listener.
+           "flovyn_grpc_requests_total{method=\"/grpc.health.v1.Health/Check\",code=\"OK\"} 2",
+           "flovyn_grpc_request_duration_seconds_count{method=\"/grpc.health.v1.Health/Check\"} 2",
            "flovyn_db_pool_max_connections{pool=\"main\"} 16",
            "flovyn_db_pool_connections{pool=\"main\",state=\"in_use\"}",
            "flovyn_health_check_up{check=\"database\"} 1",

@@ -1,6 +1,7 @@
 #include "flovyn/grpc/health_service.h"
 
-#include <thread>
+#include <mutex>
+#include <optional>
 
 #include "flovyn/health/probes.h"
 
@@ -8,41 +9,134 @@ namespace flovyn::grpcsvc {
 
 using ::grpc::health::v1::HealthCheckResponse;
 
-HealthCheckResponse::ServingStatus HealthService::Current() {
-  if (stage_.get() != lifecycle::Stage::kRunning) return HealthCheckResponse::NOT_SERVING;
-  health::Report r = monitor_.EvaluateBlocking();
-  return health::Ready(stage_, r) ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
+namespace {
+HealthCheckResponse::ServingStatus StatusOf(const lifecycle::StageCell& stage, const health::Report& r) {
+  return health::Ready(stage, r) ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
 }
+constexpr auto kWatchInterval = std::chrono::milliseconds(500);
+}  // namespace
 
-::grpc::Status HealthService::Check(::grpc::ServerContext*, const ::grpc::health::v1::HealthCheckRequest* req,
-                                    HealthCheckResponse* res) {
-  if (!req->service().empty() && services_.count(req->service()) == 0) {
-    return {::grpc::StatusCode::NOT_FOUND, "unknown service"};
+// One Watch: evaluates every half second, writes when the status changes, and ends with
+// UNAVAILABLE once the server drains (after reporting NOT_SERVING).
+class HealthService::Watcher final : public ::grpc::ServerWriteReactor<HealthCheckResponse> {
+ public:
+  Watcher(HealthService& svc, bool known) : svc_(svc), known_(known) {
+    if (svc_.watches_.fetch_add(1) >= svc_.max_watches_) {
+      std::lock_guard<std::recursive_mutex> l(mu_);
+      FinishLocked({::grpc::StatusCode::RESOURCE_EXHAUSTED,
+                    "too many health watches at once (limit " + std::to_string(svc_.max_watches_) + ")"});
+      return;
+    }
+    Round();
   }
-  res->set_status(Current());
-  return ::grpc::Status::OK;
-}
 
-::grpc::Status HealthService::Watch(::grpc::ServerContext* ctx, const ::grpc::health::v1::HealthCheckRequest* req,
-                                    ::grpc::ServerWriter<HealthCheckResponse>* writer) {
-  bool known = req->service().empty() || services_.count(req->service()) != 0;
-  int last = -1;
-  while (!ctx->IsCancelled()) {
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    writing_ = false;
+    if (!ok) return FinishLocked(::grpc::Status::OK);
+    if (pending_) return FinishLocked(*pending_);
+    ScheduleLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    cancelled_ = true;
+    if (timer_ != 0 && svc_.timers_.Cancel(timer_)) timer_ = 0;
+    if (timer_ == 0 && !evaluating_) FinishLocked(::grpc::Status::OK);
+  }
+
+  void OnDone() override {
+    { std::lock_guard<std::recursive_mutex> l(mu_); }
+    svc_.watches_.fetch_sub(1);
+    delete this;
+  }
+
+ private:
+  void Round() {
+    {
+      std::lock_guard<std::recursive_mutex> l(mu_);
+      timer_ = 0;
+      if (cancelled_) return FinishLocked(::grpc::Status::OK);
+      evaluating_ = true;
+    }
     // One reading of the stage per round, so a drain that begins mid-round is first reported
     // as NOT_SERVING before the stream ends.
-    lifecycle::Stage stage = stage_.get();
-    HealthCheckResponse res;
-    res.set_status(known ? Current() : HealthCheckResponse::SERVICE_UNKNOWN);
-    if (res.status() != last) {
-      if (!writer->Write(res)) break;
-      last = res.status();
-    }
-    if (stage >= lifecycle::Stage::kDraining) {
-      return {::grpc::StatusCode::UNAVAILABLE, "server is shutting down"};
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    lifecycle::Stage stage = svc_.stage_.get();
+    svc_.monitor_.Evaluate([this, stage](const health::Report& r) {
+      std::lock_guard<std::recursive_mutex> l(mu_);
+      evaluating_ = false;
+      if (cancelled_) return FinishLocked(::grpc::Status::OK);
+      int status = !known_ ? HealthCheckResponse::SERVICE_UNKNOWN
+                           : (stage != lifecycle::Stage::kRunning ? HealthCheckResponse::NOT_SERVING
+                                                                  : StatusOf(svc_.stage_, r));
+      bool ending = stage >= lifecycle::Stage::kDraining;
+      if (status != last_) {
+        last_ = status;
+        out_.set_status(static_cast<HealthCheckResponse::ServingStatus>(status));
+        writing_ = true;
+        StartWrite(&out_);
+        if (ending) FinishLocked({::grpc::StatusCode::UNAVAILABLE, "server is shutting down"});
+        return;
+      }
+      if (ending) return FinishLocked({::grpc::StatusCode::UNAVAILABLE, "server is shutting down"});
+      ScheduleLocked();
+    });
   }
-  return ::grpc::Status::OK;
+
+  void ScheduleLocked() {
+    if (finished_) return;
+    timer_ = svc_.timers_.At(Clock::now() + kWatchInterval, [this] { Round(); });
+  }
+
+  void FinishLocked(const ::grpc::Status& s) {
+    if (finished_) return;
+    if (writing_) {
+      if (!pending_) pending_ = s;
+      return;
+    }
+    finished_ = true;
+    Finish(s);
+  }
+
+  using Clock = std::chrono::steady_clock;
+  HealthService& svc_;
+  const bool known_;
+  std::recursive_mutex mu_;  // grpc++ may run OnWriteDone on the thread that called StartWrite
+  HealthCheckResponse out_;
+  int last_ = -1;
+  uint64_t timer_ = 0;
+  bool writing_ = false, finished_ = false, cancelled_ = false, evaluating_ = false;
+  std::optional<::grpc::Status> pending_;
+};
+
+HealthService::~HealthService() { Stop(); }
+
+void HealthService::Stop() { timers_.Stop(); }
+
+::grpc::ServerUnaryReactor* HealthService::Check(::grpc::CallbackServerContext* ctx,
+                                                 const ::grpc::health::v1::HealthCheckRequest* req,
+                                                 HealthCheckResponse* res) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!req->service().empty() && services_.count(req->service()) == 0) {
+    reactor->Finish({::grpc::StatusCode::NOT_FOUND, "unknown service"});
+    return reactor;
+  }
+  if (stage_.get() != lifecycle::Stage::kRunning) {
+    res->set_status(HealthCheckResponse::NOT_SERVING);
+    reactor->Finish(::grpc::Status::OK);
+    return reactor;
+  }
+  monitor_.Evaluate([this, reactor, res](const health::Report& r) {
+    res->set_status(StatusOf(stage_, r));
+    reactor->Finish(::grpc::Status::OK);
+  });
+  return reactor;
+}
+
+::grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
+    ::grpc::CallbackServerContext*, const ::grpc::health::v1::HealthCheckRequest* req) {
+  bool known = req->service().empty() || services_.count(req->service()) != 0;
+  return new Watcher(*this, known);
 }
 
 }  // namespace flovyn::grpcsvc

@@ -1,13 +1,19 @@
 // The gRPC listener: services registered by the program's modules, the standard health
-// service, request metrics, and a bounded shutdown. Thread-safe after Start.
+// service, request metrics, explicit limits on what a connection may hold, and a bounded
+// shutdown. Flovyn accepts the connections itself and hands them to grpc++, so the accept loop
+// caps connections and backs off when descriptors run out instead of giving up (the accept
+// loop inside grpc 1.51 stops for good after EMFILE). Thread-safe after Start.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "flovyn/core/status.h"
@@ -16,18 +22,23 @@
 
 namespace flovyn::metrics {
 class Registry;
-}
+class Counter;
+class Gauge;
+}  // namespace flovyn::metrics
 
 namespace flovyn::grpcsvc {
 
 // Canonical Status -> grpc::Status.
 ::grpc::Status ToGrpc(const Status& s);
 
+// The caller's trace context from its `traceparent` metadata, if any.
+std::optional<trace::SpanContext> CallerContext(::grpc::ServerContextBase* ctx);
+
 // The server span of one call: child of the caller's `traceparent` metadata, current on this
 // thread for the handler's duration (so store spans nest under it).
 class CallSpan {
  public:
-  CallSpan(::grpc::ServerContext* ctx, const char* method);
+  CallSpan(::grpc::ServerContextBase* ctx, const char* method);
   trace::Span& span() { return span_; }
 
  private:
@@ -35,28 +46,77 @@ class CallSpan {
   trace::ScopedContext scope_;
 };
 
+// What the network may make the gRPC server hold (docs/deployment.md).
+struct ServerLimits {
+  int max_connections = 1000;         // beyond it a new connection is closed at once
+  int max_concurrent_streams = 256;   // per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)
+  int max_receive_message_bytes = 4 * 1024 * 1024;
+  std::chrono::milliseconds max_connection_idle{300000};  // no call in flight: GOAWAY
+  std::chrono::milliseconds max_connection_age{1800000};  // then GOAWAY; calls get the grace
+  std::chrono::milliseconds max_connection_age_grace{90000};
+  std::chrono::milliseconds handshake_timeout{10000};     // HTTP/2 preface and settings
+  std::chrono::milliseconds keepalive_time{60000};        // server pings an idle connection
+  std::chrono::milliseconds keepalive_timeout{20000};
+  std::chrono::milliseconds min_client_ping_interval{10000};  // faster pings are strikes
+  size_t memory_quota_bytes = 128u * 1024 * 1024;         // grpc core buffers (ResourceQuota)
+  int max_sync_threads = 8;                               // ResourceQuota thread cap
+  int max_health_watches = 100;
+};
+
+// Accepts TCP connections and hands them to grpc++: caps open connections and backs off on
+// EMFILE/ENFILE/ENOBUFS/ENOMEM rather than spinning or stopping. Thread-safe.
+class Listener {
+ public:
+  explicit Listener(int max_connections, metrics::Registry* metrics);
+  ~Listener();
+  Status Bind(const std::string& address);  // host:port, [v6]:port; port 0 picks one
+  int port() const { return port_; }
+  void Start(std::unique_ptr<::grpc::experimental::ExternalConnectionAcceptor> acceptor);
+  void Stop();
+  int open_connections();
+
+ private:
+  void Loop();
+  void Prune();  // forgets connections grpc++ has closed (requires conns_mu_)
+  int fd_ = -1, port_ = 0;
+  int wake_[2] = {-1, -1};
+  const int max_connections_;
+  std::unique_ptr<::grpc::experimental::ExternalConnectionAcceptor> acceptor_;
+  std::mutex conns_mu_;
+  std::unordered_map<int, unsigned long> conns_;  // fd -> inode; guarded by conns_mu_
+  metrics::Counter* refused_ = nullptr;
+  metrics::Counter* accept_errors_ = nullptr;
+  metrics::Gauge* open_ = nullptr;
+  std::thread thread_;
+};
+
 class Server {
  public:
   Server(std::string address, const lifecycle::StageCell& stage, health::Monitor& monitor,
-         metrics::Registry* metrics);
+         metrics::Registry* metrics, ServerLimits limits = {});
   ~Server();
 
   // Before Start. The service must outlive the server.
   void AddService(::grpc::Service* service, std::string full_name);
   Status Start();
-  int port() const { return port_; }
+  int port() const { return listener_ ? listener_->port() : 0; }
   // Stops accepting calls, waits for in-flight calls until the deadline, then cancels them.
   void Shutdown(std::chrono::system_clock::time_point deadline);
 
  private:
   std::string address_;
   metrics::Registry* metrics_;
+  ServerLimits limits_;
   std::vector<std::pair<::grpc::Service*, std::string>> services_;
   std::unique_ptr<HealthService> health_;
   const lifecycle::StageCell& stage_;
   health::Monitor& monitor_;
+  std::unique_ptr<Listener> listener_;
   std::unique_ptr<::grpc::Server> server_;
-  int port_ = 0;
 };
+
+// Whether a fresh connection to the gRPC listener at `target` (host:port) completes a
+// grpc.health.v1 call by `deadline` (the liveness self-check: any answer counts).
+bool ListenerAnswers(const std::string& target, std::chrono::steady_clock::time_point deadline);
 
 }  // namespace flovyn::grpcsvc

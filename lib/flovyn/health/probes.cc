@@ -39,14 +39,20 @@ std::string ReportJson(const Report& r, const lifecycle::StageCell& stage, bool 
 }
 
 void AddProbeRoutes(http::Router& router, const ProbePaths& paths, const lifecycle::StageCell& stage,
-                    Monitor& monitor, LegacyInfo legacy) {
+                    Monitor& monitor, LegacyInfo legacy, Monitor* liveness) {
   http::RouteOptions probe{.before_running = true, .run_inline = true, .summary = ""};
 
-  probe.summary = "Liveness: the process is alive. Checks no dependency.";
-  router.Add("GET", paths.live, [&stage](http::Request&&, http::Respond respond) {
-    nlohmann::json j = {{"status", "UP"}, {"checks", nlohmann::json::object()}};
-    if (stage.get() != Stage::kRunning) j["stage"] = lifecycle::StageName(stage.get());
-    respond(ProbeResponse(200, j.dump()));
+  probe.summary = "Liveness: the process is alive and its listeners accept. Checks no dependency.";
+  router.Add("GET", paths.live, [&stage, liveness](http::Request&&, http::Respond respond) {
+    if (liveness == nullptr) {
+      nlohmann::json j = {{"status", "UP"}, {"checks", nlohmann::json::object()}};
+      if (stage.get() != Stage::kRunning) j["stage"] = lifecycle::StageName(stage.get());
+      respond(ProbeResponse(200, j.dump()));
+      return;
+    }
+    liveness->Evaluate([&stage, respond](const Report& r) {
+      respond(ProbeResponse(r.all_up ? 200 : 503, ReportJson(r, stage, r.all_up)));
+    });
   }, probe);
 
   probe.summary = "Readiness: RUNNING and every dependency UP.";

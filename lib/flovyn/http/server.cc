@@ -59,6 +59,9 @@ class Server::Impl {
     if (reg != nullptr) {
       requests = &reg->CounterOf(metrics::catalogue::kHttpRequests);
       latency = &reg->HistogramOf(metrics::catalogue::kHttpRequestDuration);
+      refused = reg->CounterOf(metrics::catalogue::kConnectionsRefused).With({opt.listener_label});
+      accept_errors = reg->CounterOf(metrics::catalogue::kAcceptErrors).With({opt.listener_label});
+      open_connections = reg->GaugeOf(metrics::catalogue::kConnectionsOpen).With({opt.listener_label});
     }
   }
 
@@ -75,6 +78,11 @@ class Server::Impl {
   std::function<bool()> api_open;
   metrics::Family<metrics::Counter>* requests = nullptr;
   metrics::HistogramFamily* latency = nullptr;
+  metrics::Counter* refused = nullptr;
+  metrics::Counter* accept_errors = nullptr;
+  metrics::Gauge* open_connections = nullptr;
+  int backoff_ms = 0;  // accept back-off after EMFILE and the like; accept handler only
+  std::chrono::steady_clock::time_point last_accept_log;
 
   std::mutex sessions_mu;
   std::map<Session*, std::weak_ptr<Session>> sessions;  // guarded by sessions_mu
@@ -87,6 +95,7 @@ class Server::Impl {
   net::io_context ioc;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> io_work;
   tcp::acceptor acceptor{ioc};
+  net::steady_timer accept_timer{ioc};
   net::io_context handler_ioc;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> handler_work;
   std::vector<std::thread> io_threads;
@@ -333,20 +342,72 @@ class Session : public std::enable_shared_from_this<Session> {
 void Server::Impl::Register(const std::shared_ptr<Session>& s) {
   std::lock_guard<std::mutex> l(sessions_mu);
   sessions[s.get()] = s;
+  if (open_connections != nullptr) open_connections->Set(static_cast<double>(sessions.size()));
 }
 
 void Server::Impl::Unregister(Session* s) {
   std::lock_guard<std::mutex> l(sessions_mu);
   sessions.erase(s);
+  if (open_connections != nullptr) open_connections->Set(static_cast<double>(sessions.size()));
 }
+
+namespace {
+// Out of descriptors or memory: the listen queue stays readable, so accepting again at once
+// would spin.
+bool ResourceExhausted(const beast::error_code& ec) {
+  return ec == net::error::no_descriptors || ec == net::error::no_buffer_space || ec == net::error::no_memory ||
+         ec == boost::system::errc::too_many_files_open_in_system;
+}
+
+// Answers a connection over the limit without a session: one small write, then close.
+void RefuseConnection(tcp::socket& socket) {
+  static const std::string kBusy = [] {
+    std::string body =
+        R"({"error":"too many open connections (the limit is HTTP__MAX_CONNECTIONS); retry later","code":"UNAVAILABLE"})";
+    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+           "Retry-After: 1\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.write_some(net::buffer(kBusy), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+}
+}  // namespace
 
 void Server::Impl::DoAccept() {
   acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec && ResourceExhausted(ec)) {
+      if (accept_errors != nullptr) accept_errors->Inc();
+      backoff_ms = backoff_ms == 0 ? 10 : std::min(backoff_ms * 2, 1000);
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_accept_log > std::chrono::seconds(10)) {
+        last_accept_log = now;
+        spdlog::warn("HTTP listener on port {} cannot accept ({}); backing off", bound_port, ec.message());
+      }
+      accept_timer.expires_after(std::chrono::milliseconds(backoff_ms));
+      accept_timer.async_wait([this](beast::error_code tec) {
+        if (!tec && acceptor.is_open()) DoAccept();
+      });
+      return;
+    }
+    backoff_ms = 0;
     if (!ec) {
-      auto s = std::make_shared<Session>(*this, std::move(socket));
-      Register(s);
-      s->Start();
+      size_t open;
+      {
+        std::lock_guard<std::mutex> l(sessions_mu);
+        open = sessions.size();
+      }
+      if (open >= static_cast<size_t>(opt.max_connections)) {
+        RefuseConnection(socket);
+        if (refused != nullptr) refused->Inc();
+      } else {
+        auto s = std::make_shared<Session>(*this, std::move(socket));
+        Register(s);
+        s->Start();
+      }
     }
     DoAccept();
   });
@@ -396,6 +457,7 @@ void Server::StopAccepting() {
   net::post(i.ioc, [&i] {
     beast::error_code ec;
     i.acceptor.close(ec);
+    i.accept_timer.cancel();
   });
   std::lock_guard<std::mutex> l(i.sessions_mu);
   for (auto& [p, w] : i.sessions) {
@@ -430,6 +492,7 @@ void Server::Stop(std::chrono::milliseconds handler_grace) {
   net::post(i.ioc, [&i] {
     beast::error_code ec;
     i.acceptor.close(ec);
+    i.accept_timer.cancel();
   });
   i.handler_work.reset();
   i.handler_ioc.stop();

@@ -27,6 +27,10 @@ struct ServerOptions {
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 1024 * 1024;
   std::chrono::seconds read_timeout{30};  // per read, including an idle keep-alive wait
+  // Open connections at most; a connection beyond it is answered 503 and closed. When accept
+  // fails for want of descriptors or memory the listener backs off (10 ms doubling to 1 s).
+  int max_connections = 1000;
+  const char* listener_label = "http";  // the `listener` label of the connection metrics
 };
 
 class Server {

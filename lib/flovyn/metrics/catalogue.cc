@@ -15,6 +15,17 @@ const MetricSpec kGrpcRequests{"flovyn_grpc_requests_total", T::kCounter, "gRPC 
                                {"method", "code"}, "HTTP and gRPC"};
 const MetricSpec kGrpcRequestDuration{"flovyn_grpc_request_duration_seconds", T::kHistogram, "gRPC call latency, by method.",
                                       {"method"}, "HTTP and gRPC"};
+const MetricSpec kConnectionsOpen{"flovyn_connections_open", T::kGauge,
+                                  "Client connections open, by listener (http, grpc).", {"listener"}, "HTTP and gRPC"};
+const MetricSpec kConnectionsRefused{"flovyn_connections_refused_total", T::kCounter,
+                                     "Connections closed at once because the listener was at its connection limit.",
+                                     {"listener"}, "HTTP and gRPC"};
+const MetricSpec kAcceptErrors{"flovyn_accept_errors_total", T::kCounter,
+                               "Failed accepts (descriptors or memory exhausted), by listener; the listener backs off.",
+                               {"listener"}, "HTTP and gRPC"};
+const MetricSpec kSeriesOverflow{"flovyn_metric_series_overflow_total", T::kCounter,
+                                 "Samples recorded into a metric's `other` series because it reached its series limit.",
+                                 {"metric"}, "HTTP and gRPC"};
 
 const MetricSpec kPoolConnections{"flovyn_db_pool_connections", T::kGauge, "Open PostgreSQL connections, by pool and state.",
                                   {"pool", "state"}, "PostgreSQL"};
@@ -88,7 +99,8 @@ const MetricSpec kProcessMaxFds{"process_max_fds", T::kGauge, "Maximum number of
 const std::vector<const MetricSpec*>& Catalogue() {
   using namespace catalogue;
   static const std::vector<const MetricSpec*> all{
-      &kHttpRequests, &kHttpRequestDuration, &kGrpcRequests, &kGrpcRequestDuration, &kPoolConnections,
+      &kHttpRequests, &kHttpRequestDuration, &kGrpcRequests, &kGrpcRequestDuration, &kConnectionsOpen,
+      &kConnectionsRefused, &kAcceptErrors, &kSeriesOverflow, &kPoolConnections,
       &kPoolMaxConnections, &kPoolWaiting, &kPoolConnectFailures, &kPoolAcquireTimeouts, &kHealthCheckUp,
       &kHealthCheckRuns, &kLifecycleStage, &kBuildInfo, &kMigrationDuration, &kNatsConnected, &kNatsReconnects,
       &kTraceSpansDropped, &kTraceSpansExported, &kWorkflowsStarted, &kWorkflowsCompleted, &kWorkflowsFailed,

@@ -19,7 +19,8 @@ struct MetricSpec {
 
 namespace catalogue {
 // HTTP and gRPC
-extern const MetricSpec kHttpRequests, kHttpRequestDuration, kGrpcRequests, kGrpcRequestDuration;
+extern const MetricSpec kHttpRequests, kHttpRequestDuration, kGrpcRequests, kGrpcRequestDuration, kConnectionsOpen,
+    kConnectionsRefused, kAcceptErrors, kSeriesOverflow;
 // PostgreSQL pool
 extern const MetricSpec kPoolConnections, kPoolMaxConnections, kPoolWaiting, kPoolConnectFailures, kPoolAcquireTimeouts;
 // Health and lifecycle

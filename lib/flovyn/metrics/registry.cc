@@ -41,8 +41,20 @@ T* Family<T>::With(const Labels& values) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = children_.find(values);
   if (it != children_.end()) return it->second.get();
+  if (children_.size() >= max_series_.load(std::memory_order_relaxed)) {
+    overflowed_.fetch_add(1, std::memory_order_relaxed);
+    auto& other = children_[Labels(values.size(), "other")];
+    if (!other) other = Make();
+    return other.get();
+  }
   auto [ins, _] = children_.emplace(values, Make());
   return ins->second.get();
+}
+
+template <typename T>
+void Family<T>::Remove(const Labels& values) {
+  std::lock_guard<std::mutex> l(mu_);
+  children_.erase(values);
 }
 
 template <typename T>
@@ -128,14 +140,21 @@ void Writer::Sample(const std::string& name, const std::vector<std::string>& lab
   out_ += name + LabelSet(label_names, values) + " " + FormatValue(v) + "\n";
 }
 
+// Asking for a metric twice gives the same family (one HELP/TYPE block per name).
 Family<Counter>& Registry::AddCounter(std::string name, std::string help, std::vector<std::string> labels) {
   std::lock_guard<std::mutex> l(mu_);
+  for (auto& f : counters_) {
+    if (f->name() == name) return *f;
+  }
   counters_.push_back(std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels)));
   return *counters_.back();
 }
 
 Family<Gauge>& Registry::AddGauge(std::string name, std::string help, std::vector<std::string> labels) {
   std::lock_guard<std::mutex> l(mu_);
+  for (auto& f : gauges_) {
+    if (f->name() == name) return *f;
+  }
   gauges_.push_back(std::make_unique<Family<Gauge>>(std::move(name), std::move(help), std::move(labels)));
   return *gauges_.back();
 }
@@ -143,6 +162,9 @@ Family<Gauge>& Registry::AddGauge(std::string name, std::string help, std::vecto
 HistogramFamily& Registry::AddHistogram(std::string name, std::string help, std::vector<std::string> labels,
                                         std::vector<double> bounds) {
   std::lock_guard<std::mutex> l(mu_);
+  for (auto& f : histograms_) {
+    if (f->name() == name) return *f;
+  }
   histograms_.push_back(
       std::make_unique<HistogramFamily>(std::move(name), std::move(help), std::move(labels), std::move(bounds)));
   return *histograms_.back();
@@ -189,6 +211,19 @@ std::string Registry::Expose() const {
              FormatValue(static_cast<double>(s.count)) + "\n";
     }
   }
+  // Which families reached their series limit (their own names: a bounded label).
+  Header(w, catalogue::kSeriesOverflow);
+  auto overflow = [&](const auto& families) {
+    for (const auto& f : families) {
+      if (f->overflowed() > 0) {
+        w.Sample(catalogue::kSeriesOverflow.name, catalogue::kSeriesOverflow.labels, {f->name()},
+                 static_cast<double>(f->overflowed()));
+      }
+    }
+  };
+  overflow(counters_);
+  overflow(gauges_);
+  overflow(histograms_);
   for (const auto& c : collectors_) c(w);
   return out;
 }

@@ -63,14 +63,25 @@ class Histogram {
   uint64_t count_ = 0;            // guarded by mu_
 };
 
+// Series one metric family may hold before new label sets go to its "other" series.
+inline constexpr size_t kDefaultMaxSeries = 1000;
+
 template <typename T>
 class Family {
  public:
   Family(std::string name, std::string help, std::vector<std::string> label_names)
       : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)) {}
   virtual ~Family() = default;
-  // Returns a stable pointer; creating the child on first use.
+  // Returns a stable pointer; creating the child on first use. A family holds at most
+  // max_series() label sets: beyond that, new label sets share one series whose every label is
+  // "other", and each such use is counted (overflowed()).
   T* With(const Labels& values);
+  // Drops the series with these labels. Only for families whose children nobody holds (each
+  // use goes through With).
+  void Remove(const Labels& values);
+  size_t max_series() const { return max_series_; }
+  void set_max_series(size_t n) { max_series_ = n; }
+  uint64_t overflowed() const { return overflowed_.load(std::memory_order_relaxed); }
   const std::string& name() const { return name_; }
   const std::string& help() const { return help_; }
   const std::vector<std::string>& label_names() const { return label_names_; }
@@ -90,6 +101,8 @@ class Family {
   std::vector<std::string> label_names_;
   mutable std::mutex mu_;
   std::map<Labels, std::unique_ptr<T>> children_;  // guarded by mu_
+  std::atomic<size_t> max_series_{kDefaultMaxSeries};
+  std::atomic<uint64_t> overflowed_{0};
 };
 
 class HistogramFamily final : public Family<Histogram> {

@@ -1,5 +1,7 @@
 #include "flovyn/runtime/process.h"
 
+#include <sys/resource.h>
+
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -136,8 +138,33 @@ int Process::Migrate(bool status_only) {
   return 0;
 }
 
+namespace {
+// Descriptors are connections: use every one the hard limit allows.
+void RaiseDescriptorLimit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t before = rl.rlim_cur;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = before;
+  }
+  spdlog::info("open file limit: {} (was {}, hard limit {})", static_cast<unsigned long long>(rl.rlim_cur),
+               static_cast<unsigned long long>(before), static_cast<unsigned long long>(rl.rlim_max));
+}
+
+// Where this process reaches its own gRPC listener.
+std::string SelfTarget(const std::string& bind, int port) {
+  std::string host = bind;
+  if (bind.empty() || bind == "0.0.0.0") host = "127.0.0.1";
+  else if (bind == "::" || bind == "[::]") host = "[::1]";
+  else if (bind.find(':') != std::string::npos && bind.front() != '[') host = "[" + bind + "]";
+  return host + ":" + std::to_string(port);
+}
+}  // namespace
+
 int Process::Serve() {
   auto t_start = Clock::now();
+  RaiseDescriptorLimit();
   lifecycle::SignalWatcher::Block();
   DrainRequest drain;
   lifecycle::SignalWatcher signals([&drain](int) { drain.Trigger(); });
@@ -217,7 +244,27 @@ int Process::Serve() {
             return unknown_migrations;
           },
   };
-  health::AddProbeRoutes(router, spec_.probes, stage, monitor, legacy);
+  // Liveness checks only the process itself: that its gRPC listener still completes a call on a
+  // fresh connection. A listener that stopped accepting never recovers on its own, so this is
+  // the one failure a restart fixes (docs/deployment.md); dependencies stay out of liveness.
+  health::Monitor live_monitor(std::chrono::seconds(3), std::chrono::seconds(2), nullptr);
+  std::atomic<int> grpc_port_bound{0};
+  if (spec_.grpc_port) {
+    live_monitor.Register("grpcListener", [&grpc_port_bound, &stage, this](Clock::time_point deadline) {
+      health::CheckResult r;
+      int port = grpc_port_bound.load();
+      if (port == 0 || stage.get() != Stage::kRunning) {
+        r.up = true;  // not listening yet, or draining: nothing to prove
+        return r;
+      }
+      auto t0 = Clock::now();
+      r.up = grpcsvc::ListenerAnswers(SelfTarget(spec_.bind_address, port), deadline);
+      r.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      if (!r.up) r.error = "the gRPC listener does not complete calls on new connections";
+      return r;
+    });
+  }
+  health::AddProbeRoutes(router, spec_.probes, stage, monitor, legacy, spec_.grpc_port ? &live_monitor : nullptr);
   for (auto& m : modules_) m->AddRoutes(router);
 
   http::ServerOptions http_opts;
@@ -225,6 +272,7 @@ int Process::Serve() {
   http_opts.port = spec_.http_port;
   http_opts.max_body_bytes = spec_.http_max_body_bytes;
   http_opts.read_timeout = spec_.http_read_timeout;
+  http_opts.max_connections = spec_.http_max_connections;
   http::Server http(http_opts, router, [&stage] { return stage.ApiOpen(); }, &registry);
   if (Status s = http.Start(); !s.ok()) {
     spdlog::error("startup failed: {}; choose a free port with SERVER_PORT", s.message());
@@ -310,13 +358,14 @@ int Process::Serve() {
   }
   if (spec_.grpc_port) {
     grpc = std::make_unique<grpcsvc::Server>(spec_.bind_address + ":" + std::to_string(*spec_.grpc_port), stage,
-                                             monitor, &registry);
+                                             monitor, &registry, spec_.grpc_limits);
     for (auto& m : modules_) m->AddGrpcServices(*grpc);
     if (Status s = grpc->Start(); !s.ok()) {
       spdlog::error("startup failed: {}; choose a free port with GRPC_SERVER_PORT", s.message());
       for (size_t i = modules_.size(); i-- > 0;) modules_[i]->Stop();
       return 1;
     }
+    grpc_port_bound = grpc->port();
     spdlog::info("gRPC listening on {}:{}", spec_.bind_address, grpc->port());
   }
   set_stage(Stage::kRunning);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "flovyn/grpc/server.h"
 #include "flovyn/health/probes.h"
 #include "flovyn/migrate/migration.h"
 #include "flovyn/runtime/cli.h"
@@ -32,6 +33,8 @@ struct ProcessSpec {
   std::optional<int> metrics_port;  // no metrics listener when empty
   size_t http_max_body_bytes = 1024 * 1024;
   std::chrono::seconds http_read_timeout{30};
+  int http_max_connections = 1000;  // beyond it a new connection gets 503 and is closed
+  grpcsvc::ServerLimits grpc_limits;
 
   std::string database_url;
   int db_pool_size = 16;

@@ -24,6 +24,10 @@ void AddProcessSettings(config::Schema& s, const ProcessSettingDefaults& d) {
          .description = "PostgreSQL statement timeout", .min_value = 1, .max_value = 3600});
   s.Add({.key = "http.max_body_bytes", .type = Type::kInt, .default_value = std::to_string(d.http_max_body_bytes),
          .description = "largest accepted request body (larger: 413)", .min_value = 1024, .max_value = 1073741824});
+  s.Add({.key = "http.max_connections", .type = Type::kInt, .default_value = "1000",
+         .description = "open HTTP connections at most; beyond it a new connection is answered 503 and closed "
+                        "(each holds a file descriptor and up to http.max_body_bytes)",
+         .min_value = 1, .max_value = 1000000});
   s.Add({.key = "http.read_timeout_secs", .type = Type::kInt, .default_value = "30",
          .description = "time a client gets to send a request (and idle keep-alive time)", .min_value = 1,
          .max_value = 3600});
@@ -38,6 +42,7 @@ void ApplyProcessSettings(const config::Values& v, ProcessSpec& spec) {
   spec.db_statement_timeout = std::chrono::seconds(v.Int("database.statement_timeout_secs"));
   spec.http_max_body_bytes = static_cast<size_t>(v.Int("http.max_body_bytes"));
   spec.http_read_timeout = std::chrono::seconds(v.Int("http.read_timeout_secs"));
+  spec.http_max_connections = static_cast<int>(v.Int("http.max_connections"));
 }
 
 void AddTracingSettings(config::Schema& s, const std::string& default_service_name) {

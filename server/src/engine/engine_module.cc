@@ -38,10 +38,12 @@ EngineModule::EngineModule(EngineSettings settings) : settings_(std::move(settin
 EngineModule::~EngineModule() { Stop(); }
 
 Status EngineModule::Start(const runtime::Context& ctx) {
+  hub_ = std::make_unique<WorkHub>(settings_.dispatch.sweep_interval);
+  handlers_ = std::make_unique<WorkPool>("flovyn-grpc", settings_.handler_threads, settings_.handler_queue);
   if (ctx.nats != nullptr) {
-    notifier_ = std::make_unique<NatsNotifier>(hub_, *ctx.nats);
+    notifier_ = std::make_unique<NatsNotifier>(*hub_, *ctx.nats);
   } else {
-    notifier_ = std::make_unique<PostgresNotifier>(hub_, ctx.pool);
+    notifier_ = std::make_unique<PostgresNotifier>(*hub_, ctx.pool);
   }
   metrics_ = std::make_unique<EngineMetrics>(ctx.metrics);
   store_ = std::make_unique<Store>(ctx.pool, *notifier_, settings_.store, metrics_.get());
@@ -73,10 +75,11 @@ Status EngineModule::Start(const runtime::Context& ctx) {
     auth_->Add(std::make_shared<ConsoleApiKeyAuthenticator>(o, by_owner));
   }
   rest_ = std::make_unique<RestContext>(*auth_, *tenancy_);
-  calls_ = std::make_unique<CallContext>(*auth_, *tenancy_);
+  calls_ = std::make_unique<CallContext>(*auth_, *tenancy_, *handlers_);
+  waiting_ = std::make_unique<Waiting>(*hub_, settings_.dispatch, metrics_.get());
   lifecycle_svc_ = std::make_unique<WorkerLifecycleService>(*store_, *calls_);
-  dispatch_svc_ = std::make_unique<WorkflowDispatchService>(*store_, *calls_, hub_, settings_.dispatch, metrics_.get());
-  task_svc_ = std::make_unique<TaskExecutionService>(*store_, *calls_, hub_, settings_.dispatch, metrics_.get());
+  dispatch_svc_ = std::make_unique<WorkflowDispatchService>(*store_, *calls_, *waiting_);
+  task_svc_ = std::make_unique<TaskExecutionService>(*store_, *calls_, *waiting_);
   notifier_->Start();
   scheduler_ = std::make_unique<Scheduler>(*store_, settings_.scheduler_tick);
   scheduler_->Start();
@@ -90,11 +93,15 @@ void EngineModule::AddGrpcServices(grpcsvc::Server& server) {
   server.AddService(task_svc_.get(), "flovyn.v1.TaskExecution");
 }
 
-void EngineModule::BeginDrain() { hub_.Drain(); }
+void EngineModule::BeginDrain() {
+  if (hub_) hub_->Drain();
+}
 
 void EngineModule::Stop() {
   if (scheduler_) scheduler_->Stop();
   if (notifier_) notifier_->Stop();
+  // After the gRPC server has shut down: no call can submit any more.
+  if (handlers_) handlers_->Stop();
 }
 
 void EngineModule::AddRoutes(http::Router& r) {

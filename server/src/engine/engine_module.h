@@ -28,6 +28,8 @@ struct EngineSettings {
   double api_key_validations_per_sec = 5, api_key_validation_burst = 20;
   int api_key_max_validations_in_flight = 4;
   DispatchOptions dispatch;
+  int handler_threads = 16;   // the gRPC handler pool (unary calls and claims)
+  size_t handler_queue = 1024;  // calls waiting for a handler thread; beyond it RESOURCE_EXHAUSTED
   StoreOptions store;
   std::chrono::milliseconds scheduler_tick{100};
 };
@@ -45,11 +47,14 @@ class EngineModule final : public runtime::Module {
 
   // For plugins, valid after Start.
   AuthChain& auth() { return *auth_; }
+  WorkHub& hub() { return *hub_; }
   RestContext& rest() { return *rest_; }
 
  private:
   EngineSettings settings_;
-  WorkHub hub_;
+  std::unique_ptr<WorkHub> hub_;
+  std::unique_ptr<WorkPool> handlers_;
+  std::unique_ptr<Waiting> waiting_;
   std::unique_ptr<EngineMetrics> metrics_;
   std::unique_ptr<WorkNotifier> notifier_;
   std::unique_ptr<Store> store_;

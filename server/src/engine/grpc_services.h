@@ -1,9 +1,13 @@
-// The worker protocol over gRPC (flovyn.v1): WorkerLifecycle, WorkflowDispatch, TaskExecution.
-// Long-polls wait on the WorkHub and return "no work" at once when the server drains.
-// Synchronous grpc++ services; each call runs on a gRPC thread.
+// The worker protocol over gRPC (flovyn.v1): WorkerLifecycle, WorkflowDispatch, TaskExecution,
+// on grpc++'s callback API. No call holds a thread while it waits: unary calls run on a bounded
+// handler pool (full: RESOURCE_EXHAUSTED), a long-poll is a reactor parked in the WorkHub between
+// claims, and a notification stream is a reactor the hub wakes with news. Long-polls and streams
+// are capped per tenant; the server's drain releases every one of them at once.
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <mutex>
 
 #include "engine/auth.h"
 #include "engine/engine_metrics.h"
@@ -11,6 +15,7 @@
 #include "engine/store.h"
 #include "engine/tenancy.h"
 #include "engine/work_hub.h"
+#include "flovyn/core/work_pool.h"
 #include "flovyn/v1/flovyn.grpc.pb.h"
 
 namespace flovyn::engine {
@@ -18,86 +23,132 @@ namespace flovyn::engine {
 struct DispatchOptions {
   std::chrono::milliseconds max_poll{60000};
   std::chrono::milliseconds sweep_interval{1000};  // re-check even without a notification
+  int max_polls_per_tenant = 10000;                // waiting long-polls of one tenant at once
+  int max_streams_per_tenant = 10000;              // notification streams of one tenant at once
 };
 
-// Shared by the three services: authentication and tenant resolution per call.
+// Counts what each tenant holds open (long-polls or streams) against a cap. Entries exist only
+// while a tenant holds something, so the map is bounded by the holders. Thread-safe.
+class TenantSlots {
+ public:
+  TenantSlots(int cap, std::string what, std::string setting)
+      : cap_(cap), what_(std::move(what)), setting_(std::move(setting)) {}
+  // RESOURCE_EXHAUSTED naming the limit and its setting when the tenant is at the cap.
+  Status Acquire(const std::string& tenant);
+  void Release(const std::string& tenant);
+  int held(const std::string& tenant) const;
+
+ private:
+  const int cap_;
+  const std::string what_, setting_;
+  mutable std::mutex mu_;
+  std::map<std::string, int> held_;  // guarded by mu_
+};
+
+// Shared by the three services: the handler pool, and authentication and tenant resolution.
 class CallContext {
  public:
-  CallContext(AuthChain& auth, Tenancy& tenancy) : auth_(auth), tenancy_(tenancy) {}
-  // Authenticates, authorises the method's action (policy.h) and resolves the tenant.
-  StatusOr<std::string> Tenant(::grpc::ServerContext* ctx, std::string_view service, std::string_view method);
+  CallContext(AuthChain& auth, Tenancy& tenancy, WorkPool& handlers)
+      : auth_(auth), tenancy_(tenancy), handlers_(handlers) {}
+  // Authenticates, authorises the method's action (policy.h) and resolves the tenant. Blocks
+  // (it may ask the console): call it on the handler pool.
+  StatusOr<std::string> Tenant(::grpc::ServerContextBase* ctx, std::string_view service, std::string_view method);
+  // Answers a unary call from the handler pool: the call's span, then `fn(tenant)` once the
+  // caller is authenticated and authorised.
+  ::grpc::ServerUnaryReactor* Unary(::grpc::CallbackServerContext* ctx, std::string_view service, const char* method,
+                                    std::function<::grpc::Status(const std::string& tenant)> fn);
+  WorkPool& handlers() { return handlers_; }
 
  private:
   AuthChain& auth_;
   Tenancy& tenancy_;
+  WorkPool& handlers_;
 };
 
-class WorkerLifecycleService final : public v1::WorkerLifecycle::Service {
+class WorkerLifecycleService final : public v1::WorkerLifecycle::CallbackService {
  public:
   static constexpr std::string_view kService = "flovyn.v1.WorkerLifecycle";
   WorkerLifecycleService(Store& store, CallContext& calls) : store_(store), calls_(calls) {}
-  ::grpc::Status RegisterWorker(::grpc::ServerContext*, const v1::RegisterWorkerRequest*,
-                                v1::RegisterWorkerResponse*) override;
-  ::grpc::Status Heartbeat(::grpc::ServerContext*, const v1::WorkerHeartbeatRequest*,
-                           v1::WorkerHeartbeatResponse*) override;
+  ::grpc::ServerUnaryReactor* RegisterWorker(::grpc::CallbackServerContext*, const v1::RegisterWorkerRequest*,
+                                             v1::RegisterWorkerResponse*) override;
+  ::grpc::ServerUnaryReactor* Heartbeat(::grpc::CallbackServerContext*, const v1::WorkerHeartbeatRequest*,
+                                        v1::WorkerHeartbeatResponse*) override;
 
  private:
   Store& store_;
   CallContext& calls_;
 };
 
-class WorkflowDispatchService final : public v1::WorkflowDispatch::Service {
+// What the long-polls and streams of both dispatch services share.
+struct Waiting {
+  WorkHub& hub;
+  DispatchOptions options;
+  EngineMetrics* metrics;
+  TenantSlots polls;
+  TenantSlots streams;
+  Waiting(WorkHub& h, DispatchOptions o, EngineMetrics* m)
+      : hub(h), options(o), metrics(m),
+        polls(o.max_polls_per_tenant, "long-polls", "ENGINE__MAX_POLLS_PER_TENANT"),
+        streams(o.max_streams_per_tenant, "notification streams", "ENGINE__MAX_STREAMS_PER_TENANT") {}
+};
+
+class WorkflowDispatchService final : public v1::WorkflowDispatch::CallbackService {
  public:
   static constexpr std::string_view kService = "flovyn.v1.WorkflowDispatch";
-  WorkflowDispatchService(Store& store, CallContext& calls, WorkHub& hub, DispatchOptions o, EngineMetrics* m)
-      : store_(store), calls_(calls), hub_(hub), options_(o), metrics_(m) {}
-  ::grpc::Status PollWorkflow(::grpc::ServerContext*, const v1::PollWorkflowRequest*,
-                              v1::PollWorkflowResponse*) override;
-  ::grpc::Status SubmitWorkflowCommands(::grpc::ServerContext*, const v1::SubmitWorkflowCommandsRequest*,
-                                        v1::SubmitWorkflowCommandsResponse*) override;
-  ::grpc::Status StartWorkflow(::grpc::ServerContext*, const v1::StartWorkflowRequest*,
-                               v1::StartWorkflowResponse*) override;
-  ::grpc::Status SignalWorkflow(::grpc::ServerContext*, const v1::SignalWorkflowRequest*,
-                                v1::SignalWorkflowResponse*) override;
-  ::grpc::Status SignalWithStart(::grpc::ServerContext*, const v1::SignalWithStartRequest*,
-                                 v1::SignalWithStartResponse*) override;
-  ::grpc::Status ResolvePromise(::grpc::ServerContext*, const v1::ResolvePromiseRequest*,
-                                v1::ResolvePromiseResponse*) override;
-  ::grpc::Status RejectPromise(::grpc::ServerContext*, const v1::RejectPromiseRequest*,
-                               v1::RejectPromiseResponse*) override;
-  ::grpc::Status GetEvents(::grpc::ServerContext*, const v1::GetEventsRequest*, v1::GetEventsResponse*) override;
-  ::grpc::Status GetState(::grpc::ServerContext*, const v1::GetStateRequest*, v1::GetStateResponse*) override;
-  ::grpc::Status SubscribeToNotifications(::grpc::ServerContext*, const v1::SubscribeToNotificationsRequest*,
-                                          ::grpc::ServerWriter<v1::WorkNotification>*) override;
+  WorkflowDispatchService(Store& store, CallContext& calls, Waiting& waiting)
+      : store_(store), calls_(calls), waiting_(waiting) {}
+  ::grpc::ServerUnaryReactor* PollWorkflow(::grpc::CallbackServerContext*, const v1::PollWorkflowRequest*,
+                                           v1::PollWorkflowResponse*) override;
+  ::grpc::ServerUnaryReactor* SubmitWorkflowCommands(::grpc::CallbackServerContext*,
+                                                     const v1::SubmitWorkflowCommandsRequest*,
+                                                     v1::SubmitWorkflowCommandsResponse*) override;
+  ::grpc::ServerUnaryReactor* StartWorkflow(::grpc::CallbackServerContext*, const v1::StartWorkflowRequest*,
+                                            v1::StartWorkflowResponse*) override;
+  ::grpc::ServerUnaryReactor* SignalWorkflow(::grpc::CallbackServerContext*, const v1::SignalWorkflowRequest*,
+                                             v1::SignalWorkflowResponse*) override;
+  ::grpc::ServerUnaryReactor* SignalWithStart(::grpc::CallbackServerContext*, const v1::SignalWithStartRequest*,
+                                              v1::SignalWithStartResponse*) override;
+  ::grpc::ServerUnaryReactor* ResolvePromise(::grpc::CallbackServerContext*, const v1::ResolvePromiseRequest*,
+                                             v1::ResolvePromiseResponse*) override;
+  ::grpc::ServerUnaryReactor* RejectPromise(::grpc::CallbackServerContext*, const v1::RejectPromiseRequest*,
+                                            v1::RejectPromiseResponse*) override;
+  ::grpc::ServerUnaryReactor* GetEvents(::grpc::CallbackServerContext*, const v1::GetEventsRequest*,
+                                        v1::GetEventsResponse*) override;
+  ::grpc::ServerUnaryReactor* GetState(::grpc::CallbackServerContext*, const v1::GetStateRequest*,
+                                       v1::GetStateResponse*) override;
+  ::grpc::ServerWriteReactor<v1::WorkNotification>* SubscribeToNotifications(
+      ::grpc::CallbackServerContext*, const v1::SubscribeToNotificationsRequest*) override;
 
  private:
   Store& store_;
   CallContext& calls_;
-  WorkHub& hub_;
-  DispatchOptions options_;
-  EngineMetrics* metrics_;
+  Waiting& waiting_;
 };
 
-class TaskExecutionService final : public v1::TaskExecution::Service {
+class TaskExecutionService final : public v1::TaskExecution::CallbackService {
  public:
   static constexpr std::string_view kService = "flovyn.v1.TaskExecution";
-  TaskExecutionService(Store& store, CallContext& calls, WorkHub& hub, DispatchOptions o, EngineMetrics* m)
-      : store_(store), calls_(calls), hub_(hub), options_(o), metrics_(m) {}
-  ::grpc::Status PollTask(::grpc::ServerContext*, const v1::PollTaskRequest*, v1::PollTaskResponse*) override;
-  ::grpc::Status CompleteTask(::grpc::ServerContext*, const v1::CompleteTaskRequest*, v1::CompleteTaskResponse*) override;
-  ::grpc::Status FailTask(::grpc::ServerContext*, const v1::FailTaskRequest*, v1::FailTaskResponse*) override;
-  ::grpc::Status ReportProgress(::grpc::ServerContext*, const v1::ReportProgressRequest*,
-                                v1::ReportProgressResponse*) override;
-  ::grpc::Status Heartbeat(::grpc::ServerContext*, const v1::TaskHeartbeatRequest*, v1::TaskHeartbeatResponse*) override;
-  ::grpc::Status CancelTask(::grpc::ServerContext*, const v1::CancelTaskRequest*, v1::CancelTaskResponse*) override;
-  ::grpc::Status SubmitTask(::grpc::ServerContext*, const v1::SubmitTaskRequest*, v1::SubmitTaskResponse*) override;
+  TaskExecutionService(Store& store, CallContext& calls, Waiting& waiting)
+      : store_(store), calls_(calls), waiting_(waiting) {}
+  ::grpc::ServerUnaryReactor* PollTask(::grpc::CallbackServerContext*, const v1::PollTaskRequest*,
+                                       v1::PollTaskResponse*) override;
+  ::grpc::ServerUnaryReactor* CompleteTask(::grpc::CallbackServerContext*, const v1::CompleteTaskRequest*,
+                                           v1::CompleteTaskResponse*) override;
+  ::grpc::ServerUnaryReactor* FailTask(::grpc::CallbackServerContext*, const v1::FailTaskRequest*,
+                                       v1::FailTaskResponse*) override;
+  ::grpc::ServerUnaryReactor* ReportProgress(::grpc::CallbackServerContext*, const v1::ReportProgressRequest*,
+                                             v1::ReportProgressResponse*) override;
+  ::grpc::ServerUnaryReactor* Heartbeat(::grpc::CallbackServerContext*, const v1::TaskHeartbeatRequest*,
+                                        v1::TaskHeartbeatResponse*) override;
+  ::grpc::ServerUnaryReactor* CancelTask(::grpc::CallbackServerContext*, const v1::CancelTaskRequest*,
+                                         v1::CancelTaskResponse*) override;
+  ::grpc::ServerUnaryReactor* SubmitTask(::grpc::CallbackServerContext*, const v1::SubmitTaskRequest*,
+                                         v1::SubmitTaskResponse*) override;
 
  private:
   Store& store_;
   CallContext& calls_;
-  WorkHub& hub_;
-  DispatchOptions options_;
-  EngineMetrics* metrics_;
+  Waiting& waiting_;
 };
 
 }  // namespace flovyn::engine

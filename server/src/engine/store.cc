@@ -1419,10 +1419,15 @@ StatusOr<int> Store::ExpireTaskLeases(int limit) {
 
 Status Store::RefreshQueueDepth() {
   if (metrics_ == nullptr) return Status::Ok();
+  // Queue names come from the network: the deepest kDepthQueues queues of each kind get their
+  // own series and the rest are summed into queue="other", so the series stay bounded.
   auto r = pool_.Query(
-      "SELECT 'task', queue, count(*) FROM task_executions WHERE status = 'PENDING' AND next_attempt_at <= now() "
-      "GROUP BY queue UNION ALL SELECT 'workflow', queue, count(*) FROM workflow_executions WHERE status = 'PENDING' "
-      "GROUP BY queue");
+      "WITH d AS (SELECT 'task' AS kind, queue, count(*) AS n FROM task_executions WHERE status = 'PENDING' "
+      "AND next_attempt_at <= now() GROUP BY queue UNION ALL SELECT 'workflow', queue, count(*) FROM "
+      "workflow_executions WHERE status = 'PENDING' GROUP BY queue), "
+      "r AS (SELECT kind, queue, n, row_number() OVER (PARTITION BY kind ORDER BY n DESC, queue) AS rank FROM d) "
+      "SELECT kind, CASE WHEN rank <= $1 THEN queue ELSE 'other' END, sum(n)::bigint FROM r GROUP BY 1, 2",
+      {std::to_string(kDepthQueues)});
   if (!r.ok()) return r.status();
   std::set<std::pair<std::string, std::string>> seen;
   for (int i = 0; i < r->rows(); ++i) {
@@ -1430,11 +1435,19 @@ Status Store::RefreshQueueDepth() {
     metrics_->depth.With({Str(*r, i, 0), Str(*r, i, 1)})->Set(static_cast<double>(r->GetInt(i, 2)));
   }
   for (const auto& [kind, queue] : depth_labels_) {
-    if (!seen.count({kind, queue})) metrics_->depth.With({kind, queue})->Set(0);
+    if (seen.count({kind, queue})) continue;
+    // A queue that emptied reads 0 until the next refresh, then its series goes.
+    if (queue == "other" || zeroed_.count({kind, queue})) metrics_->depth.Remove({kind, queue});
+    else metrics_->depth.With({kind, queue})->Set(0);
   }
-  depth_labels_.insert(seen.begin(), seen.end());
+  std::set<std::pair<std::string, std::string>> zeroed;
+  for (const auto& l : depth_labels_) {
+    if (!seen.count(l) && !zeroed_.count(l) && l.second != "other") zeroed.insert(l);
+  }
+  zeroed_ = std::move(zeroed);
+  depth_labels_ = seen;
+  depth_labels_.insert(zeroed_.begin(), zeroed_.end());
   return Status::Ok();
 }
-
 
 }  // namespace flovyn::engine

@@ -112,7 +112,10 @@ class Store {
   WorkNotifier& notifier_;
   StoreOptions options_;
   EngineMetrics* metrics_;
-  std::set<std::pair<std::string, std::string>> depth_labels_;  // (kind, queue) seen; guarded by Refresh's caller (one thread)
+  // (kind, queue) series of the depth gauge, and those set to 0 at the last refresh; used by
+  // the scheduler's thread only.
+  static constexpr int kDepthQueues = 100;
+  std::set<std::pair<std::string, std::string>> depth_labels_, zeroed_;
 };
 
 // Validates that `text` is JSON; empty means null. Returns the normalised text.

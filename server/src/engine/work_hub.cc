@@ -1,7 +1,5 @@
 #include "engine/work_hub.h"
 
-#include <algorithm>
-
 namespace flovyn::engine {
 
 std::string WorkKey(const std::string& tenant_id, const std::string& queue, WorkKind kind) {
@@ -12,69 +10,148 @@ std::string AnyKindKey(const std::string& tenant_id, const std::string& queue) {
   return "*|" + tenant_id + "|" + queue;
 }
 
-std::shared_ptr<WorkHub::Slot> WorkHub::SlotFor(const std::string& key) {
-  auto& s = slots_[key];
-  if (!s) s = std::make_shared<Slot>();
-  return s;
-}
+namespace {
+bool IsStreamKey(const std::string& key) { return !key.empty() && key[0] == '*'; }
+}  // namespace
 
-uint64_t WorkHub::Version(const std::string& key) {
+WorkHub::WorkHub(std::chrono::milliseconds sweep) : sweep_(sweep) {
   std::lock_guard<std::mutex> l(mu_);
-  return SlotFor(key)->version;
+  next_sweep_ = Clock::now() + sweep_;
+  tick_at_ = next_sweep_;
+  tick_timer_ = timers_.At(tick_at_, [this] { Tick(); });
 }
 
-void WorkHub::Wait(const std::string& key, uint64_t seen, Clock::time_point deadline) {
-  std::unique_lock<std::mutex> l(mu_);
-  auto slot = SlotFor(key);
-  ++waiting_;
-  slot->cv.wait_until(l, deadline, [&] { return draining_ || slot->version != seen; });
-  --waiting_;
+WorkHub::~WorkHub() { timers_.Stop(); }
+
+WorkHub::Slot& WorkHub::SlotFor(const std::string& key) {
+  auto [it, inserted] = slots_.try_emplace(key);
+  if (inserted) it->second.version = news_;
+  it->second.touched = Clock::now();
+  return it->second;
 }
 
-bool WorkHub::Take(const std::string& key, Clock::time_point deadline) {
-  std::unique_lock<std::mutex> l(mu_);
-  auto slot = SlotFor(key);
-  ++waiting_;
-  bool took = false;
-  if (slot->cv.wait_until(l, deadline, [&] { return draining_ || slot->tokens > 0; }) && slot->tokens > 0) {
-    --slot->tokens;
-    took = true;
+uint64_t WorkHub::Observe(const std::string& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  return SlotFor(key).version;
+}
+
+WorkHub::Parked WorkHub::Park(const std::string& key, uint64_t seen, Clock::time_point deadline, WakeFn fn) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (draining_) return {0, Wake::kDrain};
+  Slot& slot = SlotFor(key);
+  if (slot.version != seen) return {0, Wake::kNews};
+  if (deadline <= Clock::now()) return {0, Wake::kDeadline};
+  uint64_t ticket = next_ticket_++;
+  slot.waiters.push_back(ticket);
+  auto d = deadlines_.emplace(deadline, ticket);
+  waiters_.emplace(ticket, Waiter{key, std::prev(slot.waiters.end()), d, std::move(fn)});
+  if (deadline < tick_at_ && timers_.Cancel(tick_timer_)) {
+    // Otherwise the tick is running now and will see this deadline when it takes the lock.
+    tick_at_ = deadline;
+    tick_timer_ = timers_.At(deadline, [this] { Tick(); });
   }
-  --waiting_;
-  return took;
+  return {ticket, Wake::kNews};
+}
+
+bool WorkHub::Cancel(uint64_t ticket) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = waiters_.find(ticket);
+  if (it == waiters_.end()) return false;
+  auto s = slots_.find(it->second.key);
+  if (s != slots_.end()) s->second.waiters.erase(it->second.in_slot);
+  deadlines_.erase(it->second.in_deadlines);
+  waiters_.erase(it);
+  return true;
+}
+
+void WorkHub::Take(uint64_t ticket, Wake why, Ready& out) {
+  auto it = waiters_.find(ticket);
+  if (it == waiters_.end()) return;
+  auto s = slots_.find(it->second.key);
+  if (s != slots_.end()) s->second.waiters.erase(it->second.in_slot);
+  deadlines_.erase(it->second.in_deadlines);
+  out.emplace_back(std::move(it->second.fn), why);
+  waiters_.erase(it);
+}
+
+void WorkHub::WakeOne(Slot& slot, Wake why, Ready& out) {
+  if (!slot.waiters.empty()) Take(slot.waiters.front(), why, out);
+}
+
+void WorkHub::WakeAll(Slot& slot, Wake why, Ready& out) {
+  while (!slot.waiters.empty()) Take(slot.waiters.front(), why, out);
+}
+
+void WorkHub::NotifyLocked(const std::string& key, Ready& out) {
+  auto it = slots_.find(key);
+  if (it == slots_.end()) return;  // nobody here waits or is about to: nothing to remember
+  Slot& slot = it->second;
+  slot.version = ++news_;
+  slot.touched = Clock::now();
+  // One unit of news wakes one poller; a poller that claims work passes the news on, so a
+  // burst reaches as many pollers as it has work for, without a herd. Streams all hear it.
+  if (IsStreamKey(key)) WakeAll(slot, Wake::kNews, out);
+  else WakeOne(slot, Wake::kNews, out);
 }
 
 void WorkHub::Notify(const std::string& key) {
-  std::lock_guard<std::mutex> l(mu_);
-  if (key == "*") {  // everything may have changed (e.g. notifications were missed)
-    for (auto& [k, s] : slots_) {
-      ++s->version;
-      s->tokens = std::min(s->tokens + 1, kMaxTokens);
-      s->cv.notify_all();
+  Ready ready;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (key == "*") {  // everything may have changed (e.g. notifications were missed)
+      std::vector<std::string> all;
+      all.reserve(slots_.size());
+      for (const auto& [k, s] : slots_) all.push_back(k);
+      for (const auto& k : all) NotifyLocked(k, ready);
+    } else {
+      NotifyLocked(key, ready);
+      if (key.size() > 2 && key[1] == '|' && !IsStreamKey(key)) NotifyLocked("*" + key.substr(1), ready);
     }
-    return;
   }
-  auto slot = SlotFor(key);
-  ++slot->version;
-  slot->tokens = std::min(slot->tokens + 1, kMaxTokens);
-  // One unit of news wakes one poller; a poller that claims work passes the news on (see
-  // LongPoll), so a burst reaches as many pollers as it has work for, without a herd.
-  if (key[0] == '*') {
-    slot->cv.notify_all();  // notification streams: every subscriber hears it
-  } else {
-    slot->cv.notify_one();
-  }
-  if (key.size() > 2 && key[1] == '|' && key[0] != '*') {
-    auto any = SlotFor("*" + key.substr(1));
-    ++any->version;
-    any->cv.notify_all();
-  }
+  Run(ready);
 }
 
 void WorkHub::Drain() {
-  std::lock_guard<std::mutex> l(mu_);
-  draining_ = true;
-  for (auto& [k, s] : slots_) s->cv.notify_all();
+  Ready ready;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    draining_ = true;
+    while (!waiters_.empty()) Take(waiters_.begin()->first, Wake::kDrain, ready);
+  }
+  Run(ready);
+}
+
+void WorkHub::Tick() {
+  Ready ready;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto now = Clock::now();
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      Take(deadlines_.begin()->second, Wake::kDeadline, ready);
+    }
+    if (now >= next_sweep_) {
+      next_sweep_ = now + sweep_;
+      for (auto it = slots_.begin(); it != slots_.end();) {
+        Slot& slot = it->second;
+        if (!slot.waiters.empty()) {
+          if (!IsStreamKey(it->first)) WakeOne(slot, Wake::kSweep, ready);
+          ++it;
+        } else if (now - slot.touched > 2 * sweep_) {
+          it = slots_.erase(it);  // no waiter and no recent news: forget the key
+        } else {
+          ++it;
+        }
+      }
+    }
+    tick_at_ = next_sweep_;
+    if (!deadlines_.empty()) tick_at_ = std::min(tick_at_, deadlines_.begin()->first);
+    tick_timer_ = timers_.At(tick_at_, [this] { Tick(); });
+  }
+  Run(ready);
+}
+
+void WorkHub::Run(Ready& ready) {
+  for (auto& [fn, why] : ready) fn(why);
 }
 
 bool WorkHub::draining() const {
@@ -84,7 +161,12 @@ bool WorkHub::draining() const {
 
 int WorkHub::waiting() const {
   std::lock_guard<std::mutex> l(mu_);
-  return waiting_;
+  return static_cast<int>(waiters_.size());
+}
+
+size_t WorkHub::keys() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return slots_.size();
 }
 
 }  // namespace flovyn::engine

@@ -1,14 +1,21 @@
 // Where long-polls and notification streams wait for work, keyed by tenant, queue and kind.
 // Notifiers (in-process, PostgreSQL LISTEN/NOTIFY, NATS) deliver into it; a drain releases
-// every waiter at once. Thread-safe.
+// every waiter at once. Nothing waits on a thread: a waiter is a callback the hub runs exactly
+// once, when news arrives, at a sweep, at its deadline or at the drain. One timer thread serves
+// every deadline and sweep. Thread-safe.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+
+#include "flovyn/core/timers.h"
 
 namespace flovyn::engine {
 
@@ -21,32 +28,77 @@ std::string AnyKindKey(const std::string& tenant_id, const std::string& queue);
 class WorkHub {
  public:
   using Clock = std::chrono::steady_clock;
-  // Pollers: takes one wake-up token for the key, waiting for one until the deadline or a
-  // drain. Each notification adds a token (capped), so news that arrives while a poller is busy
-  // claiming is not lost, and news is consumed once rather than waking every poller.
-  // Returns true when a token was taken.
-  bool Take(const std::string& key, Clock::time_point deadline);
-  // Streams: the key's version, and a wait until it differs from `seen` (or deadline, drain).
-  uint64_t Version(const std::string& key);
-  void Wait(const std::string& key, uint64_t seen, Clock::time_point deadline);
+  enum class Wake {
+    kNews,      // the key was notified: claim again
+    kSweep,     // periodic re-check (work that became due without a notification)
+    kDeadline,  // the waiter's deadline passed
+    kDrain,     // the server is shutting down
+  };
+  using WakeFn = std::function<void(Wake)>;
+
+  // `sweep`: how often one waiter per polled key is woken to re-check without a notification.
+  explicit WorkHub(std::chrono::milliseconds sweep = std::chrono::milliseconds(1000));
+  ~WorkHub();
+  WorkHub(const WorkHub&) = delete;
+  WorkHub& operator=(const WorkHub&) = delete;
+
+  // The key's news counter. A poller reads it before claiming and parks with it, so news that
+  // arrives while it claims is not lost.
+  uint64_t Observe(const std::string& key);
+
+  struct Parked {
+    uint64_t ticket = 0;  // 0: not parked; `immediate` says why
+    Wake immediate = Wake::kNews;
+  };
+  // Parks a one-shot waiter on `key`. When the key has had news since `seen`, or the hub is
+  // draining, nothing is parked and `immediate` says why (the caller acts on it itself).
+  // Otherwise `fn` runs exactly once, on the hub's timer thread or a notifier's thread, never
+  // under the hub's lock, unless Cancel removes it first. On a poll key one notification wakes
+  // one waiter; on an any-kind key (streams) it wakes them all.
+  Parked Park(const std::string& key, uint64_t seen, Clock::time_point deadline, WakeFn fn);
+  // True when the waiter was removed before waking (its callback will not run).
+  bool Cancel(uint64_t ticket);
+
   void Notify(const std::string& key);
   void Drain();
   bool draining() const;
   int waiting() const;
+  size_t keys() const;  // keys held in memory (waited on, or news within two sweeps)
 
  private:
   struct Slot {
     uint64_t version = 0;
-    int tokens = 0;
-    std::condition_variable cv;
+    std::list<uint64_t> waiters;  // tickets, oldest first
+    Clock::time_point touched;
   };
-  static constexpr int kMaxTokens = 64;
-  std::shared_ptr<Slot> SlotFor(const std::string& key);  // requires mu_
+  struct Waiter {
+    std::string key;
+    std::list<uint64_t>::iterator in_slot;
+    std::multimap<Clock::time_point, uint64_t>::iterator in_deadlines;
+    WakeFn fn;
+  };
+  using Ready = std::vector<std::pair<WakeFn, Wake>>;
 
+  Slot& SlotFor(const std::string& key);                      // requires mu_
+  void WakeOne(Slot& slot, Wake why, Ready& out);             // requires mu_
+  void WakeAll(Slot& slot, Wake why, Ready& out);             // requires mu_
+  void Take(uint64_t ticket, Wake why, Ready& out);           // requires mu_
+  void NotifyLocked(const std::string& key, Ready& out);      // requires mu_
+  void Tick();  // deadlines, sweeps and eviction; reschedules itself
+  static void Run(Ready& ready);
+
+  const std::chrono::milliseconds sweep_;
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Slot>> slots_;  // guarded by mu_
-  bool draining_ = false;                               // guarded by mu_
-  int waiting_ = 0;                                     // guarded by mu_
+  std::unordered_map<std::string, Slot> slots_;                 // guarded by mu_
+  std::unordered_map<uint64_t, Waiter> waiters_;                // guarded by mu_
+  std::multimap<Clock::time_point, uint64_t> deadlines_;        // guarded by mu_
+  uint64_t next_ticket_ = 1;                                    // guarded by mu_
+  uint64_t news_ = 0;                                           // guarded by mu_
+  bool draining_ = false;                                       // guarded by mu_
+  Clock::time_point next_sweep_;                                // guarded by mu_
+  uint64_t tick_timer_ = 0;                                     // guarded by mu_
+  Clock::time_point tick_at_ = Clock::time_point::max();        // guarded by mu_
+  Timers timers_{"flovyn-workhub"};
 };
 
 }  // namespace flovyn::engine

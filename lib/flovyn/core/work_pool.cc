@@ -1,0 +1,72 @@
+#include "flovyn/core/work_pool.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+
+namespace flovyn {
+
+WorkPool::WorkPool(std::string name, int threads, size_t max_queued)
+    : name_(std::move(name)), max_queued_(max_queued) {
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] { Run(); });
+    pthread_setname_np(threads_.back().native_handle(), name_.substr(0, 15).c_str());
+  }
+}
+
+WorkPool::~WorkPool() { Stop(); }
+
+bool WorkPool::TrySubmit(std::function<void()> job) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return false;
+    // Jobs waiting beyond the idle threads are the backlog the bound applies to.
+    int idle = static_cast<int>(threads_.size()) - busy_;
+    if (queue_.size() >= max_queued_ + static_cast<size_t>(std::max(idle, 0))) return false;
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void WorkPool::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+size_t WorkPool::queued() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return queue_.size();
+}
+
+int WorkPool::busy() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return busy_;
+}
+
+void WorkPool::Run() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and nothing left
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+    }
+    job();
+    std::lock_guard<std::mutex> l(mu_);
+    --busy_;
+  }
+}
+
+}  // namespace flovyn
