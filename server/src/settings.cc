@@ -73,13 +73,14 @@ const config::Schema& Schema() {
     s.Add({.key = "grpc.handler_threads", .type = Type::kInt, .default_value = "16",
            .description = "threads running gRPC calls (unary calls and long-poll claims; waiting holds none)",
            .min_value = 1, .max_value = 1024});
-    s.Add({.key = "grpc.handler_queue", .type = Type::kInt, .default_value = "1024",
+    s.Add({.key = "grpc.handler_queue", .type = Type::kInt, .default_value = "10000",
            .description = "gRPC calls waiting for a handler thread at most; beyond it RESOURCE_EXHAUSTED",
            .min_value = 0, .max_value = 1000000});
-    s.Add({.key = "grpc.max_connections", .type = Type::kInt, .default_value = "1000",
-           .description = "open gRPC connections at most; beyond it a new connection is closed at once",
+    s.Add({.key = "grpc.max_connections", .type = Type::kInt, .default_value = "300",
+           .description = "open gRPC connections at most; beyond it a new connection is closed at once (each "
+                          "may hold grpc.max_concurrent_streams calls of about 12 KiB: docs/deployment.md)",
            .min_value = 1, .max_value = 1000000});
-    s.Add({.key = "grpc.max_concurrent_streams", .type = Type::kInt, .default_value = "256",
+    s.Add({.key = "grpc.max_concurrent_streams", .type = Type::kInt, .default_value = "64",
            .description = "calls in flight on one gRPC connection at most (HTTP/2 MAX_CONCURRENT_STREAMS)",
            .min_value = 1, .max_value = 100000});
     s.Add({.key = "grpc.max_connection_idle_ms", .type = Type::kInt, .default_value = "300000",

@@ -31,7 +31,7 @@ struct Settings {
   long poll_sweep_ms;
   long max_poll_ms;
   int max_polls_per_tenant = 5000, max_streams_per_tenant = 5000;
-  int grpc_handler_threads = 16, grpc_handler_queue = 1024;
+  int grpc_handler_threads = 16, grpc_handler_queue = 10000;
   grpcsvc::ServerLimits grpc;
 
   static Settings From(const config::Values& v);

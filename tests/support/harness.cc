@@ -355,7 +355,15 @@ ServerProcess::ServerProcess(Options o)
       {"RUST_LOG", "info"},
   };
   for (const auto& [k, v] : o.env) env[k] = v;
-  child_ = std::make_unique<ChildProcess>(o.testbed ? TestbedBinary() : ServerBinary(), o.args, env);
+  std::string binary = o.testbed ? TestbedBinary() : ServerBinary();
+  if (o.launcher.empty()) {
+    child_ = std::make_unique<ChildProcess>(binary, o.args, env);
+  } else {
+    std::vector<std::string> args(o.launcher.begin() + 1, o.launcher.end());
+    args.push_back(binary);
+    args.insert(args.end(), o.args.begin(), o.args.end());
+    child_ = std::make_unique<ChildProcess>(o.launcher.front(), args, env);
+  }
 }
 
 bool ServerProcess::WaitReady(std::chrono::milliseconds timeout) {

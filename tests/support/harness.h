@@ -109,6 +109,8 @@ class ServerProcess {
     std::map<std::string, std::string> env;  // extra or overriding variables
     std::vector<std::string> args;
     bool testbed = false;  // the binary with test-only routes (slow requests)
+    // A program that runs the server (e.g. {"/usr/bin/prlimit", "--nofile=256:4096", "--"}).
+    std::vector<std::string> launcher;
     int http_port = 0;     // 0: a free port (likewise below)
     int grpc_port = 0;
   };

@@ -1,6 +1,7 @@
 #include "flovyn/grpc/server.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/resource_quota.h>
@@ -234,8 +235,20 @@ void Listener::Loop() {
       if (n < 0 && errno == EINTR) continue;
       if (p[1].revents != 0) return;
       if (n == 0) {
-        std::lock_guard<std::mutex> l(conns_mu_);
-        Prune();
+        size_t open;
+        {
+          std::lock_guard<std::mutex> l(conns_mu_);
+          Prune();
+          open = conns_.size();
+        }
+        // Connections went away (a flood ended): give their memory back to the system, which
+        // the allocator otherwise keeps for the process.
+        auto now = std::chrono::steady_clock::now();
+        if (open + 16 < peak_since_trim_ || now - last_trim_ > std::chrono::seconds(5)) {
+          ::malloc_trim(0);
+          peak_since_trim_ = open;
+          last_trim_ = now;
+        }
         continue;
       }
     }
@@ -271,6 +284,7 @@ void Listener::Loop() {
         continue;
       }
       conns_[c] = InodeOf(c);
+      peak_since_trim_ = std::max(peak_since_trim_, conns_.size());
       if (open_ != nullptr) open_->Set(static_cast<double>(conns_.size()));
     }
     int one = 1;

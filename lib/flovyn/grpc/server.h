@@ -48,8 +48,8 @@ class CallSpan {
 
 // What the network may make the gRPC server hold (docs/deployment.md).
 struct ServerLimits {
-  int max_connections = 1000;         // beyond it a new connection is closed at once
-  int max_concurrent_streams = 256;   // per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)
+  int max_connections = 300;          // beyond it a new connection is closed at once
+  int max_concurrent_streams = 64;    // per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)
   int max_receive_message_bytes = 4 * 1024 * 1024;
   std::chrono::milliseconds max_connection_idle{300000};  // no call in flight: GOAWAY
   std::chrono::milliseconds max_connection_age{1800000};  // then GOAWAY; calls get the grace
@@ -84,6 +84,8 @@ class Listener {
   std::unique_ptr<::grpc::experimental::ExternalConnectionAcceptor> acceptor_;
   std::mutex conns_mu_;
   std::unordered_map<int, unsigned long> conns_;  // fd -> inode; guarded by conns_mu_
+  size_t peak_since_trim_ = 0;                    // the accept thread only
+  std::chrono::steady_clock::time_point last_trim_;  // the accept thread only
   metrics::Counter* refused_ = nullptr;
   metrics::Counter* accept_errors_ = nullptr;
   metrics::Gauge* open_ = nullptr;

@@ -29,7 +29,7 @@ struct EngineSettings {
   int api_key_max_validations_in_flight = 4;
   DispatchOptions dispatch;
   int handler_threads = 16;   // the gRPC handler pool (unary calls and claims)
-  size_t handler_queue = 1024;  // calls waiting for a handler thread; beyond it RESOURCE_EXHAUSTED
+  size_t handler_queue = 10000;  // calls waiting for a handler thread; beyond it RESOURCE_EXHAUSTED
   StoreOptions store;
   std::chrono::milliseconds scheduler_tick{100};
 };
