@@ -2,19 +2,22 @@
 
 namespace flovyn::engine {
 
-StatusOr<std::string> Tenancy::Cached(std::map<std::string, std::string>& cache, const std::string& key,
+StatusOr<std::string> Tenancy::Cached(Cache& cache, const std::string& key,
                                       const std::function<StatusOr<Tenant>()>& load) {
   {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = cache.find(key);
-    if (it != cache.end()) return it->second;
+    std::lock_guard<std::mutex> l(cache_mu_);
+    if (auto hit = cache.Get(key)) return *hit;
   }
   auto t = load();
   if (!t.ok()) return t.status();  // only resolved tenants are kept
-  std::lock_guard<std::mutex> l(mu_);
-  if (cache.size() >= kMaxCached) cache.clear();
-  cache[key] = t->id;
+  std::lock_guard<std::mutex> l(cache_mu_);
+  cache.Put(key, t->id);
   return t->id;
+}
+
+size_t Tenancy::cached() const {
+  std::lock_guard<std::mutex> l(cache_mu_);
+  return by_slug_.size() + by_owner_.size() + by_id_.size();
 }
 
 StatusOr<std::string> Tenancy::IdForSlug(const std::string& slug) {

@@ -9,6 +9,7 @@
 
 #include "engine/auth.h"
 #include "engine/store.h"
+#include "flovyn/core/lru.h"
 
 namespace flovyn::engine {
 
@@ -26,16 +27,20 @@ class Tenancy {
 
  private:
   Store& store_;
-  std::mutex mu_;
   // The tenant id for `key`, from `cache` or `load` (which is then remembered).
-  StatusOr<std::string> Cached(std::map<std::string, std::string>& cache, const std::string& key,
-                               const std::function<StatusOr<Tenant>()>& load);
+  using Cache = LruMap<std::string, std::string>;
+  StatusOr<std::string> Cached(Cache& cache, const std::string& key, const std::function<StatusOr<Tenant>()>& load);
 
-  static constexpr size_t kMaxCached = 10000;  // per map; a full map starts again empty
+ public:
+  static constexpr size_t kMaxCached = 10000;  // per cache, least recently used evicted first
+  size_t cached() const;                       // entries in the three caches (for tests)
+
+ private:
   // Resolved tenants only (slugs, owners and ids never change; tenants are never deleted).
-  std::map<std::string, std::string> by_slug_;   // guarded by mu_
-  std::map<std::string, std::string> by_owner_;  // guarded by mu_
-  std::map<std::string, std::string> by_id_;     // guarded by mu_
+  mutable std::mutex cache_mu_;
+  Cache by_slug_{kMaxCached};   // guarded by cache_mu_
+  Cache by_owner_{kMaxCached};  // guarded by cache_mu_
+  Cache by_id_{kMaxCached};     // guarded by cache_mu_
 };
 
 }  // namespace flovyn::engine

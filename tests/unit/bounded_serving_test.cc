@@ -1,0 +1,159 @@
+// The building blocks of bounded serving: the LRU map, the work pool's refusal when full, the
+// timer thread, and the WorkHub's one-shot waiters (news, sweep, deadline, drain, eviction).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "engine/work_hub.h"
+#include "flovyn/core/lru.h"
+#include "flovyn/core/timers.h"
+#include "flovyn/core/work_pool.h"
+#include "flovyn/metrics/registry.h"
+
+namespace flovyn {
+namespace {
+
+using namespace std::chrono_literals;
+using engine::WorkHub;
+
+TEST(LruMapTest, EvictsTheLeastRecentlyUsedWhenFull) {
+  LruMap<std::string, int> m(2);
+  m.Put("a", 1);
+  m.Put("b", 2);
+  ASSERT_EQ(m.Get("a"), 1);  // a is now the most recent
+  m.Put("c", 3);             // evicts b
+  EXPECT_TRUE(m.Contains("a"));
+  EXPECT_FALSE(m.Contains("b"));
+  EXPECT_TRUE(m.Contains("c"));
+  EXPECT_EQ(m.size(), 2u);
+}
+
+TEST(WorkPoolTest, RefusesBeyondItsQueueAndRunsWhatItAccepted) {
+  WorkPool pool("test", 1, 2);
+  std::promise<void> release;
+  auto gate = release.get_future().share();
+  std::atomic<int> ran{0};
+  ASSERT_TRUE(pool.TrySubmit([gate, &ran] { gate.wait(); ++ran; }));
+  while (pool.busy() == 0) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(pool.TrySubmit([&ran] { ++ran; }));
+  EXPECT_TRUE(pool.TrySubmit([&ran] { ++ran; }));
+  EXPECT_FALSE(pool.TrySubmit([&ran] { ++ran; })) << "a third queued job exceeds the bound of 2";
+  release.set_value();
+  pool.Stop();
+  EXPECT_EQ(ran, 3);
+  EXPECT_FALSE(pool.TrySubmit([] {})) << "a stopped pool refuses";
+}
+
+TEST(TimersTest, RunsInOrderAndCancelledOnesNever) {
+  Timers t;
+  std::mutex mu;
+  std::vector<int> order;
+  auto now = Timers::Clock::now();
+  t.At(now + 30ms, [&] { std::lock_guard<std::mutex> l(mu); order.push_back(2); });
+  t.At(now + 10ms, [&] { std::lock_guard<std::mutex> l(mu); order.push_back(1); });
+  uint64_t never = t.At(now + 20ms, [&] { std::lock_guard<std::mutex> l(mu); order.push_back(99); });
+  EXPECT_TRUE(t.Cancel(never));
+  std::this_thread::sleep_for(80ms);
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  EXPECT_FALSE(t.Cancel(never));
+}
+
+struct Woken {
+  std::mutex mu;
+  std::vector<WorkHub::Wake> why;
+  WorkHub::WakeFn Fn() {
+    return [this](WorkHub::Wake w) {
+      std::lock_guard<std::mutex> l(mu);
+      why.push_back(w);
+    };
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> l(mu);
+    return why.size();
+  }
+};
+
+TEST(WorkHubTest, OneNotificationWakesOnePollerAndStreamsAllHearIt) {
+  WorkHub hub(10s);
+  Woken a, b, s1, s2;
+  auto far = WorkHub::Clock::now() + 60s;
+  std::string key = engine::WorkKey("t", "q", engine::WorkKind::kTask);
+  std::string any = engine::AnyKindKey("t", "q");
+  ASSERT_NE(hub.Park(key, hub.Observe(key), far, a.Fn()).ticket, 0u);
+  ASSERT_NE(hub.Park(key, hub.Observe(key), far, b.Fn()).ticket, 0u);
+  ASSERT_NE(hub.Park(any, hub.Observe(any), far, s1.Fn()).ticket, 0u);
+  ASSERT_NE(hub.Park(any, hub.Observe(any), far, s2.Fn()).ticket, 0u);
+  EXPECT_EQ(hub.waiting(), 4);
+  hub.Notify(key);
+  EXPECT_EQ(a.count() + b.count(), 1u) << "one unit of news, one poller";
+  EXPECT_EQ(s1.count(), 1u);
+  EXPECT_EQ(s2.count(), 1u);
+  EXPECT_EQ(hub.waiting(), 1);
+}
+
+TEST(WorkHubTest, NewsBetweenObserveAndParkIsNotLost) {
+  WorkHub hub(10s);
+  std::string key = engine::WorkKey("t", "q", engine::WorkKind::kWorkflow);
+  uint64_t seen = hub.Observe(key);
+  hub.Notify(key);  // arrives while the poller is claiming
+  Woken w;
+  auto p = hub.Park(key, seen, WorkHub::Clock::now() + 60s, w.Fn());
+  EXPECT_EQ(p.ticket, 0u);
+  EXPECT_EQ(p.immediate, WorkHub::Wake::kNews);
+}
+
+TEST(WorkHubTest, DeadlineSweepCancelAndDrainEachWakeExactlyOnce) {
+  WorkHub hub(50ms);
+  std::string key = engine::WorkKey("t", "q", engine::WorkKind::kTask);
+  Woken deadline, swept, cancelled, drained;
+  hub.Park(key, hub.Observe(key), WorkHub::Clock::now() + 20ms, deadline.Fn());
+  std::this_thread::sleep_for(200ms);
+  ASSERT_EQ(deadline.count(), 1u);
+  EXPECT_EQ(deadline.why[0], WorkHub::Wake::kDeadline);
+
+  hub.Park(key, hub.Observe(key), WorkHub::Clock::now() + 60s, swept.Fn());
+  std::this_thread::sleep_for(200ms);
+  ASSERT_GE(swept.count(), 1u);
+  EXPECT_EQ(swept.why[0], WorkHub::Wake::kSweep);
+
+  auto c = hub.Park(key, hub.Observe(key), WorkHub::Clock::now() + 60s, cancelled.Fn());
+  EXPECT_TRUE(hub.Cancel(c.ticket));
+  EXPECT_FALSE(hub.Cancel(c.ticket));
+
+  hub.Park(key, hub.Observe(key), WorkHub::Clock::now() + 60s, drained.Fn());
+  hub.Drain();
+  ASSERT_EQ(drained.count(), 1u);
+  EXPECT_EQ(drained.why[0], WorkHub::Wake::kDrain);
+  EXPECT_EQ(cancelled.count(), 0u);
+  EXPECT_EQ(hub.waiting(), 0);
+  EXPECT_EQ(hub.Park(key, hub.Observe(key), WorkHub::Clock::now() + 60s, drained.Fn()).immediate,
+            WorkHub::Wake::kDrain);
+}
+
+TEST(WorkHubTest, KeysWithoutWaitersAreForgotten) {
+  WorkHub hub(20ms);
+  for (int i = 0; i < 30000; ++i) hub.Observe(engine::WorkKey("t", "q" + std::to_string(i), engine::WorkKind::kTask));
+  EXPECT_EQ(hub.keys(), 30000u);
+  hub.Notify("t|nobody|waits");  // news for a key nobody holds creates nothing
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(hub.keys(), 0u);
+}
+
+TEST(MetricFamilyTest, LabelSetsBeyondTheLimitShareOneOtherSeriesAndAreCounted) {
+  metrics::Registry r;
+  auto& f = r.AddCounter("flovyn_test_total", "test", {"kind"});
+  f.set_max_series(3);
+  for (int i = 0; i < 100; ++i) f.With({"k" + std::to_string(i)})->Inc();
+  EXPECT_EQ(f.children().size(), 4u);  // three, and "other"
+  EXPECT_EQ(f.overflowed(), 97u);
+  std::string page = r.Expose();
+  EXPECT_NE(page.find("flovyn_test_total{kind=\"other\"} 97"), std::string::npos) << page;
+  EXPECT_NE(page.find("flovyn_metric_series_overflow_total{metric=\"flovyn_test_total\"} 97"), std::string::npos);
+  EXPECT_EQ(&r.AddCounter("flovyn_test_total", "test", {"kind"}), &f) << "one family per name";
+}
+
+}  // namespace
+}  // namespace flovyn
