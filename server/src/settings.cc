@@ -98,6 +98,10 @@ const config::Schema& Schema() {
     s.Add({.key = "grpc.memory_quota_mb", .type = Type::kInt, .default_value = "128",
            .description = "memory gRPC may use for connection buffers (a ResourceQuota); under pressure it "
                           "shrinks buffers and refuses work", .min_value = 8, .max_value = 65536});
+    s.Add({.key = "grpc.shed_above_mb", .type = Type::kInt, .default_value = "128",
+           .description = "when the process's resident memory is above this, the gRPC connection that sent the "
+                          "most in the last 25 ms is closed (floods the HTTP/2 transport cannot refuse, such as "
+                          "rapid reset); 0: never", .min_value = 0, .max_value = 1048576});
     s.Add({.key = "engine.max_poll_ms", .type = Type::kInt, .default_value = "60000",
            .description = "longest a long-poll may wait", .min_value = 0, .max_value = 600000});
     return s;
@@ -140,6 +144,7 @@ Settings Settings::From(const config::Values& v) {
   s.grpc.max_connection_age_grace = std::chrono::milliseconds(v.Int("grpc.max_connection_age_grace_ms"));
   s.grpc.handshake_timeout = std::chrono::milliseconds(v.Int("grpc.handshake_timeout_ms"));
   s.grpc.memory_quota_bytes = static_cast<size_t>(v.Int("grpc.memory_quota_mb")) * 1024 * 1024;
+  s.grpc.shed_above_bytes = static_cast<size_t>(v.Int("grpc.shed_above_mb")) * 1024 * 1024;
   return s;
 }
 

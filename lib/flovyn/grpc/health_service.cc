@@ -3,6 +3,7 @@
 #include <mutex>
 #include <optional>
 
+#include "flovyn/grpc/server.h"
 #include "flovyn/health/probes.h"
 
 namespace flovyn::grpcsvc {
@@ -117,6 +118,7 @@ void HealthService::Stop() { timers_.Stop(); }
                                                  const ::grpc::health::v1::HealthCheckRequest* req,
                                                  HealthCheckResponse* res) {
   auto* reactor = ctx->DefaultReactor();
+  NoteHandledCall(ctx);
   if (!req->service().empty() && services_.count(req->service()) == 0) {
     reactor->Finish({::grpc::StatusCode::NOT_FOUND, "unknown service"});
     return reactor;

@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "flovyn/grpc/tcp_stats.h"
 #include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
 
@@ -146,8 +147,12 @@ unsigned long InodeOf(int fd) {
 }
 }  // namespace
 
-Listener::Listener(int max_connections, metrics::Registry* metrics) : max_connections_(max_connections) {
+Listener::Listener(const ServerLimits& limits, metrics::Registry* metrics)
+    : max_connections_(limits.max_connections),
+      shed_above_(limits.shed_above_bytes),
+      receive_buffer_(limits.receive_buffer_bytes) {
   if (metrics != nullptr) {
+    shed_ = metrics->CounterOf(metrics::catalogue::kConnectionsShed).With({"grpc"});
     refused_ = metrics->CounterOf(metrics::catalogue::kConnectionsRefused).With({"grpc"});
     accept_errors_ = metrics->CounterOf(metrics::catalogue::kAcceptErrors).With({"grpc"});
     open_ = metrics->GaugeOf(metrics::catalogue::kConnectionsOpen).With({"grpc"});
@@ -214,16 +219,137 @@ int Listener::open_connections() {
 void Listener::Prune() {
   for (auto it = conns_.begin(); it != conns_.end();) {
     // grpc++ closed it, or the number now names another file: that connection is gone.
-    if (InodeOf(it->first) != it->second) it = conns_.erase(it);
+    if (InodeOf(it->first) != it->second) {
+      last_call_.erase(it->first);
+      it = conns_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = peer_fd_.begin(); it != peer_fd_.end();) {
+    if (conns_.count(it->second) == 0) it = peer_fd_.erase(it);
     else ++it;
   }
   if (open_ != nullptr) open_->Set(static_cast<double>(conns_.size()));
 }
 
+namespace {
+size_t ResidentBytes() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<size_t>(resident) * static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+}
+}  // namespace
+
+namespace {
+// The peer as grpc++ reports it (ServerContext::peer()).
+std::string PeerName(int fd) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return {};
+  char host[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&a);
+    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    return std::string("ipv4:") + host + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (a.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return std::string("ipv6:[") + host + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  return {};
+}
+}  // namespace
+
+namespace {
+std::atomic<Listener*> active_listener{nullptr};
+}  // namespace
+
+void NoteHandledCall(::grpc::ServerContextBase* ctx) {
+  if (Listener* l = active_listener.load(std::memory_order_acquire)) l->NoteCall(ctx->peer());
+}
+
+void Listener::NoteCall(const std::string& peer) {
+  std::lock_guard<std::mutex> l(conns_mu_);
+  auto it = peer_fd_.find(peer);
+  if (it != peer_fd_.end()) last_call_[it->second] = std::chrono::steady_clock::now();
+}
+
+void Listener::ShedLocked(bool over) {
+  // Over the threshold: find the connection that sent the most since the last look while none
+  // of its calls reached a handler (a flood of streams the transport cannot refuse, such as
+  // rapid reset) and close it. Its calls end and their memory goes.
+  auto now = std::chrono::steady_clock::now();
+  int worst = -1;
+  uint64_t worst_delta = 0;
+  std::unordered_map<int, uint64_t> now_bytes;
+  for (const auto& [fd, ino] : conns_) {
+    if (InodeOf(fd) != ino) continue;
+    uint64_t b = BytesReceived(fd);
+    now_bytes[fd] = b;
+    auto last = last_bytes_.find(fd);
+    if (last == last_bytes_.end() || b < last->second) continue;
+    auto call = last_call_.find(fd);
+    if (call != last_call_.end() && now - call->second < std::chrono::milliseconds(250)) continue;
+    if (b - last->second > worst_delta) {
+      worst_delta = b - last->second;
+      worst = fd;
+    }
+  }
+  last_bytes_ = std::move(now_bytes);
+  if (!over || worst < 0 || worst_delta < 32 * 1024) return;  // nobody is flooding: leave everyone be
+  ::shutdown(worst, SHUT_RDWR);
+  last_bytes_.erase(worst);
+  if (shed_ != nullptr) shed_->Inc();
+  if (trim_due_ == std::chrono::steady_clock::time_point{}) {
+    trim_due_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+  }
+  spdlog::warn("gRPC: memory above {} MiB; closed the connection sending the most ({} KiB in the last 25 ms)",
+               shed_above_ / (1024 * 1024), worst_delta / 1024);
+}
+
+void Listener::Maintain() {
+  auto now = std::chrono::steady_clock::now();
+  size_t open;
+  {
+    std::lock_guard<std::mutex> l(conns_mu_);
+    if (now - last_prune_ >= std::chrono::seconds(1)) {
+      Prune();
+      last_prune_ = now;
+    }
+    size_t rss = shed_above_ > 0 ? ResidentBytes() : 0;
+    if (shed_above_ > 0 && rss > shed_above_ / 2) {
+      ShedLocked(rss > shed_above_);  // from half the threshold, keep each connection's count
+    } else {
+      last_bytes_.clear();
+    }
+    open = conns_.size();
+  }
+  // Connections went away (a flood ended) or one was shed: give their memory back to the
+  // system, which the allocator otherwise keeps for the process.
+  bool due = trim_due_ != std::chrono::steady_clock::time_point{} && now >= trim_due_;
+  if (open + 16 < peak_since_trim_ || due || now - last_trim_ > std::chrono::seconds(5)) {
+    ::malloc_trim(0);
+    peak_since_trim_ = open;
+    last_trim_ = now;
+    if (due) trim_due_ = {};
+  }
+}
+
 void Listener::Loop() {
   int backoff_ms = 0;
   auto last_log = std::chrono::steady_clock::time_point{};
+  auto last_maintain = std::chrono::steady_clock::now();
   for (;;) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_maintain >= std::chrono::milliseconds(25)) {
+      Maintain();
+      last_maintain = now;
+    }
     if (backoff_ms > 0) {
       // Descriptors or memory ran out: wait before trying again rather than spin on a
       // listen queue that stays readable.
@@ -231,26 +357,10 @@ void Listener::Loop() {
       if (::poll(&w, 1, backoff_ms) > 0) return;
     } else {
       pollfd p[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-      int n = ::poll(p, 2, 1000);
+      int n = ::poll(p, 2, 25);
       if (n < 0 && errno == EINTR) continue;
       if (p[1].revents != 0) return;
-      if (n == 0) {
-        size_t open;
-        {
-          std::lock_guard<std::mutex> l(conns_mu_);
-          Prune();
-          open = conns_.size();
-        }
-        // Connections went away (a flood ended): give their memory back to the system, which
-        // the allocator otherwise keeps for the process.
-        auto now = std::chrono::steady_clock::now();
-        if (open + 16 < peak_since_trim_ || now - last_trim_ > std::chrono::seconds(5)) {
-          ::malloc_trim(0);
-          peak_since_trim_ = open;
-          last_trim_ = now;
-        }
-        continue;
-      }
+      if (n == 0) continue;
     }
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (c < 0) {
@@ -261,9 +371,9 @@ void Listener::Loop() {
       }
       if (accept_errors_ != nullptr) accept_errors_->Inc();
       backoff_ms = backoff_ms == 0 ? 10 : std::min(backoff_ms * 2, 1000);
-      auto now = std::chrono::steady_clock::now();
-      if (now - last_log > std::chrono::seconds(10)) {
-        last_log = now;
+      auto t = std::chrono::steady_clock::now();
+      if (t - last_log > std::chrono::seconds(10)) {
+        last_log = t;
         spdlog::warn("gRPC listener cannot accept ({}); backing off", std::strerror(e));
       }
       continue;
@@ -275,20 +385,23 @@ void Listener::Loop() {
       if (static_cast<int>(conns_.size()) >= max_connections_) {
         ::close(c);
         if (refused_ != nullptr) refused_->Inc();
-        auto now = std::chrono::steady_clock::now();
-        if (now - last_log > std::chrono::seconds(10)) {
-          last_log = now;
+        auto t = std::chrono::steady_clock::now();
+        if (t - last_log > std::chrono::seconds(10)) {
+          last_log = t;
           spdlog::warn("gRPC listener at its limit of {} connections (GRPC__MAX_CONNECTIONS); closing new ones",
                        max_connections_);
         }
         continue;
       }
       conns_[c] = InodeOf(c);
+      last_call_.erase(c);
+      peer_fd_[PeerName(c)] = c;
       peak_since_trim_ = std::max(peak_since_trim_, conns_.size());
       if (open_ != nullptr) open_->Set(static_cast<double>(conns_.size()));
     }
     int one = 1;
     ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (receive_buffer_ > 0) ::setsockopt(c, SOL_SOCKET, SO_RCVBUF, &receive_buffer_, sizeof receive_buffer_);
     ::grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters params;
     params.listener_fd = fd_;
     params.fd = c;
@@ -303,6 +416,7 @@ Server::Server(std::string address, const lifecycle::StageCell& stage, health::M
     : address_(std::move(address)), metrics_(metrics), limits_(limits), stage_(stage), monitor_(monitor) {}
 
 Server::~Server() {
+  if (active_listener.load() == listener_.get()) active_listener.store(nullptr);
   if (listener_) listener_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now());
 }
@@ -322,7 +436,7 @@ Status Server::Start() {
   }
   health_ = std::make_unique<HealthService>(stage_, monitor_, names, limits_.max_health_watches);
 
-  listener_ = std::make_unique<Listener>(limits_.max_connections, metrics_);
+  listener_ = std::make_unique<Listener>(limits_, metrics_);
   if (Status s = listener_->Bind(address_); !s.ok()) return s;
 
   ::grpc::ServerBuilder b;
@@ -354,10 +468,12 @@ Status Server::Start() {
   server_ = b.BuildAndStart();
   if (!server_) return Unavailable("cannot start the gRPC server on " + address_);
   listener_->Start(std::move(acceptor));
+  active_listener.store(listener_.get(), std::memory_order_release);
   return Status::Ok();
 }
 
 void Server::Shutdown(std::chrono::system_clock::time_point deadline) {
+  active_listener.store(nullptr, std::memory_order_release);
   if (listener_) listener_->Stop();
   if (server_) {
     server_->Shutdown(deadline);

@@ -61,31 +61,47 @@ struct ServerLimits {
   size_t memory_quota_bytes = 128u * 1024 * 1024;         // grpc core buffers (ResourceQuota)
   int max_sync_threads = 8;                               // ResourceQuota thread cap
   int max_health_watches = 100;
+  // Above this resident size the connection sending the most is closed (0: never). Guards
+  // against floods the HTTP/2 transport cannot refuse (rapid reset).
+  size_t shed_above_bytes = 128u * 1024 * 1024;
+  int receive_buffer_bytes = 64 * 1024;  // per connection (SO_RCVBUF): bounds an unread backlog
 };
 
 // Accepts TCP connections and hands them to grpc++: caps open connections and backs off on
 // EMFILE/ENFILE/ENOBUFS/ENOMEM rather than spinning or stopping. Thread-safe.
 class Listener {
  public:
-  explicit Listener(int max_connections, metrics::Registry* metrics);
+  Listener(const ServerLimits& limits, metrics::Registry* metrics);
   ~Listener();
   Status Bind(const std::string& address);  // host:port, [v6]:port; port 0 picks one
   int port() const { return port_; }
   void Start(std::unique_ptr<::grpc::experimental::ExternalConnectionAcceptor> acceptor);
   void Stop();
   int open_connections();
+  // A call from `peer` (grpc's "ipv4:a.b.c.d:port") reached a handler: its connection is
+  // doing useful work, so it is not the one to shed.
+  void NoteCall(const std::string& peer);
 
  private:
   void Loop();
-  void Prune();  // forgets connections grpc++ has closed (requires conns_mu_)
+  void Prune();        // forgets connections grpc++ has closed (requires conns_mu_)
+  void Maintain();     // prunes, sheds under memory pressure, hands memory back; accept thread
+  void ShedLocked(bool over);  // requires conns_mu_
   int fd_ = -1, port_ = 0;
   int wake_[2] = {-1, -1};
   const int max_connections_;
+  const size_t shed_above_;
+  const int receive_buffer_;
   std::unique_ptr<::grpc::experimental::ExternalConnectionAcceptor> acceptor_;
   std::mutex conns_mu_;
   std::unordered_map<int, unsigned long> conns_;  // fd -> inode; guarded by conns_mu_
-  size_t peak_since_trim_ = 0;                    // the accept thread only
+  size_t peak_since_trim_ = 0;                       // the accept thread only
   std::chrono::steady_clock::time_point last_trim_;  // the accept thread only
+  std::chrono::steady_clock::time_point last_prune_, trim_due_;  // the accept thread only
+  std::unordered_map<int, uint64_t> last_bytes_;     // fd -> bytes received; guarded by conns_mu_
+  std::unordered_map<std::string, int> peer_fd_;     // guarded by conns_mu_
+  std::unordered_map<int, std::chrono::steady_clock::time_point> last_call_;  // guarded by conns_mu_
+  metrics::Counter* shed_ = nullptr;
   metrics::Counter* refused_ = nullptr;
   metrics::Counter* accept_errors_ = nullptr;
   metrics::Gauge* open_ = nullptr;
@@ -116,6 +132,10 @@ class Server {
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<::grpc::Server> server_;
 };
+
+// A call reached the program's own handler code (not a stream the transport cancelled before
+// that): its connection is doing useful work and is not shed under memory pressure.
+void NoteHandledCall(::grpc::ServerContextBase* ctx);
 
 // Whether a fresh connection to the gRPC listener at `target` (host:port) completes a
 // grpc.health.v1 call by `deadline` (the liveness self-check: any answer counts).

@@ -20,6 +20,9 @@ const MetricSpec kConnectionsOpen{"flovyn_connections_open", T::kGauge,
 const MetricSpec kConnectionsRefused{"flovyn_connections_refused_total", T::kCounter,
                                      "Connections closed at once because the listener was at its connection limit.",
                                      {"listener"}, "HTTP and gRPC"};
+const MetricSpec kConnectionsShed{"flovyn_connections_shed_total", T::kCounter,
+                                  "Connections closed because the process was over its memory threshold and they were "
+                                  "sending the most.", {"listener"}, "HTTP and gRPC"};
 const MetricSpec kAcceptErrors{"flovyn_accept_errors_total", T::kCounter,
                                "Failed accepts (descriptors or memory exhausted), by listener; the listener backs off.",
                                {"listener"}, "HTTP and gRPC"};
@@ -100,7 +103,7 @@ const std::vector<const MetricSpec*>& Catalogue() {
   using namespace catalogue;
   static const std::vector<const MetricSpec*> all{
       &kHttpRequests, &kHttpRequestDuration, &kGrpcRequests, &kGrpcRequestDuration, &kConnectionsOpen,
-      &kConnectionsRefused, &kAcceptErrors, &kSeriesOverflow, &kPoolConnections,
+      &kConnectionsRefused, &kConnectionsShed, &kAcceptErrors, &kSeriesOverflow, &kPoolConnections,
       &kPoolMaxConnections, &kPoolWaiting, &kPoolConnectFailures, &kPoolAcquireTimeouts, &kHealthCheckUp,
       &kHealthCheckRuns, &kLifecycleStage, &kBuildInfo, &kMigrationDuration, &kNatsConnected, &kNatsReconnects,
       &kTraceSpansDropped, &kTraceSpansExported, &kWorkflowsStarted, &kWorkflowsCompleted, &kWorkflowsFailed,

@@ -20,7 +20,7 @@ struct MetricSpec {
 namespace catalogue {
 // HTTP and gRPC
 extern const MetricSpec kHttpRequests, kHttpRequestDuration, kGrpcRequests, kGrpcRequestDuration, kConnectionsOpen,
-    kConnectionsRefused, kAcceptErrors, kSeriesOverflow;
+    kConnectionsRefused, kConnectionsShed, kAcceptErrors, kSeriesOverflow;
 // PostgreSQL pool
 extern const MetricSpec kPoolConnections, kPoolMaxConnections, kPoolWaiting, kPoolConnectFailures, kPoolAcquireTimeouts;
 // Health and lifecycle

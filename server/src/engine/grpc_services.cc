@@ -336,6 +336,7 @@ int TenantSlots::held(const std::string& tenant) const {
 
 StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::string_view service,
                                           std::string_view method) {
+  grpcsvc::NoteHandledCall(ctx);
   auto p = auth_.Authenticate(Metadata(ctx, "authorization"), ctx->peer());
   if (!p.ok()) return p.status();
   auto action = ActionOfMethod(service, method);
