@@ -70,6 +70,14 @@ const ::grpc::Status kShuttingDown{::grpc::StatusCode::UNAVAILABLE, "server is s
   return ::grpc::Status::OK;
 }
 
+// PollWorkflowRequest and PollTaskRequest: a registered worker, a queue, and kinds.
+template <typename PollRequest>
+::grpc::Status RequirePoll(const PollRequest& req) {
+  if (auto s = RequireWorker(req.worker_id()); !s.ok()) return s;
+  if (auto s = RequireQueue(req.queue()); !s.ok()) return s;
+  return RequireKinds(req.kinds());
+}
+
 // One long-poll. Admission (authentication, arguments, the tenant's cap) and each claim run on
 // the handler pool; between claims the reactor is parked in the WorkHub and holds no thread.
 // It completes when a claim finds work, at its deadline, when the caller goes away, or at the
@@ -391,12 +399,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
       .kind = WorkKind::kWorkflow,
       .queue = req->queue(),
       .timeout_ms = req->timeout_ms(),
-      .validate =
-          [req] {
-            if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
-            if (auto s = RequireQueue(req->queue()); !s.ok()) return s;
-            return RequireKinds(req->kinds());
-          },
+      .validate = [req] { return RequirePoll(*req); },
       .claim = [this, req, res](const std::string& tenant) -> StatusOr<bool> {
         std::vector<std::string> kinds(req->kinds().begin(), req->kinds().end());
         auto claim = store_.ClaimWorkflow(tenant, req->worker_id(), req->queue(), kinds);
@@ -517,12 +520,7 @@ static StartWorkflowRequest FromProto(const v1::StartWorkflowRequest& r) {
       .kind = WorkKind::kTask,
       .queue = req->queue(),
       .timeout_ms = req->timeout_ms(),
-      .validate =
-          [req] {
-            if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
-            if (auto s = RequireQueue(req->queue()); !s.ok()) return s;
-            return RequireKinds(req->kinds());
-          },
+      .validate = [req] { return RequirePoll(*req); },
       .claim = [this, req, res](const std::string& tenant) -> StatusOr<bool> {
         std::vector<std::string> kinds(req->kinds().begin(), req->kinds().end());
         auto claim = store_.ClaimTask(tenant, req->worker_id(), req->queue(), kinds);
