@@ -433,6 +433,7 @@ WaitersResult ManyWaiters(pid_t pid, const WaitersSpec& spec) {
       std::lock_guard<std::mutex> l1(polls.mu);
       last = polls.last_done;
     }
+    r.polls_release_ms = std::chrono::duration<double, std::milli>(last - t0).count();
     {
       std::lock_guard<std::mutex> l2(streams.mu);
       last = std::max(last, streams.last_done);

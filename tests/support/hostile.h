@@ -82,7 +82,8 @@ struct WaitersResult {
   ProcStats held;
   double baseline_tx_per_s = 0, waiting_tx_per_s = 0;
   double other_tenant_max_ms = 0;
-  double release_ms = -1;  // SIGTERM until every poll and stream ended
+  double release_ms = -1;        // SIGTERM until every poll and stream ended
+  double polls_release_ms = -1;  // SIGTERM until every poll ended
   int released = 0;
 };
 struct WaitersSpec {

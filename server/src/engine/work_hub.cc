@@ -119,7 +119,13 @@ void WorkHub::Drain() {
   {
     std::lock_guard<std::mutex> l(mu_);
     draining_ = true;
+    // Long-polls first (each is a worker waiting for an answer), then streams.
+    Ready streams;
+    for (auto& [key, slot] : slots_) {
+      WakeAll(slot, Wake::kDrain, IsStreamKey(key) ? streams : ready);
+    }
     while (!waiters_.empty()) Take(waiters_.begin()->first, Wake::kDrain, ready);
+    for (auto& s : streams) ready.push_back(std::move(s));
   }
   // Thousands of waiters each finish a call: share them among the cores so every one is
   // released within the drain's first second.
@@ -127,7 +133,7 @@ void WorkHub::Drain() {
   if (workers <= 1) return Run(ready);
   std::vector<std::thread> threads;
   for (size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&ready, w, workers] {
+    threads.emplace_back([&ready, w, workers] {  // each takes every workers-th, in order
       for (size_t i = w; i < ready.size(); i += workers) ready[i].first(ready[i].second);
     });
   }
