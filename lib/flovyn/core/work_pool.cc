@@ -7,7 +7,7 @@
 namespace flovyn {
 
 WorkPool::WorkPool(std::string name, int threads, size_t max_queued)
-    : name_(std::move(name)), max_queued_(max_queued) {
+    : name_(std::move(name)), thread_count_(threads), max_queued_(max_queued) {
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this] { Run(); });
     pthread_setname_np(threads_.back().native_handle(), name_.substr(0, 15).c_str());
@@ -21,7 +21,7 @@ bool WorkPool::TrySubmit(std::function<void()> job) {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return false;
     // Jobs waiting beyond the idle threads are the backlog the bound applies to.
-    int idle = static_cast<int>(threads_.size()) - busy_;
+    int idle = thread_count_ - busy_;
     if (queue_.size() >= max_queued_ + static_cast<size_t>(std::max(idle, 0))) return false;
     queue_.push_back(std::move(job));
   }

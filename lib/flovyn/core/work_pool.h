@@ -26,7 +26,7 @@ class WorkPool {
   // Runs what is queued, then joins the threads. Later submissions are refused.
   void Stop();
 
-  int threads() const { return static_cast<int>(threads_.size()); }
+  int threads() const { return thread_count_; }
   size_t max_queued() const { return max_queued_; }
   size_t queued() const;
   int busy() const;
@@ -35,6 +35,7 @@ class WorkPool {
   void Run();
 
   const std::string name_;
+  const int thread_count_;
   const size_t max_queued_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
