@@ -1,9 +1,7 @@
 // Hostile load against a real flovyn-server (and the console for label floods): each test
 // reproduces an attack from the network at a bounded scale and asserts the bound the server
 // keeps. bench/abuse/run drives the same attacks at full scale and prints the figures.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -94,12 +92,8 @@ TEST(HostileGrpcTest, IdleAndSilentConnectionsAreClosedAfterTheirConfiguredTime)
   }
   {
     // TCP only, never the HTTP/2 preface.
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(s.server().grpc_port()));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    int fd = ConnectLoopback(s.server().grpc_port());
+    ASSERT_GE(fd, 0);
     timeval tv{6, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char buf[256];
@@ -124,12 +118,8 @@ TEST(HostileGrpcTest, ConnectionsBeyondTheLimitsAreRefusedPolitelyAndServedAgain
 
   std::vector<int> fds;
   for (int i = 0; i < 20; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(s.http_port()));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    int fd = ConnectLoopback(s.http_port());
+    ASSERT_GE(fd, 0);
     fds.push_back(fd);
   }
   std::this_thread::sleep_for(300ms);

@@ -51,9 +51,7 @@ ProcStats ReadProc(pid_t pid) {
   return p;
 }
 
-namespace {
-
-int Connect(int port) {
+int ConnectLoopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   sockaddr_in a{};
@@ -70,6 +68,8 @@ int Connect(int port) {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   return fd;
 }
+
+namespace {
 
 void Frame(std::string& out, uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
   uint32_t n = static_cast<uint32_t>(payload.size());
@@ -97,7 +97,7 @@ void Header(std::string& block, const std::string& name, const std::string& valu
 }  // namespace
 
 H2Conn::H2Conn(int port) {
-  fd_ = Connect(port);
+  fd_ = ConnectLoopback(port);
   if (fd_ < 0) return;
   out_ = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
   Frame(out_, 0x4, 0, 0, "");    // our SETTINGS (defaults)
@@ -252,7 +252,7 @@ ExhaustionResult ExhaustDescriptors(int http_port, int grpc_port, pid_t pid, int
   ExhaustionResult r;
   std::vector<int> fds;
   for (int i = 0; i < connections; ++i) {
-    int fd = Connect(i % 4 != 0 ? http_port : grpc_port);
+    int fd = ConnectLoopback(i % 4 != 0 ? http_port : grpc_port);
     if (fd >= 0) fds.push_back(fd);
   }
   r.held = static_cast<int>(fds.size());

@@ -24,6 +24,9 @@ struct ProcStats {
 };
 ProcStats ReadProc(pid_t pid);
 
+// A TCP connection to 127.0.0.1:port (2 s send timeout); -1 when refused.
+int ConnectLoopback(int port);
+
 // One HTTP/2 connection speaking raw frames (prior knowledge, no TLS).
 class H2Conn {
  public:

@@ -41,7 +41,6 @@ class LruMap {
 
   bool Contains(const K& key) const { return index_.count(key) != 0; }
   size_t size() const { return index_.size(); }
-  size_t capacity() const { return capacity_; }
 
  private:
   size_t capacity_;

@@ -34,11 +34,6 @@ bool Timers::Cancel(uint64_t id) {
   return true;
 }
 
-size_t Timers::pending() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return entries_.size();
-}
-
 void Timers::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -26,7 +26,6 @@ class Timers {
   uint64_t At(Clock::time_point when, std::function<void()> fn);
   // True when the callback was removed before it started.
   bool Cancel(uint64_t id);
-  size_t pending() const;
   // Stops the thread; pending callbacks never run.
   void Stop();
 

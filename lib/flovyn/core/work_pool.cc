@@ -42,11 +42,6 @@ void WorkPool::Stop() {
   threads_.clear();
 }
 
-size_t WorkPool::queued() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return queue_.size();
-}
-
 int WorkPool::busy() const {
   std::lock_guard<std::mutex> l(mu_);
   return busy_;

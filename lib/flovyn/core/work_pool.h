@@ -28,7 +28,6 @@ class WorkPool {
 
   int threads() const { return thread_count_; }
   size_t max_queued() const { return max_queued_; }
-  size_t queued() const;
   int busy() const;
 
  private:

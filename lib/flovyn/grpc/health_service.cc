@@ -3,6 +3,7 @@
 #include <mutex>
 #include <optional>
 
+#include "flovyn/grpc/serial_writer.h"
 #include "flovyn/grpc/server.h"
 #include "flovyn/health/probes.h"
 
@@ -19,7 +20,7 @@ constexpr auto kWatchInterval = std::chrono::milliseconds(500);
 
 // One Watch: evaluates every half second, writes when the status changes, and ends with
 // UNAVAILABLE once the server drains (after reporting NOT_SERVING).
-class HealthService::Watcher final : public ::grpc::ServerWriteReactor<HealthCheckResponse> {
+class HealthService::Watcher final : public SerialWriter<HealthCheckResponse> {
  public:
   Watcher(HealthService& svc, bool known) : svc_(svc), known_(known) {
     if (svc_.watches_.fetch_add(1) >= svc_.max_watches_) {
@@ -33,10 +34,7 @@ class HealthService::Watcher final : public ::grpc::ServerWriteReactor<HealthChe
 
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::recursive_mutex> l(mu_);
-    writing_ = false;
-    if (!ok) return FinishLocked(::grpc::Status::OK);
-    if (pending_) return FinishLocked(*pending_);
-    ScheduleLocked();
+    if (WriteDoneLocked(ok)) ScheduleLocked();
   }
 
   void OnCancel() override {
@@ -73,9 +71,9 @@ class HealthService::Watcher final : public ::grpc::ServerWriteReactor<HealthChe
       bool ending = stage >= lifecycle::Stage::kDraining;
       if (status != last_) {
         last_ = status;
-        out_.set_status(static_cast<HealthCheckResponse::ServingStatus>(status));
-        writing_ = true;
-        StartWrite(&out_);
+        HealthCheckResponse out;
+        out.set_status(static_cast<HealthCheckResponse::ServingStatus>(status));
+        WriteLocked(std::move(out));
         if (ending) FinishLocked({::grpc::StatusCode::UNAVAILABLE, "server is shutting down"});
         return;
       }
@@ -85,29 +83,16 @@ class HealthService::Watcher final : public ::grpc::ServerWriteReactor<HealthChe
   }
 
   void ScheduleLocked() {
-    if (finished_) return;
+    if (finished()) return;
     timer_ = svc_.timers_.At(Clock::now() + kWatchInterval, [this] { Round(); });
-  }
-
-  void FinishLocked(const ::grpc::Status& s) {
-    if (finished_) return;
-    if (writing_) {
-      if (!pending_) pending_ = s;
-      return;
-    }
-    finished_ = true;
-    Finish(s);
   }
 
   using Clock = std::chrono::steady_clock;
   HealthService& svc_;
   const bool known_;
-  std::recursive_mutex mu_;  // grpc++ may run OnWriteDone on the thread that called StartWrite
-  HealthCheckResponse out_;
-  int last_ = -1;
-  uint64_t timer_ = 0;
-  bool writing_ = false, finished_ = false, cancelled_ = false, evaluating_ = false;
-  std::optional<::grpc::Status> pending_;
+  int last_ = -1;                                        // guarded by mu_
+  uint64_t timer_ = 0;                                   // guarded by mu_
+  bool cancelled_ = false, evaluating_ = false;          // guarded by mu_
 };
 
 HealthService::~HealthService() { Stop(); }

@@ -35,30 +35,43 @@ const char* GrpcCodeName(::grpc::StatusCode c) {
   return i >= 0 && i <= 16 ? names[i] : "UNKNOWN";
 }
 
-// Counts calls and measures latency by method and status code.
-class MetricsInterceptor final : public ::grpc::experimental::Interceptor {
+// One interceptor per call, for the methods the server implements ("known"; any other path the
+// network invents is labelled "other"):
+// - a request that does not parse (proto3 rejects invalid UTF-8 in string fields) is the
+//   caller's fault: grpc++ reports it as INTERNAL (synchronous handlers) or UNIMPLEMENTED
+//   (callback handlers) with an empty message, which no Flovyn handler ever returns for a method
+//   it implements, so it is answered as INVALID_ARGUMENT instead;
+// - calls are counted and timed by method and status code (when metrics are on).
+class CallInterceptor final : public ::grpc::experimental::Interceptor {
  public:
-  MetricsInterceptor(std::string method, metrics::Family<metrics::Counter>* calls, metrics::HistogramFamily* latency)
-      : method_(std::move(method)), calls_(calls), latency_(latency), start_(std::chrono::steady_clock::now()) {}
+  CallInterceptor(bool known, const char* method, metrics::Family<metrics::Counter>* calls,
+                  metrics::HistogramFamily* latency)
+      : known_(known), method_(known ? method : "other"), calls_(calls), latency_(latency),
+        start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
     using H = ::grpc::experimental::InterceptionHookPoints;
     if (m->QueryInterceptionHookPoint(H::PRE_SEND_STATUS)) {
-      code_ = GrpcCodeName(m->GetSendStatus().error_code());
-    }
-    if (m->QueryInterceptionHookPoint(H::POST_RECV_CLOSE) || m->QueryInterceptionHookPoint(H::PRE_SEND_STATUS)) {
-      if (!recorded_ && code_ != nullptr) {
-        recorded_ = true;
-        calls_->With({method_, code_})->Inc();
-        latency_->With({method_})
-            ->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+      ::grpc::Status st = m->GetSendStatus();
+      if (known_ && st.error_message().empty() &&
+          (st.error_code() == ::grpc::StatusCode::INTERNAL || st.error_code() == ::grpc::StatusCode::UNIMPLEMENTED)) {
+        st = {::grpc::StatusCode::INVALID_ARGUMENT, "the request could not be parsed (is every string field valid UTF-8?)"};
+        m->ModifySendStatus(st);
       }
+      code_ = GrpcCodeName(st.error_code());
+    }
+    if (calls_ != nullptr && !recorded_ && code_ != nullptr &&
+        (m->QueryInterceptionHookPoint(H::POST_RECV_CLOSE) || m->QueryInterceptionHookPoint(H::PRE_SEND_STATUS))) {
+      recorded_ = true;
+      calls_->With({method_, code_})->Inc();
+      latency_->With({method_})->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
     m->Proceed();
   }
 
  private:
-  std::string method_;
+  const bool known_;
+  const std::string method_;
   metrics::Family<metrics::Counter>* calls_;
   metrics::HistogramFamily* latency_;
   std::chrono::steady_clock::time_point start_;
@@ -66,56 +79,20 @@ class MetricsInterceptor final : public ::grpc::experimental::Interceptor {
   bool recorded_ = false;
 };
 
-class MetricsInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
+class CallInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  MetricsInterceptorFactory(metrics::Registry& r, std::set<std::string> methods)
-      : calls_(&r.CounterOf(metrics::catalogue::kGrpcRequests)),
-        latency_(&r.HistogramOf(metrics::catalogue::kGrpcRequestDuration)),
+  CallInterceptorFactory(metrics::Registry* r, std::set<std::string> methods)
+      : calls_(r != nullptr ? &r->CounterOf(metrics::catalogue::kGrpcRequests) : nullptr),
+        latency_(r != nullptr ? &r->HistogramOf(metrics::catalogue::kGrpcRequestDuration) : nullptr),
         methods_(std::move(methods)) {}
   ::grpc::experimental::Interceptor* CreateServerInterceptor(::grpc::experimental::ServerRpcInfo* info) override {
-    // Only methods the server implements are labels; any other path the network invents is "other".
     const char* m = info->method() != nullptr ? info->method() : "";
-    return new MetricsInterceptor(methods_.count(m) != 0 ? std::string(m) : std::string("other"), calls_, latency_);
+    return new CallInterceptor(methods_.count(m) != 0, m, calls_, latency_);
   }
 
  private:
   metrics::Family<metrics::Counter>* calls_;
   metrics::HistogramFamily* latency_;
-  std::set<std::string> methods_;
-};
-
-// A request that does not parse (proto3 rejects invalid UTF-8 in string fields) is the
-// caller's fault: grpc++ reports it as INTERNAL (synchronous handlers) or UNIMPLEMENTED
-// (callback handlers) with an empty message, which no Flovyn handler ever returns for a method
-// it implements, so it is answered as INVALID_ARGUMENT instead.
-class UnparsableRequestInterceptor final : public ::grpc::experimental::Interceptor {
- public:
-  explicit UnparsableRequestInterceptor(bool known_method) : known_method_(known_method) {}
-  void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
-    if (known_method_ &&
-        m->QueryInterceptionHookPoint(::grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      ::grpc::Status st = m->GetSendStatus();
-      if ((st.error_code() == ::grpc::StatusCode::INTERNAL || st.error_code() == ::grpc::StatusCode::UNIMPLEMENTED) &&
-          st.error_message().empty()) {
-        m->ModifySendStatus({::grpc::StatusCode::INVALID_ARGUMENT,
-                             "the request could not be parsed (is every string field valid UTF-8?)"});
-      }
-    }
-    m->Proceed();
-  }
-
- private:
-  const bool known_method_;
-};
-
-class UnparsableRequestInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit UnparsableRequestInterceptorFactory(std::set<std::string> methods) : methods_(std::move(methods)) {}
-  ::grpc::experimental::Interceptor* CreateServerInterceptor(::grpc::experimental::ServerRpcInfo* info) override {
-    return new UnparsableRequestInterceptor(info->method() != nullptr && methods_.count(info->method()) != 0);
-  }
-
- private:
   std::set<std::string> methods_;
 };
 
@@ -210,12 +187,6 @@ void Listener::Stop() {
   thread_.join();
 }
 
-int Listener::open_connections() {
-  std::lock_guard<std::mutex> l(conns_mu_);
-  Prune();
-  return static_cast<int>(conns_.size());
-}
-
 void Listener::Prune() {
   for (auto it = conns_.begin(); it != conns_.end();) {
     // grpc++ closed it, or the number now names another file: that connection is gone.
@@ -242,9 +213,7 @@ size_t ResidentBytes() {
   }
   return static_cast<size_t>(resident) * static_cast<size_t>(::sysconf(_SC_PAGESIZE));
 }
-}  // namespace
 
-namespace {
 // The peer as grpc++ reports it (ServerContext::peer()).
 std::string PeerName(int fd) {
   sockaddr_storage a{};
@@ -263,9 +232,7 @@ std::string PeerName(int fd) {
   }
   return {};
 }
-}  // namespace
 
-namespace {
 std::atomic<Listener*> active_listener{nullptr};
 }  // namespace
 
@@ -462,8 +429,7 @@ Status Server::Start() {
   b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, ms(limits_.min_client_ping_interval));
   b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<UnparsableRequestInterceptorFactory>(methods));
-  if (metrics_ != nullptr) interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(*metrics_, methods));
+  interceptors.push_back(std::make_unique<CallInterceptorFactory>(metrics_, std::move(methods)));
   b.experimental().SetInterceptorCreators(std::move(interceptors));
   server_ = b.BuildAndStart();
   if (!server_) return Unavailable("cannot start the gRPC server on " + address_);

@@ -77,7 +77,6 @@ class Listener {
   int port() const { return port_; }
   void Start(std::unique_ptr<::grpc::experimental::ExternalConnectionAcceptor> acceptor);
   void Stop();
-  int open_connections();
   // A call from `peer` (grpc's "ipv4:a.b.c.d:port") reached a handler: its connection is
   // doing useful work, so it is not the one to shed.
   void NoteCall(const std::string& peer);

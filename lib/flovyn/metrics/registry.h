@@ -73,13 +73,12 @@ class Family {
       : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)) {}
   virtual ~Family() = default;
   // Returns a stable pointer; creating the child on first use. A family holds at most
-  // max_series() label sets: beyond that, new label sets share one series whose every label is
+  // kDefaultMaxSeries (or set_max_series) label sets: beyond that, new label sets share one series whose every label is
   // "other", and each such use is counted (overflowed()).
   T* With(const Labels& values);
   // Drops the series with these labels. Only for families whose children nobody holds (each
   // use goes through With).
   void Remove(const Labels& values);
-  size_t max_series() const { return max_series_; }
   void set_max_series(size_t n) { max_series_ = n; }
   uint64_t overflowed() const { return overflowed_.load(std::memory_order_relaxed); }
   const std::string& name() const { return name_; }

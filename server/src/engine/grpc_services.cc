@@ -1,6 +1,7 @@
 #include "engine/grpc_services.h"
 
 #include "engine/limits.h"
+#include "flovyn/grpc/serial_writer.h"
 #include "flovyn/grpc/server.h"
 
 namespace flovyn::engine {
@@ -194,7 +195,7 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
 
 // One notification stream: a message per kind of work each time the queue is notified. It
 // parks on the queue's any-kind key between writes and holds no thread.
-class StreamReactor final : public ::grpc::ServerWriteReactor<v1::WorkNotification> {
+class StreamReactor final : public grpcsvc::SerialWriter<v1::WorkNotification> {
  public:
   StreamReactor(::grpc::CallbackServerContext* ctx, CallContext& calls, Waiting& waiting, std::string_view service,
                 std::string queue)
@@ -207,10 +208,7 @@ class StreamReactor final : public ::grpc::ServerWriteReactor<v1::WorkNotificati
 
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::recursive_mutex> l(mu_);
-    writing_ = false;
-    if (!ok) return FinishLocked(::grpc::Status::OK);  // the caller went away
-    if (pending_finish_) return FinishLocked(*pending_finish_);
-    Step();
+    if (WriteDoneLocked(ok)) Step();
   }
 
   void OnCancel() override {
@@ -257,7 +255,7 @@ class StreamReactor final : public ::grpc::ServerWriteReactor<v1::WorkNotificati
   // Writes what changed, or parks until something does. Requires mu_.
   void Step() {
     for (;;) {
-      if (finished_ || writing_) return;
+      if (finished() || writing()) return;
       if (cancelled_ || ctx_->IsCancelled()) return FinishLocked(::grpc::Status::OK);
       uint64_t seen = waiting_.hub.Observe(any_);
       uint64_t w = waiting_.hub.Observe(wkey_), t = waiting_.hub.Observe(tkey_);
@@ -266,11 +264,11 @@ class StreamReactor final : public ::grpc::ServerWriteReactor<v1::WorkNotificati
       seen_w_ = w;
       seen_t_ = t;
       if (!kinds_.empty()) {
-        out_.set_queue(queue_);
-        out_.set_kind(kinds_.front());
+        v1::WorkNotification n;
+        n.set_queue(queue_);
+        n.set_kind(kinds_.front());
         kinds_.erase(kinds_.begin());
-        writing_ = true;
-        StartWrite(&out_);
+        WriteLocked(std::move(n));
         return;  // OnWriteDone continues
       }
       auto parked = waiting_.hub.Park(any_, seen, Clock::time_point::max(), [this](WorkHub::Wake why) { OnWake(why); });
@@ -289,31 +287,16 @@ class StreamReactor final : public ::grpc::ServerWriteReactor<v1::WorkNotificati
     Step();
   }
 
-  // Finishes now, or after the write in progress. Requires mu_.
-  void FinishLocked(const ::grpc::Status& s) {
-    if (finished_) return;
-    if (writing_) {
-      if (!pending_finish_) pending_finish_ = s;
-      return;
-    }
-    finished_ = true;
-    Finish(s);
-  }
-
   ::grpc::CallbackServerContext* ctx_;
   CallContext& calls_;
   Waiting& waiting_;
   const std::string_view service_;
   const std::string queue_;
-  // Recursive: grpc++ may run OnWriteDone on the thread that called StartWrite.
-  std::recursive_mutex mu_;
   std::string tenant_, wkey_, tkey_, any_;               // set once by Admit, under mu_
   bool holding_ = false;                                 // guarded by mu_
   uint64_t seen_w_ = 0, seen_t_ = 0, ticket_ = 0;        // guarded by mu_
   std::vector<const char*> kinds_;                       // guarded by mu_
-  v1::WorkNotification out_;                             // guarded by mu_
-  bool writing_ = false, finished_ = false, cancelled_ = false;  // guarded by mu_
-  std::optional<::grpc::Status> pending_finish_;         // guarded by mu_
+  bool cancelled_ = false;                               // guarded by mu_
 };
 
 }  // namespace
@@ -336,11 +319,6 @@ void TenantSlots::Release(const std::string& tenant) {
   if (it != held_.end() && --it->second <= 0) held_.erase(it);
 }
 
-int TenantSlots::held(const std::string& tenant) const {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = held_.find(tenant);
-  return it == held_.end() ? 0 : it->second;
-}
 
 StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::string_view service,
                                           std::string_view method) {

@@ -36,7 +36,6 @@ class TenantSlots {
   // RESOURCE_EXHAUSTED naming the limit and its setting when the tenant is at the cap.
   Status Acquire(const std::string& tenant);
   void Release(const std::string& tenant);
-  int held(const std::string& tenant) const;
 
  private:
   const int cap_;

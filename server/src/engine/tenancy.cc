@@ -15,10 +15,6 @@ StatusOr<std::string> Tenancy::Cached(Cache& cache, const std::string& key,
   return t->id;
 }
 
-size_t Tenancy::cached() const {
-  std::lock_guard<std::mutex> l(cache_mu_);
-  return by_slug_.size() + by_owner_.size() + by_id_.size();
-}
 
 StatusOr<std::string> Tenancy::IdForSlug(const std::string& slug) {
   // Anything but a slug names no tenant and is neither looked up nor cached.

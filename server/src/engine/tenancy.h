@@ -31,13 +31,9 @@ class Tenancy {
   using Cache = LruMap<std::string, std::string>;
   StatusOr<std::string> Cached(Cache& cache, const std::string& key, const std::function<StatusOr<Tenant>()>& load);
 
- public:
   static constexpr size_t kMaxCached = 10000;  // per cache, least recently used evicted first
-  size_t cached() const;                       // entries in the three caches (for tests)
-
- private:
   // Resolved tenants only (slugs, owners and ids never change; tenants are never deleted).
-  mutable std::mutex cache_mu_;
+  std::mutex cache_mu_;
   Cache by_slug_{kMaxCached};   // guarded by cache_mu_
   Cache by_owner_{kMaxCached};  // guarded by cache_mu_
   Cache by_id_{kMaxCached};     // guarded by cache_mu_
