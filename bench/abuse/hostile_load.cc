@@ -1,11 +1,16 @@
 // Hostile-load benchmark (prints figures; not a test): the attacks of tests/abuse at full
 // scale against a fresh flovyn-server each, on PostgreSQL with production durability (started
 // by bench/abuse/run), beside the idle server as the reference row.
-// Usage: bench_hostile_load [seconds of rapid reset, default 10] [waiters: only the waiting rows]
+// Usage: bench_hostile_load [seconds of rapid reset, default 10] [waiters | waiters=N/P]
+//   waiters: only the waiting rows; waiters=N/P: only N polls + N streams, P per connection.
+// FLOVYN_BENCH_LAUNCHER (e.g. "heaptrack -o /tmp/hl"): a program that runs each server.
 #include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include "engine_harness.h"
@@ -16,7 +21,13 @@ using namespace std::chrono_literals;
 
 int main(int argc, char** argv) {
   int seconds = argc > 1 ? std::atoi(argv[1]) : 10;
-  bool only_waiters = argc > 2 && std::string(argv[2]) == "waiters";
+  std::string which = argc > 2 ? argv[2] : "";
+  bool only_waiters = which.rfind("waiters", 0) == 0;
+  std::vector<std::string> launcher;
+  if (const char* l = std::getenv("FLOVYN_BENCH_LAUNCHER")) {
+    std::istringstream words(l);
+    for (std::string w; words >> w;) launcher.push_back(w);
+  }
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
@@ -24,14 +35,14 @@ int main(int argc, char** argv) {
 
   std::printf("| run | figures |\n|---|---|\n");
   for (int once = 0; once < (only_waiters ? 0 : 1); ++once) {
-    EngineServer s;
+    EngineServer s({.launcher = launcher});
     std::this_thread::sleep_for(2s);
     ProcStats p = ReadProc(s.server().process().pid());
     std::printf("| idle server (reference) | %ld threads, %.0f MiB RSS, %d descriptors |\n", p.threads, p.rss_mb,
                 p.fds);
   }
   if (!only_waiters) {
-    EngineServer s;
+    EngineServer s({.launcher = launcher});
     auto r = RapidReset(s.server().grpc_port(), s.server().process().pid(), std::chrono::seconds(seconds));
     std::printf("| rapid reset, %d s, one connection | %ld HEADERS+RST_STREAM pairs; peak %ld threads, %.0f MiB RSS; "
                 "alive: %s; next call from another client %.1f ms |\n",
@@ -39,14 +50,14 @@ int main(int argc, char** argv) {
                 r.recovery_ms);
   }
   if (!only_waiters) {
-    EngineServer s;
+    EngineServer s({.launcher = launcher});
     auto r = HalfOpen(s.server().grpc_port(), s.server().process().pid(), 100000, 64, 5s);
     std::printf("| 100k half-open streams (64 per connection; defaults: 300 connections) | %d connections opened; "
                 "RSS %.0f -> %.0f MiB held -> %.0f MiB after close; max %ld threads |\n",
                 r.connections, r.baseline_mb, r.held_mb, r.after_mb, r.max_threads);
   }
   if (!only_waiters) {
-    EngineServer s;
+    EngineServer s({.launcher = launcher});
     pid_t pid = s.server().process().pid();
     rlimit low{1024, 1024};
     prlimit(pid, RLIMIT_NOFILE, &low, nullptr);
@@ -58,14 +69,17 @@ int main(int argc, char** argv) {
   struct Waiters {
     int n, per_connection;
   };
-  for (Waiters w : {Waiters{1000, 60}, Waiters{10000, 60}, Waiters{10000, 250}}) {
+  std::vector<Waiters> rows = {{1000, 60}, {10000, 60}, {10000, 250}};
+  if (int n = 0, p = 0; std::sscanf(which.c_str(), "waiters=%d/%d", &n, &p) == 2) rows = {{n, p}};
+  for (Waiters w : rows) {
     int n = w.n;
     EngineServer s({.tenants = {"acme", "beta"},
                     .env = {{"GRPC__MAX_CONNECTIONS", "1000"},
                             {"GRPC__MAX_CONCURRENT_STREAMS", std::to_string(std::max(64, w.per_connection))},
                             {"ENGINE__MAX_POLLS_PER_TENANT", "10000"},
                             {"ENGINE__MAX_STREAMS_PER_TENANT", "10000"},
-                            {"GRPC__HANDLER_QUEUE", "20000"}}});
+                            {"GRPC__HANDLER_QUEUE", "20000"}},
+                    .launcher = launcher});
     WaitersSpec spec{.client = s.ClientFor("acme"), .other = s.ClientFor("beta"), .database_url = s.database_url(),
                      .polls = n, .streams = n, .per_channel = w.per_connection, .window = 5000ms};
     auto r = ManyWaiters(s.server().process().pid(), spec);

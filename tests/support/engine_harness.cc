@@ -40,7 +40,7 @@ void EngineServer::Restart(std::map<std::string, std::string> extra_env, bool sa
   std::map<std::string, std::string> env = options_.env;
   env["CONFIG_FILE"] = config_;
   for (auto& [k, v] : extra_env) env[k] = v;
-  ServerProcess::Options so{.database_url = url_, .env = env};
+  ServerProcess::Options so{.database_url = url_, .env = env, .launcher = options_.launcher};
   if (same_ports) {  // the ports of the last process, running or stopped
     so.http_port = last_http_port_;
     so.grpc_port = last_grpc_port_;

@@ -24,6 +24,7 @@ struct EngineServerOptions {
   std::vector<std::string> tenants = {"acme"};
   std::map<std::string, std::string> env;
   bool create_tenants = true;
+  std::vector<std::string> launcher;  // see ServerProcess::Options::launcher
 };
 
 class EngineServer {
