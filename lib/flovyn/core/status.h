@@ -82,4 +82,11 @@ class StatusOr {
   std::optional<T> value_;
 };
 
+// The Status of a Status or of a StatusOr (for RETURN_IF_ERROR).
+inline const Status& StatusOf(const Status& s) { return s; }
+template <typename T>
+const Status& StatusOf(const StatusOr<T>& s) {
+  return s.status();
+}
+
 }  // namespace flovyn

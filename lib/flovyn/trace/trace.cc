@@ -126,6 +126,8 @@ Tracer* Global() { return g_tracer.load(std::memory_order_acquire); }
 void SetGlobal(Tracer* t) { g_tracer.store(t, std::memory_order_release); }
 std::optional<SpanContext> Current() { return t_current; }
 
+std::string CurrentTraceParent() { return t_current ? t_current->TraceParent() : ""; }
+
 ScopedContext::ScopedContext(std::optional<SpanContext> ctx) : previous_(t_current) {
   if (ctx) t_current = ctx;
 }

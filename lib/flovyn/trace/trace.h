@@ -102,6 +102,9 @@ void SetGlobal(Tracer* t);
 
 // The context of the span running on this thread, if any.
 std::optional<SpanContext> Current();
+// The running span's W3C traceparent, "" when there is none: what work created now carries to
+// the worker that will run it.
+std::string CurrentTraceParent();
 
 // Makes `ctx` current on this thread for the object's lifetime.
 class ScopedContext {

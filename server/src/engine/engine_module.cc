@@ -24,8 +24,6 @@ const std::vector<std::string> kTaskStatuses{"PENDING", "RUNNING", "COMPLETED", 
 
 Response Err(const Status& s) { return http::ErrorResponse(s); }
 
-// The request's span, handed to workers with the work it creates.
-std::string CurrentTraceParent() { return trace::Current() ? trace::Current()->TraceParent() : ""; }
 
 #define FLOVYN_TRY_ASSIGN(var, expr)        \
   auto var##_or = (expr);                   \
@@ -171,7 +169,7 @@ void EngineModule::AddRoutes(http::Router& r) {
     FLOVYN_TRY_ASSIGN(key, StringField(body, "idempotencyKey"));
     if (!kind) return Err(InvalidArgument("'kind' is required"));
     StartWorkflowRequest s{*kind, queue.value_or("default"), ValueField(body, "input"), key,
-                           CurrentTraceParent()};
+                           trace::CurrentTraceParent()};
     FLOVYN_TRY_ASSIGN(started, store_->StartWorkflow(tenant, s));
     return Json(started.created ? 201 : 200, {{"id", started.execution_id}, {"created", started.created}});
   }, {.summary = "Start a workflow (idempotencyKey returns the first execution)", .tag = "workflows", .has_body = true});
@@ -248,7 +246,7 @@ void EngineModule::AddRoutes(http::Router& r) {
     FLOVYN_TRY_ASSIGN(name, StringField(body, "signalName"));
     if (!kind || !name) return Err(InvalidArgument("'kind' and 'signalName' are required"));
     StartWorkflowRequest s{*kind, queue.value_or("default"), ValueField(body, "input"), key,
-                           CurrentTraceParent()};
+                           trace::CurrentTraceParent()};
     FLOVYN_TRY_ASSIGN(started, store_->SignalWithStart(tenant, s, *name, ValueField(body, "payload")));
     return Json(started.created ? 201 : 200, {{"id", started.execution_id}, {"created", started.created}});
   }, {.summary = "Signal a workflow, starting it first when needed", .tag = "workflows", .has_body = true});
@@ -269,7 +267,7 @@ void EngineModule::AddRoutes(http::Router& r) {
       if (*attempts < 1 || *attempts > 1000) return Err(InvalidArgument("maxAttempts must be 1 to 1000"));
       s.max_attempts = static_cast<int>(*attempts);
     }
-    s.traceparent = CurrentTraceParent();
+    s.traceparent = trace::CurrentTraceParent();
     FLOVYN_TRY_ASSIGN(id, store_->SubmitTask(tenant, s));
     return Json(201, {{"id", id}});
   }, {.summary = "Submit a standalone task", .tag = "tasks", .has_body = true});

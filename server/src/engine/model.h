@@ -101,6 +101,11 @@ struct Page {
   std::optional<std::string> next_cursor;
 };
 
+struct WorkerRegistration {
+  std::string name, version;
+  std::vector<std::string> queues, workflow_kinds, task_kinds;
+};
+
 struct SubmitTaskRequest {
   std::string kind, queue = "default", input_json = "null";
   int max_attempts = 3;

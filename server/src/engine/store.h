@@ -1,5 +1,7 @@
 // The engine's durable state in PostgreSQL: every operation is one transaction, every query
-// is scoped by tenant, all SQL is parameterised and lives here. History appends happen with
+// is scoped by tenant, all SQL is parameterised and named in engine/sql.h. Workflow commands
+// are applied by their handlers (engine/commands.h) over the locked execution
+// (engine/execution.h). History appends happen with
 // the execution row locked, so sequence numbers are dense and never repeat; claims use
 // FOR UPDATE SKIP LOCKED so replicas never hand out the same work. Thread-safe.
 #pragma once
@@ -12,12 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "engine/commands.h"
 #include "engine/model.h"
+#include "engine/unit.h"
+#include "engine/values.h"
 #include "engine/engine_metrics.h"
 #include "engine/notifier.h"
 #include "flovyn/db/pool.h"
 #include "flovyn/db/transaction.h"
-#include "flovyn/v1/flovyn.pb.h"
 
 namespace flovyn::engine {
 
@@ -48,7 +52,7 @@ class Store {
                                                        const std::string& queue, const std::vector<std::string>& kinds);
   StatusOr<SubmitResult> SubmitCommands(const std::string& tenant, const std::string& worker,
                                         const std::string& execution_id, int64_t expected_sequence,
-                                        const std::vector<v1::WorkflowCommand>& commands);
+                                        std::vector<WorkflowCommand> commands);
   Status Signal(const std::string& tenant, const std::string& execution_id, const std::string& name,
                 const std::string& payload_json);
   StatusOr<StartResult> SignalWithStart(const std::string& tenant, const StartWorkflowRequest& start,
@@ -80,7 +84,7 @@ class Store {
   StatusOr<Page<TaskView>> ListTasks(const std::string& tenant, const ListFilter& filter);
 
   // Workers
-  StatusOr<std::string> RegisterWorker(const std::string& tenant, const v1::RegisterWorkerRequest& req);
+  StatusOr<std::string> RegisterWorker(const std::string& tenant, const WorkerRegistration& worker);
   Status WorkerHeartbeat(const std::string& tenant, const std::string& worker_id);
   StatusOr<std::vector<WorkerView>> ListWorkers(const std::string& tenant);
 
@@ -94,12 +98,13 @@ class Store {
 
   db::Pool& pool() { return pool_; }
 
-  class Unit;  // one transaction plus the notifications it will send after commit
+  // Runs `work` in one transaction; its wake-ups and metrics take effect after commit.
+  Status Run(const std::function<Status(Unit&)>& work, std::source_location where = std::source_location::current());
 
  private:
-  // The tenant whose `column` (a constant of store.cc, never input) equals `value`.
-  StatusOr<Tenant> TenantWhere(const char* column, const std::string& value);
-  Status Run(const std::function<Status(Unit&)>& work, std::source_location where = std::source_location::current());
+  // The tenant a statement of engine/sql.h selects with $1 = value.
+  StatusOr<Tenant> TenantWhere(const char* sql, const std::string& value);
+  StatusOr<SubmitResult> ApplyBatch(Execution& e, std::vector<WorkflowCommand>& commands);
   // Background work: selects up to `limit` due rows (SQL with $1 = limit, rows locked with
   // SKIP LOCKED) and handles each in one transaction, each row in a savepoint of its own; a row
   // that fails is skipped and counted in flovyn_sweep_errors_total{sweep=name}. Returns how many
@@ -118,11 +123,5 @@ class Store {
   std::set<std::pair<std::string, std::string>> depth_labels_, zeroed_;
 };
 
-// Validates that `text` is JSON; empty means null. Returns the normalised text.
-StatusOr<std::string> NormaliseJson(const std::string& text, const std::string& field);
-bool IsUuid(const std::string& s);
-// A tenant slug: 1 to 63 of a-z, 0-9 and '-', not starting with '-' (the tenants table's CHECK).
-bool IsSlug(const std::string& s);
-std::string NewUuid();
 
 }  // namespace flovyn::engine

@@ -1,0 +1,222 @@
+#include "engine/execution.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "engine/sql.h"
+#include "engine/values.h"
+#include "flovyn/core/status_macros.h"
+#include "flovyn/db/row.h"
+
+namespace flovyn::engine {
+
+using nlohmann::json;
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+
+namespace {
+const char* Bool(bool b) { return b ? "true" : "false"; }
+std::optional<std::string> NonEmpty(const std::string& s) {
+  return s.empty() ? std::nullopt : std::optional<std::string>(s);
+}
+}  // namespace
+
+StatusOr<Execution> Execution::Lock(Unit& u, const std::string& tenant, const std::string& id) {
+  if (!IsUuid(id)) return NotFound("workflow execution not found");
+  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kLockExecution, {id, tenant}));
+  if (r.rows() == 0) return NotFound("workflow execution not found");
+  db::Row row(r, 0);
+  Execution e(u);
+  e.id = row.Str("id");
+  e.tenant_id = row.Str("tenant_id");
+  e.kind = row.Str("kind");
+  e.queue = row.Str("queue");
+  e.status = row.Str("status");
+  e.last_seq = row.Int("last_seq");
+  e.lease_owner = row.Opt("lease_owner");
+  e.parent_id = row.Opt("parent_id");
+  e.parent_name = row.Opt("parent_name");
+  e.cancel_requested = row.Bool("cancel_requested");
+  e.lease_valid = row.Bool("lease_valid");
+  return e;
+}
+
+Status Execution::Append(const std::string& type, const json& payload) {
+  int64_t seq = last_seq + 1;
+  std::string body = Dump(payload);
+  ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kInsertEvent, {id, std::to_string(seq), type, body}));
+  last_seq = seq;
+  appended.push_back(Event{seq, type, body, db::Row(r, 0).Int("created_at_ms")});
+  return Status::Ok();
+}
+
+Status Execution::Buffer(const std::string& type, const json& payload, bool wakes) {
+  return u_->Exec(sql::kBufferEvent, {id, type, Dump(payload), Bool(wakes)}).status();
+}
+
+StatusOr<bool> Execution::FlushBuffer() {
+  ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kTakeBufferedEvents, {id}));
+  std::vector<std::tuple<int64_t, std::string, std::string, bool>> rows;
+  for (int i = 0; i < r.rows(); ++i) {
+    db::Row row(r, i);
+    rows.emplace_back(row.Int("id"), row.Str("type"), row.Str("payload"), row.Bool("wakes"));
+  }
+  std::sort(rows.begin(), rows.end());
+  bool wakes = false;
+  for (auto& [seq, type, payload, w] : rows) {
+    RETURN_IF_ERROR(Append(type, json::parse(payload)));
+    wakes = wakes || w;
+  }
+  return wakes;
+}
+
+Status Execution::Save(std::chrono::milliseconds lease, bool keep_lease) {
+  return u_
+      ->Exec(sql::kSaveExecution, {id, status, std::to_string(last_seq), Bool(cancel_requested), Bool(keep_lease),
+                                   std::to_string(lease.count())})
+      .status();
+}
+
+Status Execution::SaveSequence() { return u_->Exec(sql::kSaveSequence, {id, std::to_string(last_seq)}).status(); }
+
+Status Execution::MarkCancelRequested() {
+  cancel_requested = true;
+  return u_->Exec(sql::kMarkCancelRequested, {id}).status();
+}
+
+namespace {
+std::string ErrorText(const json& result) { return result.is_string() ? result.get<std::string>() : Dump(result); }
+}  // namespace
+
+Status Execution::Finish(const std::string& final_status, const json& result) {
+  status = final_status;
+  u_->AfterCommit([k = kind, final_status](EngineMetrics& m) {
+    (final_status == "COMPLETED" ? m.completed : final_status == "FAILED" ? m.failed : m.cancelled).With({k})->Inc();
+  });
+  if (final_status == "COMPLETED") {
+    RETURN_IF_ERROR(u_->Exec(sql::kSetOutput, {id, Dump(result)}).status());
+  } else {
+    RETURN_IF_ERROR(u_->Exec(sql::kSetError, {id, ErrorText(result)}).status());
+  }
+  RETURN_IF_ERROR(u_->Exec(sql::kCancelTimersOfExecution, {id}).status());
+  RETURN_IF_ERROR(u_->Exec(sql::kCancelTasksOfExecution, {id}).status());
+  RETURN_IF_ERROR(u_->Exec(sql::kDropBufferedEvents, {id}).status());
+  if (!parent_id) return Status::Ok();
+  json p = {{"childId", id}, {"name", parent_name.value_or("")}};
+  if (final_status == "COMPLETED") {
+    p["output"] = result;
+    return DeliverIfOpen(*u_, tenant_id, *parent_id, "CHILD_WORKFLOW_COMPLETED", p, true);
+  }
+  p["error"] = ErrorText(result);
+  p["status"] = final_status;
+  return DeliverIfOpen(*u_, tenant_id, *parent_id, "CHILD_WORKFLOW_FAILED", p, true);
+}
+
+Status Execution::CancelNow(std::chrono::milliseconds lease, const json& requested) {
+  cancel_requested = true;
+  RETURN_IF_ERROR(Append("CANCELLATION_REQUESTED", requested));
+  RETURN_IF_ERROR(Append("WORKFLOW_CANCELLED", json::object()));
+  RETURN_IF_ERROR(Finish("CANCELLED", json("cancelled")));
+  return Save(lease, false);
+}
+
+Status Execution::InsertTask(const std::string& task_id, const TaskSpec& t, int64_t scheduled_seq,
+                             const std::optional<std::string>& traceparent) {
+  RETURN_IF_ERROR(u_->Exec(sql::kInsertTask, {task_id, tenant_id, id, std::to_string(scheduled_seq), t.kind, t.queue,
+                                              t.input_json, std::to_string(t.max_attempts),
+                                              std::to_string(t.initial_backoff_ms), std::to_string(t.max_backoff_ms),
+                                              std::to_string(t.lease_ms), traceparent})
+                      .status());
+  Wake(t.queue, WorkKind::kTask);
+  return Status::Ok();
+}
+
+StatusOr<std::optional<int64_t>> Execution::InsertTimer(const std::string& name, int64_t duration_ms) {
+  ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kInsertTimer, {id, name, std::to_string(duration_ms)}));
+  if (r.rows() == 0) return std::optional<int64_t>();
+  return std::optional<int64_t>(db::Row(r, 0).Int("fire_at_ms"));
+}
+
+StatusOr<bool> Execution::CancelTimer(const std::string& name) {
+  ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kCancelTimer, {id, name}));
+  return r.affected() > 0;
+}
+
+StatusOr<bool> Execution::InsertPromise(const std::string& promise_id, const std::string& name, int64_t timeout_ms) {
+  ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kInsertPromise, {promise_id, tenant_id, id, name, std::to_string(timeout_ms)}));
+  return r.affected() > 0;
+}
+
+Status Execution::PutState(const std::string& key, const std::string& value_json) {
+  return u_->Exec(sql::kPutState, {id, key, value_json}).status();
+}
+
+Status Execution::DeleteState(const std::string& key) { return u_->Exec(sql::kDeleteState, {id, key}).status(); }
+
+StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const StartWorkflowRequest& req,
+                                      const std::optional<std::string>& parent_id,
+                                      const std::optional<std::string>& parent_name,
+                                      const std::optional<std::string>& id_hint) {
+  std::string id = id_hint.value_or(NewUuid());
+  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kInsertExecution, {id, tenant, req.kind, req.queue, req.input_json,
+                                                          req.idempotency_key, parent_id, parent_name,
+                                                          NonEmpty(req.traceparent)}));
+  if (r.rows() == 0) {
+    ASSIGN_OR_RETURN(auto existing, u.Exec(sql::kExecutionByIdempotencyKey, {tenant, req.idempotency_key}));
+    if (existing.rows() == 0) return Status(StatusCode::kAborted, "idempotency key race; retry");
+    return StartResult{db::Row(existing, 0).Str("id"), false};
+  }
+  json payload = {{"kind", req.kind}, {"queue", req.queue}, {"input", json::parse(req.input_json)}};
+  if (parent_id) payload["parentId"] = *parent_id;
+  RETURN_IF_ERROR(u.Exec(sql::kInsertEvent, {id, "1", "WORKFLOW_STARTED", Dump(payload)}).status());
+  u.Wake(tenant, req.queue, WorkKind::kWorkflow);
+  u.AfterCommit([kind = req.kind](EngineMetrics& m) { m.started.With({kind})->Inc(); });
+  return StartResult{id, true};
+}
+
+Status Deliver(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,
+               const json& payload, bool wakes) {
+  ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
+  if (IsTerminal(e.status)) return FailedPrecondition("workflow execution is " + e.status);
+  if (e.HeldByWorker()) return e.Buffer(type, payload, wakes);
+  RETURN_IF_ERROR(e.Append(type, payload));
+  if (wakes && e.status == "WAITING") {
+    e.status = "PENDING";
+    e.Wake(e.queue, WorkKind::kWorkflow);
+  }
+  return u.Exec(sql::kSaveDelivery, {e.id, e.status, std::to_string(e.last_seq)}).status();
+}
+
+Status DeliverIfOpen(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,
+                     const json& payload, bool wakes) {
+  Status s = Deliver(u, tenant, execution_id, type, payload, wakes);
+  return s.code() == StatusCode::kFailedPrecondition ? Status::Ok() : s;
+}
+
+Status SettlePromise(Unit& u, const std::string& tenant, const std::string& promise_id, const std::string& status,
+                     const json& value) {
+  if (!IsUuid(promise_id)) return NotFound("promise not found");
+  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kLockPromise, {promise_id, tenant}));
+  if (r.rows() == 0) return NotFound("promise not found");
+  db::Row row(r, 0);
+  if (row.Str("status") != "PENDING") return FailedPrecondition("promise is already " + row.Str("status"));
+  json p = {{"promiseId", promise_id}, {"name", row.Str("name")}};
+  std::string type;
+  if (status == "RESOLVED") {
+    RETURN_IF_ERROR(u.Exec(sql::kResolvePromise, {promise_id, Dump(value)}));
+    type = "PROMISE_RESOLVED";
+    p["value"] = value;
+  } else {
+    RETURN_IF_ERROR(u.Exec(sql::kSettlePromiseWithError, {promise_id, value.get<std::string>(), status}));
+    if (status == "REJECTED") {
+      type = "PROMISE_REJECTED";
+      p["error"] = value;
+    } else {
+      type = "PROMISE_TIMED_OUT";
+    }
+  }
+  return Deliver(u, tenant, row.Str("execution_id"), type, p, true);
+}
+
+}  // namespace flovyn::engine

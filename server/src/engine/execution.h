@@ -1,0 +1,101 @@
+// A workflow execution locked FOR UPDATE inside a unit of work: the narrow interface through
+// which workflow commands (engine/commands.h), deliveries from outside the workflow and the
+// sweeps change an execution. Appends happen with the row locked, so sequence numbers are dense
+// and never repeat. Used by one thread, inside Store::Run.
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+#include "engine/unit.h"
+
+namespace flovyn::engine {
+
+// A task as a workflow schedules it (validated and with its defaults applied).
+struct TaskSpec {
+  std::string kind, queue, input_json;
+  int max_attempts = 3;
+  int64_t initial_backoff_ms = 1000, max_backoff_ms = 60000, lease_ms = 30000;
+};
+
+class Execution {
+ public:
+  // NOT_FOUND when the tenant has no such execution.
+  static StatusOr<Execution> Lock(Unit& u, const std::string& tenant, const std::string& id);
+
+  std::string id, tenant_id, kind, queue, status;
+  int64_t last_seq = 0;
+  std::optional<std::string> lease_owner, parent_id, parent_name;
+  bool cancel_requested = false;
+  bool lease_valid = false;          // a worker holds it and its lease has not expired
+  std::vector<Event> appended;       // by this unit, in order
+
+  bool HeldByWorker() const { return status == "RUNNING" && lease_valid; }
+
+  // History.
+  Status Append(const std::string& type, const nlohmann::json& payload);
+  // Keeps an event for after the worker's commands (while a worker holds the execution).
+  Status Buffer(const std::string& type, const nlohmann::json& payload, bool wakes);
+  // Moves buffered events into the history; returns whether any wakes the workflow.
+  StatusOr<bool> FlushBuffer();
+
+  // The row. Save writes status, sequence and cancellation, and the lease when `keep_lease`.
+  Status Save(std::chrono::milliseconds lease, bool keep_lease);
+  Status SaveSequence();
+  Status MarkCancelRequested();
+  // Ends the execution (COMPLETED with `result` as output, or FAILED/CANCELLED with it as the
+  // error): cancels its timers and tasks, drops its buffer and tells its parent.
+  Status Finish(const std::string& final_status, const nlohmann::json& result);
+  // Requests cancellation and, unless a worker holds it, cancels at once; `requested` is the
+  // CANCELLATION_REQUESTED payload.
+  Status CancelNow(std::chrono::milliseconds lease, const nlohmann::json& requested);
+
+  // What commands create, each owned by this execution.
+  Status InsertTask(const std::string& task_id, const TaskSpec& task, int64_t scheduled_seq,
+                    const std::optional<std::string>& traceparent);
+  // The fire time in ms since the epoch; nullopt when a timer of that name exists.
+  StatusOr<std::optional<int64_t>> InsertTimer(const std::string& name, int64_t duration_ms);
+  // false when no pending timer has that name.
+  StatusOr<bool> CancelTimer(const std::string& name);
+  // false when a promise of that name exists.
+  StatusOr<bool> InsertPromise(const std::string& promise_id, const std::string& name, int64_t timeout_ms);
+  Status PutState(const std::string& key, const std::string& value_json);
+  Status DeleteState(const std::string& key);
+  void Wake(const std::string& on_queue, WorkKind work) { u_->Wake(tenant_id, on_queue, work); }
+  Unit& unit() { return *u_; }
+
+ private:
+  explicit Execution(Unit& u) : u_(&u) {}
+  Unit* u_;
+};
+
+// Inserts a new execution with its WORKFLOW_STARTED event (or finds the one started with the
+// same idempotency key). `req` is validated already.
+StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const StartWorkflowRequest& req,
+                                      const std::optional<std::string>& parent_id,
+                                      const std::optional<std::string>& parent_name,
+                                      const std::optional<std::string>& id = std::nullopt);
+
+// Delivers an event from outside the workflow (task result, timer, promise, child, signal).
+// While a worker holds the execution it is buffered and appended after the worker's commands.
+// FAILED_PRECONDITION when the execution has ended.
+Status Deliver(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,
+               const nlohmann::json& payload, bool wakes);
+// The same, where an ended execution simply ignores the event.
+Status DeliverIfOpen(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,
+                     const nlohmann::json& payload, bool wakes);
+
+// Settles a pending promise (RESOLVED with `value`, REJECTED or TIMED_OUT with it as the
+// error) and delivers the outcome to its execution. NOT_FOUND, or FAILED_PRECONDITION when
+// already settled.
+Status SettlePromise(Unit& u, const std::string& tenant, const std::string& promise_id, const std::string& status,
+                     const nlohmann::json& value);
+
+// JSON text the way the store writes it (invalid UTF-8 replaced).
+std::string Dump(const nlohmann::json& j);
+
+}  // namespace flovyn::engine

@@ -1,0 +1,338 @@
+// Every statement the engine's store runs, named and kept together (the model is River's
+// river_job.sql): a reader finds the SQL of an operation here, and rows are read by the column
+// names these statements give them (engine/rows.h). All are parameterised; nothing is ever
+// assembled from input. Arrays cross the boundary as JSON (`array_to_json`,
+// `json_array_elements_text`), so no PostgreSQL array literal is written or parsed by hand.
+#pragma once
+
+namespace flovyn::engine::sql {
+
+// ------------------------------------------------------------------------------ tenants
+
+inline constexpr const char* kInsertTenant = R"sql(
+INSERT INTO tenants (slug, name, owner) VALUES ($1, $2, $3) ON CONFLICT (slug) DO NOTHING
+RETURNING id, slug, name, created_at::text AS created_at, owner)sql";
+
+// The same owner asking again gets its tenant.
+inline constexpr const char* kTenantOfOwnerBySlug = R"sql(
+SELECT id, slug, name, created_at::text AS created_at, owner FROM tenants WHERE slug = $1 AND owner = $2)sql";
+
+// An organisation that predates owners claims its legacy tenant.
+inline constexpr const char* kClaimLegacyTenant = R"sql(
+UPDATE tenants SET owner = $2 WHERE slug = $1 AND owner IN ('legacy', $2)
+RETURNING id, slug, name, created_at::text AS created_at, owner)sql";
+
+inline constexpr const char* kTenantBySlug = R"sql(
+SELECT id, slug, name, created_at::text AS created_at, owner FROM tenants WHERE slug = $1)sql";
+
+inline constexpr const char* kTenantById = R"sql(
+SELECT id, slug, name, created_at::text AS created_at, owner FROM tenants WHERE id = $1)sql";
+
+inline constexpr const char* kTenantByOwner = R"sql(
+SELECT id, slug, name, created_at::text AS created_at, owner FROM tenants WHERE owner = $1)sql";
+
+inline constexpr const char* kListTenants = R"sql(
+SELECT id, slug, name, created_at::text AS created_at, owner FROM tenants ORDER BY slug)sql";
+
+// ------------------------------------------------------------------------------ executions
+
+#define FLOVYN_WORKFLOW_COLUMNS                                                                   \
+  "id, kind, queue, status, coalesce(input::text, 'null') AS input, "                           \
+  "coalesce(output::text, 'null') AS output, error, parent_id, idempotency_key, last_seq, "     \
+  "created_at::text AS created_at, updated_at::text AS updated_at, "                            \
+  "completed_at::text AS completed_at, coalesce(traceparent, '') AS traceparent"
+
+inline constexpr const char* kWorkflowById =
+    "SELECT " FLOVYN_WORKFLOW_COLUMNS " FROM workflow_executions WHERE id = $1";
+
+inline constexpr const char* kWorkflowOfTenant =
+    "SELECT " FLOVYN_WORKFLOW_COLUMNS " FROM workflow_executions WHERE id = $1 AND tenant_id = $2";
+
+// Newest first, filtered by status and kind, continuing after the cursor ($4, $5).
+inline constexpr const char* kListWorkflows =
+    "SELECT " FLOVYN_WORKFLOW_COLUMNS " FROM workflow_executions "
+    "WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) "
+    "AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid)) "
+    "ORDER BY created_at DESC, id DESC LIMIT $6";
+
+#undef FLOVYN_WORKFLOW_COLUMNS
+
+inline constexpr const char* kCountWorkflows = R"sql(
+SELECT status, count(*) AS n FROM workflow_executions WHERE tenant_id = $1 GROUP BY status)sql";
+
+// The execution row every change to an execution starts from, locked until commit.
+inline constexpr const char* kLockExecution = R"sql(
+SELECT id, tenant_id, kind, queue, status, last_seq, lease_owner, parent_id, parent_name,
+       cancel_requested, coalesce(lease_expires_at > now(), false) AS lease_valid
+FROM workflow_executions WHERE id = $1 AND tenant_id = $2 FOR UPDATE)sql";
+
+// Writes the mutable columns of a locked execution back; $5 keeps the worker's lease.
+inline constexpr const char* kSaveExecution = R"sql(
+UPDATE workflow_executions SET status = $2, last_seq = $3, cancel_requested = $4,
+  lease_owner = CASE WHEN $5 THEN lease_owner ELSE NULL END,
+  lease_expires_at = CASE WHEN $5 THEN now() + $6 * interval '1 millisecond' ELSE NULL END,
+  updated_at = now(),
+  completed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED', 'CANCELLED') THEN now() END
+WHERE id = $1)sql";
+
+// After an event from outside the workflow: status and sequence only (the lease is untouched).
+inline constexpr const char* kSaveDelivery = R"sql(
+UPDATE workflow_executions SET status = $2, last_seq = $3, updated_at = now() WHERE id = $1)sql";
+
+inline constexpr const char* kSaveSequence = R"sql(
+UPDATE workflow_executions SET last_seq = $2 WHERE id = $1)sql";
+
+inline constexpr const char* kMarkCancelRequested = R"sql(
+UPDATE workflow_executions SET cancel_requested = true WHERE id = $1)sql";
+
+inline constexpr const char* kSetOutput = R"sql(
+UPDATE workflow_executions SET output = $2::jsonb WHERE id = $1)sql";
+
+inline constexpr const char* kSetError = R"sql(
+UPDATE workflow_executions SET error = $2 WHERE id = $1)sql";
+
+// ON CONFLICT: a start with an idempotency key already used returns no row.
+inline constexpr const char* kInsertExecution = R"sql(
+INSERT INTO workflow_executions (id, tenant_id, kind, queue, input, idempotency_key, parent_id,
+                                 parent_name, traceparent, last_seq)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, 1)
+ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id)sql";
+
+inline constexpr const char* kExecutionByIdempotencyKey = R"sql(
+SELECT id FROM workflow_executions WHERE tenant_id = $1 AND idempotency_key = $2)sql";
+
+inline constexpr const char* kOpenChildren = R"sql(
+SELECT id FROM workflow_executions
+WHERE parent_id = $1 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))sql";
+
+// The oldest pending execution of the queue (and kinds, a JSON array or NULL), leased to $4.
+inline constexpr const char* kClaimWorkflow = R"sql(
+WITH c AS (
+  SELECT id, updated_at AS pending_since FROM workflow_executions
+  WHERE tenant_id = $1 AND queue = $2 AND status = 'PENDING'
+    AND ($3::json IS NULL OR kind IN (SELECT json_array_elements_text($3::json)))
+  ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+UPDATE workflow_executions w SET status = 'RUNNING', lease_owner = $4,
+  lease_expires_at = now() + $5 * interval '1 millisecond', updated_at = now()
+FROM c WHERE w.id = c.id
+RETURNING w.id, greatest(extract(epoch from clock_timestamp() - c.pending_since), 0) AS waited)sql";
+
+// ------------------------------------------------------------------------------ history
+
+inline constexpr const char* kInsertEvent = R"sql(
+INSERT INTO workflow_events (execution_id, seq, type, payload) VALUES ($1, $2, $3, $4::jsonb)
+RETURNING (extract(epoch from created_at) * 1000)::bigint AS created_at_ms)sql";
+
+inline constexpr const char* kEventsOfExecution = R"sql(
+SELECT seq, type, payload::text AS payload,
+       (extract(epoch from created_at) * 1000)::bigint AS created_at_ms
+FROM workflow_events WHERE execution_id = $1 ORDER BY seq)sql";
+
+inline constexpr const char* kEventsOfTenantAfter = R"sql(
+SELECT e.seq, e.type, e.payload::text AS payload,
+       (extract(epoch from e.created_at) * 1000)::bigint AS created_at_ms
+FROM workflow_events e JOIN workflow_executions w ON w.id = e.execution_id
+WHERE w.id = $1 AND w.tenant_id = $2 AND e.seq > $3 ORDER BY e.seq)sql";
+
+// Events that arrived while a worker held the execution.
+inline constexpr const char* kBufferEvent = R"sql(
+INSERT INTO workflow_event_buffer (execution_id, type, payload, wakes)
+VALUES ($1, $2, $3::jsonb, $4))sql";
+
+inline constexpr const char* kTakeBufferedEvents = R"sql(
+DELETE FROM workflow_event_buffer WHERE execution_id = $1
+RETURNING id, type, payload::text AS payload, wakes)sql";
+
+inline constexpr const char* kDropBufferedEvents = R"sql(
+DELETE FROM workflow_event_buffer WHERE execution_id = $1)sql";
+
+// ------------------------------------------------------------------------------ state
+
+inline constexpr const char* kStateOfExecution = R"sql(
+SELECT key, value::text AS value FROM workflow_state WHERE execution_id = $1 ORDER BY key)sql";
+
+inline constexpr const char* kPutState = R"sql(
+INSERT INTO workflow_state (execution_id, key, value) VALUES ($1, $2, $3::jsonb)
+ON CONFLICT (execution_id, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now())sql";
+
+inline constexpr const char* kDeleteState = R"sql(
+DELETE FROM workflow_state WHERE execution_id = $1 AND key = $2)sql";
+
+// ------------------------------------------------------------------------------ timers
+
+// No row when the execution has a timer of that name already.
+inline constexpr const char* kInsertTimer = R"sql(
+INSERT INTO timers (execution_id, name, fire_at)
+VALUES ($1, $2, now() + $3 * interval '1 millisecond') ON CONFLICT DO NOTHING
+RETURNING (extract(epoch from fire_at) * 1000)::bigint AS fire_at_ms)sql";
+
+inline constexpr const char* kCancelTimer = R"sql(
+UPDATE timers SET status = 'CANCELLED'
+WHERE execution_id = $1 AND name = $2 AND status = 'PENDING')sql";
+
+inline constexpr const char* kCancelTimersOfExecution = R"sql(
+UPDATE timers SET status = 'CANCELLED' WHERE execution_id = $1 AND status = 'PENDING')sql";
+
+inline constexpr const char* kDueTimers = R"sql(
+SELECT t.execution_id, t.name, w.tenant_id, extract(epoch from clock_timestamp() - t.fire_at) AS lag
+FROM timers t JOIN workflow_executions w ON w.id = t.execution_id
+WHERE t.status = 'PENDING' AND t.fire_at <= now()
+ORDER BY t.fire_at LIMIT $1 FOR UPDATE OF t SKIP LOCKED)sql";
+
+inline constexpr const char* kFireTimer = R"sql(
+UPDATE timers SET status = 'FIRED', fired_at = now() WHERE execution_id = $1 AND name = $2)sql";
+
+// ------------------------------------------------------------------------------ promises
+
+// Nothing inserted when the execution has a promise of that name already.
+inline constexpr const char* kInsertPromise = R"sql(
+INSERT INTO promises (id, tenant_id, execution_id, name, timeout_at)
+VALUES ($1, $2, $3, $4,
+        CASE WHEN $5::bigint > 0 THEN now() + $5::bigint * interval '1 millisecond' END)
+ON CONFLICT DO NOTHING)sql";
+
+inline constexpr const char* kLockPromise = R"sql(
+SELECT execution_id, name, status FROM promises WHERE id = $1 AND tenant_id = $2 FOR UPDATE)sql";
+
+inline constexpr const char* kResolvePromise = R"sql(
+UPDATE promises SET status = 'RESOLVED', value = $2::jsonb, settled_at = now() WHERE id = $1)sql";
+
+// $3: REJECTED or TIMED_OUT.
+inline constexpr const char* kSettlePromiseWithError = R"sql(
+UPDATE promises SET status = $3, error = $2, settled_at = now() WHERE id = $1)sql";
+
+inline constexpr const char* kOverduePromises = R"sql(
+SELECT id, tenant_id FROM promises WHERE status = 'PENDING' AND timeout_at <= now()
+ORDER BY timeout_at LIMIT $1 FOR UPDATE SKIP LOCKED)sql";
+
+// ------------------------------------------------------------------------------ tasks
+
+#define FLOVYN_TASK_COLUMNS                                                                       \
+  "id, kind, queue, status, coalesce(input::text, 'null') AS input, "                           \
+  "coalesce(output::text, 'null') AS output, coalesce(progress::text, 'null') AS progress, "    \
+  "error, workflow_id, workflow_seq, attempt, max_attempts, created_at::text AS created_at, "   \
+  "updated_at::text AS updated_at, completed_at::text AS completed_at, "                        \
+  "lease_expires_at::text AS lease_expires_at, coalesce(traceparent, '') AS traceparent"
+
+inline constexpr const char* kTaskById = "SELECT " FLOVYN_TASK_COLUMNS " FROM task_executions WHERE id = $1";
+
+inline constexpr const char* kTaskOfTenant =
+    "SELECT " FLOVYN_TASK_COLUMNS " FROM task_executions WHERE id = $1 AND tenant_id = $2";
+
+inline constexpr const char* kListTasks =
+    "SELECT " FLOVYN_TASK_COLUMNS " FROM task_executions "
+    "WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) "
+    "AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid)) "
+    "ORDER BY created_at DESC, id DESC LIMIT $6";
+
+#undef FLOVYN_TASK_COLUMNS
+
+// A task scheduled by a workflow ($3, $4: the execution and the sequence of TASK_SCHEDULED) or
+// submitted on its own ($3, $4 NULL).
+inline constexpr const char* kInsertTask = R"sql(
+INSERT INTO task_executions (id, tenant_id, workflow_id, workflow_seq, kind, queue, input,
+                             max_attempts, initial_backoff_ms, max_backoff_ms, lease_ms, traceparent)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12))sql";
+
+// The task that has waited longest on the queue (and kinds, a JSON array or NULL), leased to $4.
+inline constexpr const char* kClaimTask = R"sql(
+WITH c AS (
+  SELECT id, next_attempt_at AS available_since FROM task_executions
+  WHERE tenant_id = $1 AND queue = $2 AND status = 'PENDING' AND next_attempt_at <= now()
+    AND ($3::json IS NULL OR kind IN (SELECT json_array_elements_text($3::json)))
+  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+UPDATE task_executions t SET status = 'RUNNING', attempt = t.attempt + 1, lease_owner = $4,
+  lease_expires_at = now() + least(t.lease_ms, 31536000000) * interval '1 millisecond',
+  heartbeat_at = now(), updated_at = now()
+FROM c WHERE t.id = c.id
+RETURNING t.id, (extract(epoch from t.lease_expires_at) * 1000)::bigint AS lease_expires_at_ms,
+          greatest(extract(epoch from clock_timestamp() - c.available_since), 0) AS waited)sql";
+
+inline constexpr const char* kLockTask = R"sql(
+SELECT status, attempt, lease_owner, workflow_id, coalesce(workflow_seq, 0) AS workflow_seq,
+       max_attempts, initial_backoff_ms, max_backoff_ms
+FROM task_executions WHERE id = $1 AND tenant_id = $2 FOR UPDATE)sql";
+
+inline constexpr const char* kCompleteTask = R"sql(
+UPDATE task_executions SET status = 'COMPLETED', output = $2::jsonb, error = NULL,
+  lease_owner = NULL, lease_expires_at = NULL, completed_count = completed_count + 1,
+  updated_at = now(), completed_at = now()
+WHERE id = $1)sql";
+
+inline constexpr const char* kRetryTask = R"sql(
+UPDATE task_executions SET status = 'PENDING', error = $2, lease_owner = NULL,
+  lease_expires_at = NULL, next_attempt_at = now() + $3 * interval '1 millisecond',
+  updated_at = now()
+WHERE id = $1
+RETURNING (extract(epoch from next_attempt_at) * 1000)::bigint AS next_attempt_at_ms)sql";
+
+inline constexpr const char* kFailTask = R"sql(
+UPDATE task_executions SET status = 'FAILED', error = $2, lease_owner = NULL,
+  lease_expires_at = NULL, updated_at = now(), completed_at = now()
+WHERE id = $1)sql";
+
+inline constexpr const char* kHeartbeatTask = R"sql(
+UPDATE task_executions SET heartbeat_at = now(),
+  lease_expires_at = now() + least(lease_ms, 31536000000) * interval '1 millisecond',
+  progress = coalesce($2::jsonb, progress), updated_at = now()
+WHERE id = $1
+RETURNING (extract(epoch from lease_expires_at) * 1000)::bigint AS lease_expires_at_ms)sql";
+
+inline constexpr const char* kCancelTask = R"sql(
+UPDATE task_executions SET status = 'CANCELLED', cancel_requested = true, error = $2,
+  lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), completed_at = now()
+WHERE id = $1)sql";
+
+inline constexpr const char* kCancelTasksOfExecution = R"sql(
+UPDATE task_executions SET status = 'CANCELLED', cancel_requested = true, updated_at = now(),
+  completed_at = now()
+WHERE workflow_id = $1 AND status IN ('PENDING', 'RUNNING'))sql";
+
+inline constexpr const char* kExpiredTaskLeases = R"sql(
+SELECT id, tenant_id, queue, attempt, lease_owner FROM task_executions
+WHERE status = 'RUNNING' AND lease_expires_at < now() LIMIT $1 FOR UPDATE SKIP LOCKED)sql";
+
+inline constexpr const char* kExpiredWorkflowLeases = R"sql(
+SELECT id, tenant_id FROM workflow_executions
+WHERE status = 'RUNNING' AND lease_expires_at < now() LIMIT $1 FOR UPDATE SKIP LOCKED)sql";
+
+// Pending work by kind and queue: the deepest $1 queues of each kind by name, the rest as 'other'.
+inline constexpr const char* kQueueDepth = R"sql(
+WITH d AS (
+  SELECT 'task' AS kind, queue, count(*) AS n FROM task_executions
+  WHERE status = 'PENDING' AND next_attempt_at <= now() GROUP BY queue
+  UNION ALL
+  SELECT 'workflow', queue, count(*) FROM workflow_executions WHERE status = 'PENDING' GROUP BY queue),
+r AS (SELECT kind, queue, n, row_number() OVER (PARTITION BY kind ORDER BY n DESC, queue) AS rank FROM d)
+SELECT kind, CASE WHEN rank <= $1 THEN queue ELSE 'other' END AS queue, sum(n)::bigint AS n
+FROM r GROUP BY 1, 2)sql";
+
+// ------------------------------------------------------------------------------ workers
+
+// $4 to $6: JSON arrays of names.
+inline constexpr const char* kInsertWorker = R"sql(
+INSERT INTO workers (tenant_id, name, version, queues, workflow_kinds, task_kinds)
+VALUES ($1, $2, $3, ARRAY(SELECT json_array_elements_text($4::json)),
+        ARRAY(SELECT json_array_elements_text($5::json)),
+        ARRAY(SELECT json_array_elements_text($6::json)))
+RETURNING id)sql";
+
+inline constexpr const char* kWorkerHeartbeat = R"sql(
+UPDATE workers SET last_heartbeat_at = now() WHERE id = $1 AND tenant_id = $2)sql";
+
+inline constexpr const char* kListWorkers = R"sql(
+SELECT id, name, version, array_to_json(queues)::text AS queues,
+       array_to_json(workflow_kinds)::text AS workflow_kinds,
+       array_to_json(task_kinds)::text AS task_kinds, registered_at::text AS registered_at,
+       last_heartbeat_at::text AS last_heartbeat_at,
+       extract(epoch from now() - last_heartbeat_at) AS heartbeat_age
+FROM workers WHERE tenant_id = $1 ORDER BY last_heartbeat_at DESC LIMIT 1000)sql";
+
+// ------------------------------------------------------------------------------ sweeps
+
+inline constexpr const char* kSavepoint = "SAVEPOINT sweep_row";
+inline constexpr const char* kReleaseSavepoint = "RELEASE SAVEPOINT sweep_row";
+inline constexpr const char* kRollbackToSavepoint = "ROLLBACK TO SAVEPOINT sweep_row";
+
+}  // namespace flovyn::engine::sql

@@ -1,0 +1,224 @@
+// The store's task operations: submit, claim, the worker's results and heartbeats,
+// cancellation, retries with backoff, expired leases and the views of tasks.
+#include <algorithm>
+#include <cmath>
+
+#include "engine/limits.h"
+#include "engine/rows.h"
+#include "engine/sql.h"
+#include "engine/store.h"
+#include "flovyn/core/status_macros.h"
+
+namespace flovyn::engine {
+
+using nlohmann::json;
+
+namespace {
+std::optional<std::string> NonEmpty(const std::string& s) {
+  return s.empty() ? std::nullopt : std::optional<std::string>(s);
+}
+
+Status ValidateTask(SubmitTaskRequest& req) {
+  RETURN_IF_ERROR(limits::Name(req.kind, "kind"));
+  if (req.queue.empty()) req.queue = "default";
+  RETURN_IF_ERROR(limits::Name(req.queue, "queue"));
+  ASSIGN_OR_RETURN(req.input_json, NormaliseJson(req.input_json, "input"));
+  if (req.max_attempts == 0) req.max_attempts = 3;
+  if (req.max_attempts < 1 || req.max_attempts > limits::kMaxAttempts.value) {
+    return InvalidArgument("maxAttempts must be 1 to " + std::to_string(limits::kMaxAttempts.value) +
+                           " (limit max_attempts)");
+  }
+  RETURN_IF_ERROR(limits::Duration(req.initial_backoff_ms, "initial_backoff_ms"));
+  RETURN_IF_ERROR(limits::Duration(req.max_backoff_ms, "max_backoff_ms"));
+  RETURN_IF_ERROR(limits::Duration(req.lease_ms, "lease_ms"));
+  if (req.initial_backoff_ms <= 0) req.initial_backoff_ms = 1000;
+  if (req.max_backoff_ms <= 0) req.max_backoff_ms = 60000;
+  if (req.lease_ms <= 0) req.lease_ms = 30000;
+  return Status::Ok();
+}
+}  // namespace
+
+StatusOr<std::string> Store::SubmitTask(const std::string& tenant, const SubmitTaskRequest& in) {
+  SubmitTaskRequest req = in;
+  RETURN_IF_ERROR(ValidateTask(req));
+  std::string id = NewUuid();
+  RETURN_IF_ERROR(Run([&](Unit& u) {
+    RETURN_IF_ERROR(u.Exec(sql::kInsertTask, {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue,
+                                              req.input_json, std::to_string(req.max_attempts),
+                                              std::to_string(req.initial_backoff_ms),
+                                              std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms),
+                                              NonEmpty(req.traceparent)}));
+    u.Wake(tenant, req.queue, WorkKind::kTask);
+    return Status::Ok();
+  }));
+  return id;
+}
+
+StatusOr<std::optional<TaskClaim>> Store::ClaimTask(const std::string& tenant, const std::string& worker,
+                                                    const std::string& queue, const std::vector<std::string>& kinds) {
+  std::optional<TaskClaim> claim;
+  RETURN_IF_ERROR(Run([&](Unit& u) {
+    claim.reset();
+    ASSIGN_OR_RETURN(auto r, u.Exec(sql::kClaimTask, {tenant, queue, JsonArray(kinds, true), worker}));
+    if (r.rows() == 0) return Status::Ok();
+    db::Row row(r, 0);
+    std::string id = row.Str("id");
+    u.AfterCommit([waited = row.Double("waited")](EngineMetrics& m) { m.dispatch.With({"task"})->Observe(waited); });
+    ASSIGN_OR_RETURN(auto t, u.Exec(sql::kTaskById, {id}));
+    TaskClaim c{TaskFrom(db::Row(t, 0)), row.Int("lease_expires_at_ms")};
+    if (c.task.workflow_id) {
+      RETURN_IF_ERROR(DeliverIfOpen(u, tenant, *c.task.workflow_id, "TASK_STARTED",
+                                    {{"taskId", id}, {"attempt", c.task.attempt}, {"workerId", worker}}, false));
+    }
+    claim = std::move(c);
+    return Status::Ok();
+  }));
+  return claim;
+}
+
+namespace {
+// A task locked while its worker holds it.
+struct HeldTask {
+  std::string id;
+  std::optional<std::string> workflow_id;
+  int64_t workflow_seq = 0;
+  int attempt = 0, max_attempts = 0;
+  int64_t initial_backoff_ms = 0, max_backoff_ms = 0;
+};
+
+// ABORTED when the worker no longer holds the task for this attempt.
+StatusOr<HeldTask> LockHeld(Unit& u, const std::string& tenant, const std::string& worker, const std::string& task_id,
+                            int attempt) {
+  if (!IsUuid(task_id)) return NotFound("task not found");
+  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kLockTask, {task_id, tenant}));
+  if (r.rows() == 0) return NotFound("task not found");
+  db::Row row(r, 0);
+  if (row.Str("status") != "RUNNING") return Status(StatusCode::kAborted, "task is " + row.Str("status") + ", not running");
+  if (row.Int("attempt") != attempt || row.Str("lease_owner") != worker) {
+    return Status(StatusCode::kAborted, "task is not held by this worker for this attempt (its lease may have expired)");
+  }
+  return HeldTask{task_id,
+                  row.Opt("workflow_id"),
+                  row.Int("workflow_seq"),
+                  attempt,
+                  static_cast<int>(row.Int("max_attempts")),
+                  row.Int("initial_backoff_ms"),
+                  row.Int("max_backoff_ms")};
+}
+
+// In [0, max_duration_ms] whatever the stored values: computed in double (no overflow) and
+// clamped before it becomes an interval.
+int64_t Backoff(const HeldTask& h) {
+  double ms = static_cast<double>(h.initial_backoff_ms) * std::pow(2.0, std::clamp(h.attempt - 1, 0, 62));
+  double capped =
+      std::min({ms, static_cast<double>(h.max_backoff_ms), static_cast<double>(limits::kMaxDurationMs.value)});
+  return static_cast<int64_t>(std::max(0.0, capped));
+}
+
+// A failed attempt (reported, or its lease expired): retry later or fail for good.
+StatusOr<FailResult> FailAttempt(Unit& u, const std::string& tenant, const HeldTask& h, const std::string& error,
+                                 bool non_retryable) {
+  FailResult out;
+  if (!non_retryable && h.attempt < h.max_attempts) {
+    ASSIGN_OR_RETURN(auto r, u.Exec(sql::kRetryTask, {h.id, error, std::to_string(Backoff(h))}));
+    out.will_retry = true;
+    out.next_attempt_at_ms = db::Row(r, 0).Int("next_attempt_at_ms");
+    u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"retried"})->Inc(); });
+    return out;
+  }
+  RETURN_IF_ERROR(u.Exec(sql::kFailTask, {h.id, error}));
+  u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"failed"})->Inc(); });
+  if (h.workflow_id) {
+    RETURN_IF_ERROR(DeliverIfOpen(
+        u, tenant, *h.workflow_id, "TASK_FAILED",
+        {{"taskId", h.id}, {"scheduledSequence", h.workflow_seq}, {"error", error}, {"attempts", h.attempt}}, true));
+  }
+  return out;
+}
+}  // namespace
+
+Status Store::CompleteTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
+                           int attempt, const std::string& output_json) {
+  ASSIGN_OR_RETURN(auto output, NormaliseJson(output_json, "output"));
+  return Run([&](Unit& u) {
+    ASSIGN_OR_RETURN(auto h, LockHeld(u, tenant, worker, task_id, attempt));
+    RETURN_IF_ERROR(u.Exec(sql::kCompleteTask, {task_id, output}));
+    u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"completed"})->Inc(); });
+    if (!h.workflow_id) return Status::Ok();
+    return DeliverIfOpen(
+        u, tenant, *h.workflow_id, "TASK_COMPLETED",
+        {{"taskId", task_id}, {"scheduledSequence", h.workflow_seq}, {"output", json::parse(output)}}, true);
+  });
+}
+
+StatusOr<FailResult> Store::FailTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
+                                     int attempt, const std::string& error, bool non_retryable) {
+  RETURN_IF_ERROR(limits::Text(error, "error"));
+  FailResult result;
+  RETURN_IF_ERROR(Run([&](Unit& u) {
+    ASSIGN_OR_RETURN(auto h, LockHeld(u, tenant, worker, task_id, attempt));
+    ASSIGN_OR_RETURN(result, FailAttempt(u, tenant, h, error, non_retryable));
+    return Status::Ok();
+  }));
+  return result;
+}
+
+StatusOr<int64_t> Store::HeartbeatTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
+                                       int attempt, const std::optional<std::string>& progress_json) {
+  std::optional<std::string> progress;
+  if (progress_json) {
+    ASSIGN_OR_RETURN(progress, NormaliseJson(*progress_json, "progress"));
+  }
+  int64_t out = 0;
+  RETURN_IF_ERROR(Run([&](Unit& u) {
+    RETURN_IF_ERROR(LockHeld(u, tenant, worker, task_id, attempt));
+    ASSIGN_OR_RETURN(auto r, u.Exec(sql::kHeartbeatTask, {task_id, progress}));
+    out = db::Row(r, 0).Int("lease_expires_at_ms");
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Status Store::CancelTask(const std::string& tenant, const std::string& task_id, const std::string& reason) {
+  RETURN_IF_ERROR(limits::Text(reason, "reason"));
+  if (!IsUuid(task_id)) return NotFound("task not found");
+  return Run([&](Unit& u) {
+    ASSIGN_OR_RETURN(auto r, u.Exec(sql::kLockTask, {task_id, tenant}));
+    if (r.rows() == 0) return NotFound("task not found");
+    db::Row row(r, 0);
+    std::string status = row.Str("status");
+    if (IsTerminal(status)) return FailedPrecondition("task is already " + status);
+    RETURN_IF_ERROR(u.Exec(sql::kCancelTask, {task_id, reason.empty() ? std::string("cancelled") : reason}));
+    u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"cancelled"})->Inc(); });
+    auto workflow = row.Opt("workflow_id");
+    if (!workflow) return Status::Ok();
+    return DeliverIfOpen(u, tenant, *workflow, "TASK_CANCELLED",
+                         {{"taskId", task_id}, {"scheduledSequence", row.Int("workflow_seq")}, {"reason", reason}},
+                         true);
+  });
+}
+
+StatusOr<TaskView> Store::GetTask(const std::string& tenant, const std::string& id) {
+  if (!IsUuid(id)) return NotFound("task not found");
+  ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kTaskOfTenant, {id, tenant}));
+  if (r.rows() == 0) return NotFound("task not found");
+  return TaskFrom(db::Row(r, 0));
+}
+
+StatusOr<Page<TaskView>> Store::ListTasks(const std::string& tenant, const ListFilter& f) {
+  return ListPage<TaskView>(pool_, sql::kListTasks, TaskFrom, tenant, f);
+}
+
+StatusOr<int> Store::ExpireTaskLeases(int limit) {
+  return Sweep("task-leases", sql::kExpiredTaskLeases, limit, [](Unit& u, const db::Result& r, int i) {
+    db::Row row(r, i);
+    std::string id = row.Str("id"), tenant = row.Str("tenant_id"), queue = row.Str("queue");
+    ASSIGN_OR_RETURN(auto h, LockHeld(u, tenant, row.Str("lease_owner"), id, static_cast<int>(row.Int("attempt"))));
+    ASSIGN_OR_RETURN(auto f, FailAttempt(u, tenant, h, "lease expired (no heartbeat or result in time)", false));
+    if (f.will_retry) u.Wake(tenant, queue, WorkKind::kTask);
+    u.AfterCommit([](EngineMetrics& m) { m.lease_expiries.With({"task"})->Inc(); });
+    return Status::Ok();
+  });
+}
+
+}  // namespace flovyn::engine

@@ -1,0 +1,223 @@
+// The store's workflow operations: start, claim, the worker's command batches, signals,
+// cancellation, promises and the views of executions.
+#include "engine/limits.h"
+#include "engine/rows.h"
+#include "engine/sql.h"
+#include "engine/store.h"
+#include "flovyn/core/status_macros.h"
+
+namespace flovyn::engine {
+
+using nlohmann::json;
+
+StatusOr<StartResult> Store::StartWorkflow(const std::string& tenant, const StartWorkflowRequest& in) {
+  StartWorkflowRequest req = in;
+  RETURN_IF_ERROR(ValidateStart(req));
+  StartResult result;
+  RETURN_IF_ERROR(Run([&](Unit& u) {
+    ASSIGN_OR_RETURN(result, InsertExecution(u, tenant, req, std::nullopt, std::nullopt));
+    return Status::Ok();
+  }));
+  return result;
+}
+
+namespace {
+// The history and state a worker replays from.
+Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
+  ASSIGN_OR_RETURN(auto w, u.Exec(sql::kWorkflowById, {id}));
+  c.execution = WorkflowFrom(db::Row(w, 0));
+  ASSIGN_OR_RETURN(auto ev, u.Exec(sql::kEventsOfExecution, {id}));
+  for (int i = 0; i < ev.rows(); ++i) c.events.push_back(EventFrom(db::Row(ev, i)));
+  ASSIGN_OR_RETURN(auto st, u.Exec(sql::kStateOfExecution, {id}));
+  for (int i = 0; i < st.rows(); ++i) c.state.emplace_back(db::Row(st, i).Str("key"), db::Row(st, i).Str("value"));
+  return Status::Ok();
+}
+}  // namespace
+
+StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const std::string& tenant, const std::string& worker,
+                                                            const std::string& queue,
+                                                            const std::vector<std::string>& kinds) {
+  std::optional<WorkflowClaim> claim;
+  RETURN_IF_ERROR(Run([&](Unit& u) {
+    claim.reset();
+    ASSIGN_OR_RETURN(auto r, u.Exec(sql::kClaimWorkflow, {tenant, queue, JsonArray(kinds, true), worker,
+                                                          std::to_string(options_.workflow_lease.count())}));
+    if (r.rows() == 0) return Status::Ok();
+    db::Row row(r, 0);
+    std::string id = row.Str("id");
+    u.AfterCommit([waited = row.Double("waited")](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(waited); });
+    ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, id));
+    RETURN_IF_ERROR(e.FlushBuffer());
+    if (!e.appended.empty()) RETURN_IF_ERROR(e.SaveSequence());
+    WorkflowClaim c;
+    RETURN_IF_ERROR(ReadForReplay(u, id, c));
+    claim = std::move(c);
+    return Status::Ok();
+  }));
+  return claim;
+}
+
+StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const std::string& worker,
+                                             const std::string& execution_id, int64_t expected_sequence,
+                                             std::vector<WorkflowCommand> commands) {
+  SubmitResult result;
+  RETURN_IF_ERROR(Run([&](Unit& u) {
+    ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
+    if (e.status != "RUNNING" || e.lease_owner.value_or("") != worker) {
+      return Status(StatusCode::kAborted, "execution is not held by this worker (its lease may have expired)");
+    }
+    if (e.last_seq != expected_sequence) {
+      return Status(StatusCode::kAborted, "stale sequence: expected " + std::to_string(expected_sequence) +
+                                              ", history is at " + std::to_string(e.last_seq));
+    }
+    ASSIGN_OR_RETURN(result, ApplyBatch(e, commands));
+    return Status::Ok();
+  }));
+  return result;
+}
+
+// Validates the whole batch, runs each command's handler, then settles the execution: ended,
+// cancelled (a cancellation arrived while the worker held it), suspended (waiting, or pending at
+// once when buffered news wakes it) or still the worker's.
+StatusOr<SubmitResult> Store::ApplyBatch(Execution& e, std::vector<WorkflowCommand>& commands) {
+  RETURN_IF_ERROR(ValidateBatch(commands, e.queue));
+  BatchOutcome out;
+  for (const auto& cmd : commands) {
+    RETURN_IF_ERROR(std::visit([&](const auto& c) { return Handle(e, out, c); }, cmd));
+  }
+  bool keep_lease = false;
+  if (out.terminal) {
+    RETURN_IF_ERROR(e.Finish(out.terminal->first, out.terminal->second));
+  } else {
+    ASSIGN_OR_RETURN(bool wakes, e.FlushBuffer());
+    if (e.cancel_requested) {
+      RETURN_IF_ERROR(e.Append("WORKFLOW_CANCELLED", json::object()));
+      RETURN_IF_ERROR(e.Finish("CANCELLED", json("cancelled")));
+    } else if (out.suspend) {
+      e.status = wakes ? "PENDING" : "WAITING";
+      if (wakes) e.Wake(e.queue, WorkKind::kWorkflow);
+    } else {
+      keep_lease = true;  // the worker goes on with this execution
+    }
+  }
+  RETURN_IF_ERROR(e.Save(options_.workflow_lease, keep_lease));
+  return SubmitResult{e.last_seq, e.status, e.appended};
+}
+
+namespace {
+json SignalPayload(const std::string& name, const std::string& payload_json) {
+  return {{"name", name}, {"payload", json::parse(payload_json)}};
+}
+}  // namespace
+
+Status Store::Signal(const std::string& tenant, const std::string& execution_id, const std::string& name,
+                     const std::string& payload_json) {
+  RETURN_IF_ERROR(limits::Name(name, "signal name"));
+  ASSIGN_OR_RETURN(auto payload, NormaliseJson(payload_json, "payload"));
+  return Run([&](Unit& u) {
+    return Deliver(u, tenant, execution_id, "SIGNAL_RECEIVED", SignalPayload(name, payload), true);
+  });
+}
+
+StatusOr<StartResult> Store::SignalWithStart(const std::string& tenant, const StartWorkflowRequest& in,
+                                             const std::string& name, const std::string& payload_json) {
+  StartWorkflowRequest req = in;
+  RETURN_IF_ERROR(ValidateStart(req));
+  RETURN_IF_ERROR(limits::Name(name, "signal name"));
+  ASSIGN_OR_RETURN(auto payload, NormaliseJson(payload_json, "payload"));
+  StartResult result;
+  RETURN_IF_ERROR(Run([&](Unit& u) {
+    ASSIGN_OR_RETURN(result, InsertExecution(u, tenant, req, std::nullopt, std::nullopt));
+    return Deliver(u, tenant, result.execution_id, "SIGNAL_RECEIVED", SignalPayload(name, payload), true);
+  }));
+  return result;
+}
+
+Status Store::Cancel(const std::string& tenant, const std::string& execution_id, const std::string& reason) {
+  RETURN_IF_ERROR(limits::Text(reason, "reason"));
+  json requested = reason.empty() ? json::object() : json{{"reason", reason}};
+  return Run([&](Unit& u) {
+    ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
+    if (IsTerminal(e.status)) return FailedPrecondition("workflow execution is already " + e.status);
+    if (e.cancel_requested) return Status::Ok();
+    if (e.HeldByWorker()) {
+      // The worker learns at its next submit; the execution is cancelled then.
+      RETURN_IF_ERROR(e.Buffer("CANCELLATION_REQUESTED", requested, true));
+      return e.MarkCancelRequested();
+    }
+    RETURN_IF_ERROR(e.CancelNow(options_.workflow_lease, requested));
+    // Children go with their parent.
+    ASSIGN_OR_RETURN(auto kids, u.Exec(sql::kOpenChildren, {e.id}));
+    for (int i = 0; i < kids.rows(); ++i) {
+      ASSIGN_OR_RETURN(auto child, Execution::Lock(u, tenant, db::Row(kids, i).Str("id")));
+      if (child.HeldByWorker()) {
+        RETURN_IF_ERROR(child.MarkCancelRequested());
+        continue;
+      }
+      child.parent_id.reset();  // the parent is cancelled already
+      RETURN_IF_ERROR(child.CancelNow(options_.workflow_lease, json::object()));
+    }
+    return Status::Ok();
+  });
+}
+
+Status Store::ResolvePromise(const std::string& tenant, const std::string& promise_id, const std::string& value_json) {
+  ASSIGN_OR_RETURN(auto value, NormaliseJson(value_json, "value"));
+  return Run([&](Unit& u) { return SettlePromise(u, tenant, promise_id, "RESOLVED", json::parse(value)); });
+}
+
+Status Store::RejectPromise(const std::string& tenant, const std::string& promise_id, const std::string& error) {
+  RETURN_IF_ERROR(limits::Text(error, "error"));
+  return Run([&](Unit& u) { return SettlePromise(u, tenant, promise_id, "REJECTED", json(error)); });
+}
+
+StatusOr<WorkflowView> Store::GetWorkflow(const std::string& tenant, const std::string& id) {
+  if (!IsUuid(id)) return NotFound("workflow execution not found");
+  ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kWorkflowOfTenant, {id, tenant}));
+  if (r.rows() == 0) return NotFound("workflow execution not found");
+  return WorkflowFrom(db::Row(r, 0));
+}
+
+StatusOr<Page<WorkflowView>> Store::ListWorkflows(const std::string& tenant, const ListFilter& f) {
+  return ListPage<WorkflowView>(pool_, sql::kListWorkflows, WorkflowFrom, tenant, f);
+}
+
+StatusOr<std::map<std::string, int64_t>> Store::CountWorkflows(const std::string& tenant) {
+  ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kCountWorkflows, {tenant}));
+  std::map<std::string, int64_t> out;
+  for (int i = 0; i < r.rows(); ++i) out[db::Row(r, i).Str("status")] = db::Row(r, i).Int("n");
+  return out;
+}
+
+StatusOr<std::vector<Event>> Store::Events(const std::string& tenant, const std::string& id, int64_t after) {
+  if (!IsUuid(id)) return NotFound("workflow execution not found");
+  ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kEventsOfTenantAfter, {id, tenant, std::to_string(after)}));
+  if (r.rows() == 0) RETURN_IF_ERROR(GetWorkflow(tenant, id));
+  std::vector<Event> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(EventFrom(db::Row(r, i)));
+  return out;
+}
+
+StatusOr<std::vector<std::pair<std::string, std::string>>> Store::State(const std::string& tenant,
+                                                                        const std::string& id) {
+  RETURN_IF_ERROR(GetWorkflow(tenant, id));
+  ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kStateOfExecution, {id}));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int i = 0; i < r.rows(); ++i) out.emplace_back(db::Row(r, i).Str("key"), db::Row(r, i).Str("value"));
+  return out;
+}
+
+StatusOr<int> Store::ExpireWorkflowLeases(int limit) {
+  return Sweep("workflow-leases", sql::kExpiredWorkflowLeases, limit, [this](Unit& u, const db::Result& r, int i) {
+    db::Row row(r, i);
+    ASSIGN_OR_RETURN(auto e, Execution::Lock(u, row.Str("tenant_id"), row.Str("id")));
+    RETURN_IF_ERROR(e.FlushBuffer());
+    e.status = "PENDING";
+    RETURN_IF_ERROR(e.Save(options_.workflow_lease, false));
+    e.Wake(e.queue, WorkKind::kWorkflow);
+    u.AfterCommit([](EngineMetrics& m) { m.lease_expiries.With({"workflow"})->Inc(); });
+    return Status::Ok();
+  });
+}
+
+}  // namespace flovyn::engine

@@ -1,0 +1,50 @@
+// One unit of the store's work: a transaction, the pollers it will wake and the metrics it will
+// count, both only after commit (rolled-back work must neither wake nor count). Used by one
+// thread, inside Store::Run.
+#pragma once
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/engine_metrics.h"
+#include "engine/work_hub.h"
+#include "flovyn/db/transaction.h"
+
+namespace flovyn::engine {
+
+class Unit {
+ public:
+  Unit(db::Tx& tx, EngineMetrics* metrics) : tx_(tx), metrics_(metrics) {}
+  StatusOr<db::Result> Exec(std::string_view sql, const db::Params& params = {}) { return tx_.Exec(sql, params); }
+  // Runs after a successful commit.
+  void AfterCommit(std::function<void(EngineMetrics&)> f) {
+    if (metrics_) after_.push_back(std::move(f));
+  }
+  void Wake(const std::string& tenant, const std::string& queue, WorkKind kind) {
+    wake_.insert(WorkKey(tenant, queue, kind));
+  }
+  // What a rolled-back savepoint must forget: its wake-ups and after-commit work.
+  struct Mark {
+    std::set<std::string> wakes;
+    size_t after = 0;
+  };
+  Mark Checkpoint() const { return {wake_, after_.size()}; }
+  void Rewind(Mark m) {
+    wake_ = std::move(m.wakes);
+    after_.resize(m.after);
+  }
+  const std::set<std::string>& wakes() const { return wake_; }
+  void RunAfterCommit() {
+    for (auto& f : after_) f(*metrics_);
+  }
+
+ private:
+  db::Tx& tx_;
+  EngineMetrics* metrics_;
+  std::set<std::string> wake_;
+  std::vector<std::function<void(EngineMetrics&)>> after_;
+};
+
+}  // namespace flovyn::engine

@@ -1,0 +1,37 @@
+// Long-polls and notification streams: the calls that wait. Neither holds a thread while it
+// waits: admission (authentication, arguments, the tenant's cap) and each claim run on the
+// handler pool, and between claims or writes the reactor is parked in the WorkHub. Reactors
+// delete themselves when grpc is done with them.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "engine/grpc_services.h"
+
+namespace flovyn::engine {
+
+struct PollSpec {
+  std::string_view service;
+  const char* method;
+  WorkKind kind;
+  std::string queue;
+  int64_t timeout_ms;
+  std::function<::grpc::Status()> validate;
+  // Claims and fills the response; true when work was claimed.
+  std::function<StatusOr<bool>(const std::string& tenant)> claim;
+};
+
+// One long-poll; it completes when a claim finds work, at its deadline, when the caller goes
+// away, or at the drain ("no work" in the last three cases).
+::grpc::ServerUnaryReactor* StartPoll(::grpc::CallbackServerContext* ctx, CallContext& calls, Waiting& waiting,
+                                      PollSpec spec);
+// One notification stream on `queue`: a message per kind of work each time it is notified.
+::grpc::ServerWriteReactor<v1::WorkNotification>* StartStream(::grpc::CallbackServerContext* ctx, CallContext& calls,
+                                                              Waiting& waiting, std::string_view service,
+                                                              std::string queue);
+// RESOURCE_EXHAUSTED naming the handler pool's settings.
+::grpc::Status Busy(const WorkPool& pool);
+
+}  // namespace flovyn::engine
