@@ -1,0 +1,57 @@
+// The engine's store in-process against the shared PostgreSQL: a fresh database with the
+// server's migrations, a Store over it, a tenant, and a workflow execution held by a worker, so
+// store operations and command handlers are tested without a server process.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <set>
+
+#include "engine/store.h"
+#include "flovyn/db/pool.h"
+
+namespace flovyn::testing {
+
+// Records the keys the store wakes after each commit (the seam to NATS or LISTEN/NOTIFY).
+class RecordingNotifier : public engine::WorkNotifier {
+ public:
+  void AfterCommit(const std::string& key) override {
+    std::lock_guard<std::mutex> l(mu_);
+    woken_.insert(key);
+  }
+  bool Woke(const std::string& key) {
+    std::lock_guard<std::mutex> l(mu_);
+    return woken_.count(key) > 0;
+  }
+  void Clear() {
+    std::lock_guard<std::mutex> l(mu_);
+    woken_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> woken_;
+};
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+
+  // Starts a workflow of `kind` on `queue` and claims it as the worker; returns its id.
+  std::string StartAndClaim(const std::string& queue = "q", const std::string& kind = "order");
+  // Submits commands for the held execution at its current sequence.
+  StatusOr<engine::SubmitResult> Submit(const std::string& execution, std::vector<engine::WorkflowCommand> commands);
+  // Event types of an execution, in order.
+  std::vector<std::string> EventTypes(const std::string& execution);
+  // A single value from SQL run on the test database ("" for no row).
+  std::string Sql(const std::string& sql, const db::Params& params = {});
+  int64_t Count(const std::string& table, const std::string& execution);
+
+  std::unique_ptr<db::Pool> pool_;
+  RecordingNotifier notifier_;
+  std::unique_ptr<engine::Store> store_;
+  std::string tenant_, worker_;
+};
+
+}  // namespace flovyn::testing

@@ -1,0 +1,165 @@
+// The store's operations beside the command handlers, in-process against PostgreSQL: claims
+// filtered by kind, tasks' results and retries, the sweeps, promises, workers and paging.
+#include <nlohmann/json.hpp>
+
+#include "engine/work_hub.h"
+#include "store_fixture.h"
+
+namespace flovyn::testing {
+namespace {
+
+using namespace flovyn::engine;
+using nlohmann::json;
+
+TEST_F(StoreTest, ClaimsHonourTheKindsAskedForIncludingNamesThatNeedQuoting) {
+  for (std::string kind : {"plain", "with,comma", "with \"quote\"", "back\\slash"}) {
+    ASSERT_TRUE(store_->StartWorkflow(tenant_, {kind, "kinds", "null", std::nullopt, ""}).ok());
+  }
+  auto none = store_->ClaimWorkflow(tenant_, worker_, "kinds", {"other"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  for (std::string kind : {"with,comma", "with \"quote\"", "back\\slash", "plain"}) {
+    auto c = store_->ClaimWorkflow(tenant_, worker_, "kinds", {kind});
+    ASSERT_TRUE(c.ok() && c->has_value()) << kind;
+    EXPECT_EQ((*c)->execution.kind, kind);
+  }
+}
+
+TEST_F(StoreTest, WorkersKeepTheirQueuesAndKindsExactly) {
+  WorkerRegistration w{"w", "", {"a,b", "q \"1\""}, {}, {"back\\slash", "{braces}"}};
+  ASSERT_TRUE(store_->RegisterWorker(tenant_, w).ok());
+  auto list = store_->ListWorkers(tenant_);
+  ASSERT_TRUE(list.ok());
+  const WorkerView* found = nullptr;
+  for (const auto& v : *list) {
+    if (v.name == "w") found = &v;
+  }
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->queues, w.queues);
+  EXPECT_TRUE(found->workflow_kinds.empty());
+  EXPECT_EQ(found->task_kinds, w.task_kinds);
+  auto too_many = w;
+  too_many.queues.assign(101, "q");
+  EXPECT_NE(store_->RegisterWorker(tenant_, too_many).status().message().find("list_items"), std::string::npos);
+}
+
+TEST_F(StoreTest, ACompletedTaskReportsToItsWorkflowWithTheScheduledSequence) {
+  std::string id = StartAndClaim("q");
+  auto r = Submit(id, {ScheduleTask{.kind = "charge"}, Suspend{}});
+  ASSERT_TRUE(r.ok());
+  int64_t scheduled = r->events[0].sequence;
+  auto claim = store_->ClaimTask(tenant_, worker_, "q", {"charge"});
+  ASSERT_TRUE(claim.ok() && claim->has_value());
+  EXPECT_EQ((*claim)->task.attempt, 1);
+  EXPECT_GT((*claim)->lease_expires_at_ms, 0);
+  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, (*claim)->task.id, 1, R"({"paid":true})").ok());
+  auto events = store_->Events(tenant_, id);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->back().type, "TASK_COMPLETED");
+  json p = json::parse(events->back().payload_json);
+  EXPECT_EQ(p["scheduledSequence"], scheduled);
+  EXPECT_EQ(p["output"]["paid"], true);
+  EXPECT_EQ(store_->GetWorkflow(tenant_, id)->status, "PENDING");
+  // A second completion of the same attempt is refused: the worker no longer holds it.
+  EXPECT_EQ(store_->CompleteTask(tenant_, worker_, (*claim)->task.id, 1, "1").code(), StatusCode::kAborted);
+}
+
+TEST_F(StoreTest, AFailedTaskIsRetriedWithBackoffThenFailsForGood) {
+  SubmitTaskRequest req{.kind = "flaky", .queue = "t", .max_attempts = 2, .initial_backoff_ms = 1};
+  auto id = store_->SubmitTask(tenant_, req);
+  ASSERT_TRUE(id.ok());
+  EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, "t", WorkKind::kTask)));
+  auto first = store_->ClaimTask(tenant_, worker_, "t", {});
+  ASSERT_TRUE(first.ok() && first->has_value());
+  auto retry = store_->FailTask(tenant_, worker_, *id, 1, "boom", false);
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->will_retry);
+  EXPECT_GT(retry->next_attempt_at_ms, 0);
+  std::optional<TaskClaim> second;
+  for (int i = 0; i < 100 && !second; ++i) {  // the 1 ms backoff passes in the database's time
+    auto c = store_->ClaimTask(tenant_, worker_, "t", {});
+    ASSERT_TRUE(c.ok());
+    second = *c;
+  }
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->task.attempt, 2);
+  auto last = store_->FailTask(tenant_, worker_, *id, 2, "boom again", false);
+  ASSERT_TRUE(last.ok());
+  EXPECT_FALSE(last->will_retry);
+  auto view = store_->GetTask(tenant_, *id);
+  EXPECT_EQ(view->status, "FAILED");
+  EXPECT_EQ(view->error.value_or(""), "boom again");
+}
+
+TEST_F(StoreTest, DueTimersFireIntoTheirWorkflowAndWakeIt) {
+  std::string id = StartAndClaim("q");
+  ASSERT_TRUE(Submit(id, {StartTimer{"now", 0}, Suspend{}}).ok());
+  auto fired = store_->FireDueTimers();
+  ASSERT_TRUE(fired.ok());
+  EXPECT_EQ(*fired, 1);
+  EXPECT_EQ(EventTypes(id).back(), "TIMER_FIRED");
+  EXPECT_EQ(store_->GetWorkflow(tenant_, id)->status, "PENDING");
+  EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kWorkflow)));
+  EXPECT_EQ(*store_->FireDueTimers(), 0);
+}
+
+TEST_F(StoreTest, PromisesResolveOnceAndTimeOutBySweep) {
+  std::string id = StartAndClaim("q");
+  auto r = Submit(id, {CreatePromise{"ok", 0}, CreatePromise{"late", 1}, Suspend{}});
+  ASSERT_TRUE(r.ok());
+  std::string ok = json::parse(r->events[0].payload_json)["promiseId"];
+  ASSERT_TRUE(store_->ResolvePromise(tenant_, ok, R"({"yes":1})").ok());
+  EXPECT_EQ(store_->ResolvePromise(tenant_, ok, "2").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->RejectPromise(tenant_, NewUuid(), "x").code(), StatusCode::kNotFound);
+  int timed_out = 0;
+  for (int i = 0; i < 100 && timed_out == 0; ++i) timed_out = *store_->TimeOutPromises();
+  EXPECT_EQ(timed_out, 1);
+  auto types = EventTypes(id);
+  EXPECT_EQ(std::vector<std::string>(types.end() - 2, types.end()),
+            (std::vector<std::string>{"PROMISE_RESOLVED", "PROMISE_TIMED_OUT"}));
+}
+
+TEST_F(StoreTest, AnExpiredWorkflowLeaseHandsTheExecutionBackWithWhatArrivedMeanwhile) {
+  std::string id = StartAndClaim("q");
+  ASSERT_TRUE(store_->Signal(tenant_, id, "s", "1").ok());
+  ASSERT_TRUE(pool_->Query("UPDATE workflow_executions SET lease_expires_at = now() - interval '1 second' "
+                           "WHERE id = $1", {id}).ok());
+  EXPECT_EQ(*store_->ExpireWorkflowLeases(), 1);
+  EXPECT_EQ(store_->GetWorkflow(tenant_, id)->status, "PENDING");
+  EXPECT_EQ(EventTypes(id).back(), "SIGNAL_RECEIVED");
+  EXPECT_EQ(Submit(id, {Suspend{}}).status().code(), StatusCode::kAborted);  // the old holder
+}
+
+TEST_F(StoreTest, ListsPageNewestFirstWithCursorsThatRefuseForgery) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->StartWorkflow(tenant_, {"page", "p", "null", std::nullopt, ""}).ok());
+  ListFilter f{.kind = "page", .limit = 2};
+  std::vector<std::string> seen;
+  for (int pages = 0; pages < 5; ++pages) {
+    auto page = store_->ListWorkflows(tenant_, f);
+    ASSERT_TRUE(page.ok());
+    for (const auto& w : page->items) seen.push_back(w.id);
+    if (!page->next_cursor) break;
+    f.cursor = page->next_cursor;
+  }
+  EXPECT_EQ(seen.size(), 5u);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 5u);
+  f.cursor = "7a7a";  // hex of "zz": not a time and an id
+  EXPECT_EQ(store_->ListWorkflows(tenant_, f).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, TenantsAreFoundBySlugIdAndOwnerAndASlugIsNotTakenTwice) {
+  EXPECT_EQ(store_->TenantBySlug("acme")->id, tenant_);
+  EXPECT_EQ(store_->TenantById(tenant_)->slug, "acme");
+  EXPECT_EQ(store_->CreateTenant("acme", "Again").status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreateTenant("-bad", "x").status().code(), StatusCode::kInvalidArgument);
+  std::string org = NewUuid();
+  auto mine = store_->CreateTenant("org-one", "Org", org);
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(store_->TenantByOwner(org)->id, mine->id);
+  auto again = store_->CreateTenant("org-one", "Org", org);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->existed);
+}
+
+}  // namespace
+}  // namespace flovyn::testing
