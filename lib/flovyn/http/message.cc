@@ -93,4 +93,10 @@ std::map<std::string, std::string> ParseQuery(std::string_view q) {
   return out;
 }
 
+bool IsChunkedCoding(std::string_view te) {
+  while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.remove_prefix(1);
+  while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
+  return te.size() == 7 && strncasecmp(te.data(), "chunked", 7) == 0;
+}
+
 }  // namespace flovyn::http

@@ -54,5 +54,7 @@ std::string UrlDecode(std::string_view s, bool plus_is_space);
 // Percent-encodes everything but unreserved characters (RFC 3986): a path segment or query value.
 std::string UrlEncode(std::string_view s);
 std::map<std::string, std::string> ParseQuery(std::string_view q);
+// A Transfer-Encoding value that is exactly "chunked" (case-insensitive, spaces around allowed).
+bool IsChunkedCoding(std::string_view transfer_encoding);
 
 }  // namespace flovyn::http

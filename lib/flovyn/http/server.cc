@@ -1,7 +1,6 @@
 #include "flovyn/http/server.h"
 
 #include <spdlog/spdlog.h>
-#include <strings.h>
 
 #include <utility>
 #include <boost/asio.hpp>
@@ -15,9 +14,9 @@
 #include <optional>
 #include <thread>
 
+#include "flovyn/http/invoke.h"
 #include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
-#include "flovyn/trace/trace.h"
 
 namespace flovyn::http {
 
@@ -29,17 +28,6 @@ using tcp = net::ip::tcp;
 class Session;
 
 namespace {
-
-std::string_view Trim(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
-bool IsChunked(std::string_view te) {
-  te = Trim(te);
-  return te.size() == 7 && strncasecmp(te.data(), "chunked", 7) == 0;
-}
 
 // The method as a metrics label: the standard ones, anything else "other", so invented methods
 // cannot create series.
@@ -151,45 +139,73 @@ class Session : public std::enable_shared_from_this<Session> {
         ec == net::error::operation_aborted || ec == net::error::connection_reset) {
       return Close();
     }
-    if (ec) {
-      bool parse_error = ec.category() == bhttp::make_error_code(bhttp::error::body_limit).category() &&
-                         ec != bhttp::error::partial_message;
-      if (!parse_error) return Close();  // socket failure or a client gone mid-message
-      BeginRequest();
-      close_after_ = true;
-      unread_body_ = true;
-      method_ = "other";
-      route_ = "unmatched";
-      version_ = 11;
-      if (ec == bhttp::error::body_limit) {
-        return Send(ErrorResponse(413, "PAYLOAD_TOO_LARGE",
-                                  "request body exceeds " + std::to_string(srv_.opt.max_body_bytes) + " bytes"));
-      }
-      if (ec == bhttp::error::header_limit) {
-        Response r = ErrorResponse(431, "HEADERS_TOO_LARGE", "request headers are too large");
-        return Send(std::move(r));
-      }
-      return Send(ErrorResponse(400, "BAD_REQUEST", "malformed HTTP request"));
-    }
+    if (ec) return OnParseError(ec);
     BeginRequest();
     auto& msg = parser_->get();
     version_ = msg.version();
     keep_alive_ = msg.keep_alive();
     method_ = MethodLabel(std::string_view(msg.method_string().data(), msg.method_string().size()));
     route_ = "unmatched";
-    // RFC 9112 6.1 and 6.3: a transfer coding other than chunked cannot be framed, so what
-    // follows the header cannot be told apart from the next request. Refuse and close.
-    if (auto te = msg.find(bhttp::field::transfer_encoding); te != msg.end() &&
-        !IsChunked(std::string_view(te->value().data(), te->value().size()))) {
+    if (auto refusal = Unframeable(msg)) return Send(std::move(*refusal));
+    Request req = ToRequest(msg);
+    head_ = req.method == "HEAD";
+    Match m = srv_.router.Find(req.method, req.path);
+    if (m.route == nullptr) {
+      if (m.path_known) return Send(ErrorResponse(405, "METHOD_NOT_ALLOWED", "method not allowed for this path"));
+      return Send(ErrorResponse(404, "NOT_FOUND", "no route for this path"));
+    }
+    route_ = m.route->pattern;
+    if (!m.bad_param.empty()) {
+      return Send(ErrorResponse(400, "INVALID_ARGUMENT",
+                                "path parameter '" + m.bad_param + "' contains a control character"));
+    }
+    if (!m.route->options.before_running && !srv_.api_open()) {
+      Response r = ErrorResponse(503, "UNAVAILABLE", "server is not ready to serve requests");
+      r.With("Retry-After", "1");
+      return Send(std::move(r));
+    }
+    req.path_params = std::move(m.params);
+    Dispatch(*m.route, std::move(req));
+  }
+
+  // A message the parser refused: answered (413, 431 or 400) and the connection closed.
+  void OnParseError(beast::error_code ec) {
+    bool parse_error = ec.category() == bhttp::make_error_code(bhttp::error::body_limit).category() &&
+                       ec != bhttp::error::partial_message;
+    if (!parse_error) return Close();  // socket failure or a client gone mid-message
+    BeginRequest();
+    close_after_ = true;
+    unread_body_ = true;
+    method_ = "other";
+    route_ = "unmatched";
+    version_ = 11;
+    if (ec == bhttp::error::body_limit) {
+      return Send(ErrorResponse(413, "PAYLOAD_TOO_LARGE",
+                                "request body exceeds " + std::to_string(srv_.opt.max_body_bytes) + " bytes"));
+    }
+    if (ec == bhttp::error::header_limit) return Send(ErrorResponse(431, "HEADERS_TOO_LARGE", "request headers are too large"));
+    Send(ErrorResponse(400, "BAD_REQUEST", "malformed HTTP request"));
+  }
+
+  // A request whose end cannot be told from the next one's start is refused, and the
+  // connection closed after the answer.
+  std::optional<Response> Unframeable(const bhttp::request<bhttp::string_body>& msg) {
+    // RFC 9112 6.1 and 6.3: a transfer coding other than chunked cannot be framed.
+    if (auto te = msg.find(bhttp::field::transfer_encoding);
+        te != msg.end() && !IsChunkedCoding(std::string_view(te->value().data(), te->value().size()))) {
       close_after_ = true;
       unread_body_ = true;
-      return Send(ErrorResponse(400, "BAD_REQUEST", "Transfer-Encoding other than chunked is not supported"));
+      return ErrorResponse(400, "BAD_REQUEST", "Transfer-Encoding other than chunked is not supported");
     }
     // RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host header.
     if (version_ >= 11 && msg.count(bhttp::field::host) != 1) {
       close_after_ = true;
-      return Send(ErrorResponse(400, "BAD_REQUEST", "HTTP/1.1 requests need exactly one Host header"));
+      return ErrorResponse(400, "BAD_REQUEST", "HTTP/1.1 requests need exactly one Host header");
     }
+    return std::nullopt;
+  }
+
+  Request ToRequest(bhttp::request<bhttp::string_body>& msg) {
     Request req;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
@@ -203,58 +219,19 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     req.body = std::move(msg.body());
     req.remote_address = remote_;
-    head_ = req.method == "HEAD";
+    return req;
+  }
 
-    Match m = srv_.router.Find(req.method, req.path);
-    if (m.route == nullptr) {
-      if (m.path_known) return Send(ErrorResponse(405, "METHOD_NOT_ALLOWED", "method not allowed for this path"));
-      return Send(ErrorResponse(404, "NOT_FOUND", "no route for this path"));
-    }
-    if (!m.bad_param.empty()) {
-      route_ = m.route->pattern;
-      return Send(ErrorResponse(400, "INVALID_ARGUMENT",
-                                "path parameter '" + m.bad_param + "' contains a control character"));
-    }
-    const Route& route = *m.route;
-    route_ = route.pattern;
-    if (!route.options.before_running && !srv_.api_open()) {
-      Response r = ErrorResponse(503, "UNAVAILABLE", "server is not ready to serve requests");
-      r.With("Retry-After", "1");
-      return Send(std::move(r));
-    }
-    req.path_params = std::move(m.params);
-
+  // Runs the route's handler (inline, or on the handler threads); its answer comes back to this
+  // session's strand once.
+  void Dispatch(const Route& route, Request req) {
     auto self = shared_from_this();
     auto once = std::make_shared<std::atomic<bool>>(false);
     Respond respond = [self, once](Response r) {
       if (once->exchange(true)) return;
       net::post(self->executor(), [self, r = std::move(r)]() mutable { self->Send(std::move(r)); });
     };
-    bool traced = !route.options.before_running;  // probes and metrics are not traced
-    std::string span_name = req.method + " " + route.pattern;
-    auto run = [handler = &route.handler, respond, r = std::move(req), traced, span_name]() mutable {
-      std::shared_ptr<trace::Span> span;
-      Respond reply = respond;
-      if (traced) {
-        span = std::make_shared<trace::Span>(span_name, trace::Kind::kServer,
-                                             trace::SpanContext::Parse(r.Header("traceparent")), false);
-        span->SetAttribute("http.method", r.method);
-        span->SetAttribute("http.target", r.target);
-        reply = [respond, span](Response resp) {
-          span->SetAttribute("http.status_code", std::to_string(resp.status));
-          if (resp.status >= 500) span->SetError("HTTP " + std::to_string(resp.status));
-          span->End();
-          respond(std::move(resp));
-        };
-      }
-      trace::ScopedContext scope(span ? std::optional<trace::SpanContext>(span->context()) : std::nullopt);
-      try {
-        (*handler)(std::move(r), reply);
-      } catch (const std::exception& e) {
-        spdlog::error("handler failed: {}", e.what());
-        reply(ErrorResponse(500, "INTERNAL", "internal error"));
-      }
-    };
+    auto run = [route = &route, respond, r = std::move(req)]() mutable { InvokeRoute(*route, std::move(r), respond); };
     if (route.options.run_inline) {
       run();
     } else {
