@@ -36,6 +36,14 @@ TEST(ConfigTest, EveryServerVariableOfTheContractIsDeclared) {
   }
 }
 
+TEST(ConfigTest, ReadingAnUndeclaredSettingStopsTheProgramInsteadOfReadingZero) {
+  auto v = Load(server::Schema(), {{}, BaseEnv()});
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->Int("engine.max_poll_ms"), 60000);  // declared: its value
+  EXPECT_DEATH((void)v->Int("engine.max_pol_ms"), "undeclared setting 'engine.max_pol_ms'");
+  EXPECT_DEATH((void)v->Bool("nats.enable"), "undeclared setting 'nats.enable'");
+}
+
 TEST(ConfigTest, DefaultsMatchTheContract) {
   auto v = Load(server::Schema(), {{}, BaseEnv()});
   ASSERT_TRUE(v.ok()) << v.status().message();

@@ -1,3 +1,5 @@
+#include <cstdio>
+#include <cstdlib>
 #include "flovyn/config/config.h"
 
 #include <algorithm>
@@ -268,19 +270,20 @@ std::map<std::string, std::string> ProcessEnvironment() {
   return env;
 }
 
-StatusOr<Values> Load(const Schema& schema, const LoadInput& input) {
-  std::vector<std::string> errors;
-  std::map<std::string, std::pair<std::string, Source>> raw;
+namespace {
 
-  for (const auto& s : schema.settings()) {
-    if (s.default_value) raw[s.key] = {*s.default_value, Source::kDefault};
-  }
+using RawValues = std::map<std::string, std::pair<std::string, Source>>;
 
-  // Flags: parse first to learn --config, apply last.
+struct Flags {
   std::optional<std::string> config_file;
-  std::map<std::string, std::string> flag_values;
-  for (size_t i = 0; i < input.flags.size(); ++i) {
-    const std::string& f = input.flags[i];
+  std::map<std::string, std::string> values;
+};
+
+// --key=value and --key value; --config names the file. Unknown flags are errors.
+Flags ParseFlags(const Schema& schema, const std::vector<std::string>& flags, std::vector<std::string>& errors) {
+  Flags out;
+  for (size_t i = 0; i < flags.size(); ++i) {
+    const std::string& f = flags[i];
     if (f.rfind("--", 0) != 0) {
       errors.push_back("unexpected argument '" + f + "'");
       continue;
@@ -294,101 +297,124 @@ StatusOr<Values> Load(const Schema& schema, const LoadInput& input) {
     }
     std::replace(name.begin(), name.end(), '-', '_');
     if (!has_value) {
-      if (i + 1 >= input.flags.size()) {
+      if (i + 1 >= flags.size()) {
         errors.push_back("flag --" + name + " needs a value");
         continue;
       }
-      value = input.flags[++i];
+      value = flags[++i];
     }
     if (name == "config") {
-      config_file = value;
+      out.config_file = value;
     } else if (schema.Find(name) == nullptr) {
       errors.push_back("unknown flag --" + name);
     } else {
-      flag_values[name] = value;
+      out.values[name] = value;
     }
   }
+  return out;
+}
 
-  if (!config_file) {
-    auto it = input.environment.find("CONFIG_FILE");
-    if (it != input.environment.end() && !it->second.empty()) config_file = it->second;
+void ReadConfigFile(const Schema& schema, const std::string& path, RawValues& raw, std::vector<std::string>& errors) {
+  try {
+    toml::value root = toml::parse(path);
+    std::map<std::string, std::string> flat;
+    Flatten(root, "", schema, flat, errors);
+    for (auto& [k, v] : flat) raw[k] = {v, Source::kFile};
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    errors.push_back("config file " + path + ": " + what.substr(0, what.find('\n')));
   }
-  if (config_file) {
-    try {
-      toml::value root = toml::parse(*config_file);
-      std::map<std::string, std::string> flat;
-      Flatten(root, "", schema, flat, errors);
-      for (auto& [k, v] : flat) raw[k] = {v, Source::kFile};
-    } catch (const std::exception& e) {
-      std::string what = e.what();
-      errors.push_back("config file " + *config_file + ": " + what.substr(0, what.find('\n')));
-    }
-  }
+}
 
+void ReadEnvironment(const Schema& schema, const std::map<std::string, std::string>& environment, RawValues& raw) {
   for (const auto& s : schema.settings()) {
     // Aliases first so the main name wins.
     for (auto it = s.env_aliases.rbegin(); it != s.env_aliases.rend(); ++it) {
-      auto e = input.environment.find(*it);
-      if (e != input.environment.end() && !e->second.empty()) raw[s.key] = {e->second, Source::kEnvironment};
+      auto e = environment.find(*it);
+      if (e != environment.end() && !e->second.empty()) raw[s.key] = {e->second, Source::kEnvironment};
     }
-    auto e = input.environment.find(EnvNameFor(s.key));
-    if (e != input.environment.end()) raw[s.key] = {e->second, Source::kEnvironment};
+    auto e = environment.find(EnvNameFor(s.key));
+    if (e != environment.end()) raw[s.key] = {e->second, Source::kEnvironment};
   }
-  for (auto& [k, v] : flag_values) raw[k] = {v, Source::kFlag};
+}
+
+// An unset setting: an error when it is required (always, or because another is true).
+void CheckRequired(const Setting& s, const RawValues& raw, std::vector<std::string>& errors) {
+  bool required = s.required;
+  if (!s.required_when.empty()) {
+    auto cond = raw.find(s.required_when);
+    required = required || (cond != raw.end() && ParseBool(cond->second.first).value_or(false));
+  }
+  if (!required) return;
+  std::string why = s.required_when.empty() ? "" : " (required because " + EnvNameFor(s.required_when) + " is true)";
+  errors.push_back(EnvNameFor(s.key) + " is required but not set" + why + ": " + s.description);
+}
+
+// A set value against its type, bounds and choices.
+void CheckValue(const Setting& s, const std::string& v, std::vector<std::string>& errors) {
+  std::string env = EnvNameFor(s.key);
+  if (s.min_length > 0 && v.size() < s.min_length) {
+    errors.push_back(env + " must be at least " + std::to_string(s.min_length) + " characters long, got " +
+                     std::to_string(v.size()));
+  }
+  switch (s.type) {
+    case Type::kBool:
+      if (!ParseBool(v)) errors.push_back(env + " must be true or false, got '" + v + "'");
+      break;
+    case Type::kInt: {
+      auto n = ParseInt(v);
+      if (!n) {
+        errors.push_back(env + " must be an integer, got '" + v + "'");
+      } else if (*n < s.min_value || (s.max_value != 0 && *n > s.max_value)) {
+        errors.push_back(env + " must be between " + std::to_string(s.min_value) + " and " +
+                         std::to_string(s.max_value) + ", got " + v);
+      }
+      break;
+    }
+    case Type::kSecretJson:
+      if (!nlohmann::json::accept(v)) errors.push_back(env + " must be JSON");
+      break;
+    default:
+      break;
+  }
+  if (s.choices.empty()) return;
+  std::string l = Lower(v);
+  if (std::find(s.choices.begin(), s.choices.end(), l) != s.choices.end()) return;
+  std::string list;
+  for (const auto& c : s.choices) list += (list.empty() ? "" : ", ") + c;
+  std::string shown = s.type == Type::kSecret ? "***" : v;
+  errors.push_back(env + " must be one of " + list + ", got '" + shown + "'");
+}
+
+}  // namespace
+
+StatusOr<Values> Load(const Schema& schema, const LoadInput& input) {
+  std::vector<std::string> errors;
+  RawValues raw;
+  for (const auto& s : schema.settings()) {
+    if (s.default_value) raw[s.key] = {*s.default_value, Source::kDefault};
+  }
+  // Precedence, lowest first: defaults, the file, the environment, flags.
+  Flags flags = ParseFlags(schema, input.flags, errors);
+  if (!flags.config_file) {
+    auto it = input.environment.find("CONFIG_FILE");
+    if (it != input.environment.end() && !it->second.empty()) flags.config_file = it->second;
+  }
+  if (flags.config_file) ReadConfigFile(schema, *flags.config_file, raw, errors);
+  ReadEnvironment(schema, input.environment, raw);
+  for (auto& [k, v] : flags.values) raw[k] = {v, Source::kFlag};
 
   Values values;
   values.schema_ = &schema;
   for (const auto& s : schema.settings()) {
     auto it = raw.find(s.key);
-    std::string env = EnvNameFor(s.key);
     if (it == raw.end() || it->second.first.empty()) {
-      bool required = s.required;
-      if (!s.required_when.empty()) {
-        auto cond = raw.find(s.required_when);
-        required = required || (cond != raw.end() && ParseBool(cond->second.first).value_or(false));
-      }
-      if (required) {
-        std::string why = s.required_when.empty() ? "" : " (required because " + EnvNameFor(s.required_when) + " is true)";
-        errors.push_back(env + " is required but not set" + why + ": " + s.description);
-      }
+      CheckRequired(s, raw, errors);
       continue;
     }
-    const std::string& v = it->second.first;
-    if (s.min_length > 0 && v.size() < s.min_length) {
-      errors.push_back(env + " must be at least " + std::to_string(s.min_length) + " characters long, got " +
-                       std::to_string(v.size()));
-    }
-    switch (s.type) {
-      case Type::kBool:
-        if (!ParseBool(v)) errors.push_back(env + " must be true or false, got '" + v + "'");
-        break;
-      case Type::kInt: {
-        auto n = ParseInt(v);
-        if (!n) {
-          errors.push_back(env + " must be an integer, got '" + v + "'");
-        } else if (*n < s.min_value || (s.max_value != 0 && *n > s.max_value)) {
-          errors.push_back(env + " must be between " + std::to_string(s.min_value) + " and " +
-                           std::to_string(s.max_value) + ", got " + v);
-        }
-        break;
-      }
-      case Type::kSecretJson:
-        if (!nlohmann::json::accept(v)) errors.push_back(env + " must be JSON");
-        break;
-      default: break;
-    }
-    if (!s.choices.empty()) {
-      std::string l = Lower(v);
-      if (std::find(s.choices.begin(), s.choices.end(), l) == s.choices.end()) {
-        std::string list;
-        for (const auto& c : s.choices) list += (list.empty() ? "" : ", ") + c;
-        std::string shown = s.type == Type::kSecret ? "***" : v;
-        errors.push_back(env + " must be one of " + list + ", got '" + shown + "'");
-      }
-    }
-    values.values_[s.key] = {v, it->second.second};
+    CheckValue(s, it->second.first, errors);
+    values.values_[s.key] = {it->second.first, it->second.second};
   }
-
   if (!errors.empty()) {
     std::string msg = "invalid configuration (" + std::to_string(errors.size()) + " problem" +
                       (errors.size() == 1 ? "" : "s") + "):";
@@ -400,6 +426,11 @@ StatusOr<Values> Load(const Schema& schema, const LoadInput& input) {
 
 const std::string& Values::String(const std::string& key) const {
   static const std::string kEmpty;
+  // A key the program never declared is a bug, not an unset value that reads as "" or 0.
+  if (schema_ == nullptr || schema_->Find(key) == nullptr) {
+    std::fprintf(stderr, "flovyn: the program read the undeclared setting '%s'\n", key.c_str());
+    std::abort();
+  }
   auto it = values_.find(key);
   return it == values_.end() ? kEmpty : it->second.value;
 }
