@@ -38,6 +38,8 @@ class ConsoleModule final : public runtime::Module {
   http::Response Finish(http::Response r, const Visit& v) const;
   std::string SessionCookie(const http::Request& req, const std::string& value, long max_age) const;
 
+  void AddIdentityRoutes(http::Router& r);
+
   http::Response Overview(const http::Request&, Visit&);
   http::Response Workflows(const http::Request&, Visit&);
   http::Response StartWorkflow(const http::Request&, Visit&);

@@ -1,0 +1,68 @@
+// What the console's pages share: the cookie names, the statuses they filter by, and the
+// small helpers every page file uses. Internal to app/src; pure functions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "console_module.h"
+#include "flovyn/http/web.h"
+#include "pages.h"
+
+namespace flovyn::app {
+
+using http::Field;
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+inline constexpr const char* kSessionCookie = "flovyn_session";
+inline constexpr const char* kVisitorCookie = "flovyn_visitor";
+inline constexpr size_t kMaxField = 10000;  // bytes of one form field
+
+extern const std::vector<std::string> kWorkflowStatuses;
+extern const std::vector<std::string> kTaskStatuses;
+
+inline Response Html(int status, std::string body) { return http::HtmlPage(status, std::move(body)); }
+inline Response Redirect(const std::string& location) { return http::SeeOther(location); }
+inline std::string Query(const Request& req, const char* name) { return http::QueryValue(req, name); }
+inline int HttpFor(const Status& s) { return HttpStatusFor(s.code()); }
+
+// A plain page for a refused request: a short message, never internals.
+Response Refusal(int status, const std::string& title, const std::string& message);
+// A string member of a JSON object; "" when absent or not a string.
+std::string Str(const json& j, const char* k);
+bool Terminal(const std::string& status);
+// <option>s of a status filter, `selected` marked.
+std::string Options(const std::vector<std::string>& values, const std::string& selected);
+
+// Renders the page, or the frame with the "server unreachable" banner (503) or the error.
+template <typename F>
+Response WithBackend(Frame frame, const Status& s, F body) {
+  if (s.ok()) return Html(200, Layout(frame, body()));
+  if (s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded) {
+    frame.backend_down = true;
+    return Html(503, Layout(frame, "<h1>" + Esc(frame.title) + "</h1>"));
+  }
+  frame.error = s.message();
+  return Html(HttpFor(s), Layout(frame, "<h1>" + Esc(frame.title) + "</h1>"));
+}
+
+// One request's session, cookies and CSRF state.
+struct ConsoleModule::Visit {
+  std::optional<Session> session;
+  std::string csrf;  // the token forms on this page must carry
+  std::vector<std::string> set_cookies;
+  std::map<std::string, std::string> form;  // POST fields, CSRF already checked
+  flovyn::app::Frame Frame(std::string title, std::string nav) const {
+    flovyn::app::Frame f;
+    f.title = std::move(title);
+    f.nav = std::move(nav);
+    f.session = session ? &*session : nullptr;
+    return f;
+  }
+};
+
+}  // namespace flovyn::app
