@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "identity.h"
 
 #include <argon2.h>
@@ -212,7 +213,7 @@ void Identity::PurgeExpired() {
   // so the table holds only the last window's keys.
   auto now = std::chrono::steady_clock::now();
   {
-    std::lock_guard<std::mutex> l(purge_mu_);
+    MutexLock l(purge_mu_);
     if (now - last_purge_ < std::chrono::minutes(1)) return;
     last_purge_ = now;
   }
@@ -383,19 +384,19 @@ Status KeyRing::Load() {
     return Status::Ok();
   });
   if (!s.ok()) return s;
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   active_ = active;
   jwks_ = {{"keys", keys}};
   return Status::Ok();
 }
 
 std::string KeyRing::Sign(const json& claims) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return active_->Sign(claims);
 }
 
 json KeyRing::Jwks() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return jwks_;
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "flovyn/core/mutex.h"
 #include "flovyn/auth/jwt.h"
 #include "flovyn/core/status.h"
 #include "flovyn/db/pool.h"
@@ -122,8 +123,8 @@ class Identity {
   PasswordPool& passwords_;
   SignInThrottle throttle_;
   std::string dummy_hash_;
-  std::mutex purge_mu_;
-  std::chrono::steady_clock::time_point last_purge_;  // guarded by purge_mu_  // verified against when the email is unknown, so timing tells nothing
+  Mutex purge_mu_;
+  std::chrono::steady_clock::time_point last_purge_ GUARDED_BY(purge_mu_);  // verified against when the email is unknown, so timing tells nothing
 };
 
 // The active signing key and the public keys of all keys not yet retired.
@@ -138,9 +139,9 @@ class KeyRing {
  private:
   db::Pool& pool_;
   std::string sealing_key_;
-  mutable std::mutex mu_;
-  std::optional<jwt::SigningKey> active_;  // guarded by mu_
-  nlohmann::json jwks_;                    // guarded by mu_
+  mutable Mutex mu_;
+  std::optional<jwt::SigningKey> active_ GUARDED_BY(mu_);
+  nlohmann::json jwks_ GUARDED_BY(mu_);
 };
 
 // Unseals a stored signing key (for tools and tests that hold the secret).

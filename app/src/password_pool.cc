@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "password_pool.h"
 
 #include <future>
@@ -12,8 +13,8 @@ PasswordPool::PasswordPool(int threads, int queue_limit) : capacity_(threads + q
       for (;;) {
         std::function<void()> job;
         {
-          std::unique_lock<std::mutex> l(mu_);
-          cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+          MutexLock l(mu_);
+          while (!stopping_ && queue_.empty()) cv_.Wait(mu_);
           if (queue_.empty()) return;  // stopping
           job = std::move(queue_.front());
           queue_.pop_front();
@@ -26,10 +27,10 @@ PasswordPool::PasswordPool(int threads, int queue_limit) : capacity_(threads + q
 
 PasswordPool::~PasswordPool() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   for (auto& t : threads_) t.join();
 }
 
@@ -37,7 +38,7 @@ Status PasswordPool::Run(std::function<void()> job) {
   std::promise<void> done;
   auto finished = done.get_future();
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (admitted_ >= capacity_) {
       return Status(StatusCode::kResourceExhausted, "the console is busy checking passwords; try again in 1 s");
     }
@@ -45,13 +46,13 @@ Status PasswordPool::Run(std::function<void()> job) {
     queue_.push_back([this, &job, &done] {
       job();
       {
-        std::lock_guard<std::mutex> done_lock(mu_);
+        MutexLock done_lock(mu_);
         --admitted_;
       }
       done.set_value();
     });
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
   finished.wait();
   return Status::Ok();
 }

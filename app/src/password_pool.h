@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "flovyn/core/mutex.h"
 #include "flovyn/core/status.h"
 
 namespace flovyn::app {
@@ -33,11 +34,11 @@ class PasswordPool {
 
  private:
   const int capacity_;                       // threads + queue limit
-  int admitted_ = 0;                         // guarded by mu_: running or waiting
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
+  int admitted_ GUARDED_BY(mu_) = 0;  // running or waiting
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "flovyn/core/timers.h"
 
 #include <pthread.h>
@@ -15,18 +16,18 @@ uint64_t Timers::At(Clock::time_point when, std::function<void()> fn) {
   uint64_t id;
   bool earliest;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     id = next_++;
     auto it = due_.emplace(when, id);
     entries_.emplace(id, std::make_pair(it, std::move(fn)));
     earliest = it == due_.begin();
   }
-  if (earliest) cv_.notify_one();
+  if (earliest) cv_.NotifyOne();
   return id;
 }
 
 bool Timers::Cancel(uint64_t id) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return false;
   due_.erase(it->second.first);
@@ -36,31 +37,31 @@ bool Timers::Cancel(uint64_t id) {
 
 void Timers::Stop() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void Timers::Run() {
-  std::unique_lock<std::mutex> l(mu_);
+  UniqueLock l(mu_);
   while (!stop_) {
     if (due_.empty()) {
-      cv_.wait(l);
+      cv_.Wait(mu_);
       continue;
     }
     auto when = due_.begin()->first;
     if (Clock::now() < when) {
-      cv_.wait_until(l, when);
+      cv_.WaitUntil(mu_, when);
       continue;
     }
     uint64_t id = due_.begin()->second;
     due_.erase(due_.begin());
     auto node = entries_.extract(id);
-    l.unlock();
+    l.Unlock();
     node.mapped().second();
-    l.lock();
+    l.Lock();
   }
 }
 

@@ -3,6 +3,7 @@
 // Thread-safe.
 #pragma once
 
+#include "flovyn/core/mutex.h"
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -31,14 +32,14 @@ class Timers {
 
  private:
   void Run();
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::multimap<Clock::time_point, uint64_t> due_;  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::multimap<Clock::time_point, uint64_t> due_ GUARDED_BY(mu_);
   std::unordered_map<uint64_t, std::pair<std::multimap<Clock::time_point, uint64_t>::iterator,
                                          std::function<void()>>>
-      entries_;        // guarded by mu_
-  uint64_t next_ = 1;  // guarded by mu_
-  bool stop_ = false;  // guarded by mu_
+      entries_ GUARDED_BY(mu_);
+  uint64_t next_ GUARDED_BY(mu_) = 1;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "flovyn/core/work_pool.h"
 
 #include <pthread.h>
@@ -18,24 +19,24 @@ WorkPool::~WorkPool() { Stop(); }
 
 bool WorkPool::TrySubmit(std::function<void()> job) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (stopping_) return false;
     // Jobs waiting beyond the idle threads are the backlog the bound applies to.
     int idle = thread_count_ - busy_;
     if (queue_.size() >= max_queued_ + static_cast<size_t>(std::max(idle, 0))) return false;
     queue_.push_back(std::move(job));
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
   return true;
 }
 
 void WorkPool::Stop() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -43,7 +44,7 @@ void WorkPool::Stop() {
 }
 
 int WorkPool::busy() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return busy_;
 }
 
@@ -51,15 +52,15 @@ void WorkPool::Run() {
   for (;;) {
     std::function<void()> job;
     {
-      std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+      MutexLock l(mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(mu_);
       if (queue_.empty()) return;  // stopping and nothing left
       job = std::move(queue_.front());
       queue_.pop_front();
       ++busy_;
     }
     job();
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     --busy_;
   }
 }

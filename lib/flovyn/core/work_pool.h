@@ -3,6 +3,7 @@
 // "busy" instead of the process growing a backlog without bound. Thread-safe.
 #pragma once
 
+#include "flovyn/core/mutex.h"
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -36,11 +37,11 @@ class WorkPool {
   const std::string name_;
   const int thread_count_;
   const size_t max_queued_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
-  int busy_ = 0;                             // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  int busy_ GUARDED_BY(mu_) = 0;
   std::vector<std::thread> threads_;
 };
 

@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "flovyn/db/pool.h"
 
 #include <poll.h>
@@ -187,7 +188,7 @@ StatusOr<std::unique_ptr<Connection>> Pool::Connect(Clock::time_point deadline) 
   }
   uint64_t gen;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     gen = generation_;
   }
   return std::unique_ptr<Connection>(new Connection(c, gen));
@@ -204,7 +205,7 @@ bool Connection::IdleAlive() {
 
 StatusOr<PooledConnection> Pool::Acquire(std::optional<Clock::time_point> deadline_opt) {
   Clock::time_point deadline = deadline_opt.value_or(Clock::now() + options_.acquire_timeout);
-  std::unique_lock<std::mutex> l(mu_);
+  UniqueLock l(mu_);
   for (;;) {
     if (closed_) return Unavailable("database pool is closed");
     while (!idle_.empty()) {
@@ -221,22 +222,22 @@ StatusOr<PooledConnection> Pool::Acquire(std::optional<Clock::time_point> deadli
       ++open_;
       ++in_use_;
       ++connects_;
-      l.unlock();
+      l.Unlock();
       auto c = Connect(std::min(deadline, Clock::now() + options_.connect_timeout));
       if (!c.ok()) {
-        l.lock();
+        l.Lock();
         --open_;
         --in_use_;
         ++connect_failures_;
-        cv_.notify_one();
+        cv_.NotifyOne();
         return c.status();
       }
       return PooledConnection(this, std::move(c).value());
     }
     ++waiting_;
-    bool got = cv_.wait_until(l, deadline, [&] {
-      return closed_ || !idle_.empty() || open_ < options_.max_size;
-    });
+    bool got = true;
+    while (got && !closed_ && idle_.empty() && open_ >= options_.max_size) got = cv_.WaitUntil(mu_, deadline);
+    got = got || closed_ || !idle_.empty() || open_ < options_.max_size;
     --waiting_;
     if (!got) {
       ++acquire_timeouts_;
@@ -246,7 +247,7 @@ StatusOr<PooledConnection> Pool::Acquire(std::optional<Clock::time_point> deadli
 }
 
 void Pool::Release(std::unique_ptr<Connection> c) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   --in_use_;
   if (c->broken()) {
     // A broken connection usually means the server restarted: idle siblings are dead too.
@@ -259,7 +260,7 @@ void Pool::Release(std::unique_ptr<Connection> c) {
   } else {
     idle_.push_back(std::move(c));
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
 }
 
 StatusOr<Result> Pool::Query(std::string_view sql, const Params& params) {
@@ -272,16 +273,16 @@ StatusOr<Result> Pool::Query(std::string_view sql, const Params& params) {
 void Pool::Close() {
   std::deque<std::unique_ptr<Connection>> idle;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     closed_ = true;
     open_ -= static_cast<int>(idle_.size());
     idle.swap(idle_);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 PoolStats Pool::stats() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return PoolStats{options_.max_size, open_, in_use_, waiting_, connects_, connect_failures_, acquire_timeouts_};
 }
 

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "flovyn/core/mutex.h"
 #include "flovyn/core/status.h"
 
 namespace flovyn::db {
@@ -136,15 +137,17 @@ class Pool {
   void Release(std::unique_ptr<Connection> c);
 
   PoolOptions options_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::unique_ptr<Connection>> idle_;  // guarded by mu_
-  int open_ = 0;                                    // guarded by mu_ (idle + in use + connecting)
-  int in_use_ = 0;                                  // guarded by mu_
-  int waiting_ = 0;                                 // guarded by mu_
-  uint64_t generation_ = 0;                         // guarded by mu_; bumped when a connection breaks
-  bool closed_ = false;                             // guarded by mu_
-  uint64_t connects_ = 0, connect_failures_ = 0, acquire_timeouts_ = 0;  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);
+  int open_ GUARDED_BY(mu_) = 0;  // (idle + in use + connecting)
+  int in_use_ GUARDED_BY(mu_) = 0;
+  int waiting_ GUARDED_BY(mu_) = 0;
+  uint64_t generation_ GUARDED_BY(mu_) = 0;  // bumped when a connection breaks
+  bool closed_ GUARDED_BY(mu_) = false;
+  uint64_t connects_ GUARDED_BY(mu_) = 0;
+  uint64_t connect_failures_ GUARDED_BY(mu_) = 0;
+  uint64_t acquire_timeouts_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace flovyn::db

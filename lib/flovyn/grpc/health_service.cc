@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "flovyn/grpc/health_service.h"
 
 #include <mutex>
@@ -24,7 +25,7 @@ class HealthService::Watcher final : public SerialWriter<HealthCheckResponse> {
  public:
   Watcher(HealthService& svc, bool known) : svc_(svc), known_(known) {
     if (svc_.watches_.fetch_add(1) >= svc_.max_watches_) {
-      std::lock_guard<std::recursive_mutex> l(mu_);
+      RecursiveMutexLock l(mu_);
       FinishLocked({::grpc::StatusCode::RESOURCE_EXHAUSTED,
                     "too many health watches at once (limit " + std::to_string(svc_.max_watches_) + ")"});
       return;
@@ -33,19 +34,19 @@ class HealthService::Watcher final : public SerialWriter<HealthCheckResponse> {
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::recursive_mutex> l(mu_);
+    RecursiveMutexLock l(mu_);
     if (WriteDoneLocked(ok)) ScheduleLocked();
   }
 
   void OnCancel() override {
-    std::lock_guard<std::recursive_mutex> l(mu_);
+    RecursiveMutexLock l(mu_);
     cancelled_ = true;
     if (timer_ != 0 && svc_.timers_.Cancel(timer_)) timer_ = 0;
     if (timer_ == 0 && !evaluating_) FinishLocked(::grpc::Status::OK);
   }
 
   void OnDone() override {
-    { std::lock_guard<std::recursive_mutex> l(mu_); }
+    { RecursiveMutexLock l(mu_); }
     svc_.watches_.fetch_sub(1);
     delete this;
   }
@@ -53,7 +54,7 @@ class HealthService::Watcher final : public SerialWriter<HealthCheckResponse> {
  private:
   void Round() {
     {
-      std::lock_guard<std::recursive_mutex> l(mu_);
+      RecursiveMutexLock l(mu_);
       timer_ = 0;
       if (cancelled_) return FinishLocked(::grpc::Status::OK);
       evaluating_ = true;
@@ -62,7 +63,7 @@ class HealthService::Watcher final : public SerialWriter<HealthCheckResponse> {
     // as NOT_SERVING before the stream ends.
     lifecycle::Stage stage = svc_.stage_.get();
     svc_.monitor_.Evaluate([this, stage](const health::Report& r) {
-      std::lock_guard<std::recursive_mutex> l(mu_);
+      RecursiveMutexLock l(mu_);
       evaluating_ = false;
       if (cancelled_) return FinishLocked(::grpc::Status::OK);
       int status = !known_ ? HealthCheckResponse::SERVICE_UNKNOWN
@@ -82,7 +83,7 @@ class HealthService::Watcher final : public SerialWriter<HealthCheckResponse> {
     });
   }
 
-  void ScheduleLocked() {
+  void ScheduleLocked() REQUIRES(mu_) {
     if (finished()) return;
     timer_ = svc_.timers_.At(Clock::now() + kWatchInterval, [this] { Round(); });
   }
@@ -90,9 +91,10 @@ class HealthService::Watcher final : public SerialWriter<HealthCheckResponse> {
   using Clock = std::chrono::steady_clock;
   HealthService& svc_;
   const bool known_;
-  int last_ = -1;                                        // guarded by mu_
-  uint64_t timer_ = 0;                                   // guarded by mu_
-  bool cancelled_ = false, evaluating_ = false;          // guarded by mu_
+  int last_ GUARDED_BY(mu_) = -1;
+  uint64_t timer_ GUARDED_BY(mu_) = 0;
+  bool cancelled_ GUARDED_BY(mu_) = false;
+  bool evaluating_ GUARDED_BY(mu_) = false;
 };
 
 HealthService::~HealthService() { Stop(); }

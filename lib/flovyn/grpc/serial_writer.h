@@ -3,6 +3,7 @@
 // around every call (recursive: grpc++ may run OnWriteDone on the thread that called StartWrite).
 #pragma once
 
+#include "flovyn/core/mutex.h"
 #include <grpcpp/grpcpp.h>
 
 #include <mutex>
@@ -13,14 +14,14 @@ namespace flovyn::grpcsvc {
 template <typename Message>
 class SerialWriter : public ::grpc::ServerWriteReactor<Message> {
  protected:
-  // Requires mu_ and no write in flight.
-  void WriteLocked(Message m) {
+  // No write may be in flight.
+  void WriteLocked(Message m) REQUIRES(mu_) {
     out_ = std::move(m);
     writing_ = true;
     this->StartWrite(&out_);
   }
-  // Finishes now, or after the write in flight. Requires mu_.
-  void FinishLocked(const ::grpc::Status& s) {
+  // Finishes now, or after the write in flight.
+  void FinishLocked(const ::grpc::Status& s) REQUIRES(mu_) {
     if (finished_) return;
     if (writing_) {
       if (!pending_) pending_ = s;
@@ -31,21 +32,22 @@ class SerialWriter : public ::grpc::ServerWriteReactor<Message> {
   }
   // From OnWriteDone, under mu_: true when the stream goes on; false when it has finished (the
   // caller went away, or a Finish was waiting for this write).
-  bool WriteDoneLocked(bool ok) {
+  bool WriteDoneLocked(bool ok) REQUIRES(mu_) {
     writing_ = false;
     if (!ok) FinishLocked(::grpc::Status::OK);
     else if (pending_) FinishLocked(*pending_);
     return !finished_;
   }
-  bool writing() const { return writing_; }
-  bool finished() const { return finished_; }
+  bool writing() const REQUIRES(mu_) { return writing_; }
+  bool finished() const REQUIRES(mu_) { return finished_; }
 
-  std::recursive_mutex mu_;
+  RecursiveMutex mu_;
 
  private:
-  Message out_;                              // guarded by mu_
-  bool writing_ = false, finished_ = false;  // guarded by mu_
-  std::optional<::grpc::Status> pending_;    // guarded by mu_
+  Message out_ GUARDED_BY(mu_);
+  bool writing_ GUARDED_BY(mu_) = false;
+  bool finished_ GUARDED_BY(mu_) = false;
+  std::optional<::grpc::Status> pending_ GUARDED_BY(mu_);
 };
 
 }  // namespace flovyn::grpcsvc

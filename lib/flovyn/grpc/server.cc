@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "flovyn/grpc/server.h"
 
 #include <arpa/inet.h>
@@ -241,7 +242,7 @@ void NoteHandledCall(::grpc::ServerContextBase* ctx) {
 }
 
 void Listener::NoteCall(const std::string& peer) {
-  std::lock_guard<std::mutex> l(conns_mu_);
+  MutexLock l(conns_mu_);
   auto it = peer_fd_.find(peer);
   if (it != peer_fd_.end()) last_call_[it->second] = std::chrono::steady_clock::now();
 }
@@ -283,7 +284,7 @@ void Listener::Maintain() {
   auto now = std::chrono::steady_clock::now();
   size_t open;
   {
-    std::lock_guard<std::mutex> l(conns_mu_);
+    MutexLock l(conns_mu_);
     if (now - last_prune_ >= std::chrono::seconds(1)) {
       Prune();
       last_prune_ = now;
@@ -347,7 +348,7 @@ void Listener::Loop() {
     }
     backoff_ms = 0;
     {
-      std::lock_guard<std::mutex> l(conns_mu_);
+      MutexLock l(conns_mu_);
       if (static_cast<int>(conns_.size()) >= max_connections_) Prune();
       if (static_cast<int>(conns_.size()) >= max_connections_) {
         ::close(c);

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "flovyn/core/mutex.h"
 #include "flovyn/core/status.h"
 #include "flovyn/grpc/health_service.h"
 #include "flovyn/trace/trace.h"
@@ -83,23 +84,23 @@ class Listener {
 
  private:
   void Loop();
-  void Prune();        // forgets connections grpc++ has closed (requires conns_mu_)
+  void Prune() REQUIRES(conns_mu_);  // forgets connections grpc++ has closed
   void Maintain();     // prunes, sheds under memory pressure, hands memory back; accept thread
-  void ShedLocked(bool over);  // requires conns_mu_
+  void ShedLocked(bool over) REQUIRES(conns_mu_);
   int fd_ = -1, port_ = 0;
   int wake_[2] = {-1, -1};
   const int max_connections_;
   const size_t shed_above_;
   const int receive_buffer_;
   std::unique_ptr<::grpc::experimental::ExternalConnectionAcceptor> acceptor_;
-  std::mutex conns_mu_;
-  std::unordered_map<int, unsigned long> conns_;  // fd -> inode; guarded by conns_mu_
+  Mutex conns_mu_;
+  std::unordered_map<int, unsigned long> conns_ GUARDED_BY(conns_mu_);  // fd -> inode
   size_t peak_since_trim_ = 0;                       // the accept thread only
   std::chrono::steady_clock::time_point last_trim_;  // the accept thread only
   std::chrono::steady_clock::time_point last_prune_, trim_due_;  // the accept thread only
-  std::unordered_map<int, uint64_t> last_bytes_;     // fd -> bytes received; guarded by conns_mu_
-  std::unordered_map<std::string, int> peer_fd_;     // guarded by conns_mu_
-  std::unordered_map<int, std::chrono::steady_clock::time_point> last_call_;  // guarded by conns_mu_
+  std::unordered_map<int, uint64_t> last_bytes_ GUARDED_BY(conns_mu_);  // fd -> bytes received
+  std::unordered_map<std::string, int> peer_fd_ GUARDED_BY(conns_mu_);
+  std::unordered_map<int, std::chrono::steady_clock::time_point> last_call_ GUARDED_BY(conns_mu_);
   metrics::Counter* shed_ = nullptr;
   metrics::Counter* refused_ = nullptr;
   metrics::Counter* accept_errors_ = nullptr;

@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "flovyn/health/monitor.h"
 
 #include <thread>
@@ -8,10 +9,10 @@
 namespace flovyn::health {
 
 struct Monitor::Run {
-  std::mutex mu;
-  std::condition_variable cv;
+  Mutex mu;
+  CondVar cv;
   Clock::time_point deadline;
-  std::map<std::string, CheckResult> results;  // guarded by mu
+  std::map<std::string, CheckResult> results GUARDED_BY(mu);
   size_t expected = 0;
 };
 
@@ -24,25 +25,25 @@ Monitor::Monitor(std::chrono::milliseconds timeout, std::chrono::milliseconds ma
 }
 
 Monitor::~Monitor() {
-  std::unique_lock<std::mutex> l(mu_);
-  threads_cv_.wait(l, [this] { return live_threads_ == 0; });
+  MutexLock l(mu_);
+  while (live_threads_ != 0) threads_cv_.Wait(mu_);
 }
 
 void Monitor::Register(std::string name, CheckFn check) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   checks_.emplace_back(std::move(name), std::move(check));
 }
 
 uint64_t Monitor::runs() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return runs_;
 }
 
 void Monitor::Evaluate(std::function<void(const Report&)> done) {
-  std::unique_lock<std::mutex> l(mu_);
+  UniqueLock l(mu_);
   if (has_cache_ && Clock::now() - cached_at_ <= max_age_) {
     Report r = cached_;
-    l.unlock();
+    l.Unlock();
     done(r);
     return;
   }
@@ -51,18 +52,18 @@ void Monitor::Evaluate(std::function<void(const Report&)> done) {
 }
 
 Report Monitor::EvaluateBlocking() {
-  std::mutex m;
-  std::condition_variable cv;
+  Mutex m;
+  CondVar cv;
   bool ready = false;
   Report out;
   Evaluate([&](const Report& r) {
-    std::lock_guard<std::mutex> l(m);
+    MutexLock l(m);
     out = r;
     ready = true;
-    cv.notify_one();
+    cv.NotifyOne();
   });
-  std::unique_lock<std::mutex> l(m);
-  cv.wait(l, [&] { return ready; });
+  MutexLock l(m);
+  while (!ready) cv.Wait(m);
   return out;
 }
 
@@ -82,34 +83,35 @@ void Monitor::StartRun() {
       CheckResult r = fn(run->deadline);
       if (r.latency_ms == 0) r.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       {
-        std::lock_guard<std::mutex> l(run->mu);
+        MutexLock l(run->mu);
         run->results[name] = r;
       }
-      run->cv.notify_all();
-      std::lock_guard<std::mutex> l(mu_);
-      if (--live_threads_ == 0) threads_cv_.notify_all();
+      run->cv.NotifyAll();
+      MutexLock l(mu_);
+      if (--live_threads_ == 0) threads_cv_.NotifyAll();
     }).detach();
   }
   std::thread([this, run] {
     {
-      std::unique_lock<std::mutex> l(run->mu);
-      run->cv.wait_until(l, run->deadline, [&] { return run->results.size() == run->expected; });
+      MutexLock l(run->mu);
+      while (run->results.size() != run->expected && run->cv.WaitUntil(run->mu, run->deadline)) {
+      }
     }
     Finish(run);
-    std::lock_guard<std::mutex> l(mu_);
-    if (--live_threads_ == 0) threads_cv_.notify_all();
+    MutexLock l(mu_);
+    if (--live_threads_ == 0) threads_cv_.NotifyAll();
   }).detach();
 }
 
 void Monitor::Finish(const std::shared_ptr<Run>& run) {
   Report report;
   {
-    std::lock_guard<std::mutex> l(run->mu);
+    MutexLock l(run->mu);
     report.checks = run->results;
   }
   std::vector<std::function<void(const Report&)>> waiters;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     for (const auto& [name, fn] : checks_) {
       auto it = report.checks.find(name);
       if (it == report.checks.end()) {

@@ -3,6 +3,7 @@
 // probe storm never becomes a query storm and no probe waits behind another. Thread-safe.
 #pragma once
 
+#include "flovyn/core/mutex.h"
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -56,7 +57,7 @@ class Monitor {
 
  private:
   struct Run;
-  void StartRun();  // requires mu_
+  void StartRun() REQUIRES(mu_);
   void Finish(const std::shared_ptr<Run>& run);
 
   std::chrono::milliseconds timeout_, max_age_;
@@ -64,15 +65,15 @@ class Monitor {
   metrics::Family<metrics::Gauge>* status_gauge_ = nullptr;
   metrics::Family<metrics::Counter>* runs_counter_ = nullptr;
 
-  mutable std::mutex mu_;
-  std::condition_variable threads_cv_;
-  bool running_ = false;                                   // guarded by mu_
-  std::vector<std::function<void(const Report&)>> waiters_;  // guarded by mu_
-  Report cached_;                                           // guarded by mu_
-  Clock::time_point cached_at_{};                           // guarded by mu_
-  bool has_cache_ = false;                                  // guarded by mu_
-  uint64_t runs_ = 0;                                       // guarded by mu_
-  int live_threads_ = 0;                                    // guarded by mu_
+  mutable Mutex mu_;
+  CondVar threads_cv_;
+  bool running_ GUARDED_BY(mu_) = false;
+  std::vector<std::function<void(const Report&)>> waiters_ GUARDED_BY(mu_);
+  Report cached_ GUARDED_BY(mu_);
+  Clock::time_point cached_at_ GUARDED_BY(mu_){};
+  bool has_cache_ GUARDED_BY(mu_) = false;
+  uint64_t runs_ GUARDED_BY(mu_) = 0;
+  int live_threads_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace flovyn::health

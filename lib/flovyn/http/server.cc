@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "flovyn/http/server.h"
 
 #include <spdlog/spdlog.h>
@@ -57,8 +58,8 @@ class Server::Impl {
   void Register(const std::shared_ptr<Session>& s);
   void Unregister(Session* s);
   void RequestDone() {
-    std::lock_guard<std::mutex> l(idle_mu);
-    if (--in_flight == 0) idle_cv.notify_all();
+    MutexLock l(idle_mu);
+    if (--in_flight == 0) idle_cv.NotifyAll();
   }
 
   ServerOptions opt;
@@ -72,12 +73,12 @@ class Server::Impl {
   int backoff_ms = 0;  // accept back-off after EMFILE and the like; accept handler only
   std::chrono::steady_clock::time_point last_accept_log;
 
-  std::mutex sessions_mu;
-  std::map<Session*, std::weak_ptr<Session>> sessions;  // guarded by sessions_mu
+  Mutex sessions_mu;
+  std::map<Session*, std::weak_ptr<Session>> sessions GUARDED_BY(sessions_mu);
 
-  std::mutex idle_mu;
-  std::condition_variable idle_cv;
-  int in_flight = 0;  // guarded by idle_mu
+  Mutex idle_mu;
+  CondVar idle_cv;
+  int in_flight GUARDED_BY(idle_mu) = 0;
 
   // Declared after the session registry: destroying the contexts destroys sessions.
   net::io_context ioc;
@@ -130,7 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void BeginRequest() {
     busy_ = true;
     start_ = std::chrono::steady_clock::now();
-    std::lock_guard<std::mutex> l(srv_.idle_mu);
+    MutexLock l(srv_.idle_mu);
     ++srv_.in_flight;
   }
 
@@ -317,13 +318,13 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void Server::Impl::Register(const std::shared_ptr<Session>& s) {
-  std::lock_guard<std::mutex> l(sessions_mu);
+  MutexLock l(sessions_mu);
   sessions[s.get()] = s;
   if (open_connections != nullptr) open_connections->Set(static_cast<double>(sessions.size()));
 }
 
 void Server::Impl::Unregister(Session* s) {
-  std::lock_guard<std::mutex> l(sessions_mu);
+  MutexLock l(sessions_mu);
   sessions.erase(s);
   if (open_connections != nullptr) open_connections->Set(static_cast<double>(sessions.size()));
 }
@@ -374,7 +375,7 @@ void Server::Impl::DoAccept() {
     if (!ec) {
       size_t open;
       {
-        std::lock_guard<std::mutex> l(sessions_mu);
+        MutexLock l(sessions_mu);
         open = sessions.size();
       }
       if (open >= static_cast<size_t>(opt.max_connections)) {
@@ -436,26 +437,29 @@ void Server::StopAccepting() {
     i.acceptor.close(ec);
     i.accept_timer.cancel();
   });
-  std::lock_guard<std::mutex> l(i.sessions_mu);
+  MutexLock l(i.sessions_mu);
   for (auto& [p, w] : i.sessions) {
     if (auto s = w.lock()) net::post(s->executor(), [s] { s->CloseIfIdle(); });
   }
 }
 
 int Server::in_flight() const {
-  std::lock_guard<std::mutex> l(impl_->idle_mu);
+  MutexLock l(impl_->idle_mu);
   return impl_->in_flight;
 }
 
 bool Server::WaitIdle(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> l(impl_->idle_mu);
-  return impl_->idle_cv.wait_until(l, deadline, [this] { return impl_->in_flight == 0; });
+  MutexLock l(impl_->idle_mu);
+  while (impl_->in_flight != 0) {
+    if (!impl_->idle_cv.WaitUntil(impl_->idle_mu, deadline)) return impl_->in_flight == 0;
+  }
+  return true;
 }
 
 int Server::CloseAll() {
   auto& i = *impl_;
   int cut = in_flight();
-  std::lock_guard<std::mutex> l(i.sessions_mu);
+  MutexLock l(i.sessions_mu);
   for (auto& [p, w] : i.sessions) {
     if (auto s = w.lock()) net::post(s->executor(), [s] { s->ForceClose(); });
   }

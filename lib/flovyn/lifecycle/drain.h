@@ -3,6 +3,7 @@
 // (migrations before the database is up) stop waiting on it. Thread-safe.
 #pragma once
 
+#include "flovyn/core/mutex.h"
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -13,29 +14,33 @@ class DrainManager {
  public:
   void Request() {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       requested_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   bool requested() const {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     return requested_;
   }
   void Wait() {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [this] { return requested_; });
+    MutexLock l(mu_);
+    while (!requested_) cv_.Wait(mu_);
   }
   // Sleeps up to `d`; true when a drain was requested meanwhile.
   bool WaitFor(std::chrono::milliseconds d) {
-    std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, d, [this] { return requested_; });
+    auto until = std::chrono::steady_clock::now() + d;
+    MutexLock l(mu_);
+    while (!requested_) {
+      if (!cv_.WaitUntil(mu_, until)) return requested_;
+    }
+    return true;
   }
 
  private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool requested_ = false;
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool requested_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace flovyn::lifecycle

@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "flovyn/lifecycle/stage.h"
 
 namespace flovyn::lifecycle {
@@ -16,15 +17,15 @@ const char* StageName(Stage s) {
 
 void StageCell::Set(Stage s) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     stage_.store(s, std::memory_order_release);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void StageCell::WaitAtLeast(Stage s) {
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return get() >= s; });
+  MutexLock l(mu_);
+  while (get() < s) cv_.Wait(mu_);
 }
 
 }  // namespace flovyn::lifecycle

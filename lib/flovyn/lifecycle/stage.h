@@ -2,6 +2,7 @@
 // is derived from it. Thread-safe.
 #pragma once
 
+#include "flovyn/core/mutex.h"
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -26,14 +27,18 @@ class StageCell {
   void WaitAtLeast(Stage s);
   template <typename Rep, typename Period>
   bool WaitAtLeastFor(Stage s, std::chrono::duration<Rep, Period> d) {
-    std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, d, [&] { return get() >= s; });
+    auto until = std::chrono::steady_clock::now() + d;
+    MutexLock l(mu_);
+    while (get() < s) {
+      if (!cv_.WaitUntil(mu_, until)) return get() >= s;
+    }
+    return true;
   }
 
  private:
   std::atomic<Stage> stage_{Stage::kStarting};
-  std::mutex mu_;
-  std::condition_variable cv_;
+  Mutex mu_;
+  CondVar cv_;
 };
 
 }  // namespace flovyn::lifecycle

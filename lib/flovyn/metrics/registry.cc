@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "flovyn/metrics/registry.h"
 
 #include "flovyn/metrics/catalogue.h"
@@ -17,7 +18,7 @@ namespace flovyn::metrics {
 void Histogram::Observe(double v) {
   size_t i = 0;
   while (i < bounds_.size() && v > bounds_[i]) ++i;
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   ++counts_[i];
   sum_ += v;
   ++count_;
@@ -25,7 +26,7 @@ void Histogram::Observe(double v) {
 
 Histogram::Snapshot Histogram::snapshot() const {
   Snapshot s;
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   uint64_t acc = 0;
   for (uint64_t c : counts_) {
     acc += c;
@@ -38,7 +39,7 @@ Histogram::Snapshot Histogram::snapshot() const {
 
 template <typename T>
 T* Family<T>::With(const Labels& values) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = children_.find(values);
   if (it != children_.end()) return it->second.get();
   if (children_.size() >= max_series_.load(std::memory_order_relaxed)) {
@@ -53,13 +54,13 @@ T* Family<T>::With(const Labels& values) {
 
 template <typename T>
 void Family<T>::Remove(const Labels& values) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   children_.erase(values);
 }
 
 template <typename T>
 std::vector<std::pair<Labels, const T*>> Family<T>::children() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   std::vector<std::pair<Labels, const T*>> out;
   for (const auto& [k, v] : children_) out.emplace_back(k, v.get());
   return out;
@@ -142,7 +143,7 @@ void Writer::Sample(const std::string& name, const std::vector<std::string>& lab
 
 // Asking for a metric twice gives the same family (one HELP/TYPE block per name).
 Family<Counter>& Registry::AddCounter(std::string name, std::string help, std::vector<std::string> labels) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   for (auto& f : counters_) {
     if (f->name() == name) return *f;
   }
@@ -151,7 +152,7 @@ Family<Counter>& Registry::AddCounter(std::string name, std::string help, std::v
 }
 
 Family<Gauge>& Registry::AddGauge(std::string name, std::string help, std::vector<std::string> labels) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   for (auto& f : gauges_) {
     if (f->name() == name) return *f;
   }
@@ -161,7 +162,7 @@ Family<Gauge>& Registry::AddGauge(std::string name, std::string help, std::vecto
 
 HistogramFamily& Registry::AddHistogram(std::string name, std::string help, std::vector<std::string> labels,
                                         std::vector<double> bounds) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   for (auto& f : histograms_) {
     if (f->name() == name) return *f;
   }
@@ -181,14 +182,14 @@ void Header(Writer& w, const MetricSpec& m) {
 }
 
 void Registry::AddCollector(std::function<void(Writer&)> collector) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   collectors_.push_back(std::move(collector));
 }
 
 std::string Registry::Expose() const {
   std::string out;
   Writer w(out);
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   for (const auto& f : counters_) {
     w.Header(f->name(), f->help(), "counter");
     for (const auto& [labels, c] : f->children()) w.Sample(f->name(), f->label_names(), labels, c->value());

@@ -3,6 +3,7 @@
 // collectors that read values at scrape time. Thread-safe; hot paths keep the child pointer.
 #pragma once
 
+#include "flovyn/core/mutex.h"
 #include <atomic>
 #include <functional>
 #include <map>
@@ -57,10 +58,10 @@ class Histogram {
 
  private:
   const std::vector<double>& bounds_;
-  mutable std::mutex mu_;
-  std::vector<uint64_t> counts_;  // guarded by mu_
-  double sum_ = 0;                // guarded by mu_
-  uint64_t count_ = 0;            // guarded by mu_
+  mutable Mutex mu_;
+  std::vector<uint64_t> counts_ GUARDED_BY(mu_);
+  double sum_ GUARDED_BY(mu_) = 0;
+  uint64_t count_ GUARDED_BY(mu_) = 0;
 };
 
 // Series one metric family may hold before new label sets go to its "other" series.
@@ -98,8 +99,8 @@ class Family {
  private:
   std::string name_, help_;
   std::vector<std::string> label_names_;
-  mutable std::mutex mu_;
-  std::map<Labels, std::unique_ptr<T>> children_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::map<Labels, std::unique_ptr<T>> children_ GUARDED_BY(mu_);
   std::atomic<size_t> max_series_{kDefaultMaxSeries};
   std::atomic<uint64_t> overflowed_{0};
 };
@@ -148,7 +149,7 @@ class Registry {
   std::string Expose() const;
 
  private:
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::vector<std::unique_ptr<Family<Counter>>> counters_;
   std::vector<std::unique_ptr<Family<Gauge>>> gauges_;
   std::vector<std::unique_ptr<HistogramFamily>> histograms_;

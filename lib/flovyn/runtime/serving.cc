@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "flovyn/runtime/serving.h"
 
 #include <spdlog/spdlog.h>
@@ -156,7 +157,7 @@ bool Serving::Listen() {
           },
       .unknown_migrations =
           [this] {
-            std::lock_guard<std::mutex> l(unknown_mu_);
+            MutexLock l(unknown_mu_);
             return unknown_migrations_;
           },
   };
@@ -212,7 +213,7 @@ Serving::Migrated Serving::Migrate() {
       spdlog::info("migrations: {} applied, {} already applied ({:.3f} s)", report->applied, report->already_applied,
                    SecondsSince(t0));
       registry_.GaugeOf(catalogue::kMigrationDuration).With({})->Set(SecondsSince(t0));
-      std::lock_guard<std::mutex> l(unknown_mu_);
+      MutexLock l(unknown_mu_);
       for (const auto& u : report->unknown) {
         unknown_migrations_.push_back(u.component + "/" + std::to_string(u.version) + "_" + u.name);
         spdlog::warn("database has migration {} {}_{} unknown to this binary: the database is newer than {} {}",

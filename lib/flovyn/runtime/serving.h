@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "flovyn/core/mutex.h"
 #include "flovyn/db/pool.h"
 #include "flovyn/grpc/server.h"
 #include "flovyn/health/monitor.h"
@@ -71,8 +72,8 @@ class Serving {
   health::Monitor monitor_;
   health::Monitor live_monitor_;
   std::atomic<int> grpc_port_bound_{0};
-  std::mutex unknown_mu_;
-  std::vector<std::string> unknown_migrations_;  // guarded by unknown_mu_
+  Mutex unknown_mu_;
+  std::vector<std::string> unknown_migrations_ GUARDED_BY(unknown_mu_);
   http::Router router_;
   std::unique_ptr<http::Server> http_;
   http::Router metrics_router_;

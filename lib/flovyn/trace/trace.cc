@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "flovyn/trace/trace.h"
 
 #include <grpcpp/grpcpp.h>
@@ -206,10 +207,10 @@ void Tracer::Start() {
 
 void Tracer::Enqueue(SpanData span) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (!stop_ && queue_.size() < options_.max_queue) {
       queue_.push_back(std::move(span));
-      if (queue_.size() >= options_.max_batch) cv_.notify_one();
+      if (queue_.size() >= options_.max_batch) cv_.NotifyOne();
       return;
     }
   }
@@ -218,9 +219,11 @@ void Tracer::Enqueue(SpanData span) {
 }
 
 void Tracer::Loop() {
-  std::unique_lock<std::mutex> l(mu_);
+  UniqueLock l(mu_);
   for (;;) {
-    cv_.wait_for(l, options_.interval, [this] { return stop_ || flush_ || queue_.size() >= options_.max_batch; });
+    auto until = std::chrono::steady_clock::now() + options_.interval;
+    while (!stop_ && !flush_ && queue_.size() < options_.max_batch && cv_.WaitUntil(mu_, until)) {
+    }
     if (stop_) return;
     while (!queue_.empty()) {
       std::vector<SpanData> batch;
@@ -228,9 +231,9 @@ void Tracer::Loop() {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
-      l.unlock();
+      l.Unlock();
       ExportBatch(batch, std::chrono::steady_clock::now() + options_.export_timeout);
-      l.lock();
+      l.Lock();
       if (stop_) return;
     }
     flush_ = false;
@@ -277,14 +280,14 @@ bool Tracer::ExportBatch(std::vector<SpanData>& batch, std::chrono::steady_clock
 bool Tracer::Shutdown(std::chrono::steady_clock::time_point deadline) {
   std::vector<SpanData> rest;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (stop_) return true;
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     rest.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
     queue_.clear();
   }

@@ -5,6 +5,7 @@
 // parent without it being passed around. Tracer is thread-safe; a Span belongs to one thread.
 #pragma once
 
+#include "flovyn/core/mutex.h"
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -85,11 +86,11 @@ class Tracer {
 
   TracerOptions options_;
   std::unique_ptr<Exporter> exporter_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<SpanData> queue_;  // guarded by mu_
-  bool stop_ = false;           // guarded by mu_
-  bool flush_ = false;          // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<SpanData> queue_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool flush_ GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> dropped_{0}, exported_{0};
   metrics::Counter* dropped_counter_ = nullptr;
   metrics::Counter* exported_counter_ = nullptr;

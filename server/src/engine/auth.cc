@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "engine/auth.h"
 
 #include <nlohmann/json.hpp>
@@ -23,7 +24,7 @@ StatusOr<std::optional<Principal>> WorkerTokenAuthenticator::Authenticate(const 
   std::string hash = TokenHash(secret_, credential);
   auto now = std::chrono::steady_clock::now();
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto it = cache_.find(hash);
     if (it != cache_.end() && it->second.until > now) return std::optional<Principal>(it->second.principal);
   }
@@ -37,14 +38,14 @@ StatusOr<std::optional<Principal>> WorkerTokenAuthenticator::Authenticate(const 
   p.id = std::string(r->Get(0, 0));
   p.tenant_id = std::string(r->Get(0, 1));
   p.role = "worker";
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (cache_.size() > 10000) cache_.clear();
   cache_[hash] = Cached{p, now + kCacheTtl};
   return std::optional<Principal>(p);
 }
 
 void WorkerTokenAuthenticator::Invalidate() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   cache_.clear();
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "flovyn/core/mutex.h"
 #include "flovyn/core/status.h"
 #include "flovyn/db/pool.h"
 
@@ -55,8 +56,8 @@ class WorkerTokenAuthenticator final : public Authenticator {
   };
   db::Pool& pool_;
   std::string secret_;
-  std::mutex mu_;
-  std::map<std::string, Cached> cache_;  // by hash; guarded by mu_
+  Mutex mu_;
+  std::map<std::string, Cached> cache_ GUARDED_BY(mu_);  // by hash
 };
 
 struct StaticApiKey {

@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "engine/console_auth.h"
 
 #include <spdlog/spdlog.h>
@@ -40,13 +41,13 @@ std::string StringClaim(const json& j, const char* name) {
 }  // namespace
 
 uint64_t JwtAuthenticator::fetches() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return fetches_;
 }
 
 StatusOr<std::shared_ptr<const jwt::KeySet>> JwtAuthenticator::KeysFor(const std::string& kid) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     bool fresh_enough = std::chrono::steady_clock::now() - last_fetch_ < options_.min_refetch;
     if (keys_ && (keys_->Has(kid) || fresh_enough)) return keys_;
     if (!keys_ && fetches_ > 0 && fresh_enough) {
@@ -75,7 +76,7 @@ StatusOr<std::shared_ptr<const jwt::KeySet>> JwtAuthenticator::KeysFor(const std
       fetched = std::make_shared<const jwt::KeySet>(std::move(*set));
     }
   }
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (fetched) {
     keys_ = fetched;
     return keys_;
@@ -130,7 +131,7 @@ std::string SourceAddress(std::string s) {
 Status ConsoleApiKeyAuthenticator::Admit(const std::string& source) {
   constexpr size_t kMaxSources = 10000;
   auto now = std::chrono::steady_clock::now();
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (in_flight_ >= options_.max_in_flight) {
     return Status(StatusCode::kResourceExhausted, "too many API-key validations at once; retry in 1 s");
   }
@@ -159,7 +160,7 @@ StatusOr<std::optional<Principal>> ConsoleApiKeyAuthenticator::Authenticate(cons
   auto now = std::chrono::steady_clock::now();
   std::optional<Cached> hit;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto it = cache_.find(digest);
     if (it != cache_.end() && it->second.until > now) hit = it->second;
   }
@@ -168,7 +169,7 @@ StatusOr<std::optional<Principal>> ConsoleApiKeyAuthenticator::Authenticate(cons
     struct Release {
       ConsoleApiKeyAuthenticator* self;
       ~Release() {
-        std::lock_guard<std::mutex> l(self->mu_);
+        MutexLock l(self->mu_);
         --self->in_flight_;
       }
     } release{this};
@@ -206,7 +207,7 @@ StatusOr<std::optional<Principal>> ConsoleApiKeyAuthenticator::Authenticate(cons
       return Status(StatusCode::kUnavailable,
                     "the console answered API-key validation with " + std::to_string(res->status));
     }
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (cache_.size() > 10000) cache_.clear();
     cache_[digest] = entry;
     hit = entry;

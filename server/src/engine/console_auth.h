@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "flovyn/core/mutex.h"
 #include "engine/auth.h"
 #include "flovyn/auth/jwt.h"
 
@@ -42,10 +43,10 @@ class JwtAuthenticator final : public Authenticator {
 
   JwtOptions options_;
   OwnerResolver resolve_;
-  mutable std::mutex mu_;
-  std::shared_ptr<const jwt::KeySet> keys_;                   // guarded by mu_
-  std::chrono::steady_clock::time_point last_fetch_{};        // guarded by mu_
-  uint64_t fetches_ = 0;                                      // guarded by mu_
+  mutable Mutex mu_;
+  std::shared_ptr<const jwt::KeySet> keys_ GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point last_fetch_ GUARDED_BY(mu_){};
+  uint64_t fetches_ GUARDED_BY(mu_) = 0;
 };
 
 struct ConsoleApiKeyOptions {
@@ -82,10 +83,10 @@ class ConsoleApiKeyAuthenticator final : public Authenticator {
 
   ConsoleApiKeyOptions options_;
   OwnerResolver resolve_;
-  std::mutex mu_;
-  std::map<std::string, Cached> cache_;    // by SHA-256 of the key; guarded by mu_
-  std::map<std::string, Bucket> buckets_;  // by source address; guarded by mu_; bounded
-  int in_flight_ = 0;                      // guarded by mu_
+  Mutex mu_;
+  std::map<std::string, Cached> cache_ GUARDED_BY(mu_);  // by SHA-256 of the key
+  std::map<std::string, Bucket> buckets_ GUARDED_BY(mu_);  // by source address; bounded
+  int in_flight_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace flovyn::engine

@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "engine/grpc_services.h"
 
 #include "engine/limits.h"
@@ -46,7 +47,7 @@ template <typename PollRequest>
 }  // namespace
 
 Status TenantSlots::Acquire(const std::string& tenant) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   int& n = held_[tenant];
   if (n >= cap_) {
     if (n == 0) held_.erase(tenant);
@@ -58,7 +59,7 @@ Status TenantSlots::Acquire(const std::string& tenant) {
 }
 
 void TenantSlots::Release(const std::string& tenant) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = held_.find(tenant);
   if (it != held_.end() && --it->second <= 0) held_.erase(it);
 }

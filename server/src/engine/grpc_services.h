@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 
+#include "flovyn/core/mutex.h"
 #include "engine/auth.h"
 #include "engine/engine_metrics.h"
 #include "engine/policy.h"
@@ -40,8 +41,8 @@ class TenantSlots {
  private:
   const int cap_;
   const std::string what_, setting_;
-  mutable std::mutex mu_;
-  std::map<std::string, int> held_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, int> held_ GUARDED_BY(mu_);
 };
 
 // Shared by the three services: the handler pool, and authentication and tenant resolution.

@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "engine/scheduler.h"
 
 #include <spdlog/spdlog.h>
@@ -10,10 +11,10 @@ void Scheduler::Start() {
 
 void Scheduler::Stop() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -23,8 +24,11 @@ void Scheduler::Loop() {
   int depth_every = 0;
   for (;;) {
     {
-      std::unique_lock<std::mutex> l(mu_);
-      if (cv_.wait_for(l, tick_, [this] { return stop_; })) return;
+      auto until = std::chrono::steady_clock::now() + tick_;
+      MutexLock l(mu_);
+      while (!stop_ && cv_.WaitUntil(mu_, until)) {
+      }
+      if (stop_) return;
     }
     // Drain each kind of due work in batches; a failure (database down) is retried next tick.
     for (Job job : {&Store::FireDueTimers, &Store::TimeOutPromises}) {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "flovyn/core/mutex.h"
 #include "engine/store.h"
 
 namespace flovyn::engine {
@@ -24,9 +25,9 @@ class Scheduler {
   void Loop();
   Store& store_;
   std::chrono::milliseconds tick_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

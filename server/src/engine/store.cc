@@ -18,19 +18,8 @@ static_assert(limits::kMaxDurationMs.value == 31536000000);
 Store::Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options, EngineMetrics* metrics)
     : pool_(pool), notifier_(notifier), options_(options), metrics_(metrics) {}
 
-namespace {
-// "...Store::SubmitCommands(...)" -> "store.SubmitCommands"
-std::string OperationName(const char* function) {
-  std::string f = function;
-  auto open = f.find('(');
-  auto colons = f.rfind("::", open);
-  size_t from = colons == std::string::npos ? 0 : colons + 2;
-  return "store." + f.substr(from, open - from);
-}
-}  // namespace
-
-Status Store::Run(const std::function<Status(Unit&)>& work, std::source_location where) {
-  trace::Span span(OperationName(where.function_name()), trace::Kind::kClient);
+Status Store::Run(const std::function<Status(Unit&)>& work, const char* operation) {
+  trace::Span span(std::string("store.") + operation, trace::Kind::kClient);
   span.SetAttribute("db.system", "postgresql");
   std::unique_ptr<Unit> committed;
   Status s = db::InTransaction(pool_, [&](db::Tx& tx) {
@@ -52,7 +41,7 @@ Status Store::Run(const std::function<Status(Unit&)>& work, std::source_location
 
 StatusOr<int> Store::Sweep(const char* name, const char* select_sql, int limit,
                            const std::function<Status(Unit&, const db::Result&, int)>& per_row,
-                           std::source_location where) {
+                           const char* operation) {
   int n = 0;
   std::vector<std::string> failures;
   Status s = Run(
@@ -78,7 +67,7 @@ StatusOr<int> Store::Sweep(const char* name, const char* select_sql, int limit,
         }
         return Status::Ok();
       },
-      where);
+      operation);
   if (!s.ok()) return s;
   for (const auto& f : failures) spdlog::error("sweep {} skipped row {}", name, f);
   if (metrics_ && !failures.empty()) metrics_->sweep_errors.With({name})->Inc(static_cast<double>(failures.size()));

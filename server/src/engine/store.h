@@ -9,7 +9,6 @@
 #include <chrono>
 #include <functional>
 #include <set>
-#include <source_location>
 #include <map>
 #include <string>
 #include <vector>
@@ -98,8 +97,9 @@ class Store {
 
   db::Pool& pool() { return pool_; }
 
-  // Runs `work` in one transaction; its wake-ups and metrics take effect after commit.
-  Status Run(const std::function<Status(Unit&)>& work, std::source_location where = std::source_location::current());
+  // Runs `work` in one transaction; its wake-ups and metrics take effect after commit. Its span
+  // is named after the calling operation ("store.SubmitCommands").
+  Status Run(const std::function<Status(Unit&)>& work, const char* operation = __builtin_FUNCTION());
 
  private:
   // The tenant a statement of engine/sql.h selects with $1 = value.
@@ -111,7 +111,7 @@ class Store {
   // rows were handled.
   StatusOr<int> Sweep(const char* name, const char* select_sql, int limit,
                       const std::function<Status(Unit&, const db::Result&, int)>& per_row,
-                      std::source_location where = std::source_location::current());
+                      const char* operation = __builtin_FUNCTION());
 
   db::Pool& pool_;
   WorkNotifier& notifier_;

@@ -1,17 +1,18 @@
+#include "flovyn/core/mutex.h"
 #include "engine/tenancy.h"
 
 namespace flovyn::engine {
 
-StatusOr<std::string> Tenancy::Cached(Cache& cache, const std::string& key,
+StatusOr<std::string> Tenancy::Cached(Cache Caches::*cache, const std::string& key,
                                       const std::function<StatusOr<Tenant>()>& load) {
   {
-    std::lock_guard<std::mutex> l(cache_mu_);
-    if (auto hit = cache.Get(key)) return *hit;
+    MutexLock l(cache_mu_);
+    if (auto hit = (caches_.*cache).Get(key)) return *hit;
   }
   auto t = load();
   if (!t.ok()) return t.status();  // only resolved tenants are kept
-  std::lock_guard<std::mutex> l(cache_mu_);
-  cache.Put(key, t->id);
+  MutexLock l(cache_mu_);
+  (caches_.*cache).Put(key, t->id);
   return t->id;
 }
 
@@ -19,16 +20,16 @@ StatusOr<std::string> Tenancy::Cached(Cache& cache, const std::string& key,
 StatusOr<std::string> Tenancy::IdForSlug(const std::string& slug) {
   // Anything but a slug names no tenant and is neither looked up nor cached.
   if (!IsSlug(slug)) return NotFound("tenant not found");
-  return Cached(by_slug_, slug, [&] { return store_.TenantBySlug(slug); });
+  return Cached(&Caches::by_slug, slug, [&] { return store_.TenantBySlug(slug); });
 }
 
 StatusOr<std::string> Tenancy::IdForOwner(const std::string& owner) {
-  return Cached(by_owner_, owner, [&] { return store_.TenantByOwner(owner); });
+  return Cached(&Caches::by_owner, owner, [&] { return store_.TenantByOwner(owner); });
 }
 
 StatusOr<std::string> Tenancy::IdForOrg(const std::string& org) {
   if (IsUuid(org)) {
-    auto id = Cached(by_id_, org, [&] { return store_.TenantById(org); });
+    auto id = Cached(&Caches::by_id, org, [&] { return store_.TenantById(org); });
     if (id.ok()) return id;
   }
   return IdForSlug(org);

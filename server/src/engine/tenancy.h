@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "flovyn/core/mutex.h"
 #include "engine/auth.h"
 #include "engine/store.h"
 #include "flovyn/core/lru.h"
@@ -29,14 +30,16 @@ class Tenancy {
   Store& store_;
   // The tenant id for `key`, from `cache` or `load` (which is then remembered).
   using Cache = LruMap<std::string, std::string>;
-  StatusOr<std::string> Cached(Cache& cache, const std::string& key, const std::function<StatusOr<Tenant>()>& load);
+  struct Caches {
+    Cache by_slug{kMaxCached}, by_owner{kMaxCached}, by_id{kMaxCached};
+  };
+  StatusOr<std::string> Cached(Cache Caches::*cache, const std::string& key,
+                               const std::function<StatusOr<Tenant>()>& load);
 
   static constexpr size_t kMaxCached = 10000;  // per cache, least recently used evicted first
   // Resolved tenants only (slugs, owners and ids never change; tenants are never deleted).
-  std::mutex cache_mu_;
-  Cache by_slug_{kMaxCached};   // guarded by cache_mu_
-  Cache by_owner_{kMaxCached};  // guarded by cache_mu_
-  Cache by_id_{kMaxCached};     // guarded by cache_mu_
+  Mutex cache_mu_;
+  Caches caches_ GUARDED_BY(cache_mu_);
 };
 
 }  // namespace flovyn::engine

@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "engine/waiting_calls.h"
 
 #include "engine/limits.h"
@@ -47,11 +48,11 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
-    std::unique_lock<std::mutex> l(mu_);
+    UniqueLock l(mu_);
     cancelled_ = true;
     if (ticket_ != 0 && waiting_.hub.Cancel(ticket_)) {
       ticket_ = 0;
-      l.unlock();
+      l.Unlock();
       Complete(::grpc::Status::OK);
     }
   }
@@ -61,7 +62,7 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
       waiting_.polls.Release(tenant_);
       if (gauge_ != nullptr) gauge_->Add(-1);
     }
-    { std::lock_guard<std::mutex> l(mu_); }  // whoever finished the call has let go of it
+    { MutexLock l(mu_); }  // whoever finished the call has let go of it
     delete this;
   }
 
@@ -94,9 +95,9 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
       waiting_.hub.Notify(key_);  // there may be more: let the next waiting poller look
       return Complete(::grpc::Status::OK);
     }
-    std::unique_lock<std::mutex> l(mu_);  // a wake-up waits for this to finish
+    UniqueLock l(mu_);  // a wake-up waits for this to finish
     if (cancelled_) {
-      l.unlock();
+      l.Unlock();
       return Complete(::grpc::Status::OK);
     }
     auto parked = waiting_.hub.Park(key_, seen, deadline_, [this](WorkHub::Wake why) { OnWake(why); });
@@ -104,13 +105,13 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
       ticket_ = parked.ticket;
       return;  // from here the hub owns the next step
     }
-    l.unlock();
+    l.Unlock();
     OnWake(parked.immediate);
   }
 
   void OnWake(WorkHub::Wake why) {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       ticket_ = 0;
     }
     if (why == WorkHub::Wake::kDeadline || why == WorkHub::Wake::kDrain) return Complete(::grpc::Status::OK);
@@ -132,9 +133,9 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
   bool holding_ = false;
   metrics::Gauge* gauge_ = nullptr;
   std::atomic<bool> finished_{false};
-  std::mutex mu_;
-  bool cancelled_ = false;  // guarded by mu_
-  uint64_t ticket_ = 0;     // guarded by mu_
+  Mutex mu_;
+  bool cancelled_ GUARDED_BY(mu_) = false;
+  uint64_t ticket_ GUARDED_BY(mu_) = 0;
 };
 
 // One notification stream: a message per kind of work each time the queue is notified. It
@@ -145,18 +146,18 @@ class StreamReactor final : public grpcsvc::SerialWriter<v1::WorkNotification> {
                 std::string queue)
       : ctx_(ctx), calls_(calls), waiting_(waiting), service_(service), queue_(std::move(queue)) {
     if (!calls_.handlers().TrySubmit([this] { Admit(); })) {
-      std::lock_guard<std::recursive_mutex> l(mu_);
+      RecursiveMutexLock l(mu_);
       FinishLocked(Busy(calls_.handlers()));
     }
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::recursive_mutex> l(mu_);
+    RecursiveMutexLock l(mu_);
     if (WriteDoneLocked(ok)) Step();
   }
 
   void OnCancel() override {
-    std::lock_guard<std::recursive_mutex> l(mu_);
+    RecursiveMutexLock l(mu_);
     cancelled_ = true;
     if (ticket_ != 0 && waiting_.hub.Cancel(ticket_)) {
       ticket_ = 0;
@@ -166,7 +167,7 @@ class StreamReactor final : public grpcsvc::SerialWriter<v1::WorkNotification> {
 
   void OnDone() override {
     {
-      std::lock_guard<std::recursive_mutex> l(mu_);  // whoever finished the call has let go of it
+      RecursiveMutexLock l(mu_);  // whoever finished the call has let go of it
       if (holding_) {
         waiting_.streams.Release(tenant_);
         if (waiting_.metrics != nullptr) waiting_.metrics->streams.Add(-1);
@@ -180,7 +181,7 @@ class StreamReactor final : public grpcsvc::SerialWriter<v1::WorkNotification> {
     {
       grpcsvc::CallSpan span(ctx_, "SubscribeToNotifications");
       auto tenant = calls_.Tenant(ctx_, service_, "SubscribeToNotifications");
-      std::lock_guard<std::recursive_mutex> l(mu_);
+      RecursiveMutexLock l(mu_);
       if (!tenant.ok()) return FinishLocked(ToGrpc(tenant.status()));
       tenant_ = *tenant;
       if (auto s = ToGrpc(limits::Name(queue_, "queue")); !s.ok()) return FinishLocked(s);
@@ -196,8 +197,8 @@ class StreamReactor final : public grpcsvc::SerialWriter<v1::WorkNotification> {
     }
   }
 
-  // Writes what changed, or parks until something does. Requires mu_.
-  void Step() {
+  // Writes what changed, or parks until something does.
+  void Step() REQUIRES(mu_) {
     for (;;) {
       if (finished() || writing()) return;
       if (cancelled_ || ctx_->IsCancelled()) return FinishLocked(::grpc::Status::OK);
@@ -225,7 +226,7 @@ class StreamReactor final : public grpcsvc::SerialWriter<v1::WorkNotification> {
   }
 
   void OnWake(WorkHub::Wake why) {
-    std::lock_guard<std::recursive_mutex> l(mu_);
+    RecursiveMutexLock l(mu_);
     ticket_ = 0;
     if (why == WorkHub::Wake::kDrain) return FinishLocked(kShuttingDown);
     Step();
@@ -237,10 +238,12 @@ class StreamReactor final : public grpcsvc::SerialWriter<v1::WorkNotification> {
   const std::string_view service_;
   const std::string queue_;
   std::string tenant_, wkey_, tkey_, any_;               // set once by Admit, under mu_
-  bool holding_ = false;                                 // guarded by mu_
-  uint64_t seen_w_ = 0, seen_t_ = 0, ticket_ = 0;        // guarded by mu_
-  std::vector<const char*> kinds_;                       // guarded by mu_
-  bool cancelled_ = false;                               // guarded by mu_
+  bool holding_ GUARDED_BY(mu_) = false;
+  uint64_t seen_w_ GUARDED_BY(mu_) = 0;
+  uint64_t seen_t_ GUARDED_BY(mu_) = 0;
+  uint64_t ticket_ GUARDED_BY(mu_) = 0;
+  std::vector<const char*> kinds_ GUARDED_BY(mu_);
+  bool cancelled_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "flovyn/core/mutex.h"
 #include "engine/work_hub.h"
 
 #include <algorithm>
@@ -18,7 +19,7 @@ bool IsStreamKey(const std::string& key) { return !key.empty() && key[0] == '*';
 }  // namespace
 
 WorkHub::WorkHub(std::chrono::milliseconds sweep) : sweep_(sweep) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   next_sweep_ = Clock::now() + sweep_;
   tick_at_ = next_sweep_;
   tick_timer_ = timers_.At(tick_at_, [this] { Tick(); });
@@ -34,12 +35,12 @@ WorkHub::Slot& WorkHub::SlotFor(const std::string& key) {
 }
 
 uint64_t WorkHub::Observe(const std::string& key) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return SlotFor(key).version;
 }
 
 WorkHub::Parked WorkHub::Park(const std::string& key, uint64_t seen, Clock::time_point deadline, WakeFn fn) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (draining_) return {0, Wake::kDrain};
   Slot& slot = SlotFor(key);
   if (slot.version != seen) return {0, Wake::kNews};
@@ -57,7 +58,7 @@ WorkHub::Parked WorkHub::Park(const std::string& key, uint64_t seen, Clock::time
 }
 
 bool WorkHub::Cancel(uint64_t ticket) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = waiters_.find(ticket);
   if (it == waiters_.end()) return false;
   auto s = slots_.find(it->second.key);
@@ -100,7 +101,7 @@ void WorkHub::NotifyLocked(const std::string& key, Ready& out) {
 void WorkHub::Notify(const std::string& key) {
   Ready ready;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (key == "*") {  // everything may have changed (e.g. notifications were missed)
       std::vector<std::string> all;
       all.reserve(slots_.size());
@@ -117,7 +118,7 @@ void WorkHub::Notify(const std::string& key) {
 void WorkHub::Drain() {
   Ready ready;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     draining_ = true;
     // Long-polls first (each is a worker waiting for an answer), then streams.
     Ready streams;
@@ -143,7 +144,7 @@ void WorkHub::Drain() {
 void WorkHub::Tick() {
   Ready ready;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto now = Clock::now();
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
       Take(deadlines_.begin()->second, Wake::kDeadline, ready);
@@ -174,17 +175,17 @@ void WorkHub::Run(Ready& ready) {
 }
 
 bool WorkHub::draining() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return draining_;
 }
 
 int WorkHub::waiting() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return static_cast<int>(waiters_.size());
 }
 
 size_t WorkHub::keys() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return slots_.size();
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "flovyn/core/mutex.h"
 #include "flovyn/core/timers.h"
 
 namespace flovyn::engine {
@@ -79,25 +80,25 @@ class WorkHub {
   };
   using Ready = std::vector<std::pair<WakeFn, Wake>>;
 
-  Slot& SlotFor(const std::string& key);                      // requires mu_
-  void WakeOne(Slot& slot, Wake why, Ready& out);             // requires mu_
-  void WakeAll(Slot& slot, Wake why, Ready& out);             // requires mu_
-  void Take(uint64_t ticket, Wake why, Ready& out);           // requires mu_
-  void NotifyLocked(const std::string& key, Ready& out);      // requires mu_
+  Slot& SlotFor(const std::string& key) REQUIRES(mu_);
+  void WakeOne(Slot& slot, Wake why, Ready& out) REQUIRES(mu_);
+  void WakeAll(Slot& slot, Wake why, Ready& out) REQUIRES(mu_);
+  void Take(uint64_t ticket, Wake why, Ready& out) REQUIRES(mu_);
+  void NotifyLocked(const std::string& key, Ready& out) REQUIRES(mu_);
   void Tick();  // deadlines, sweeps and eviction; reschedules itself
   static void Run(Ready& ready);
 
   const std::chrono::milliseconds sweep_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Slot> slots_;                 // guarded by mu_
-  std::unordered_map<uint64_t, Waiter> waiters_;                // guarded by mu_
-  std::multimap<Clock::time_point, uint64_t> deadlines_;        // guarded by mu_
-  uint64_t next_ticket_ = 1;                                    // guarded by mu_
-  uint64_t news_ = 0;                                           // guarded by mu_
-  bool draining_ = false;                                       // guarded by mu_
-  Clock::time_point next_sweep_;                                // guarded by mu_
-  uint64_t tick_timer_ = 0;                                     // guarded by mu_
-  Clock::time_point tick_at_ = Clock::time_point::max();        // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Slot> slots_ GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, Waiter> waiters_ GUARDED_BY(mu_);
+  std::multimap<Clock::time_point, uint64_t> deadlines_ GUARDED_BY(mu_);
+  uint64_t next_ticket_ GUARDED_BY(mu_) = 1;
+  uint64_t news_ GUARDED_BY(mu_) = 0;
+  bool draining_ GUARDED_BY(mu_) = false;
+  Clock::time_point next_sweep_ GUARDED_BY(mu_);
+  uint64_t tick_timer_ GUARDED_BY(mu_) = 0;
+  Clock::time_point tick_at_ GUARDED_BY(mu_) = Clock::time_point::max();
   Timers timers_{"flovyn-workhub"};
 };
 
