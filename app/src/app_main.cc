@@ -2,11 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "app_settings.h"
 #include "console_module.h"
 #include "flovyn/runtime/cli.h"
 #include "flovyn/runtime/process.h"
 #include "flovyn/runtime/process_settings.h"
-#include "app_settings.h"
 
 namespace flovyn::generated {
 std::vector<flovyn::migrate::Migration> app_migrations();

@@ -6,45 +6,96 @@ namespace flovyn::app {
 
 using config::Type;
 
+namespace {
+
+void AddConsoleSettings(config::Schema& s) {
+  s.Add({.key = "database_url",
+         .type = Type::kSecretUrl,
+         .required = true,
+         .description = "the console's own PostgreSQL"});
+  s.Add({.key = "backend_url",
+         .required = true,
+         .description = "flovyn-server HTTP endpoint (http://flovyn-server:8000)"});
+  s.Add({.key = "better_auth_secret",
+         .type = Type::kSecret,
+         .required = true,
+         .description = "signs session cookies and CSRF tokens; the key sealing the token-signing keys is derived "
+                        "from it",
+         .min_length = 32});
+  s.Add({.key = "better_auth_trust_host",
+         .type = Type::kBool,
+         .default_value = "false",
+         .description = "trust `X-Forwarded-Host`/`-Proto` (behind an ingress that sets them)"});
+  s.Add({.key = "next_public_app_url",
+         .required = true,
+         .description = "public URL of the console; the `iss` of the tokens it signs"});
+  s.Add({.key = "node_env",
+         .default_value = "production",
+         .description = "`production` makes cookies Secure",
+         .choices = {"production", "development", "test"}});
+  s.Add({.key = "port",
+         .type = Type::kInt,
+         .default_value = "3000",
+         .description = "HTTP port",
+         .min_value = 1,
+         .max_value = 65535});
+}
+
+void AddSessionAndHashingSettings(config::Schema& s) {
+  s.Add({.key = "session.ttl_hours",
+         .type = Type::kInt,
+         .default_value = "168",
+         .description = "how long a sign-in lasts",
+         .min_value = 1,
+         .max_value = 8760});
+  s.Add({.key = "token.ttl_secs",
+         .type = Type::kInt,
+         .default_value = "300",
+         .description = "lifetime of the JWTs the console signs for the server",
+         .min_value = 30,
+         .max_value = 3600});
+  s.Add({.key = "backend.timeout_ms",
+         .type = Type::kInt,
+         .default_value = "5000",
+         .description = "deadline of each call to flovyn-server",
+         .min_value = 100,
+         .max_value = 60000});
+  s.Add({.key = "auth.hash_threads",
+         .type = Type::kInt,
+         .default_value = "2",
+         .description = "threads that hash and check passwords (argon2id, 19 MiB each)",
+         .min_value = 1,
+         .max_value = 64});
+  s.Add({.key = "auth.hash_queue",
+         .type = Type::kInt,
+         .default_value = "8",
+         .description = "password checks that may wait for a hashing thread; beyond it sign-in and sign-up answer "
+                        "429 with Retry-After",
+         .min_value = 0,
+         .max_value = 1024});
+}
+
+}  // namespace
+
 const config::Schema& Schema() {
   static const config::Schema schema = [] {
     config::Schema s("flovyn-app");
-    s.Add({.key = "database_url", .type = Type::kSecretUrl, .required = true,
-           .description = "the console's own PostgreSQL"});
-    s.Add({.key = "backend_url", .required = true,
-           .description = "flovyn-server HTTP endpoint (http://flovyn-server:8000)"});
-    s.Add({.key = "better_auth_secret", .type = Type::kSecret, .required = true,
-           .description = "signs session cookies and CSRF tokens; the key sealing the token-signing keys is derived "
-                          "from it",
-           .min_length = 32});
-    s.Add({.key = "better_auth_trust_host", .type = Type::kBool, .default_value = "false",
-           .description = "trust `X-Forwarded-Host`/`-Proto` (behind an ingress that sets them)"});
-    s.Add({.key = "next_public_app_url", .required = true,
-           .description = "public URL of the console; the `iss` of the tokens it signs"});
-    s.Add({.key = "node_env", .default_value = "production",
-           .description = "`production` makes cookies Secure", .choices = {"production", "development", "test"}});
-    s.Add({.key = "port", .type = Type::kInt, .default_value = "3000", .description = "HTTP port",
-           .min_value = 1, .max_value = 65535});
-    runtime::AddProcessSettings(s, {.db_pool_size = 8, .http_max_body_bytes = 65536,
-                                    .bind_address_description = "address the listener binds to"});
+    AddConsoleSettings(s);
+    runtime::AddProcessSettings(
+        s,
+        {.db_pool_size = 8, .http_max_body_bytes = 65536, .bind_address_description = "address the listener binds to"});
     runtime::AddTracingSettings(s, "flovyn-app");
-    s.Add({.key = "metrics.enabled", .type = Type::kBool, .default_value = "false",
+    s.Add({.key = "metrics.enabled",
+           .type = Type::kBool,
+           .default_value = "false",
            .description = "serve Prometheus metrics"});
-    s.Add({.key = "metrics.port", .type = Type::kInt, .default_value = "9092", .description = "metrics port",
-           .min_value = 1, .max_value = 65535});
-    s.Add({.key = "session.ttl_hours", .type = Type::kInt, .default_value = "168",
-           .description = "how long a sign-in lasts", .min_value = 1, .max_value = 8760});
-    s.Add({.key = "token.ttl_secs", .type = Type::kInt, .default_value = "300",
-           .description = "lifetime of the JWTs the console signs for the server", .min_value = 30, .max_value = 3600});
-    s.Add({.key = "backend.timeout_ms", .type = Type::kInt, .default_value = "5000",
-           .description = "deadline of each call to flovyn-server", .min_value = 100, .max_value = 60000});
-    s.Add({.key = "auth.hash_threads", .type = Type::kInt, .default_value = "2",
-           .description = "threads that hash and check passwords (argon2id, 19 MiB each)", .min_value = 1,
-           .max_value = 64});
-    s.Add({.key = "auth.hash_queue", .type = Type::kInt, .default_value = "8",
-           .description = "password checks that may wait for a hashing thread; beyond it sign-in and sign-up answer "
-                          "429 with Retry-After",
-           .min_value = 0, .max_value = 1024});
+    s.Add({.key = "metrics.port",
+           .type = Type::kInt,
+           .default_value = "9092",
+           .description = "metrics port",
+           .min_value = 1,
+           .max_value = 65535});
+    AddSessionAndHashingSettings(s);
     return s;
   }();
   return schema;

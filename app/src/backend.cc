@@ -11,31 +11,38 @@ namespace {
 
 StatusCode CodeForHttp(int status) {
   switch (status) {
-    case 400: return StatusCode::kInvalidArgument;
-    case 401: return StatusCode::kUnauthenticated;
-    case 403: return StatusCode::kPermissionDenied;
-    case 404: return StatusCode::kNotFound;
-    case 409: return StatusCode::kAlreadyExists;
-    case 412: return StatusCode::kFailedPrecondition;
-    case 413: return StatusCode::kPayloadTooLarge;
-    case 429: return StatusCode::kResourceExhausted;
-    case 504: return StatusCode::kDeadlineExceeded;
-    default: return status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument;
+    case 400:
+      return StatusCode::kInvalidArgument;
+    case 401:
+      return StatusCode::kUnauthenticated;
+    case 403:
+      return StatusCode::kPermissionDenied;
+    case 404:
+      return StatusCode::kNotFound;
+    case 409:
+      return StatusCode::kAlreadyExists;
+    case 412:
+      return StatusCode::kFailedPrecondition;
+    case 413:
+      return StatusCode::kPayloadTooLarge;
+    case 429:
+      return StatusCode::kResourceExhausted;
+    case 504:
+      return StatusCode::kDeadlineExceeded;
+    default:
+      return status >= 500 ? StatusCode::kUnavailable : StatusCode::kInvalidArgument;
   }
 }
 
 }  // namespace
 
 std::string Backend::TokenFor(const Session& s) const {
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  json claims = {{"sub", s.user.id},
-                 {"email", s.user.email},
-                 {"name", s.user.name},
-                 {"org", {{"id", s.org.id}, {"slug", s.org.slug}, {"role", s.org.role}}},
-                 {"iss", issuer_},
-                 {"aud", "flovyn-server"},
-                 {"iat", now},
-                 {"exp", now + token_ttl_.count()}};
+  auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  json claims = {{"sub", s.user.id},    {"email", s.user.email},
+                 {"name", s.user.name}, {"org", {{"id", s.org.id}, {"slug", s.org.slug}, {"role", s.org.role}}},
+                 {"iss", issuer_},      {"aud", "flovyn-server"},
+                 {"iat", now},          {"exp", now + token_ttl_.count()}};
   return keys_.Sign(claims);
 }
 
@@ -80,8 +87,8 @@ Status Backend::CreateTenant(const Session& s, bool claim_legacy) const {
   // The server answers 200 when this organisation already owns the tenant; 409 means the slug
   // belongs to someone else, and is never adopted.
   if (r.status().code() == StatusCode::kAlreadyExists) {
-    return Status(StatusCode::kAlreadyExists, "The organisation slug '" + s.org.slug +
-                                                  "' is taken on the Flovyn server; choose another");
+    return Status(StatusCode::kAlreadyExists,
+                  "The organisation slug '" + s.org.slug + "' is taken on the Flovyn server; choose another");
   }
   return r.status();
 }

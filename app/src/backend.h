@@ -3,8 +3,9 @@
 #pragma once
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "flovyn/health/monitor.h"
 #include "identity.h"
@@ -15,7 +16,10 @@ class Backend {
  public:
   Backend(std::string base_url, const KeyRing& keys, std::string issuer, std::chrono::seconds token_ttl,
           std::chrono::milliseconds timeout)
-      : base_url_(std::move(base_url)), keys_(keys), issuer_(std::move(issuer)), token_ttl_(token_ttl),
+      : base_url_(std::move(base_url)),
+        keys_(keys),
+        issuer_(std::move(issuer)),
+        token_ttl_(token_ttl),
         timeout_(timeout) {}
 
   // `path` is below /api/tenants/{slug} ("/workflows?status=RUNNING"). The server's error

@@ -2,10 +2,11 @@
 // small helpers every page file uses. Internal to app/src; pure functions.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "console_module.h"
 #include "flovyn/http/web.h"

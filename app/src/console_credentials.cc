@@ -1,14 +1,16 @@
 // The console's credentials pages: worker tokens (kept by the server) and API keys (kept by
 // the console), created and revoked by the organisation's admins.
-#include "console_common.h"
 #include <spdlog/spdlog.h>
+
+#include "console_common.h"
 
 namespace flovyn::app {
 
 namespace {
 std::string TokenTable(const json& items, const std::string& csrf, const std::string& base) {
-  std::string h = "<div class=\"table-wrap\"><table class=\"list\"><thead><tr><th>Name</th><th>Prefix</th>"
-                  "<th>Created</th><th>Last used</th><th></th></tr></thead><tbody>";
+  std::string h =
+      "<div class=\"table-wrap\"><table class=\"list\"><thead><tr><th>Name</th><th>Prefix</th>"
+      "<th>Created</th><th>Last used</th><th></th></tr></thead><tbody>";
   for (const auto& t : items) {
     bool revoked = t.contains("revokedAt") && t["revokedAt"].is_string();
     h += "<tr data-name=\"" + Esc(Str(t, "name")) + "\"><td>" + Esc(Str(t, "name")) + "</td><td class=\"mono\">" +
@@ -18,7 +20,8 @@ std::string TokenTable(const json& items, const std::string& csrf, const std::st
       h += "<span class=\"badge cancelled\">revoked</span>";
     } else {
       h += "<form method=\"post\" action=\"" + base + "/" + Esc(Str(t, "id")) + "/revoke\" class=\"inline\">" +
-           CsrfField(csrf) + "<button type=\"submit\" class=\"danger\" data-confirm=\"Revoke this token?\">Revoke</button></form>";
+           CsrfField(csrf) +
+           "<button type=\"submit\" class=\"danger\" data-confirm=\"Revoke this token?\">Revoke</button></form>";
     }
     h += "</td></tr>";
   }
@@ -33,8 +36,10 @@ std::string CreateForm(const std::string& csrf, const std::string& action, const
 }
 
 std::string ShownOnce(const std::string& secret, const std::string& what) {
-  return "<div class=\"alert ok once\"><p><strong>Copy this " + what + " now; it is not shown again.</strong></p>"
-         "<code id=\"new-secret\">" + Esc(secret) + "</code> <button type=\"button\" data-copy=\"new-secret\">Copy</button></div>";
+  return "<div class=\"alert ok once\"><p><strong>Copy this " + what +
+         " now; it is not shown again.</strong></p>"
+         "<code id=\"new-secret\">" +
+         Esc(secret) + "</code> <button type=\"button\" data-copy=\"new-secret\">Copy</button></div>";
 }
 }  // namespace
 
@@ -42,7 +47,8 @@ Response ConsoleModule::WorkerTokens(const Request&, Visit& v) {
   auto list = backend_->Call(*v.session, "GET", "/worker-tokens");
   return WithBackend(v.Frame("Worker tokens", "worker-tokens"), list.status(), [&] {
     return "<h1>Worker tokens</h1><p>Workers connect to the server's gRPC port with one of these.</p>" +
-           CreateForm(v.csrf, "/worker-tokens", "Create token") + TokenTable((*list)["items"], v.csrf, "/worker-tokens");
+           CreateForm(v.csrf, "/worker-tokens", "Create token") +
+           TokenTable((*list)["items"], v.csrf, "/worker-tokens");
   });
 }
 
@@ -59,7 +65,8 @@ Response ConsoleModule::CreateWorkerToken(const Request&, Visit& v) {
   auto list = backend_->Call(*v.session, "GET", "/worker-tokens");
   return WithBackend(fr, list.status(), [&] {
     return "<h1>Worker tokens</h1>" + ShownOnce(Str(*created, "token"), "worker token") +
-           CreateForm(v.csrf, "/worker-tokens", "Create token") + TokenTable((*list)["items"], v.csrf, "/worker-tokens");
+           CreateForm(v.csrf, "/worker-tokens", "Create token") +
+           TokenTable((*list)["items"], v.csrf, "/worker-tokens");
   });
 }
 
@@ -73,7 +80,10 @@ namespace {
 json KeysJson(const std::vector<ApiKeyInfo>& keys) {
   json items = json::array();
   for (const auto& k : keys) {
-    items.push_back({{"id", k.id}, {"name", k.name}, {"prefix", k.prefix}, {"createdAt", k.created_at},
+    items.push_back({{"id", k.id},
+                     {"name", k.name},
+                     {"prefix", k.prefix},
+                     {"createdAt", k.created_at},
                      {"lastUsedAt", k.last_used_at ? json(*k.last_used_at) : json(nullptr)},
                      {"revokedAt", k.revoked_at ? json(*k.revoked_at) : json(nullptr)}});
   }
@@ -85,7 +95,8 @@ Response ConsoleModule::ApiKeys(const Request&, Visit& v) {
   auto keys = identity_->ListApiKeys(*v.session);
   return WithBackend(v.Frame("API keys", "api-keys"), keys.status(), [&] {
     return "<h1>API keys</h1><p>For scripts and the CLI: send <code>Authorization: Bearer flk_…</code> to the server's "
-           "REST API.</p>" + CreateForm(v.csrf, "/api-keys", "Create API key") + TokenTable(KeysJson(*keys), v.csrf, "/api-keys");
+           "REST API.</p>" +
+           CreateForm(v.csrf, "/api-keys", "Create API key") + TokenTable(KeysJson(*keys), v.csrf, "/api-keys");
   });
 }
 
@@ -100,8 +111,8 @@ Response ConsoleModule::CreateApiKey(const Request&, Visit& v) {
   if (!created.ok()) return WithBackend(fr, created.status(), [] { return std::string(); });
   auto keys = identity_->ListApiKeys(*v.session);
   return WithBackend(fr, keys.status(), [&] {
-    return "<h1>API keys</h1>" + ShownOnce(created->second, "API key") + CreateForm(v.csrf, "/api-keys", "Create API key") +
-           TokenTable(KeysJson(*keys), v.csrf, "/api-keys");
+    return "<h1>API keys</h1>" + ShownOnce(created->second, "API key") +
+           CreateForm(v.csrf, "/api-keys", "Create API key") + TokenTable(KeysJson(*keys), v.csrf, "/api-keys");
   });
 }
 

@@ -16,8 +16,8 @@ ConsoleModule::~ConsoleModule() = default;
 
 Status ConsoleModule::Start(const runtime::Context& ctx) {
   passwords_ = std::make_unique<PasswordPool>(settings_.hash_threads, settings_.hash_queue);
-  identity_ = std::make_unique<Identity>(ctx.pool, settings_.auth_secret, std::chrono::hours(settings_.session_ttl_hours),
-                                         *passwords_);
+  identity_ = std::make_unique<Identity>(ctx.pool, settings_.auth_secret,
+                                         std::chrono::hours(settings_.session_ttl_hours), *passwords_);
   keys_ = std::make_unique<KeyRing>(ctx.pool, settings_.auth_secret);
   Status s = keys_->Load();
   if (!s.ok()) return Status(s.code(), "loading the token-signing keys: " + s.message());
@@ -36,14 +36,19 @@ void ConsoleModule::AddHealthChecks(health::Monitor& monitor) {
 void ConsoleModule::AddRoutes(http::Router& r) {
   using std::placeholders::_1;
   using std::placeholders::_2;
-  auto member = [this](auto fn) { return Member([this, fn](const Request& q, Visit& v) { return (this->*fn)(q, v); }); };
-  auto anon = [this](auto fn) { return Anonymous([this, fn](const Request& q, Visit& v) { return (this->*fn)(q, v); }); };
+  auto member = [this](auto fn) {
+    return Member([this, fn](const Request& q, Visit& v) { return (this->*fn)(q, v); });
+  };
+  auto anon = [this](auto fn) {
+    return Anonymous([this, fn](const Request& q, Visit& v) { return (this->*fn)(q, v); });
+  };
   http::RouteOptions page{.tag = "console"};
 
   r.Add("GET", "/", http::Sync([this](const Request& req) {
           auto token = identity_->cookies().Unwrap(http::CookieValue(req, kSessionCookie));
           return Redirect(token ? "/overview" : "/sign-in");
-        }), {.summary = "Home: the overview or the sign-in page", .tag = "console"});
+        }),
+        {.summary = "Home: the overview or the sign-in page", .tag = "console"});
   r.Add("GET", "/sign-in", anon(&ConsoleModule::SignInPage), page);
   r.Add("POST", "/sign-in", anon(&ConsoleModule::SignIn), page);
   r.Add("GET", "/sign-up", anon(&ConsoleModule::SignUpPage), page);
@@ -73,7 +78,8 @@ void ConsoleModule::AddRoutes(http::Router& r) {
             res.body = a->second;
             res.With("Cache-Control", "public, max-age=3600").With("X-Content-Type-Options", "nosniff");
             return res;
-          }), {.run_inline = true, .summary = "Static asset", .tag = "assets"});
+          }),
+          {.run_inline = true, .summary = "Static asset", .tag = "assets"});
   }
   AddIdentityRoutes(r);
 }
@@ -84,7 +90,8 @@ void ConsoleModule::AddIdentityRoutes(http::Router& r) {
           Response res = http::JsonResponse(200, keys_->Jwks().dump());
           res.With("Cache-Control", "public, max-age=300");
           return res;
-        }), {.summary = "Public keys of the tokens the console signs", .tag = "identity"});
+        }),
+        {.summary = "Public keys of the tokens the console signs", .tag = "identity"});
   r.Add("POST", "/api/auth/validate-key", http::Sync([this](const Request& req) {
           std::string_view ct = req.Header("content-type");
           if (ct.substr(0, ct.find(';')) != "application/json") {
@@ -104,7 +111,8 @@ void ConsoleModule::AddIdentityRoutes(http::Router& r) {
                       {"user", {{"id", k.user.id}, {"email", k.user.email}, {"name", k.user.name}}},
                       {"org", {{"id", k.org.id}, {"slug", k.org.slug}, {"name", k.org.name}}}};
           return http::JsonResponse(200, out.dump());
-        }), {.summary = "Validate a console API key (for flovyn-server)", .tag = "identity", .has_body = true});
+        }),
+        {.summary = "Validate a console API key (for flovyn-server)", .tag = "identity", .has_body = true});
 }
 
 }  // namespace flovyn::app

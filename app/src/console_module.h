@@ -4,11 +4,11 @@
 
 #include <memory>
 
+#include "app_settings.h"
 #include "backend.h"
 #include "flovyn/http/message.h"
 #include "flovyn/runtime/module.h"
 #include "identity.h"
-#include "app_settings.h"
 
 namespace flovyn::app {
 

@@ -1,8 +1,9 @@
 // Sessions and CSRF for the console's pages: who the visitor is (a signed-in member or an
 // anonymous visitor with a cookie), same-origin and token checks on every POST, and the cookies
 // and headers each answer carries.
-#include "console_common.h"
 #include <spdlog/spdlog.h>
+
+#include "console_common.h"
 #include "flovyn/crypto/crypto.h"
 
 namespace flovyn::app {
@@ -65,7 +66,8 @@ http::Handler ConsoleModule::Member(Page page) {
     auto found = identity_->FindSession(http::CookieValue(req, kSessionCookie));
     if (!found.ok()) {
       spdlog::warn("session lookup failed: {}", found.status().message());
-      return Refusal(503, "Temporarily unavailable", "The console's database cannot be reached. Try again in a moment.");
+      return Refusal(503, "Temporarily unavailable",
+                     "The console's database cannot be reached. Try again in a moment.");
     }
     if (!*found) {
       if (req.method == "GET") return Redirect("/sign-in");

@@ -1,6 +1,7 @@
 // Signing in, signing up and signing out.
-#include "console_common.h"
 #include <spdlog/spdlog.h>
+
+#include "console_common.h"
 
 namespace flovyn::app {
 
@@ -18,12 +19,15 @@ std::string SignUpForm(const std::string& csrf, const std::map<std::string, std:
   return "<section class=\"auth\"><h1>Create your account</h1><form method=\"post\" action=\"/sign-up\">" +
          CsrfField(csrf) + "<label>Name <input name=\"name\" required maxlength=\"200\" value=\"" + val("name") +
          "\"></label><label>Email <input type=\"email\" name=\"email\" required maxlength=\"320\" "
-         "autocomplete=\"username\" value=\"" + val("email") +
+         "autocomplete=\"username\" value=\"" +
+         val("email") +
          "\"></label><label>Password <input type=\"password\" name=\"password\" required minlength=\"10\" "
          "autocomplete=\"new-password\"></label><label>Organisation <input name=\"organization\" required "
-         "maxlength=\"200\" value=\"" + val("organization") +
+         "maxlength=\"200\" value=\"" +
+         val("organization") +
          "\"></label><label>Organisation slug <small>(the server's tenant; letters, digits, dashes)</small> "
-         "<input name=\"slug\" pattern=\"[a-z0-9][a-z0-9-]{1,38}[a-z0-9]\" value=\"" + val("slug") +
+         "<input name=\"slug\" pattern=\"[a-z0-9][a-z0-9-]{1,38}[a-z0-9]\" value=\"" +
+         val("slug") +
          "\"></label><button type=\"submit\">Create account</button></form>"
          "<p>Have an account? <a href=\"/sign-in\">Sign in</a>.</p></section>";
 }
@@ -67,12 +71,17 @@ Response ConsoleModule::SignUp(const Request& req, Visit& v) {
   std::string slug = Field(v.form, "slug");
   if (slug.empty()) slug = SlugFrom(org);
   std::string problem;
-  if (name.empty() || name.size() > 200) problem = "Enter your name (up to 200 characters).";
-  else if (email.size() > 320 || email.find('@') == std::string::npos || email.find_first_of(" <>\"") != std::string::npos)
+  if (name.empty() || name.size() > 200)
+    problem = "Enter your name (up to 200 characters).";
+  else if (email.size() > 320 || email.find('@') == std::string::npos ||
+           email.find_first_of(" <>\"") != std::string::npos)
     problem = "Enter a valid email address.";
-  else if (auto weak = PasswordProblem(password, email); !weak.empty()) problem = weak;
-  else if (org.empty() || org.size() > 200) problem = "Name your organisation (up to 200 characters).";
-  else if (!ValidSlug(slug)) problem = "The organisation slug must be 3 to 40 lower-case letters, digits or dashes.";
+  else if (auto weak = PasswordProblem(password, email); !weak.empty())
+    problem = weak;
+  else if (org.empty() || org.size() > 200)
+    problem = "Name your organisation (up to 200 characters).";
+  else if (!ValidSlug(slug))
+    problem = "The organisation slug must be 3 to 40 lower-case letters, digits or dashes.";
   auto fr = v.Frame("Create your account", "");
   if (!problem.empty()) {
     fr.error = problem;
@@ -86,10 +95,15 @@ Response ConsoleModule::SignUp(const Request& req, Visit& v) {
   if (!r.ok()) {
     switch (r.status().code()) {
       case StatusCode::kAlreadyExists:
-      case StatusCode::kResourceExhausted: fr.error = r.status().message(); break;
+      case StatusCode::kResourceExhausted:
+        fr.error = r.status().message();
+        break;
       case StatusCode::kUnavailable:
-      case StatusCode::kDeadlineExceeded: fr.error = "The Flovyn server cannot be reached; try again in a moment."; break;
-      default: fr.error = "Your account could not be created; try again.";
+      case StatusCode::kDeadlineExceeded:
+        fr.error = "The Flovyn server cannot be reached; try again in a moment.";
+        break;
+      default:
+        fr.error = "Your account could not be created; try again.";
     }
     Response res = Html(HttpFor(r.status()), Layout(fr, SignUpForm(v.csrf, v.form)));
     if (r.status().code() == StatusCode::kResourceExhausted) res.With("Retry-After", "1");

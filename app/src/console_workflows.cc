@@ -1,14 +1,16 @@
 // The console's workflow pages: the overview, the list with its filters, starting one, one
 // execution with its history, cancelling it and settling its promises.
-#include "console_common.h"
 #include <algorithm>
+
+#include "console_common.h"
 
 namespace flovyn::app {
 
 namespace {
 std::string WorkflowRows(const json& items) {
-  std::string h = "<div class=\"table-wrap\"><table class=\"list\"><thead><tr><th>Kind</th><th>Status</th>"
-                  "<th>Queue</th><th>Created</th><th>Execution</th></tr></thead><tbody>";
+  std::string h =
+      "<div class=\"table-wrap\"><table class=\"list\"><thead><tr><th>Kind</th><th>Status</th>"
+      "<th>Queue</th><th>Created</th><th>Execution</th></tr></thead><tbody>";
   for (const auto& w : items) {
     std::string id = Str(w, "id");
     h += "<tr><td><a href=\"/workflows/" + Esc(id) + "\">" + Esc(Str(w, "kind")) + "</a></td><td>" +
@@ -37,7 +39,8 @@ Response ConsoleModule::Overview(const Request&, Visit& v) {
 
 Response ConsoleModule::Workflows(const Request& req, Visit& v) {
   std::string status = Query(req, "status"), kind = Query(req, "kind"), cursor = Query(req, "cursor");
-  if (!status.empty() && std::find(kWorkflowStatuses.begin(), kWorkflowStatuses.end(), status) == kWorkflowStatuses.end()) {
+  if (!status.empty() &&
+      std::find(kWorkflowStatuses.begin(), kWorkflowStatuses.end(), status) == kWorkflowStatuses.end()) {
     return Refusal(400, "Bad filter", "Unknown workflow status.");
   }
   std::string q = "/workflows?limit=25";
@@ -46,10 +49,11 @@ Response ConsoleModule::Workflows(const Request& req, Visit& v) {
   if (!cursor.empty()) q += "&cursor=" + UrlEncode(cursor);
   auto list = backend_->Call(*v.session, "GET", q);
   return WithBackend(v.Frame("Workflows", "workflows"), list.status(), [&] {
-    std::string h = "<h1>Workflows</h1><form method=\"get\" action=\"/workflows\" class=\"filters\">"
-                    "<label>Status <select name=\"status\">" + Options(kWorkflowStatuses, status) +
-                    "</select></label><label>Kind <input name=\"kind\" value=\"" + Esc(kind) +
-                    "\"></label><button type=\"submit\">Filter</button></form>";
+    std::string h =
+        "<h1>Workflows</h1><form method=\"get\" action=\"/workflows\" class=\"filters\">"
+        "<label>Status <select name=\"status\">" +
+        Options(kWorkflowStatuses, status) + "</select></label><label>Kind <input name=\"kind\" value=\"" + Esc(kind) +
+        "\"></label><button type=\"submit\">Filter</button></form>";
     h += WorkflowRows((*list)["items"]);
     if ((*list)["nextCursor"].is_string()) {
       std::string next = "/workflows?cursor=" + UrlEncode((*list)["nextCursor"].get<std::string>());
@@ -71,8 +75,10 @@ Response ConsoleModule::StartWorkflow(const Request&, Visit& v) {
   std::string kind = Field(v.form, "kind"), queue = Field(v.form, "queue"), input = Field(v.form, "input");
   auto fr = v.Frame("Workflows", "workflows");
   json in = input.empty() ? json(nullptr) : json::parse(input, nullptr, false);
-  if (kind.empty()) fr.error = "Name the workflow kind to start.";
-  else if (in.is_discarded()) fr.error = "The input is not valid JSON.";
+  if (kind.empty())
+    fr.error = "Name the workflow kind to start.";
+  else if (in.is_discarded())
+    fr.error = "The input is not valid JSON.";
   if (!fr.error.empty()) return Html(400, Layout(fr, "<h1>Workflows</h1><p><a href=\"/workflows\">Back</a></p>"));
   json body = {{"kind", kind}, {"queue", queue.empty() ? "default" : queue}, {"input", in}};
   auto r = backend_->Call(*v.session, "POST", "/workflows", &body);
@@ -83,7 +89,8 @@ Response ConsoleModule::StartWorkflow(const Request&, Visit& v) {
 Response ConsoleModule::WorkflowDetail(const Request& req, Visit& v) {
   const std::string& id = req.path_params.at("id");
   auto w = backend_->Call(*v.session, "GET", "/workflows/" + UrlEncode(id));
-  StatusOr<json> events = w.ok() ? backend_->Call(*v.session, "GET", "/workflows/" + UrlEncode(id) + "/events") : w.status();
+  StatusOr<json> events =
+      w.ok() ? backend_->Call(*v.session, "GET", "/workflows/" + UrlEncode(id) + "/events") : w.status();
   auto fr = v.Frame("Workflow", "workflows");
   if (w.ok() && !Terminal(Str(*w, "status"))) fr.refresh_secs = 3;
   return WithBackend(fr, events.status(), [&] {
@@ -98,9 +105,10 @@ Response ConsoleModule::WorkflowDetail(const Request& req, Visit& v) {
       h += "<dt>Parent</dt><dd><a class=\"mono\" href=\"/workflows/" + Esc(Str(x, "parentId")) + "\">" +
            Esc(Str(x, "parentId")) + "</a></dd>";
     }
-    h += "</dl><div class=\"io\"><section><h2>Input</h2>" + JsonBlock(x["input"]) + "</section><section><h2>Output</h2>" +
-         JsonBlock(x["output"]) + "</section>";
-    if (x["error"].is_string()) h += "<section><h2>Error</h2><pre class=\"error\">" + Esc(Str(x, "error")) + "</pre></section>";
+    h += "</dl><div class=\"io\"><section><h2>Input</h2>" + JsonBlock(x["input"]) +
+         "</section><section><h2>Output</h2>" + JsonBlock(x["output"]) + "</section>";
+    if (x["error"].is_string())
+      h += "<section><h2>Error</h2><pre class=\"error\">" + Esc(Str(x, "error")) + "</pre></section>";
     h += "</div>";
     // Promises created and not yet settled can be resolved here.
     std::map<std::string, std::string> pending;
@@ -115,14 +123,16 @@ Response ConsoleModule::WorkflowDetail(const Request& req, Visit& v) {
     }
     for (const auto& [pid, name] : pending) {
       if (pid.empty() || Terminal(status)) continue;
-      h += "<section class=\"promise\"><h2>Waiting for promise “" + Esc(name) + "”</h2><form method=\"post\" action=\"/workflows/" +
-           Esc(Str(x, "id")) + "/promises/" + Esc(pid) + "\" class=\"stack\">" + CsrfField(v.csrf) +
+      h += "<section class=\"promise\"><h2>Waiting for promise “" + Esc(name) +
+           "”</h2><form method=\"post\" action=\"/workflows/" + Esc(Str(x, "id")) + "/promises/" + Esc(pid) +
+           "\" class=\"stack\">" + CsrfField(v.csrf) +
            "<label>Value (JSON) <textarea name=\"value\" rows=\"3\">null</textarea></label>"
            "<button type=\"submit\">Resolve</button></form></section>";
     }
     if (!Terminal(status)) {
       h += "<form method=\"post\" action=\"/workflows/" + Esc(Str(x, "id")) + "/cancel\" class=\"inline\">" +
-           CsrfField(v.csrf) + "<button type=\"submit\" class=\"danger\" data-confirm=\"Cancel this workflow?\">Cancel "
+           CsrfField(v.csrf) +
+           "<button type=\"submit\" class=\"danger\" data-confirm=\"Cancel this workflow?\">Cancel "
            "workflow</button></form>";
     }
     h += "<h2>Timeline</h2><ol class=\"timeline\" id=\"timeline\">";
@@ -158,7 +168,8 @@ Response ConsoleModule::ResolvePromise(const Request& req, Visit& v) {
     return Html(400, Layout(fr, "<p><a href=\"/workflows/" + Esc(UrlEncode(id)) + "\">Back to the workflow</a></p>"));
   }
   json body = {{"value", value}};
-  auto r = backend_->Call(*v.session, "POST", "/promises/" + UrlEncode(req.path_params.at("promise")) + "/resolve", &body);
+  auto r =
+      backend_->Call(*v.session, "POST", "/promises/" + UrlEncode(req.path_params.at("promise")) + "/resolve", &body);
   if (!r.ok()) return WithBackend(fr, r.status(), [] { return std::string(); });
   return Redirect("/workflows/" + UrlEncode(id));
 }

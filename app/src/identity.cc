@@ -1,13 +1,14 @@
-#include "flovyn/core/mutex.h"
 #include "identity.h"
 
 #include <argon2.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
+#include "flovyn/core/mutex.h"
 #include "flovyn/crypto/crypto.h"
 #include "flovyn/db/sqlstate.h"
 #include "flovyn/db/transaction.h"
@@ -84,9 +85,8 @@ std::string SlugFrom(std::string_view name) {
 
 bool ValidSlug(std::string_view slug) {
   if (slug.size() < 3 || slug.size() > 40 || slug.front() == '-' || slug.back() == '-') return false;
-  return std::all_of(slug.begin(), slug.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-  });
+  return std::all_of(slug.begin(), slug.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
 }
 
 // ---------------------------------------------------------------- cookies
@@ -112,7 +112,11 @@ std::string SessionCookies::AnonymousCsrf(std::string_view visitor) const {
 
 Identity::Identity(db::Pool& pool, std::string secret, std::chrono::hours session_ttl, PasswordPool& passwords,
                    SignInThrottle throttle)
-    : pool_(pool), cookies_(std::move(secret)), session_ttl_(session_ttl), passwords_(passwords), throttle_(throttle),
+    : pool_(pool),
+      cookies_(std::move(secret)),
+      session_ttl_(session_ttl),
+      passwords_(passwords),
+      throttle_(throttle),
       dummy_hash_(HashPassword(crypto::RandomToken(16))) {}
 
 StatusOr<std::pair<std::string, Session>> Identity::NewSession(const User& u, const Org& o) {
@@ -149,9 +153,10 @@ StatusOr<std::pair<std::string, Session>> Identity::SignUp(const std::string& em
       return u.status();
     }
     user = UserFrom(*u, 0, 0);
-    auto o = tx.Exec("INSERT INTO organizations (slug, name) VALUES ($1, $2) "
-                     "RETURNING id, slug, name, 'owner', tenant_ready",
-                     {org_slug, org_name});
+    auto o = tx.Exec(
+        "INSERT INTO organizations (slug, name) VALUES ($1, $2) "
+        "RETURNING id, slug, name, 'owner', tenant_ready",
+        {org_slug, org_name});
     if (!o.ok()) {
       if (o.status().code() == StatusCode::kAlreadyExists) {
         return {StatusCode::kAlreadyExists, "the organisation slug '" + org_slug + "' is taken"};
@@ -189,8 +194,10 @@ Status Identity::Reserve(const std::string& key, int free_attempts) {
       "failures = CASE WHEN t.last_at < now() - $2::bigint * interval '1 second' THEN 1 ELSE t.failures + 1 END, "
       "last_at = now() "
       "WHERE t.last_at < now() - $2::bigint * interval '1 second' OR t.failures < $3::int "
-      "OR t.last_at + " + WaitExpr("$3", "$4", "$5") + " * interval '1 second' <= now() "
-      "RETURNING failures",
+      "OR t.last_at + " +
+          WaitExpr("$3", "$4", "$5") +
+          " * interval '1 second' <= now() "
+          "RETURNING failures",
       {key, std::to_string(throttle_.forget_after.count()), std::to_string(free_attempts),
        std::to_string(throttle_.first_wait.count()), std::to_string(throttle_.max_wait.count())});
   if (!r.ok()) return r.status();
@@ -201,7 +208,8 @@ Status Identity::Reserve(const std::string& key, int free_attempts) {
                         std::to_string(throttle_.max_wait.count())});
   if (!w.ok()) return w.status();
   int64_t wait = w->rows() == 1 ? w->GetInt(0, 0) : 1;
-  return Status(StatusCode::kResourceExhausted, "too many failed sign-ins; try again in " + std::to_string(wait) + " s");
+  return Status(StatusCode::kResourceExhausted,
+                "too many failed sign-ins; try again in " + std::to_string(wait) + " s");
 }
 
 void Identity::Release(const std::string& key) {
@@ -290,9 +298,10 @@ StatusOr<std::pair<ApiKeyInfo, std::string>> Identity::CreateApiKey(const Sessio
 }
 
 StatusOr<std::vector<ApiKeyInfo>> Identity::ListApiKeys(const Session& s) {
-  auto r = pool_.Query("SELECT id, name, prefix, created_at::text, last_used_at::text, revoked_at::text FROM api_keys "
-                       "WHERE org_id = $1 ORDER BY created_at DESC",
-                       {s.org.id});
+  auto r = pool_.Query(
+      "SELECT id, name, prefix, created_at::text, last_used_at::text, revoked_at::text FROM api_keys "
+      "WHERE org_id = $1 ORDER BY created_at DESC",
+      {s.org.id});
   if (!r.ok()) return r.status();
   std::vector<ApiKeyInfo> out;
   for (int i = 0; i < r->rows(); ++i) {
@@ -303,8 +312,9 @@ StatusOr<std::vector<ApiKeyInfo>> Identity::ListApiKeys(const Session& s) {
 }
 
 Status Identity::RevokeApiKey(const Session& s, const std::string& id) {
-  auto r = pool_.Query("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id::text = $1 AND org_id = $2",
-                       {id, s.org.id});
+  auto r =
+      pool_.Query("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id::text = $1 AND org_id = $2",
+                  {id, s.org.id});
   if (!r.ok()) return r.status();
   if (r->affected() == 0) return NotFound("API key not found");
   return Status::Ok();
@@ -344,8 +354,9 @@ Status KeyRing::Load() {
     keys = json::array();
     auto lock = tx.Exec("SELECT pg_advisory_xact_lock($1)", {std::to_string(kKeyRingLock)});
     if (!lock.ok()) return lock.status();
-    auto r = tx.Exec("SELECT kid, private_key, public_jwk::text FROM signing_keys WHERE retired_at IS NULL "
-                     "ORDER BY created_at DESC");
+    auto r = tx.Exec(
+        "SELECT kid, private_key, public_jwk::text FROM signing_keys WHERE retired_at IS NULL "
+        "ORDER BY created_at DESC");
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) {
       std::string kid(r->Get(i, 0));

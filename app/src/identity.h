@@ -7,13 +7,14 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "flovyn/core/mutex.h"
+#include <nlohmann/json.hpp>
+
 #include "flovyn/auth/jwt.h"
+#include "flovyn/core/mutex.h"
 #include "flovyn/core/status.h"
 #include "flovyn/db/pool.h"
 #include "password_pool.h"
@@ -49,11 +50,11 @@ struct Session {
 // attempts each further one waits twice as long. A user signing in from another address is never
 // held up by someone guessing their password elsewhere.
 struct SignInThrottle {
-  int free_attempts = 5;                       // per email and address: failures allowed before waiting
-  int address_free_attempts = 20;              // per address, any email
-  std::chrono::seconds first_wait{30};         // doubles with every further failure
+  int free_attempts = 5;                // per email and address: failures allowed before waiting
+  int address_free_attempts = 20;       // per address, any email
+  std::chrono::seconds first_wait{30};  // doubles with every further failure
   std::chrono::seconds max_wait{900};
-  std::chrono::seconds forget_after{900};      // failures older than this no longer count
+  std::chrono::seconds forget_after{900};  // failures older than this no longer count
 };
 
 struct ApiKeyInfo {
@@ -89,13 +90,13 @@ class Identity {
   // server's tenant there); its failure rolls everything back. ALREADY_EXISTS when the email or
   // the slug is taken; RESOURCE_EXHAUSTED when password hashing is saturated.
   StatusOr<std::pair<std::string, Session>> SignUp(const std::string& email, const std::string& name,
-                                                    const std::string& password, const std::string& org_name,
-                                                    const std::string& org_slug,
-                                                    const std::function<Status(const Session&)>& before_commit);
+                                                   const std::string& password, const std::string& org_name,
+                                                   const std::string& org_slug,
+                                                   const std::function<Status(const Session&)>& before_commit);
   // UNAUTHENTICATED for a wrong email or password; RESOURCE_EXHAUSTED (message says how long to
   // wait) after repeated failures from `client` or while hashing is saturated. Returns the cookie.
   StatusOr<std::pair<std::string, Session>> SignIn(const std::string& email, const std::string& password,
-                                                    const std::string& client);
+                                                   const std::string& client);
   StatusOr<std::optional<Session>> FindSession(std::string_view cookie);
   Status EndSession(std::string_view cookie);
   Status MarkTenantReady(const std::string& org_id);
@@ -124,7 +125,8 @@ class Identity {
   SignInThrottle throttle_;
   std::string dummy_hash_;
   Mutex purge_mu_;
-  std::chrono::steady_clock::time_point last_purge_ GUARDED_BY(purge_mu_);  // verified against when the email is unknown, so timing tells nothing
+  std::chrono::steady_clock::time_point last_purge_
+      GUARDED_BY(purge_mu_);  // verified against when the email is unknown, so timing tells nothing
 };
 
 // The active signing key and the public keys of all keys not yet retired.

@@ -11,12 +11,23 @@ std::string Esc(std::string_view s) {
   out.reserve(s.size() + 16);
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -54,7 +65,8 @@ std::string Layout(const Frame& f, const std::string& body) {
   h += "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
   if (f.refresh_secs > 0) h += "<meta http-equiv=\"refresh\" content=\"" + std::to_string(f.refresh_secs) + "\">";
-  h += "<title>" + Esc(f.title) + " · Flovyn</title>"
+  h += "<title>" + Esc(f.title) +
+       " · Flovyn</title>"
        "<link rel=\"stylesheet\" href=\"/assets/app.css\"><script src=\"/assets/app.js\" defer></script></head><body>";
   h += "<header class=\"top\"><a class=\"brand\" href=\"/\">Flovyn</a>";
   if (f.session) {
@@ -70,8 +82,10 @@ std::string Layout(const Frame& f, const std::string& body) {
     item("worker-tokens", "/worker-tokens", "Worker tokens");
     item("api-keys", "/api-keys", "API keys");
     h += "</nav><div class=\"who\"><span class=\"org\">" + Esc(f.session->org.name) + "</span> <span class=\"muted\">" +
-         Esc(f.session->user.email) + "</span>"
-         "<form method=\"post\" action=\"/sign-out\" class=\"inline\">" + CsrfField(f.session->csrf_token) +
+         Esc(f.session->user.email) +
+         "</span>"
+         "<form method=\"post\" action=\"/sign-out\" class=\"inline\">" +
+         CsrfField(f.session->csrf_token) +
          "<button type=\"submit\" class=\"link\" id=\"sign-out\">Sign out</button></form></div>";
   }
   h += "</header><main>";

@@ -2,9 +2,10 @@
 // goes through Esc; pages work without JavaScript.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "flovyn/http/message.h"
 

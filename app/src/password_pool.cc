@@ -1,8 +1,8 @@
-#include "flovyn/core/mutex.h"
 #include "password_pool.h"
 
 #include <future>
 
+#include "flovyn/core/mutex.h"
 #include "identity.h"
 
 namespace flovyn::app {

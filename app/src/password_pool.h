@@ -33,7 +33,7 @@ class PasswordPool {
   Status Run(std::function<void()> job);
 
  private:
-  const int capacity_;                       // threads + queue limit
+  const int capacity_;                // threads + queue limit
   int admitted_ GUARDED_BY(mu_) = 0;  // running or waiting
   mutable Mutex mu_;
   CondVar cv_;

@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <sstream>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include "engine_harness.h"
 #include "hostile.h"
@@ -44,17 +44,18 @@ int main(int argc, char** argv) {
   if (!only_waiters) {
     EngineServer s({.launcher = launcher});
     auto r = RapidReset(s.server().grpc_port(), s.server().process().pid(), std::chrono::seconds(seconds));
-    std::printf("| rapid reset, %d s, one connection | %ld HEADERS+RST_STREAM pairs; peak %ld threads, %.0f MiB RSS; "
-                "alive: %s; next call from another client %.1f ms |\n",
-                seconds, r.pairs, r.peak.threads, r.peak.rss_mb, s.server().process().running() ? "yes" : "NO",
-                r.recovery_ms);
+    std::printf(
+        "| rapid reset, %d s, one connection | %ld HEADERS+RST_STREAM pairs; peak %ld threads, %.0f MiB RSS; "
+        "alive: %s; next call from another client %.1f ms |\n",
+        seconds, r.pairs, r.peak.threads, r.peak.rss_mb, s.server().process().running() ? "yes" : "NO", r.recovery_ms);
   }
   if (!only_waiters) {
     EngineServer s({.launcher = launcher});
     auto r = HalfOpen(s.server().grpc_port(), s.server().process().pid(), 100000, 64, 5s);
-    std::printf("| 100k half-open streams (64 per connection; defaults: 300 connections) | %d connections opened; "
-                "RSS %.0f -> %.0f MiB held -> %.0f MiB after close; max %ld threads |\n",
-                r.connections, r.baseline_mb, r.held_mb, r.after_mb, r.max_threads);
+    std::printf(
+        "| 100k half-open streams (64 per connection; defaults: 300 connections) | %d connections opened; "
+        "RSS %.0f -> %.0f MiB held -> %.0f MiB after close; max %ld threads |\n",
+        r.connections, r.baseline_mb, r.held_mb, r.after_mb, r.max_threads);
   }
   if (!only_waiters) {
     EngineServer s({.launcher = launcher});
@@ -62,9 +63,10 @@ int main(int argc, char** argv) {
     rlimit low{1024, 1024};
     prlimit(pid, RLIMIT_NOFILE, &low, nullptr);
     auto r = ExhaustDescriptors(s.http_port(), s.server().grpc_port(), pid, 1300, 5s);
-    std::printf("| descriptors: 1300 connections held 5 s, RLIMIT_NOFILE 1024 | server CPU while full %.2f cores; "
-                "gRPC serving again %.0f ms after release; liveness %d |\n",
-                r.cpu_while_full, r.grpc_back_ms, r.live_status_after);
+    std::printf(
+        "| descriptors: 1300 connections held 5 s, RLIMIT_NOFILE 1024 | server CPU while full %.2f cores; "
+        "gRPC serving again %.0f ms after release; liveness %d |\n",
+        r.cpu_while_full, r.grpc_back_ms, r.live_status_after);
   }
   struct Waiters {
     int n, per_connection;
@@ -80,14 +82,21 @@ int main(int argc, char** argv) {
                             {"ENGINE__MAX_STREAMS_PER_TENANT", "10000"},
                             {"GRPC__HANDLER_QUEUE", "20000"}},
                     .launcher = launcher});
-    WaitersSpec spec{.client = s.ClientFor("acme"), .other = s.ClientFor("beta"), .database_url = s.database_url(),
-                     .polls = n, .streams = n, .per_channel = w.per_connection, .window = 5000ms};
+    WaitersSpec spec{.client = s.ClientFor("acme"),
+                     .other = s.ClientFor("beta"),
+                     .database_url = s.database_url(),
+                     .polls = n,
+                     .streams = n,
+                     .per_channel = w.per_connection,
+                     .window = 5000ms};
     auto r = ManyWaiters(s.server().process().pid(), spec);
-    std::printf("| %d long-polls + %d notification streams, %d per connection | %d refused; %ld threads, %.0f MiB RSS; database "
-                "%.1f tx/s idle without them, %.1f tx/s with them; another tenant's call max %.1f ms; SIGTERM "
-                "released %d of %d, every poll in %.0f ms and everything in %.0f ms |\n",
-                r.polls, r.streams, w.per_connection, r.refused, r.held.threads, r.held.rss_mb, r.baseline_tx_per_s, r.waiting_tx_per_s,
-                r.other_tenant_max_ms, r.released, r.polls + r.streams, r.polls_release_ms, r.release_ms);
+    std::printf(
+        "| %d long-polls + %d notification streams, %d per connection | %d refused; %ld threads, %.0f MiB RSS; "
+        "database "
+        "%.1f tx/s idle without them, %.1f tx/s with them; another tenant's call max %.1f ms; SIGTERM "
+        "released %d of %d, every poll in %.0f ms and everything in %.0f ms |\n",
+        r.polls, r.streams, w.per_connection, r.refused, r.held.threads, r.held.rss_mb, r.baseline_tx_per_s,
+        r.waiting_tx_per_s, r.other_tenant_max_ms, r.released, r.polls + r.streams, r.polls_release_ms, r.release_ms);
   }
   return 0;
 }

@@ -3,10 +3,10 @@
 // password guesses from random emails and addresses, side by side with a quiet reference run
 // and with the hashing bound lifted. One fresh console per row (its peak RSS is its own).
 // Usage: bench_signin_flood [seconds per flood, default 20]
+#include "signin_flood.h"
+
 #include <cstdio>
 #include <cstdlib>
-
-#include "signin_flood.h"
 
 using namespace flovyn::testing;
 
@@ -26,7 +26,9 @@ int main(int argc, char** argv) {
       {"quiet (reference)", 0, {}},
       {"40/s, bounded (defaults)", 40, {}},
       {"150/s, bounded (defaults)", 150, {}},
-      {"150/s, bound lifted (16 threads, queue 1024)", 150, {{"AUTH__HASH_THREADS", "16"}, {"AUTH__HASH_QUEUE", "1024"}}},
+      {"150/s, bound lifted (16 threads, queue 1024)",
+       150,
+       {{"AUTH__HASH_THREADS", "16"}, {"AUTH__HASH_QUEUE", "1024"}}},
   };
   std::printf("| run | guesses | answers | live p50 ms | live p99 ms | live max ms | RSS peak MB | right password |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
@@ -40,13 +42,15 @@ int main(int argc, char** argv) {
       return 1;
     }
     int pid = stack.app().process().pid();
-    FloodResult r = row.rate == 0
-                        ? Quiet(stack.app().port(), pid, std::chrono::seconds(seconds))
-                        : RunSignInFlood(stack.app().port(), pid,
-                                         {.per_second = row.rate, .duration = std::chrono::seconds(seconds),
-                                          .email = "ada@example.com", .password = "correct-horse-1"});
+    FloodResult r = row.rate == 0 ? Quiet(stack.app().port(), pid, std::chrono::seconds(seconds))
+                                  : RunSignInFlood(stack.app().port(), pid,
+                                                   {.per_second = row.rate,
+                                                    .duration = std::chrono::seconds(seconds),
+                                                    .email = "ada@example.com",
+                                                    .password = "correct-horse-1"});
     std::string answers;
-    for (auto [code, n] : r.statuses) answers += (answers.empty() ? "" : ", ") + std::to_string(n) + "×" + std::to_string(code);
+    for (auto [code, n] : r.statuses)
+      answers += (answers.empty() ? "" : ", ") + std::to_string(n) + "×" + std::to_string(code);
     char signin[96] = "–";
     if (row.rate > 0) {
       std::snprintf(signin, sizeof signin, "%s, %d tries, %.1f s", r.signed_in ? "in" : "NOT IN", r.sign_in_tries,

@@ -16,7 +16,8 @@ using Clock = std::chrono::steady_clock;
 using namespace flovyn;
 
 int Throughput(sdk::Client& client, int workers, int tasks) {
-  std::string queue = "bench-" + std::to_string(workers) + "-" + std::to_string(Clock::now().time_since_epoch().count());
+  std::string queue =
+      "bench-" + std::to_string(workers) + "-" + std::to_string(Clock::now().time_since_epoch().count());
   std::atomic<int> completed{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;

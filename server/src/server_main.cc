@@ -7,10 +7,10 @@
 #include "engine/policy.h"
 #include "flovyn/http/router.h"
 #include "flovyn/runtime/cli.h"
-#include "worker_token_plugin.h"
 #include "flovyn/runtime/process.h"
 #include "flovyn/runtime/process_settings.h"
 #include "settings.h"
+#include "worker_token_plugin.h"
 
 namespace flovyn::generated {
 std::vector<flovyn::migrate::Migration> server_core_migrations();

@@ -10,107 +10,194 @@ using config::Type;
 namespace {
 
 void AddCoreSettings(config::Schema& s) {
-  s.Add({.key = "database_url", .type = Type::kSecretUrl, .required = true,
+  s.Add({.key = "database_url",
+         .type = Type::kSecretUrl,
+         .required = true,
          .description = "PostgreSQL connection string"});
-  s.Add({.key = "server_port", .type = Type::kInt, .default_value = "8000",
-         .description = "HTTP port (API and probes)", .min_value = 1, .max_value = 65535});
-  s.Add({.key = "grpc_server_port", .type = Type::kInt, .default_value = "9090", .description = "gRPC port",
-         .min_value = 1, .max_value = 65535});
-  s.Add({.key = "nats.enabled", .type = Type::kBool, .default_value = "false",
+  s.Add({.key = "server_port",
+         .type = Type::kInt,
+         .default_value = "8000",
+         .description = "HTTP port (API and probes)",
+         .min_value = 1,
+         .max_value = 65535});
+  s.Add({.key = "grpc_server_port",
+         .type = Type::kInt,
+         .default_value = "9090",
+         .description = "gRPC port",
+         .min_value = 1,
+         .max_value = 65535});
+  s.Add({.key = "nats.enabled",
+         .type = Type::kBool,
+         .default_value = "false",
          .description = "enable NATS notifications"});
-  s.Add({.key = "nats.url", .type = Type::kSecretUrl, .default_value = "nats://localhost:4222", .description = "NATS server",
+  s.Add({.key = "nats.url",
+         .type = Type::kSecretUrl,
+         .default_value = "nats://localhost:4222",
+         .description = "NATS server",
          .required_when = "nats.enabled"});
-  s.Add({.key = "flovyn_security.enabled", .type = Type::kBool, .default_value = "true",
+  s.Add({.key = "flovyn_security.enabled",
+         .type = Type::kBool,
+         .default_value = "true",
          .description = "require authentication"});
-  s.Add({.key = "worker_token_secret", .type = Type::kSecret,
-         .description = "HMAC key for worker tokens", .required_when = "flovyn_security.enabled",
+  s.Add({.key = "worker_token_secret",
+         .type = Type::kSecret,
+         .description = "HMAC key for worker tokens",
+         .required_when = "flovyn_security.enabled",
          .min_length = 32});
   runtime::AddTracingSettings(s, "flovyn-server");
-  s.Add({.key = "metrics.enabled", .type = Type::kBool, .default_value = "false",
+  s.Add({.key = "metrics.enabled",
+         .type = Type::kBool,
+         .default_value = "false",
          .description = "serve Prometheus metrics"});
-  s.Add({.key = "metrics.port", .type = Type::kInt, .default_value = "9091", .description = "metrics port",
-         .min_value = 1, .max_value = 65535});
+  s.Add({.key = "metrics.port",
+         .type = Type::kInt,
+         .default_value = "9091",
+         .description = "metrics port",
+         .min_value = 1,
+         .max_value = 65535});
   runtime::AddProcessSettings(s);
 }
 
 void AddAuthSettings(config::Schema& s) {
-  s.Add({.key = "auth.static_api_key.keys", .type = Type::kSecretJson,
+  s.Add({.key = "auth.static_api_key.keys",
+         .type = Type::kSecretJson,
          .description = "static API keys: an array of tables { key, org_id, principal_type, principal_id, role }; "
                         "org_id is a tenant slug or id, or `*` for a platform admin"});
   s.Add({.key = "auth.jwt.jwks_uri",
          .description = "the console's JWKS (http://console:3000/.well-known/jwks.json); console JWTs are "
                         "accepted when set"});
-  s.Add({.key = "auth.jwt.issuer", .description = "required `iss` of console JWTs (the console's NEXT_PUBLIC_APP_URL)"});
-  s.Add({.key = "auth.jwt.audience", .default_value = "flovyn-server", .description = "required `aud` of console JWTs"});
-  s.Add({.key = "auth.jwt.refetch_interval_ms", .type = Type::kInt, .default_value = "10000",
+  s.Add(
+      {.key = "auth.jwt.issuer", .description = "required `iss` of console JWTs (the console's NEXT_PUBLIC_APP_URL)"});
+  s.Add(
+      {.key = "auth.jwt.audience", .default_value = "flovyn-server", .description = "required `aud` of console JWTs"});
+  s.Add({.key = "auth.jwt.refetch_interval_ms",
+         .type = Type::kInt,
+         .default_value = "10000",
          .description = "a token naming an unknown key id fetches the JWKS again at most this often",
-         .min_value = 100, .max_value = 3600000});
+         .min_value = 100,
+         .max_value = 3600000});
   s.Add({.key = "auth.api_key.validate_url",
          .description = "the console's API-key validation endpoint (http://console:3000/api/auth/validate-key); "
                         "console API keys (flk_...) are accepted when set"});
-  s.Add({.key = "auth.api_key.cache_secs", .type = Type::kInt, .default_value = "30",
+  s.Add({.key = "auth.api_key.cache_secs",
+         .type = Type::kInt,
+         .default_value = "30",
          .description = "how long a console API key's validation is reused (a revocation takes effect within it)",
-         .min_value = 0, .max_value = 3600});
-  s.Add({.key = "auth.api_key.validations_per_sec", .type = Type::kInt, .default_value = "5",
+         .min_value = 0,
+         .max_value = 3600});
+  s.Add({.key = "auth.api_key.validations_per_sec",
+         .type = Type::kInt,
+         .default_value = "5",
          .description = "console API keys not in the cache are checked with the console at most this often per "
                         "client address (bursts of auth.api_key.validation_burst); beyond it 429",
-         .min_value = 1, .max_value = 10000});
-  s.Add({.key = "auth.api_key.validation_burst", .type = Type::kInt, .default_value = "20",
+         .min_value = 1,
+         .max_value = 10000});
+  s.Add({.key = "auth.api_key.validation_burst",
+         .type = Type::kInt,
+         .default_value = "20",
          .description = "console API-key checks a client address may make at once before the rate applies",
-         .min_value = 1, .max_value = 10000});
-  s.Add({.key = "auth.api_key.max_validations_in_flight", .type = Type::kInt, .default_value = "4",
+         .min_value = 1,
+         .max_value = 10000});
+  s.Add({.key = "auth.api_key.max_validations_in_flight",
+         .type = Type::kInt,
+         .default_value = "4",
          .description = "console API-key checks waiting on the console at once, for all clients; beyond it 429",
-         .min_value = 1, .max_value = 1000});
+         .min_value = 1,
+         .max_value = 1000});
 }
 
 void AddEngineSettings(config::Schema& s) {
-  s.Add({.key = "engine.workflow_lease_ms", .type = Type::kInt, .default_value = "60000",
+  s.Add({.key = "engine.workflow_lease_ms",
+         .type = Type::kInt,
+         .default_value = "60000",
          .description = "how long a worker holds a claimed workflow execution without submitting",
-         .min_value = 100, .max_value = 3600000});
-  s.Add({.key = "engine.poll_sweep_ms", .type = Type::kInt, .default_value = "1000",
+         .min_value = 100,
+         .max_value = 3600000});
+  s.Add({.key = "engine.poll_sweep_ms",
+         .type = Type::kInt,
+         .default_value = "1000",
          .description = "waiting long-polls re-check for work at least this often, notification or not",
-         .min_value = 10, .max_value = 60000});
-  s.Add({.key = "engine.max_polls_per_tenant", .type = Type::kInt, .default_value = "5000",
+         .min_value = 10,
+         .max_value = 60000});
+  s.Add({.key = "engine.max_polls_per_tenant",
+         .type = Type::kInt,
+         .default_value = "5000",
          .description = "long-polls one tenant may hold waiting at once; beyond it RESOURCE_EXHAUSTED",
-         .min_value = 1, .max_value = 1000000});
-  s.Add({.key = "engine.max_streams_per_tenant", .type = Type::kInt, .default_value = "5000",
+         .min_value = 1,
+         .max_value = 1000000});
+  s.Add({.key = "engine.max_streams_per_tenant",
+         .type = Type::kInt,
+         .default_value = "5000",
          .description = "notification streams one tenant may hold open at once; beyond it RESOURCE_EXHAUSTED",
-         .min_value = 1, .max_value = 1000000});
+         .min_value = 1,
+         .max_value = 1000000});
 }
 
 void AddGrpcSettings(config::Schema& s) {
-  s.Add({.key = "grpc.handler_threads", .type = Type::kInt, .default_value = "16",
+  s.Add({.key = "grpc.handler_threads",
+         .type = Type::kInt,
+         .default_value = "16",
          .description = "threads running gRPC calls (unary calls and long-poll claims; waiting holds none)",
-         .min_value = 1, .max_value = 1024});
-  s.Add({.key = "grpc.handler_queue", .type = Type::kInt, .default_value = "10000",
+         .min_value = 1,
+         .max_value = 1024});
+  s.Add({.key = "grpc.handler_queue",
+         .type = Type::kInt,
+         .default_value = "10000",
          .description = "gRPC calls waiting for a handler thread at most; beyond it RESOURCE_EXHAUSTED",
-         .min_value = 0, .max_value = 1000000});
-  s.Add({.key = "grpc.max_connections", .type = Type::kInt, .default_value = "300",
+         .min_value = 0,
+         .max_value = 1000000});
+  s.Add({.key = "grpc.max_connections",
+         .type = Type::kInt,
+         .default_value = "300",
          .description = "open gRPC connections at most; beyond it a new connection is closed at once (each "
                         "may hold grpc.max_concurrent_streams calls of about 12 KiB: docs/deployment.md)",
-         .min_value = 1, .max_value = 1000000});
-  s.Add({.key = "grpc.max_concurrent_streams", .type = Type::kInt, .default_value = "64",
+         .min_value = 1,
+         .max_value = 1000000});
+  s.Add({.key = "grpc.max_concurrent_streams",
+         .type = Type::kInt,
+         .default_value = "64",
          .description = "calls in flight on one gRPC connection at most (HTTP/2 MAX_CONCURRENT_STREAMS)",
-         .min_value = 1, .max_value = 100000});
-  s.Add({.key = "grpc.max_connection_idle_ms", .type = Type::kInt, .default_value = "300000",
+         .min_value = 1,
+         .max_value = 100000});
+  s.Add({.key = "grpc.max_connection_idle_ms",
+         .type = Type::kInt,
+         .default_value = "300000",
          .description = "a gRPC connection with no call in flight this long is closed (GOAWAY)",
-         .min_value = 100, .max_value = 86400000});
-  s.Add({.key = "grpc.max_connection_age_ms", .type = Type::kInt, .default_value = "1800000",
+         .min_value = 100,
+         .max_value = 86400000});
+  s.Add({.key = "grpc.max_connection_age_ms",
+         .type = Type::kInt,
+         .default_value = "1800000",
          .description = "a gRPC connection this old is asked to reconnect (GOAWAY); its calls get the grace",
-         .min_value = 1000, .max_value = 604800000});
-  s.Add({.key = "grpc.max_connection_age_grace_ms", .type = Type::kInt, .default_value = "90000",
+         .min_value = 1000,
+         .max_value = 604800000});
+  s.Add({.key = "grpc.max_connection_age_grace_ms",
+         .type = Type::kInt,
+         .default_value = "90000",
          .description = "time calls on an aged-out gRPC connection get to finish before it is closed",
-         .min_value = 0, .max_value = 86400000});
-  s.Add({.key = "grpc.handshake_timeout_ms", .type = Type::kInt, .default_value = "10000",
+         .min_value = 0,
+         .max_value = 86400000});
+  s.Add({.key = "grpc.handshake_timeout_ms",
+         .type = Type::kInt,
+         .default_value = "10000",
          .description = "time a new gRPC connection gets to send the HTTP/2 preface and settings",
-         .min_value = 100, .max_value = 600000});
-  s.Add({.key = "grpc.memory_quota_mb", .type = Type::kInt, .default_value = "128",
+         .min_value = 100,
+         .max_value = 600000});
+  s.Add({.key = "grpc.memory_quota_mb",
+         .type = Type::kInt,
+         .default_value = "128",
          .description = "memory gRPC may use for connection buffers (a ResourceQuota); under pressure it "
-                        "shrinks buffers and refuses work", .min_value = 8, .max_value = 65536});
-  s.Add({.key = "grpc.shed_above_mb", .type = Type::kInt, .default_value = "128",
+                        "shrinks buffers and refuses work",
+         .min_value = 8,
+         .max_value = 65536});
+  s.Add({.key = "grpc.shed_above_mb",
+         .type = Type::kInt,
+         .default_value = "128",
          .description = "when the process's resident memory is above this, the gRPC connection that sent the "
                         "most in the last 25 ms is closed (floods the HTTP/2 transport cannot refuse, such as "
-                        "rapid reset); 0: never", .min_value = 0, .max_value = 1048576});
+                        "rapid reset); 0: never",
+         .min_value = 0,
+         .max_value = 1048576});
 }
 
 }  // namespace
@@ -122,8 +209,12 @@ const config::Schema& Schema() {
     AddAuthSettings(s);
     AddEngineSettings(s);
     AddGrpcSettings(s);
-    s.Add({.key = "engine.max_poll_ms", .type = Type::kInt, .default_value = "60000",
-           .description = "longest a long-poll may wait", .min_value = 0, .max_value = 600000});
+    s.Add({.key = "engine.max_poll_ms",
+           .type = Type::kInt,
+           .default_value = "60000",
+           .description = "longest a long-poll may wait",
+           .min_value = 0,
+           .max_value = 600000});
     return s;
   }();
   return schema;

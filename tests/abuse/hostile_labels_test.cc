@@ -1,8 +1,8 @@
 // Label floods: invented HTTP methods and gRPC methods, new queue names and kinds, and
 // NUL-suffixed tenant slugs must not grow the process or its /metrics page.
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "app_harness.h"
 #include "engine_harness.h"
@@ -72,8 +72,10 @@ TEST(HostileLabelsTest, InventedMethodsNewQueuesAndNulSlugsGrowNeitherTheServerN
   std::this_thread::sleep_for(2500ms);  // a queue-depth refresh
   double after = SettledRss(pid);
   auto metrics = HttpGet(metrics_port, "/metrics");
-  std::printf("server: RSS %.1f -> %.1f MiB after 5000 methods, 20000 NUL slugs, 30000 queues, 300 kinds, "
-              "2000 gRPC paths; /metrics %zu bytes\n", before, after, metrics.body.size());
+  std::printf(
+      "server: RSS %.1f -> %.1f MiB after 5000 methods, 20000 NUL slugs, 30000 queues, 300 kinds, "
+      "2000 gRPC paths; /metrics %zu bytes\n",
+      before, after, metrics.body.size());
   EXPECT_LT(after - before, 10);
   ASSERT_EQ(metrics.status, 200);
   EXPECT_LT(metrics.body.size(), 1024u * 1024);
@@ -84,7 +86,8 @@ TEST(HostileLabelsTest, InventedMethodsNewQueuesAndNulSlugsGrowNeitherTheServerN
 
 TEST(HostileLabelsTest, InventedMethodsAndNulPathsGrowNeitherTheConsoleNorItsMetrics) {
   int metrics_port = FreePort();
-  AppProcess app({.database_url = Postgres::Shared().CreateDatabase(), .backend_url = "http://127.0.0.1:1",
+  AppProcess app({.database_url = Postgres::Shared().CreateDatabase(),
+                  .backend_url = "http://127.0.0.1:1",
                   .env = {{"METRICS__ENABLED", "true"}, {"METRICS__PORT", std::to_string(metrics_port)}}});
   // No engine behind it (readiness would wait for one): live is enough to take requests.
   for (int i = 0; i < 200 && HttpGet(app.port(), "/api/health/live", 1s).status != 200; ++i) {

@@ -1,12 +1,13 @@
 // Hostile load against a real flovyn-server (and the console for label floods): each test
 // reproduces an attack from the network at a bounded scale and asserts the bound the server
 // keeps. bench/abuse/run drives the same attacks at full scale and prints the figures.
-#include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <fstream>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "app_harness.h"
 #include "engine_harness.h"
@@ -38,8 +39,10 @@ TEST(HostileGrpcTest, RapidResetLeavesTheServerAliveWithFewThreadsAndAnotherClie
   EngineServer s;
   pid_t pid = s.server().process().pid();
   auto r = RapidReset(s.server().grpc_port(), pid, 5s);
-  std::printf("rapid reset: %ld HEADERS+RST_STREAM pairs on %d connection(s); peak %ld threads, %.0f MiB; "
-              "next call %.1f ms\n", r.pairs, r.connections, r.peak.threads, r.peak.rss_mb, r.recovery_ms);
+  std::printf(
+      "rapid reset: %ld HEADERS+RST_STREAM pairs on %d connection(s); peak %ld threads, %.0f MiB; "
+      "next call %.1f ms\n",
+      r.pairs, r.connections, r.peak.threads, r.peak.rss_mb, r.recovery_ms);
   EXPECT_GT(r.pairs, 20000) << "the flood ran";
   EXPECT_TRUE(s.server().process().running()) << s.server().process().Log();
   EXPECT_LT(r.peak.threads, 200);
@@ -59,8 +62,10 @@ TEST(HostileGrpcTest, HalfOpenStreamsStayBoundedAndTheirMemoryReturnsWhenTheConn
   // 100k streams asked for, 64 per connection: the default limits (300 connections of 64
   // streams) hold 19,200 of them and refuse the rest.
   auto r = HalfOpen(s.server().grpc_port(), pid, 100000, 64, 3s);
-  std::printf("half-open: %ld streams on %d connections; RSS %.0f -> %.0f MiB held -> %.0f MiB after; "
-              "max %ld threads\n", r.streams, r.connections, r.baseline_mb, r.held_mb, r.after_mb, r.max_threads);
+  std::printf(
+      "half-open: %ld streams on %d connections; RSS %.0f -> %.0f MiB held -> %.0f MiB after; "
+      "max %ld threads\n",
+      r.streams, r.connections, r.baseline_mb, r.held_mb, r.after_mb, r.max_threads);
   EXPECT_GE(r.connections, 300) << "the limit was reached";
   EXPECT_LT(r.held_mb, 300);
   EXPECT_LT(r.after_mb - r.baseline_mb, 50);
@@ -147,8 +152,10 @@ TEST(HostileGrpcTest, DescriptorExhaustionDoesNotSpinAndGrpcServesAgainAfterRele
   rlimit low{1024, 1024};
   ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &low, nullptr), 0);
   auto r = ExhaustDescriptors(s.http_port(), s.server().grpc_port(), pid, 1300, 3s);
-  std::printf("descriptors: %d connections held; server CPU while full %.2f cores; gRPC back %.0f ms after "
-              "release; live %d\n", r.held, r.cpu_while_full, r.grpc_back_ms, r.live_status_after);
+  std::printf(
+      "descriptors: %d connections held; server CPU while full %.2f cores; gRPC back %.0f ms after "
+      "release; live %d\n",
+      r.held, r.cpu_while_full, r.grpc_back_ms, r.live_status_after);
   EXPECT_NE(s.server().process().Log().find("cannot accept"), std::string::npos) << "descriptors ran out";
   EXPECT_LT(r.cpu_while_full, 0.3) << "the accept loops spun";
   EXPECT_GE(r.grpc_back_ms, 0) << "gRPC never accepted again";
@@ -174,13 +181,19 @@ TEST(HostileGrpcTest, LivenessReportsAListenerThatNoLongerCompletesCallsOnNewCon
 TEST(HostileGrpcTest, ThousandsOfWaitingPollsAndStreamsHoldNoThreadsAndAreReleasedOnSigterm) {
   EngineServer s({.tenants = {"acme", "beta"}});
   RaiseOwnDescriptorLimit();
-  WaitersSpec spec{.client = s.ClientFor("acme"), .other = s.ClientFor("beta"), .database_url = s.database_url(),
-                   .polls = 1000, .streams = 1000, .per_channel = 60, .window = 4000ms};
+  WaitersSpec spec{.client = s.ClientFor("acme"),
+                   .other = s.ClientFor("beta"),
+                   .database_url = s.database_url(),
+                   .polls = 1000,
+                   .streams = 1000,
+                   .per_channel = 60,
+                   .window = 4000ms};
   auto r = ManyWaiters(s.server().process().pid(), spec);
-  std::printf("waiters: %d polls + %d streams (%d refused); %ld threads, %.0f MiB; %.1f tx/s idle -> %.1f tx/s "
-              "waiting; other tenant max %.1f ms; SIGTERM released %d in %.0f ms\n",
-              r.polls, r.streams, r.refused, r.held.threads, r.held.rss_mb, r.baseline_tx_per_s, r.waiting_tx_per_s,
-              r.other_tenant_max_ms, r.released, r.release_ms);
+  std::printf(
+      "waiters: %d polls + %d streams (%d refused); %ld threads, %.0f MiB; %.1f tx/s idle -> %.1f tx/s "
+      "waiting; other tenant max %.1f ms; SIGTERM released %d in %.0f ms\n",
+      r.polls, r.streams, r.refused, r.held.threads, r.held.rss_mb, r.baseline_tx_per_s, r.waiting_tx_per_s,
+      r.other_tenant_max_ms, r.released, r.release_ms);
   EXPECT_EQ(r.refused, 0);
   EXPECT_LT(r.held.threads, 100);
   EXPECT_LT(r.held.rss_mb, 250);

@@ -1,10 +1,10 @@
 // The command line and configuration of the real binary.
-#include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <signal.h>
 
 #include "harness.h"
 
@@ -30,7 +30,7 @@ TEST(CliTest, AllConfigurationErrorsAreReportedTogether) {
 TEST(CliTest, FileThenEnvironmentThenFlagAndPrintConfigShowsNoSecret) {
   std::string dir = MakeTempDir("flovyn-cli");
   std::ofstream(dir + "/server.toml") << "server_port = 7001\ngrpc_server_port = 7002\nmetrics.port = 7003\n"
-                                          "worker_token_secret = \"file-secret-value-0123456789abcdef0123\"\n";
+                                         "worker_token_secret = \"file-secret-value-0123456789abcdef0123\"\n";
   ChildProcess p(ServerBinary(), {"--print-config", "--metrics.port=9003"},
                  {{"CONFIG_FILE", dir + "/server.toml"},
                   {"GRPC_SERVER_PORT", "8002"},
@@ -47,7 +47,9 @@ TEST(CliTest, FileThenEnvironmentThenFlagAndPrintConfigShowsNoSecret) {
 
 TEST(CliTest, NoSecretIsLoggedDuringARun) {
   std::string url = Postgres::Shared().CreateDatabase();
-  ServerProcess server({.database_url = url, .env = {{"RUST_LOG", "trace"}, {"WORKER_TOKEN_SECRET", "very-secret-token-key-0123456789abcdef"}}});
+  ServerProcess server(
+      {.database_url = url,
+       .env = {{"RUST_LOG", "trace"}, {"WORKER_TOKEN_SECRET", "very-secret-token-key-0123456789abcdef"}}});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
   server.process().Signal(SIGTERM);
   server.process().Wait(10s);

@@ -1,11 +1,12 @@
 // flovyn-app against a real flovyn-server and real PostgreSQL: identity, the tokens the server
 // trusts, CSRF and cookies, health, migrations, shutdown and bad input.
-#include <gtest/gtest.h>
 #include <signal.h>
 
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "app_harness.h"
 #include "flovyn/crypto/crypto.h"
@@ -26,7 +27,8 @@ std::string DbName(const std::string& url) { return url.substr(url.rfind('/') + 
 
 // The console's signing key, unsealed with the console's secret (what the console itself does).
 jwt::SigningKey ConsoleKey(const std::string& app_db, const std::string& secret = kAppSecret) {
-  std::string row = Postgres::Shared().Psql(DbName(app_db),
+  std::string row = Postgres::Shared().Psql(
+      DbName(app_db),
       "SELECT kid || ' ' || private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1");
   while (!row.empty() && (row.back() == '\n' || row.back() == ' ')) row.pop_back();
   auto space = row.find(' ');
@@ -37,16 +39,21 @@ jwt::SigningKey ConsoleKey(const std::string& app_db, const std::string& secret 
 
 // The console organisation's id for a slug (an id the console never made when there is none).
 std::string OrgId(ConsoleStack& stack, const std::string& slug) {
-  std::string id = Postgres::Shared().Psql(DbName(stack.app_database()),
-                                           "SELECT id FROM organizations WHERE slug = '" + slug + "'");
+  std::string id =
+      Postgres::Shared().Psql(DbName(stack.app_database()), "SELECT id FROM organizations WHERE slug = '" + slug + "'");
   while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
   return id.empty() ? "0badc0de-0000-4000-8000-000000000000" : id;
 }
 
 json ClaimsFor(ConsoleStack& stack, const std::string& slug, const std::string& role = "owner") {
-  return {{"sub", "user-1"}, {"email", "a@example.com"}, {"name", "A"},
+  return {{"sub", "user-1"},
+          {"email", "a@example.com"},
+          {"name", "A"},
           {"org", {{"id", OrgId(stack, slug)}, {"slug", slug}, {"role", role}}},
-          {"iss", stack.app().Url()}, {"aud", "flovyn-server"}, {"iat", Now()}, {"exp", Now() + 120}};
+          {"iss", stack.app().Url()},
+          {"aud", "flovyn-server"},
+          {"iat", Now()},
+          {"exp", Now() + 120}};
 }
 
 TEST(ConsoleTest, SignUpCreatesTheOrganisationsTenantOnTheServer) {
@@ -157,7 +164,8 @@ TEST(ConsoleTest, APageLoadAndTheServerCallsItMakesAreOneTrace) {
   const ReceivedSpan* api = nullptr;
   for (int i = 0; i < 100 && !(page && api); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    page = collector.Find([](const ReceivedSpan& s) { return s.service == "flovyn-app" && s.name == "GET /workflows"; });
+    page =
+        collector.Find([](const ReceivedSpan& s) { return s.service == "flovyn-app" && s.name == "GET /workflows"; });
     if (page) {
       std::string trace = page->trace_id, id = page->span_id;
       api = collector.Find([&](const ReceivedSpan& s) {
@@ -200,8 +208,11 @@ TEST(ConsoleTest, FormsWithoutAValidCsrfTokenAreRefusedAndChangeNothing) {
   std::string db = DbName(stack.app_database());
   // Anonymous form: no token, a made-up token.
   browser.Get("/sign-up");
-  std::map<std::string, std::string> signup{{"name", "E"}, {"email", "eve@example.com"}, {"password", "long-enough-1"},
-                                            {"organization", "Evil"}, {"slug", "evil"}};
+  std::map<std::string, std::string> signup{{"name", "E"},
+                                            {"email", "eve@example.com"},
+                                            {"password", "long-enough-1"},
+                                            {"organization", "Evil"},
+                                            {"slug", "evil"}};
   auto none = signup;
   none["_csrf"] = "";
   EXPECT_EQ(browser.Post("/sign-up", none).status, 403);
@@ -240,8 +251,11 @@ TEST(ConsoleTest, SessionCookieFlagsFollowNodeEnvAndTrustedForwardedHeaders) {
   ConsoleStack stack;
   ConsoleClient dev(stack.app().port());
   dev.Get("/sign-up");
-  auto r = dev.Post("/sign-up", {{"name", "A"}, {"email", "a@example.com"}, {"password", "correct-horse-1"},
-                                 {"organization", "Acme"}, {"slug", "acme"}});
+  auto r = dev.Post("/sign-up", {{"name", "A"},
+                                 {"email", "a@example.com"},
+                                 {"password", "correct-horse-1"},
+                                 {"organization", "Acme"},
+                                 {"slug", "acme"}});
   std::string line = SessionCookieLine(r);
   EXPECT_NE(line.find("; HttpOnly"), std::string::npos) << line;
   EXPECT_NE(line.find("; SameSite=Lax"), std::string::npos) << line;
@@ -361,9 +375,11 @@ TEST(ConsoleTest, ReadinessNamesTheBackendOrTheDatabaseAndRecoversWithoutRestart
 
 TEST(ConsoleTest, MigrateOnAnEmptyDatabaseTwiceIsIdempotent) {
   std::string url = Postgres::Shared().CreateDatabase("appmig");
-  std::map<std::string, std::string> env{{"DATABASE_URL", url}, {"BACKEND_URL", "http://127.0.0.1:9"},
+  std::map<std::string, std::string> env{{"DATABASE_URL", url},
+                                         {"BACKEND_URL", "http://127.0.0.1:9"},
                                          {"BETTER_AUTH_SECRET", kAppSecret},
-                                         {"NEXT_PUBLIC_APP_URL", "http://console.example"}, {"RUST_LOG", "info"}};
+                                         {"NEXT_PUBLIC_APP_URL", "http://console.example"},
+                                         {"RUST_LOG", "info"}};
   ChildProcess first(AppBinary(), {"migrate"}, env);
   ASSERT_EQ(first.Wait(30s), 0) << first.Log();
   EXPECT_NE(first.Log().find("2 migration(s) applied, 0 already applied"), std::string::npos) << first.Log();
@@ -377,8 +393,11 @@ TEST(ConsoleTest, MigrateOnAnEmptyDatabaseTwiceIsIdempotent) {
 }
 
 TEST(ConsoleTest, ShortSecretRefusesToStartNamingTheVariable) {
-  ChildProcess app(AppBinary(), {}, {{"DATABASE_URL", "postgres://127.0.0.1:9/x"}, {"BACKEND_URL", "http://127.0.0.1:9"},
-                                     {"BETTER_AUTH_SECRET", "short-secret"}, {"NEXT_PUBLIC_APP_URL", "http://c"}});
+  ChildProcess app(AppBinary(), {},
+                   {{"DATABASE_URL", "postgres://127.0.0.1:9/x"},
+                    {"BACKEND_URL", "http://127.0.0.1:9"},
+                    {"BETTER_AUTH_SECRET", "short-secret"},
+                    {"NEXT_PUBLIC_APP_URL", "http://c"}});
   EXPECT_EQ(app.Wait(10s), 2);
   EXPECT_NE(app.Log().find("BETTER_AUTH_SECRET must be at least 32 characters"), std::string::npos) << app.Log();
   EXPECT_EQ(app.Log().find("short-secret"), std::string::npos);
@@ -421,15 +440,17 @@ TEST(ConsoleTest, BadInputGetsAClearRefusalAndChangesNothing) {
   EXPECT_EQ(json_post.status, 415);
   EXPECT_TRUE(no_trace(json_post));
   EXPECT_EQ(HttpRequest("POST", port, "/api/auth/validate-key", "key=x", {{"Content-Type", "text/plain"}}).status, 415);
-  EXPECT_EQ(HttpRequest("POST", port, "/api/auth/validate-key", "{not json", {{"Content-Type", "application/json"}}).status,
-            400);
+  EXPECT_EQ(
+      HttpRequest("POST", port, "/api/auth/validate-key", "{not json", {{"Content-Type", "application/json"}}).status,
+      400);
   // Unknown routes and methods.
   EXPECT_EQ(HttpGet(port, "/no/such/page").status, 404);
   EXPECT_EQ(HttpRequest("DELETE", port, "/overview").status, 405);
   // Path traversal on static assets never reaches a file.
   EXPECT_EQ(HttpGet(port, "/assets/app.css").status, 200);
-  for (const char* t : {"/assets/../../etc/passwd", "/assets/%2e%2e/%2e%2e/etc/passwd", "/assets/..%2f..%2fetc%2fpasswd",
-                        "/assets/app.css/../../../etc/passwd", "/assets/%2fetc%2fpasswd", "/assets//etc/passwd"}) {
+  for (const char* t :
+       {"/assets/../../etc/passwd", "/assets/%2e%2e/%2e%2e/etc/passwd", "/assets/..%2f..%2fetc%2fpasswd",
+        "/assets/app.css/../../../etc/passwd", "/assets/%2fetc%2fpasswd", "/assets//etc/passwd"}) {
     auto r = HttpGet(port, t);
     EXPECT_TRUE(r.status == 404 || r.status == 400) << t << " " << r.status;
     EXPECT_EQ(r.body.find("root:"), std::string::npos) << t;
@@ -452,12 +473,27 @@ TEST(ConsoleTest, BadInputGetsAClearRefusalAndChangesNothing) {
   // Bad sign-up input: 400 and no account.
   ConsoleClient bad(port);
   bad.Get("/sign-up");
-  EXPECT_EQ(bad.Post("/sign-up", {{"name", "x"}, {"email", "not-an-email"}, {"password", "correct-horse-1"},
-                                  {"organization", "X"}, {"slug", "xx-yy"}}).status, 400);
-  EXPECT_EQ(bad.Post("/sign-up", {{"name", "x"}, {"email", "x@example.com"}, {"password", "short"},
-                                  {"organization", "X"}, {"slug", "xx-yy"}}).status, 400);
-  EXPECT_EQ(bad.Post("/sign-up", {{"name", "x"}, {"email", "x@example.com"}, {"password", "correct-horse-1"},
-                                  {"organization", "X"}, {"slug", "../etc"}}).status, 400);
+  EXPECT_EQ(bad.Post("/sign-up", {{"name", "x"},
+                                  {"email", "not-an-email"},
+                                  {"password", "correct-horse-1"},
+                                  {"organization", "X"},
+                                  {"slug", "xx-yy"}})
+                .status,
+            400);
+  EXPECT_EQ(bad.Post("/sign-up", {{"name", "x"},
+                                  {"email", "x@example.com"},
+                                  {"password", "short"},
+                                  {"organization", "X"},
+                                  {"slug", "xx-yy"}})
+                .status,
+            400);
+  EXPECT_EQ(bad.Post("/sign-up", {{"name", "x"},
+                                  {"email", "x@example.com"},
+                                  {"password", "correct-horse-1"},
+                                  {"organization", "X"},
+                                  {"slug", "../etc"}})
+                .status,
+            400);
   EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM users"), "2");
   // Start with invalid JSON input: 400, nothing started.
   browser.Get("/workflows");
@@ -468,7 +504,8 @@ TEST(ConsoleTest, BadInputGetsAClearRefusalAndChangesNothing) {
 // ---------------------------------------------------------------- trust boundaries
 
 int64_t Rows(ConsoleStack& stack, const char* table) {
-  return std::stoll(Postgres::Shared().Psql(DbName(stack.app_database()), std::string("SELECT count(*) FROM ") + table));
+  return std::stoll(
+      Postgres::Shared().Psql(DbName(stack.app_database()), std::string("SELECT count(*) FROM ") + table));
 }
 
 TEST(ConsoleTrustTest, SignUpWithASlugTakenOnTheServerFailsCreatesNothingAndCannotReachTheTenant) {
@@ -476,8 +513,11 @@ TEST(ConsoleTrustTest, SignUpWithASlugTakenOnTheServerFailsCreatesNothingAndCann
   ASSERT_EQ(stack.engine().Rest("POST", "/api/tenants", R"({"slug":"victim","name":"Victim"})", kAdminKey).status, 201);
   ConsoleClient mallory(stack.app().port());
   mallory.Get("/sign-up");
-  auto r = mallory.Post("/sign-up", {{"name", "M"}, {"email", "m@example.com"}, {"password", "correct-horse-9"},
-                                      {"organization", "Victim"}, {"slug", "victim"}});
+  auto r = mallory.Post("/sign-up", {{"name", "M"},
+                                     {"email", "m@example.com"},
+                                     {"password", "correct-horse-9"},
+                                     {"organization", "Victim"},
+                                     {"slug", "victim"}});
   EXPECT_EQ(r.status, 409) << r.body;
   EXPECT_NE(r.body.find("is taken on the Flovyn server"), std::string::npos) << r.body;
   EXPECT_EQ(Rows(stack, "users"), 0);
@@ -489,8 +529,9 @@ TEST(ConsoleTrustTest, SignUpWithASlugTakenOnTheServerFailsCreatesNothingAndCann
   auto key = ConsoleKey(stack.app_database());
   json claims = ClaimsFor(stack, "victim");
   EXPECT_EQ(stack.engine().Rest("GET", "/api/tenants/victim/workflows", "", key.Sign(claims)).status, 403);
-  EXPECT_EQ(stack.engine().Rest("POST", "/api/tenants/victim/worker-tokens", R"({"name":"x"})", key.Sign(claims)).status,
-            403);
+  EXPECT_EQ(
+      stack.engine().Rest("POST", "/api/tenants/victim/worker-tokens", R"({"name":"x"})", key.Sign(claims)).status,
+      403);
   auto tenant = json::parse(stack.engine().Rest("GET", "/api/tenants/victim", "", kAdminKey).body);
   EXPECT_EQ(tenant["owner"], "static");
   EXPECT_EQ(HttpGet(stack.engine().http_port(), "/_/health/ready").status, 200);
@@ -517,14 +558,19 @@ TEST(ConsoleTrustTest, AnOrganisationFromBeforeTenantOwnersClaimsItsLegacyTenant
   // A new sign-up for the other legacy tenant's slug is refused: sign-up never claims.
   ConsoleClient mallory(stack.app().port());
   mallory.Get("/sign-up");
-  auto r = mallory.Post("/sign-up", {{"name", "M"}, {"email", "m@example.com"}, {"password", "correct-horse-9"},
-                                      {"organization", "Admins"}, {"slug", "admins-own"}});
+  auto r = mallory.Post("/sign-up", {{"name", "M"},
+                                     {"email", "m@example.com"},
+                                     {"password", "correct-horse-9"},
+                                     {"organization", "Admins"},
+                                     {"slug", "admins-own"}});
   EXPECT_EQ(r.status, 409) << r.body;
   EXPECT_EQ(json::parse(e.Rest("GET", "/api/tenants/admins-own", "", kAdminKey).body)["owner"], "legacy");
   // Nor can a console token claim a tenant of another slug than its own organisation's.
   auto key = ConsoleKey(stack.app_database());
-  EXPECT_EQ(e.Rest("POST", "/api/tenants", R"({"slug":"admins-own","claimLegacy":true})",
-                   key.Sign(ClaimsFor(stack, "acme"))).status, 403);
+  EXPECT_EQ(
+      e.Rest("POST", "/api/tenants", R"({"slug":"admins-own","claimLegacy":true})", key.Sign(ClaimsFor(stack, "acme")))
+          .status,
+      403);
 }
 
 TEST(ConsoleTrustTest, AConsoleMemberMayReadAndStartButNotManageWorkerTokens) {
@@ -597,8 +643,10 @@ TEST(ConsoleTrustTest, ABlockedAddressAddsNoThrottleRowsHoweverManyEmailsItTries
   ConsoleClient flood(stack.app().port());
   flood.Get("/sign-in");
   auto attempt = [&](int i) {
-    return flood.Post("/sign-in", {{"email", "x" + std::to_string(i) + "@example.com"}, {"password", "guess-guess"}},
-                      {{"X-Forwarded-For", "203.0.113.50"}}).status;
+    return flood
+        .Post("/sign-in", {{"email", "x" + std::to_string(i) + "@example.com"}, {"password", "guess-guess"}},
+              {{"X-Forwarded-For", "203.0.113.50"}})
+        .status;
   };
   int i = 0;
   while (i < 40 && attempt(i) != 429) ++i;
@@ -617,8 +665,10 @@ TEST(ConsoleTrustTest, ASignInFloodPastHashingCapacityKeepsTheConsoleLiveAndBoun
   ConsoleClient browser(stack.app().port());
   ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
   FloodResult r = RunSignInFlood(stack.app().port(), stack.app().process().pid(),
-                                 {.per_second = 150, .duration = std::chrono::seconds(6),
-                                  .email = "ada@example.com", .password = "correct-horse-1"});
+                                 {.per_second = 150,
+                                  .duration = std::chrono::seconds(6),
+                                  .email = "ada@example.com",
+                                  .password = "correct-horse-1"});
   std::string statuses;
   for (auto [code, n] : r.statuses) statuses += " " + std::to_string(code) + "x" + std::to_string(n);
   std::printf("flood: sent %d (%s), live p50 %.1f ms p99 %.1f ms, rss peak %ld kB, sign-in %s after %d tries %.0f ms\n",
@@ -676,14 +726,20 @@ TEST(ConsoleTrustTest, SignUpDoesNotConfirmAccountsAndWeakPasswordsAreRefused) {
   ASSERT_TRUE(first.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
   ConsoleClient probe(stack.app().port());
   probe.Get("/sign-up");
-  auto again = probe.Post("/sign-up", {{"name", "X"}, {"email", "ada@example.com"}, {"password", "correct-horse-2"},
-                                       {"organization", "Other"}, {"slug", "other-org"}});
+  auto again = probe.Post("/sign-up", {{"name", "X"},
+                                       {"email", "ada@example.com"},
+                                       {"password", "correct-horse-2"},
+                                       {"organization", "Other"},
+                                       {"slug", "other-org"}});
   EXPECT_NE(again.status, 303);
   EXPECT_EQ(again.body.find("exists"), std::string::npos) << again.body;
   EXPECT_EQ(stack.engine().Rest("GET", "/api/tenants/other-org", "", kAdminKey).status, 404)
       << "the refused sign-up left no tenant behind";
-  auto weak = probe.Post("/sign-up", {{"name", "X"}, {"email", "bob@example.com"}, {"password", "          "},
-                                      {"organization", "Bobs"}, {"slug", "bobs"}});
+  auto weak = probe.Post("/sign-up", {{"name", "X"},
+                                      {"email", "bob@example.com"},
+                                      {"password", "          "},
+                                      {"organization", "Bobs"},
+                                      {"slug", "bobs"}});
   EXPECT_EQ(weak.status, 400);
   EXPECT_EQ(Rows(stack, "users"), 1);
 }

@@ -1,9 +1,9 @@
 // Readiness tells the truth about dependencies: PostgreSQL and NATS going away and coming back,
 // and a database host that accepts connections but never answers.
-#include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "harness.h"
 
@@ -74,9 +74,9 @@ TEST(DependencyOutageTest, NatsStoppedThenRestarted) {
 
 TEST(DependencyOutageTest, ServerStartsAndServesLivenessWhileNatsIsDown) {
   int dead_port = FreePort();
-  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(),
-                        .env = {{"NATS__ENABLED", "true"},
-                                {"NATS__URL", "nats://127.0.0.1:" + std::to_string(dead_port)}}});
+  ServerProcess server(
+      {.database_url = Postgres::Shared().CreateDatabase(),
+       .env = {{"NATS__ENABLED", "true"}, {"NATS__URL", "nats://127.0.0.1:" + std::to_string(dead_port)}}});
   // RUNNING (the legacy endpoint says so) but not ready: NATS is a dependency.
   HttpResult legacy;
   for (int i = 0; i < 200 && legacy.status != 200; ++i) {

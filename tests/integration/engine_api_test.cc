@@ -1,11 +1,11 @@
 // The REST API and the gRPC protocol at their edges: tenant isolation, bad input on every
 // route and call, and the OpenAPI document.
-#include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
 
@@ -42,7 +42,6 @@ std::string Fill(std::string path, const std::map<std::string, std::string>& par
   return path;
 }
 
-
 TEST(EngineApiTest, OpenApiDocumentIsValidAndListsEveryRouteTheServerServes) {
   EngineServer s;
   auto r = s.Rest("GET", "/api/docs/openapi.json", "", "");
@@ -54,22 +53,33 @@ TEST(EngineApiTest, OpenApiDocumentIsValidAndListsEveryRouteTheServerServes) {
   for (const auto& route : DocumentedRoutes(s)) documented.insert(route.method + " " + route.path);
   // Every route the server answers, probed: a route that is not documented must not exist
   // (404/405), and each documented one must not be 404 "no route".
-  std::vector<std::string> served = {
-      "POST /api/tenants", "GET /api/tenants", "GET /api/tenants/{tenant}",
-      "POST /api/tenants/{tenant}/workflows", "GET /api/tenants/{tenant}/workflows",
-      "GET /api/tenants/{tenant}/workflow-counts",
-      "GET /api/tenants/{tenant}/workflows/{id}", "GET /api/tenants/{tenant}/workflows/{id}/events",
-      "GET /api/tenants/{tenant}/workflows/{id}/state", "POST /api/tenants/{tenant}/workflows/{id}/cancel",
-      "POST /api/tenants/{tenant}/workflows/{id}/signals", "POST /api/tenants/{tenant}/signal-with-start",
-      "POST /api/tenants/{tenant}/tasks", "GET /api/tenants/{tenant}/tasks", "GET /api/tenants/{tenant}/tasks/{id}",
-      "POST /api/tenants/{tenant}/promises/{id}/resolve", "POST /api/tenants/{tenant}/promises/{id}/reject",
-      "GET /api/tenants/{tenant}/workers", "POST /api/tenants/{tenant}/worker-tokens",
-      "GET /api/tenants/{tenant}/worker-tokens", "DELETE /api/tenants/{tenant}/worker-tokens/{id}",
-      "GET /api/docs/openapi.json"};
+  std::vector<std::string> served = {"POST /api/tenants",
+                                     "GET /api/tenants",
+                                     "GET /api/tenants/{tenant}",
+                                     "POST /api/tenants/{tenant}/workflows",
+                                     "GET /api/tenants/{tenant}/workflows",
+                                     "GET /api/tenants/{tenant}/workflow-counts",
+                                     "GET /api/tenants/{tenant}/workflows/{id}",
+                                     "GET /api/tenants/{tenant}/workflows/{id}/events",
+                                     "GET /api/tenants/{tenant}/workflows/{id}/state",
+                                     "POST /api/tenants/{tenant}/workflows/{id}/cancel",
+                                     "POST /api/tenants/{tenant}/workflows/{id}/signals",
+                                     "POST /api/tenants/{tenant}/signal-with-start",
+                                     "POST /api/tenants/{tenant}/tasks",
+                                     "GET /api/tenants/{tenant}/tasks",
+                                     "GET /api/tenants/{tenant}/tasks/{id}",
+                                     "POST /api/tenants/{tenant}/promises/{id}/resolve",
+                                     "POST /api/tenants/{tenant}/promises/{id}/reject",
+                                     "GET /api/tenants/{tenant}/workers",
+                                     "POST /api/tenants/{tenant}/worker-tokens",
+                                     "GET /api/tenants/{tenant}/worker-tokens",
+                                     "DELETE /api/tenants/{tenant}/worker-tokens/{id}",
+                                     "GET /api/docs/openapi.json"};
   EXPECT_EQ(documented, std::set<std::string>(served.begin(), served.end()));
   for (const auto& route : DocumentedRoutes(s)) {
-    auto res = s.Rest(route.method, Fill(route.path, {{"tenant", "acme"}, {"id", "00000000-0000-4000-8000-000000000000"}}),
-                      route.method == "POST" ? "{}" : "");
+    auto res =
+        s.Rest(route.method, Fill(route.path, {{"tenant", "acme"}, {"id", "00000000-0000-4000-8000-000000000000"}}),
+               route.method == "POST" ? "{}" : "");
     bool no_route = res.status == 404 && res.body.find("no route for") != std::string::npos;
     EXPECT_FALSE(no_route) << route.method << " " << route.path << " is documented but not served";
   }
@@ -90,14 +100,16 @@ TEST(EngineApiTest, TenantIsolationOnEveryRoute) {
   for (const auto& route : DocumentedRoutes(s)) {
     if (route.path.find("{tenant}") == std::string::npos) continue;
     // A's key on B's tenant path: 403, whatever the route.
-    std::string id = route.path.find("/tasks/") != std::string::npos ? b_task
+    std::string id = route.path.find("/tasks/") != std::string::npos          ? b_task
                      : route.path.find("worker-tokens/") != std::string::npos ? b_token_id
-                                                                            : b_workflow;
-    auto on_b = s.Rest(route.method, Fill(route.path, {{"tenant", "globex"}, {"id", id}}), R"({"kind":"x","name":"x"})", a_key);
+                                                                              : b_workflow;
+    auto on_b =
+        s.Rest(route.method, Fill(route.path, {{"tenant", "globex"}, {"id", id}}), R"({"kind":"x","name":"x"})", a_key);
     EXPECT_EQ(on_b.status, 403) << route.method << " " << route.path << ": " << on_b.body;
     // A's key on A's path naming B's object: 404 (the object does not exist for A).
     if (route.path.find("{id}") != std::string::npos) {
-      auto by_id = s.Rest(route.method, Fill(route.path, {{"tenant", "acme"}, {"id", id}}), R"({"name":"x","value":1})", a_key);
+      auto by_id =
+          s.Rest(route.method, Fill(route.path, {{"tenant", "acme"}, {"id", id}}), R"({"name":"x","value":1})", a_key);
       EXPECT_EQ(by_id.status, 404) << route.method << " " << route.path << ": " << by_id.body;
     }
   }
@@ -106,7 +118,8 @@ TEST(EngineApiTest, TenantIsolationOnEveryRoute) {
   auto tenants = s.RestJson("GET", "/api/tenants", "", a_key)["items"];
   ASSERT_EQ(tenants.size(), 1u);
   EXPECT_EQ(tenants[0]["slug"], "acme");
-  EXPECT_EQ(s.Rest("POST", "/api/tenants", R"({"slug":"mine"})", a_key).status, 403) << "only platform admins create tenants";
+  EXPECT_EQ(s.Rest("POST", "/api/tenants", R"({"slug":"mine"})", a_key).status, 403)
+      << "only platform admins create tenants";
 
   // gRPC: A's worker token cannot act for B, nor see B's objects.
   sdk::Client a(o);
@@ -155,19 +168,22 @@ TEST(EngineApiTest, BadInputOnEveryRestRouteIsAClear4xxAndChangesNothing) {
           {"{not json", "application/json", 400},
           {"[1,2]", "application/json", 400},
           // Wrong types: 400, or 404 where the route's object does not exist (resolve takes any value).
-          {R"({"kind": 5, "name": 7, "slug": 9, "signalName": 1, "error": 2, "maxAttempts": "x", "reason": 4})", "application/json", 0},
+          {R"({"kind": 5, "name": 7, "slug": 9, "signalName": 1, "error": 2, "maxAttempts": "x", "reason": 4})",
+           "application/json", 0},
           {std::string("{\"kind\":\"\xff\xfe\",\"name\":\"\xc3\x28\"}"), "application/json", 400},
           {R"({"kind":"k"})", "text/plain", 400},
           {std::string(2 * 1024 * 1024, ' '), "application/json", 413},
       };
       for (const auto& c : cases) {
-        auto r = HttpRequest("POST", s.http_port(), with_known, c.body,
-                             {{"Authorization", std::string("Bearer ") + (route.path == "/api/tenants" ? kAdminKey : TenantKey("acme"))},
-                              {"Content-Type", c.content_type}});
+        auto r = HttpRequest(
+            "POST", s.http_port(), with_known, c.body,
+            {{"Authorization", std::string("Bearer ") + (route.path == "/api/tenants" ? kAdminKey : TenantKey("acme"))},
+             {"Content-Type", c.content_type}});
         if (c.status == 0) {
           EXPECT_TRUE(r.status == 400 || r.status == 404) << route.path << ": " << r.status << " " << r.body;
         } else {
-          EXPECT_EQ(r.status, c.status) << route.path << " body " << c.body.substr(0, 20) << ": " << r.body.substr(0, 200);
+          EXPECT_EQ(r.status, c.status) << route.path << " body " << c.body.substr(0, 20) << ": "
+                                        << r.body.substr(0, 200);
         }
         if (r.status != 413) {
           auto err = json::parse(r.body, nullptr, false);

@@ -1,11 +1,12 @@
 // Dispatch under load and across replicas: concurrency, leases, wake-up latency, drain.
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
-#include <nlohmann/json.hpp>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
 
@@ -34,7 +35,8 @@ TEST(EngineDispatchTest, TwentyWorkersFiveHundredWorkflowsEachCompletesOnceWithD
   std::vector<std::unique_ptr<sdk::Worker>> workers;
   for (int i = 0; i < 20; ++i) {
     clients.push_back(std::make_unique<sdk::Client>(s.ClientFor("acme")));
-    workers.push_back(std::make_unique<sdk::Worker>(*clients.back(), sdk::WorkerOptions{.name = "w" + std::to_string(i)}));
+    workers.push_back(
+        std::make_unique<sdk::Worker>(*clients.back(), sdk::WorkerOptions{.name = "w" + std::to_string(i)}));
     workers.back()->RegisterWorkflow("one-task", OneTask);
     workers.back()->RegisterTask("inc", Inc);
     ASSERT_TRUE(workers.back()->Start().ok());
@@ -62,15 +64,24 @@ TEST(EngineDispatchTest, TwentyWorkersFiveHundredWorkflowsEachCompletesOnceWithD
   for (auto& w : workers) w->Stop();
   EXPECT_EQ(done, "500");
   // Outputs are right: input + 1.
-  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM workflow_executions WHERE output::text::int <> input::text::int + 1"), "0");
+  EXPECT_EQ(Postgres::Shared().Psql(
+                db, "SELECT count(*) FROM workflow_executions WHERE output::text::int <> input::text::int + 1"),
+            "0");
   // Dense histories: sequences 1..last_seq with no gap, no duplicate.
-  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM (SELECT w.id FROM workflow_executions w JOIN workflow_events e "
-                                        "ON e.execution_id = w.id GROUP BY w.id, w.last_seq HAVING count(*) <> w.last_seq "
-                                        "OR min(e.seq) <> 1 OR max(e.seq) <> w.last_seq) bad"), "0");
-  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM (SELECT execution_id FROM workflow_events WHERE type = "
-                                        "'WORKFLOW_COMPLETED' GROUP BY execution_id HAVING count(*) <> 1) bad"), "0");
+  EXPECT_EQ(
+      Postgres::Shared().Psql(db,
+                              "SELECT count(*) FROM (SELECT w.id FROM workflow_executions w JOIN workflow_events e "
+                              "ON e.execution_id = w.id GROUP BY w.id, w.last_seq HAVING count(*) <> w.last_seq "
+                              "OR min(e.seq) <> 1 OR max(e.seq) <> w.last_seq) bad"),
+      "0");
+  EXPECT_EQ(Postgres::Shared().Psql(db,
+                                    "SELECT count(*) FROM (SELECT execution_id FROM workflow_events WHERE type = "
+                                    "'WORKFLOW_COMPLETED' GROUP BY execution_id HAVING count(*) <> 1) bad"),
+            "0");
   // No task completed twice, none claimed twice.
-  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM task_executions WHERE completed_count <> 1 OR attempt <> 1"), "0");
+  EXPECT_EQ(
+      Postgres::Shared().Psql(db, "SELECT count(*) FROM task_executions WHERE completed_count <> 1 OR attempt <> 1"),
+      "0");
   EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM task_executions"), "500");
 }
 
@@ -134,7 +145,8 @@ TEST(EngineDispatchTest, TwoServersOnOneDatabaseNeverClaimWorkTwiceAndFireEachTi
     workers.push_back(std::make_unique<sdk::Worker>(*clients.back(), sdk::WorkerOptions{}));
     workers.back()->RegisterWorkflow("timed", [](const History& h) -> std::vector<v1::WorkflowCommand> {
       if (h.Count("TIMER_STARTED") == 0) return {sdk::StartTimer("t", 300), sdk::Suspend()};
-      if (h.Count("TIMER_FIRED") == 1 && h.Count("TASK_SCHEDULED") == 0) return {sdk::ScheduleTask("inc", "1"), sdk::Suspend()};
+      if (h.Count("TIMER_FIRED") == 1 && h.Count("TASK_SCHEDULED") == 0)
+        return {sdk::ScheduleTask("inc", "1"), sdk::Suspend()};
       if (h.Count("TASK_COMPLETED") == 1) return {sdk::Complete("null")};
       return {sdk::Suspend()};
     });
@@ -154,12 +166,18 @@ TEST(EngineDispatchTest, TwoServersOnOneDatabaseNeverClaimWorkTwiceAndFireEachTi
   }
   for (auto& w : workers) w->Stop();
   EXPECT_EQ(done, "100");
-  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM (SELECT execution_id FROM workflow_events WHERE type = "
-                                        "'TIMER_FIRED' GROUP BY execution_id HAVING count(*) <> 1) bad"), "0");
+  EXPECT_EQ(Postgres::Shared().Psql(db,
+                                    "SELECT count(*) FROM (SELECT execution_id FROM workflow_events WHERE type = "
+                                    "'TIMER_FIRED' GROUP BY execution_id HAVING count(*) <> 1) bad"),
+            "0");
   EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM workflow_events WHERE type = 'TIMER_FIRED'"), "100");
-  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM task_executions WHERE completed_count <> 1 OR attempt <> 1"), "0");
-  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM (SELECT execution_id FROM workflow_events WHERE type = "
-                                        "'TASK_STARTED' GROUP BY execution_id HAVING count(*) <> 1) bad"), "0");
+  EXPECT_EQ(
+      Postgres::Shared().Psql(db, "SELECT count(*) FROM task_executions WHERE completed_count <> 1 OR attempt <> 1"),
+      "0");
+  EXPECT_EQ(Postgres::Shared().Psql(db,
+                                    "SELECT count(*) FROM (SELECT execution_id FROM workflow_events WHERE type = "
+                                    "'TASK_STARTED' GROUP BY execution_id HAVING count(*) <> 1) bad"),
+            "0");
   // Both replicas did work.
   EXPECT_NE(Postgres::Shared().Psql(db, "SELECT count(DISTINCT lease_owner) FROM task_executions"), "1");
 }
@@ -209,7 +227,8 @@ TEST(EngineDispatchTest, WithoutNatsPostgresNotifyWakesAPollerOnAnotherReplicaIn
   EngineServer a;
   EngineServer b({.database_url = a.database_url(), .create_tenants = false});
   auto median = MedianCrossReplicaLatency(a, b, 50);
-  std::printf("median schedule-to-poll across replicas (PostgreSQL NOTIFY): %lld ms\n", static_cast<long long>(median.count()));
+  std::printf("median schedule-to-poll across replicas (PostgreSQL NOTIFY): %lld ms\n",
+              static_cast<long long>(median.count()));
   EXPECT_LT(median, 100ms);
 }
 
@@ -358,7 +377,8 @@ TEST(EngineDispatchTest, HeartbeatsExtendTheLeaseProgressIsVisibleAndCancellatio
   {
     grpc::ClientContext ctx;
     client.Prepare(&ctx, 5s);
-    auto stub = v1::TaskExecution::NewStub(grpc::CreateChannel(client.options().target, grpc::InsecureChannelCredentials()));
+    auto stub =
+        v1::TaskExecution::NewStub(grpc::CreateChannel(client.options().target, grpc::InsecureChannelCredentials()));
     v1::ReportProgressRequest pr;
     pr.set_worker_id(w);
     pr.set_task_id(task_id);

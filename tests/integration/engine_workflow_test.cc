@@ -1,10 +1,11 @@
 // The engine end to end: a real server, real PostgreSQL, workers built on the C++ SDK.
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
 
@@ -59,8 +60,8 @@ TEST(EngineWorkflowTest, TwoTasksInSequenceCompleteWithTheRightOutputAndADenseHi
   auto events = s.Events("acme", id);
   EXPECT_TRUE(DenseHistory(events));
   auto types = Types(events);
-  std::vector<std::string> expected{"WORKFLOW_STARTED", "TASK_SCHEDULED", "TASK_STARTED", "TASK_COMPLETED",
-                                    "TASK_SCHEDULED", "TASK_STARTED", "TASK_COMPLETED", "WORKFLOW_COMPLETED"};
+  std::vector<std::string> expected{"WORKFLOW_STARTED", "TASK_SCHEDULED", "TASK_STARTED",   "TASK_COMPLETED",
+                                    "TASK_SCHEDULED",   "TASK_STARTED",   "TASK_COMPLETED", "WORKFLOW_COMPLETED"};
   EXPECT_EQ(types, expected);
   worker.Stop();
 }
@@ -219,7 +220,8 @@ TEST(EngineWorkflowTest, ChildWorkflowsReportSuccessAndFailureToTheirParentTwoLe
   });
   auto relay = [](const char* child_kind) {
     return [child_kind](const History& h) -> std::vector<v1::WorkflowCommand> {
-      if (h.Count("CHILD_WORKFLOW_SCHEDULED") == 0) return {sdk::ScheduleChild("c", child_kind, h.Input()), sdk::Suspend()};
+      if (h.Count("CHILD_WORKFLOW_SCHEDULED") == 0)
+        return {sdk::ScheduleChild("c", child_kind, h.Input()), sdk::Suspend()};
       auto ok = h.OfType("CHILD_WORKFLOW_COMPLETED");
       if (!ok.empty()) return {sdk::Complete(json{{"child", Payload(ok[0])["output"]}}.dump())};
       auto bad = h.OfType("CHILD_WORKFLOW_FAILED");
@@ -262,7 +264,8 @@ TEST(EngineWorkflowTest, SignalsReachARunningWorkflowAndSignalWithStartCreatesOr
   ASSERT_TRUE(worker.Start().ok());
 
   std::string id = StartRest(s, "collector", nullptr);
-  EXPECT_EQ(s.Rest("POST", "/api/tenants/acme/workflows/" + id + "/signals", R"({"name":"first","payload":1})").status, 202);
+  EXPECT_EQ(s.Rest("POST", "/api/tenants/acme/workflows/" + id + "/signals", R"({"name":"first","payload":1})").status,
+            202);
   EXPECT_TRUE(client.Signal(id, "second", "2").ok());
   auto w = s.WaitWorkflow("acme", id);
   EXPECT_EQ(w["output"], json({"first", "second"}));
@@ -335,7 +338,8 @@ TEST(EngineWorkflowTest, StateAndOperationsAreRecorded) {
   ASSERT_TRUE(client.GetState(id, &state).ok());
   EXPECT_EQ(json::parse(state["progress"]), json({{"step", 1}}));
   auto types = Types(s.Events("acme", id));
-  EXPECT_EQ(types, (std::vector<std::string>{"WORKFLOW_STARTED", "STATE_SET", "OPERATION_COMPLETED", "WORKFLOW_COMPLETED"}));
+  EXPECT_EQ(types,
+            (std::vector<std::string>{"WORKFLOW_STARTED", "STATE_SET", "OPERATION_COMPLETED", "WORKFLOW_COMPLETED"}));
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // grpc.health.v1.Health follows readiness, so Kubernetes native gRPC probes work.
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "harness.h"
@@ -25,11 +26,10 @@ using namespace std::chrono_literals;
 }
 
 TEST(GrpcHealthTest, ServingWhenReadyNotServingAfterSigterm) {
-  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(),
-                        .env = {{"SHUTDOWN__DELAY_SECS", "3"}}});
+  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(), .env = {{"SHUTDOWN__DELAY_SECS", "3"}}});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
-  auto channel = ::grpc::CreateChannel("127.0.0.1:" + std::to_string(server.grpc_port()),
-                                       ::grpc::InsecureChannelCredentials());
+  auto channel =
+      ::grpc::CreateChannel("127.0.0.1:" + std::to_string(server.grpc_port()), ::grpc::InsecureChannelCredentials());
   auto stub = Health::NewStub(channel);
 
   HealthCheckResponse res;
@@ -50,8 +50,8 @@ TEST(GrpcHealthTest, NotServingWhileTheDatabaseIsDown) {
   Postgres pg;
   ServerProcess server({.database_url = pg.CreateDatabase()});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
-  auto stub = Health::NewStub(::grpc::CreateChannel("127.0.0.1:" + std::to_string(server.grpc_port()),
-                                                    ::grpc::InsecureChannelCredentials()));
+  auto stub = Health::NewStub(
+      ::grpc::CreateChannel("127.0.0.1:" + std::to_string(server.grpc_port()), ::grpc::InsecureChannelCredentials()));
   pg.Stop();
   std::this_thread::sleep_for(1100ms);
   HealthCheckResponse res;
@@ -67,11 +67,10 @@ TEST(GrpcHealthTest, NotServingWhileTheDatabaseIsDown) {
 }
 
 TEST(GrpcHealthTest, WatchStreamsChangesAndEndsOnDrain) {
-  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(),
-                        .env = {{"SHUTDOWN__DELAY_SECS", "2"}}});
+  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(), .env = {{"SHUTDOWN__DELAY_SECS", "2"}}});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
-  auto stub = Health::NewStub(::grpc::CreateChannel("127.0.0.1:" + std::to_string(server.grpc_port()),
-                                                    ::grpc::InsecureChannelCredentials()));
+  auto stub = Health::NewStub(
+      ::grpc::CreateChannel("127.0.0.1:" + std::to_string(server.grpc_port()), ::grpc::InsecureChannelCredentials()));
   ::grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 20s);
   HealthCheckRequest req;

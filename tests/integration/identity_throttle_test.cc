@@ -1,11 +1,11 @@
 // The console's identity in-process against the shared PostgreSQL: how sign-in throttling and
 // the bounded password pool meet. Refusals while hashing is saturated are not failed sign-ins.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "app_harness.h"
 #include "flovyn/db/pool.h"
@@ -19,8 +19,10 @@ namespace {
 std::unique_ptr<db::Pool> ConsoleDatabase() {
   std::string url = Postgres::Shared().CreateDatabase("ident");
   ChildProcess migrate(AppBinary(), {"migrate"},
-                       {{"DATABASE_URL", url}, {"BACKEND_URL", "http://127.0.0.1:9"},
-                        {"BETTER_AUTH_SECRET", kAppSecret}, {"NEXT_PUBLIC_APP_URL", "http://console.example"}});
+                       {{"DATABASE_URL", url},
+                        {"BACKEND_URL", "http://127.0.0.1:9"},
+                        {"BETTER_AUTH_SECRET", kAppSecret},
+                        {"NEXT_PUBLIC_APP_URL", "http://console.example"}});
   EXPECT_EQ(migrate.Wait(std::chrono::seconds(30)), 0) << migrate.Log();
   db::PoolOptions o;
   o.url = url;

@@ -1,10 +1,10 @@
 // Every metric of the catalogue is exposed, and the engine's move when their cause happens.
-#include <gtest/gtest.h>
-
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
 #include "flovyn/metrics/catalogue.h"
@@ -50,7 +50,8 @@ TEST(MetricsCatalogueTest, EveryCatalogueMetricIsExposedAndEngineMetricsMoveWith
   worker.RegisterTask("t-ok", [](const v1::Task&) { return std::string("1"); });
   worker.RegisterTask("t-bad", [](const v1::Task&) -> std::string { throw sdk::TaskFailure("broken"); });
   worker.RegisterWorkflow("cat-ok", [](const History& h) -> std::vector<v1::WorkflowCommand> {
-    if (h.Count("TIMER_STARTED") == 0) return {sdk::StartTimer("t", 100), sdk::ScheduleTask("t-ok", "1"), sdk::Suspend()};
+    if (h.Count("TIMER_STARTED") == 0)
+      return {sdk::StartTimer("t", 100), sdk::ScheduleTask("t-ok", "1"), sdk::Suspend()};
     if (h.Count("TIMER_FIRED") == 1 && h.Count("TASK_COMPLETED") == 1) return {sdk::Complete("1")};
     return {sdk::Suspend()};
   });

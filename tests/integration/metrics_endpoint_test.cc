@@ -1,8 +1,8 @@
 // The metrics listener of a running server: promtool-clean, with the promised series.
+#include <fstream>
+
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-
-#include <fstream>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "harness.h"
@@ -16,8 +16,8 @@ TEST(MetricsEndpointTest, PromtoolAcceptsTheOutputAndTheSeriesArePresent) {
   HttpGet(server.http_port(), "/_/health/live");
   HttpGet(server.http_port(), "/no/such/route");
   {
-    auto stub = ::grpc::health::v1::Health::NewStub(::grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(server.grpc_port()), ::grpc::InsecureChannelCredentials()));
+    auto stub = ::grpc::health::v1::Health::NewStub(
+        ::grpc::CreateChannel("127.0.0.1:" + std::to_string(server.grpc_port()), ::grpc::InsecureChannelCredentials()));
     ::grpc::ClientContext ctx;
     ::grpc::health::v1::HealthCheckRequest req;
     ::grpc::health::v1::HealthCheckResponse res;

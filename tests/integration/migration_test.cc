@@ -1,9 +1,10 @@
 // Migrations (operations.md §3) with real server processes on a real database.
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <regex>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "harness.h"
 
@@ -16,10 +17,12 @@ TEST(MigrationTest, ThreeServersOnAnEmptyDatabaseAllBecomeReadyAndApplyEachMigra
   std::string url = Postgres::Shared().CreateDatabase("mig");
   std::string db = url.substr(url.rfind('/') + 1);
   std::vector<std::unique_ptr<ServerProcess>> servers;
-  for (int i = 0; i < 3; ++i) servers.push_back(std::make_unique<ServerProcess>(ServerProcess::Options{.database_url = url}));
+  for (int i = 0; i < 3; ++i)
+    servers.push_back(std::make_unique<ServerProcess>(ServerProcess::Options{.database_url = url}));
   for (auto& s : servers) EXPECT_TRUE(s->WaitReady(30s)) << s->process().Log();
 
-  std::string rows = Postgres::Shared().Psql(db, "SELECT count(*), count(DISTINCT (component, version)) FROM flovyn_schema_migrations");
+  std::string rows = Postgres::Shared().Psql(
+      db, "SELECT count(*), count(DISTINCT (component, version)) FROM flovyn_schema_migrations");
   EXPECT_EQ(rows.substr(0, rows.find('|')), rows.substr(rows.find('|') + 1));
   EXPECT_NE(rows, "0|0");
   int applied_logs = 0;
@@ -29,8 +32,11 @@ TEST(MigrationTest, ThreeServersOnAnEmptyDatabaseAllBecomeReadyAndApplyEachMigra
       ++applied_logs;
     }
   }
-  EXPECT_EQ(std::to_string(applied_logs), rows.substr(0, rows.find('|'))) << "each migration applied by exactly one server";
-  std::string history = Postgres::Shared().Psql(db, "SELECT component, version, name, length(checksum), duration_ms >= 0 FROM flovyn_schema_migrations ORDER BY version");
+  EXPECT_EQ(std::to_string(applied_logs), rows.substr(0, rows.find('|')))
+      << "each migration applied by exactly one server";
+  std::string history = Postgres::Shared().Psql(db,
+                                                "SELECT component, version, name, length(checksum), duration_ms >= 0 "
+                                                "FROM flovyn_schema_migrations ORDER BY version");
   EXPECT_NE(history.find("core|1|tenants|64|t"), std::string::npos) << history;
 }
 
@@ -53,7 +59,8 @@ TEST(MigrationTest, ChangedChecksumStopsStartupWithAClearMessage) {
 
 TEST(MigrationTest, MigrateCommandIsIdempotentAndStatusReportsState) {
   std::string url = Postgres::Shared().CreateDatabase("mig");
-  std::map<std::string, std::string> env{{"DATABASE_URL", url}, {"WORKER_TOKEN_SECRET", "migration-test-worker-token-secret-0123"}};
+  std::map<std::string, std::string> env{{"DATABASE_URL", url},
+                                         {"WORKER_TOKEN_SECRET", "migration-test-worker-token-secret-0123"}};
   {
     ChildProcess status(ServerBinary(), {"migrate", "--status"}, env);
     EXPECT_EQ(status.Wait(30s), 3) << status.Log();
@@ -82,10 +89,13 @@ TEST(MigrationTest, ADatabaseNewerThanTheBinaryIsReported) {
   std::string url = Postgres::Shared().CreateDatabase("mig");
   std::string db = url.substr(url.rfind('/') + 1);
   {
-    ChildProcess migrate(ServerBinary(), {"migrate"}, {{"DATABASE_URL", url}, {"WORKER_TOKEN_SECRET", "migration-test-worker-token-secret-0123"}});
+    ChildProcess migrate(ServerBinary(), {"migrate"},
+                         {{"DATABASE_URL", url}, {"WORKER_TOKEN_SECRET", "migration-test-worker-token-secret-0123"}});
     ASSERT_EQ(migrate.Wait(30s), 0) << migrate.Log();
   }
-  Postgres::Shared().Psql(db, "INSERT INTO flovyn_schema_migrations (component, version, name, checksum, duration_ms) VALUES ('core', 9999, 'from_the_future', 'x', 1)");
+  Postgres::Shared().Psql(db,
+                          "INSERT INTO flovyn_schema_migrations (component, version, name, checksum, duration_ms) "
+                          "VALUES ('core', 9999, 'from_the_future', 'x', 1)");
   ServerProcess server({.database_url = url});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
   auto legacy = HttpGet(server.http_port(), "/_/health");
@@ -105,7 +115,9 @@ TEST(MigrationTest, PluginMigrationsRunAfterCoreAndAreListedAsPlugins) {
   std::string db = url.substr(url.rfind('/') + 1);
   ServerProcess server({.database_url = url, .testbed = true});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
-  std::string order = Postgres::Shared().Psql(db, "SELECT string_agg(component || '/' || version, ',' ORDER BY applied_at, component DESC) FROM flovyn_schema_migrations");
+  std::string order = Postgres::Shared().Psql(db,
+                                              "SELECT string_agg(component || '/' || version, ',' ORDER BY applied_at, "
+                                              "component DESC) FROM flovyn_schema_migrations");
   EXPECT_EQ(order.find("core/1"), 0u) << order;
   EXPECT_NE(order.find("testbed/1"), std::string::npos) << order;
   EXPECT_NE(HttpGet(server.http_port(), "/_/health").body.find("\"plugins\":[\"worker-token\",\"testbed\"]"),
@@ -124,7 +136,8 @@ TEST(MigrationTest, AFailedMigrationLeavesTheDatabaseAsItWasAndStopsStartup) {
   EXPECT_NE(log.find("migration testbed 1_marker failed and was rolled back"), std::string::npos) << log;
   // Core applied (its own transaction), the failed one left nothing behind.
   EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT to_regclass('public.testbed_marker') IS NULL"), "t");
-  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM flovyn_schema_migrations WHERE component = 'testbed'"), "0");
+  EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM flovyn_schema_migrations WHERE component = 'testbed'"),
+            "0");
   EXPECT_EQ(Postgres::Shared().Psql(db, "SELECT count(*) FROM flovyn_schema_migrations WHERE component = 'core'"), "3");
 }
 

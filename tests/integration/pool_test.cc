@@ -1,9 +1,9 @@
 // The PostgreSQL pool against a real server: recovery after restarts, deadlines, SQLSTATE.
 #include "flovyn/db/pool.h"
 
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "harness.h"
 

@@ -3,14 +3,15 @@
 // replica gets SIGTERM and is replaced on the same ports, as a pod behind a Service is. Clients
 // may see UNAVAILABLE (and retry on the other replica with the same idempotency key) and nothing
 // else; every workflow started completes exactly once.
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
 #include "flovyn/client.h"
@@ -49,20 +50,26 @@ TEST(RollingRestartTest, AReplicaReplacedUnderLoadLosesNoWorkAndClientsSeeOnlyUn
   ASSERT_TRUE(a->WaitReady()) << a->process().Log();
   ASSERT_TRUE(b.WaitReady()) << b.process().Log();
   const int a_http = a->http_port(), a_grpc = a->grpc_port();
-  ASSERT_EQ(HttpRequest("POST", b.http_port(), "/api/tenants", R"({"slug":"acme"})", {{"Authorization", std::string("Bearer ") + kAdminKey}}).status, 201);
+  ASSERT_EQ(HttpRequest("POST", b.http_port(), "/api/tenants", R"({"slug":"acme"})",
+                        {{"Authorization", std::string("Bearer ") + kAdminKey}})
+                .status,
+            201);
   auto token = HttpRequest("POST", b.http_port(), "/api/tenants/acme/worker-tokens", R"({"name":"rolling"})",
                            {{"Authorization", "Bearer " + TenantKey("acme")}, {"Content-Type", "application/json"}});
   ASSERT_EQ(token.status, 201) << token.body;
   std::string worker_token = json::parse(token.body)["token"];
 
-  std::vector<std::string> targets = {"127.0.0.1:" + std::to_string(a_grpc), "127.0.0.1:" + std::to_string(b.grpc_port())};
+  std::vector<std::string> targets = {"127.0.0.1:" + std::to_string(a_grpc),
+                                      "127.0.0.1:" + std::to_string(b.grpc_port())};
   // Workers: two on each replica.
   std::vector<std::unique_ptr<sdk::Client>> worker_clients;
   std::vector<std::unique_ptr<sdk::Worker>> workers;
   for (int i = 0; i < 4; ++i) {
-    worker_clients.push_back(std::make_unique<sdk::Client>(sdk::ClientOptions{.target = targets[i % 2], .token = worker_token}));
+    worker_clients.push_back(
+        std::make_unique<sdk::Client>(sdk::ClientOptions{.target = targets[i % 2], .token = worker_token}));
     workers.push_back(std::make_unique<sdk::Worker>(
-        *worker_clients.back(), sdk::WorkerOptions{.name = "w" + std::to_string(i), .poll_timeout = std::chrono::milliseconds(2000)}));
+        *worker_clients.back(),
+        sdk::WorkerOptions{.name = "w" + std::to_string(i), .poll_timeout = std::chrono::milliseconds(2000)}));
     workers.back()->RegisterWorkflow("one-task", OneTask);
     workers.back()->RegisterTask("double", Double);
     ASSERT_TRUE(workers.back()->Start().ok());
@@ -72,7 +79,8 @@ TEST(RollingRestartTest, AReplicaReplacedUnderLoadLosesNoWorkAndClientsSeeOnlyUn
   // other replica with the same idempotency key. Any other failure is counted.
   std::vector<std::unique_ptr<sdk::Client>> clients;
   for (const auto& t : targets) {
-    clients.push_back(std::make_unique<sdk::Client>(sdk::ClientOptions{.target = t, .token = TenantKey("acme"), .tenant = "acme"}));
+    clients.push_back(
+        std::make_unique<sdk::Client>(sdk::ClientOptions{.target = t, .token = TenantKey("acme"), .tenant = "acme"}));
   }
   constexpr int kPerThread = 200;
   std::atomic<int> started{0}, unavailable{0};
@@ -112,7 +120,8 @@ TEST(RollingRestartTest, AReplicaReplacedUnderLoadLosesNoWorkAndClientsSeeOnlyUn
   a->process().Signal(SIGTERM);
   EXPECT_EQ(a->process().Wait(std::chrono::seconds(30)), 0) << a->process().Log();
   int started_while_down = started;
-  a = std::make_unique<ServerProcess>(ServerProcess::Options{.database_url = db, .env = env, .http_port = a_http, .grpc_port = a_grpc});
+  a = std::make_unique<ServerProcess>(
+      ServerProcess::Options{.database_url = db, .env = env, .http_port = a_http, .grpc_port = a_grpc});
   ASSERT_TRUE(a->WaitReady()) << a->process().Log();
   int started_when_replaced = started;
   for (auto& th : threads) th.join();
@@ -120,7 +129,8 @@ TEST(RollingRestartTest, AReplicaReplacedUnderLoadLosesNoWorkAndClientsSeeOnlyUn
   std::printf("rolling restart: SIGTERM after 100 starts, replica gone after %d, replaced after %d, of %d\n",
               started_while_down, started_when_replaced, 4 * kPerThread);
 
-  EXPECT_TRUE(other_errors.empty()) << other_errors.size() << " non-retryable failures, first: " << other_errors.front();
+  EXPECT_TRUE(other_errors.empty()) << other_errors.size()
+                                    << " non-retryable failures, first: " << other_errors.front();
   EXPECT_EQ(ids.size(), static_cast<size_t>(4 * kPerThread)) << "every start got its own execution";
 
   // Every workflow completes, exactly once, with the right output.
@@ -139,7 +149,8 @@ TEST(RollingRestartTest, AReplicaReplacedUnderLoadLosesNoWorkAndClientsSeeOnlyUn
     if (!pending.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   EXPECT_TRUE(pending.empty()) << pending.size() << " workflows did not complete";
-  std::string dup = Postgres::Shared().Psql(db.substr(db.rfind('/') + 1),
+  std::string dup = Postgres::Shared().Psql(
+      db.substr(db.rfind('/') + 1),
       "SELECT count(*) FROM (SELECT execution_id FROM workflow_events WHERE type = 'WORKFLOW_COMPLETED' "
       "GROUP BY execution_id HAVING count(*) > 1) d");
   EXPECT_EQ(dup, "0") << "a workflow completed twice";

@@ -1,10 +1,11 @@
 // The health table of operations.md §2 against a real server process and PostgreSQL.
-#include <gtest/gtest.h>
-#include <libpq-fe.h>
 #include <signal.h>
 
-#include <nlohmann/json.hpp>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <nlohmann/json.hpp>
 
 #include "harness.h"
 
@@ -60,8 +61,8 @@ TEST(ServerHealthTest, RunningWithHealthyDependencies) {
 }
 
 TEST(ServerHealthTest, HealthNeedsNoAuthenticationWithSecurityOn) {
-  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(),
-                        .env = {{"FLOVYN_SECURITY__ENABLED", "true"}}});
+  ServerProcess server(
+      {.database_url = Postgres::Shared().CreateDatabase(), .env = {{"FLOVYN_SECURITY__ENABLED", "true"}}});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
   for (const char* p : {"/_/health/live", "/_/health/ready", "/_/health/startup", "/_/health"}) {
     EXPECT_EQ(HttpGet(server.http_port(), p).status, 200) << p;
@@ -128,8 +129,7 @@ TEST(ServerHealthTest, ApiRoutesAnswer503WithRetryAfterBeforeRunning) {
 }
 
 TEST(ServerHealthTest, DrainingIsNotReadyButAlive) {
-  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(),
-                        .env = {{"SHUTDOWN__DELAY_SECS", "2"}}});
+  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(), .env = {{"SHUTDOWN__DELAY_SECS", "2"}}});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
   server.process().Signal(SIGTERM);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -144,8 +144,7 @@ TEST(ServerHealthTest, DrainingIsNotReadyButAlive) {
 }
 
 TEST(ServerHealthTest, ProbesShareChecksUnderAStorm) {
-  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(),
-                        .env = {{"METRICS__ENABLED", "true"}}});
+  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(), .env = {{"METRICS__ENABLED", "true"}}});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   auto before = HttpGet(server.metrics_port(), "/metrics").body;

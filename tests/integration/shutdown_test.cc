@@ -1,10 +1,11 @@
 // Graceful shutdown (operations.md §4) of a real server process.
-#include <gtest/gtest.h>
 #include <signal.h>
 
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "harness.h"
 
@@ -53,9 +54,8 @@ TEST(ShutdownTest, InFlightRequestCompletesAndNewConnectionsAreRefusedAfterTheDe
 }
 
 TEST(ShutdownTest, RequestOutlivingTheTimeoutIsCutAndTheProcessExitsInTime) {
-  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(),
-                        .env = {{"SHUTDOWN__TIMEOUT_SECS", "2"}},
-                        .testbed = true});
+  ServerProcess server(
+      {.database_url = Postgres::Shared().CreateDatabase(), .env = {{"SHUTDOWN__TIMEOUT_SECS", "2"}}, .testbed = true});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
   HttpResult slow;
   std::thread t([&] { slow = HttpGet(server.http_port(), "/api/testbed/sleep?ms=30000", 40s); });
@@ -73,8 +73,7 @@ TEST(ShutdownTest, RequestOutlivingTheTimeoutIsCutAndTheProcessExitsInTime) {
 }
 
 TEST(ShutdownTest, ASecondSignalExitsAtOnce) {
-  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(),
-                        .env = {{"SHUTDOWN__DELAY_SECS", "30"}}});
+  ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(), .env = {{"SHUTDOWN__DELAY_SECS", "30"}}});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
   server.process().Signal(SIGTERM);
   std::this_thread::sleep_for(300ms);
@@ -93,8 +92,9 @@ TEST(ShutdownTest, EachPhaseIsLoggedWithItsDuration) {
   server.process().Signal(SIGTERM);
   ASSERT_EQ(server.process().Wait(10s), 0);
   std::string log = server.process().Log();
-  for (const char* phase : {"stage DRAINING", "drain: stopped accepting connections", "drain: in-flight requests finished",
-                            "drain: background work stopped, telemetry flushed", "drain: NATS and database closed", "stage STOPPED"}) {
+  for (const char* phase :
+       {"stage DRAINING", "drain: stopped accepting connections", "drain: in-flight requests finished",
+        "drain: background work stopped, telemetry flushed", "drain: NATS and database closed", "stage STOPPED"}) {
     auto p = log.find(phase);
     ASSERT_NE(p, std::string::npos) << phase << "\n" << log;
     auto line_end = log.find('\n', p);

@@ -1,12 +1,13 @@
 // Trace export over OTLP/gRPC to a collector run by the test: span links across the REST call,
 // the gRPC calls and the worker; flush at shutdown; a collector that is down.
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
 #include "flovyn/trace/trace.h"
@@ -58,9 +59,8 @@ TEST(TracingTest, OneTraceRunsFromTheClientsStartThroughTheWorkersTask) {
     submit = collector.Find([&](const ReceivedSpan& sp) {
       return sp.name == "flovyn.v1/SubmitWorkflowCommands" && sp.trace_id == client_trace;
     });
-    complete = collector.Find([&](const ReceivedSpan& sp) {
-      return sp.name == "flovyn.v1/CompleteTask" && sp.trace_id == client_trace;
-    });
+    complete = collector.Find(
+        [&](const ReceivedSpan& sp) { return sp.name == "flovyn.v1/CompleteTask" && sp.trace_id == client_trace; });
   }
   ASSERT_NE(rest, nullptr) << "REST server span in the client's trace";
   EXPECT_EQ(rest->parent_id, client_span) << "the REST span is a child of the client's span";
@@ -69,13 +69,13 @@ TEST(TracingTest, OneTraceRunsFromTheClientsStartThroughTheWorkersTask) {
   ASSERT_NE(submit, nullptr) << "the worker's SubmitWorkflowCommands continues the trace";
   EXPECT_EQ(submit->parent_id, rest->span_id) << "the worker's call is a child of the start";
   ASSERT_NE(complete, nullptr) << "the task's completion continues the trace";
-  const ReceivedSpan* scheduler = collector.Find([&](const ReceivedSpan& sp) { return sp.span_id == complete->parent_id; });
+  const ReceivedSpan* scheduler =
+      collector.Find([&](const ReceivedSpan& sp) { return sp.span_id == complete->parent_id; });
   ASSERT_NE(scheduler, nullptr);
   EXPECT_EQ(scheduler->name, "flovyn.v1/SubmitWorkflowCommands") << "the task's parent is the call that scheduled it";
   // Store transactions nest under their calls.
-  const ReceivedSpan* start_tx = collector.Find([&](const ReceivedSpan& sp) {
-    return sp.name == "store.StartWorkflow" && sp.parent_id == rest->span_id;
-  });
+  const ReceivedSpan* start_tx = collector.Find(
+      [&](const ReceivedSpan& sp) { return sp.name == "store.StartWorkflow" && sp.parent_id == rest->span_id; });
   EXPECT_NE(start_tx, nullptr);
   (void)poll_task;
 }

@@ -3,19 +3,19 @@
 // method, HTTP framing and routing tricks, and database text in answers. Each checks that the
 // refused request wrote nothing (row counts) and that the server is still ready.
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-
 #include <condition_variable>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
 #include "flovyn/v1/flovyn.pb.h"
@@ -28,7 +28,6 @@ using namespace std::chrono_literals;
 using C = grpc::StatusCode;
 
 std::string Db(EngineServer& s) { return s.database_url().substr(s.database_url().rfind('/') + 1); }
-
 
 bool Ready(EngineServer& s) { return s.Rest("GET", "/_/health/ready", "", "").status == 200; }
 
@@ -219,7 +218,8 @@ TEST(TrustTest, ALeaseSweepRowThatFailsIsSkippedAndCountedWhileOtherAbandonedTas
   EXPECT_EQ(again.task().attempt(), 2);
   auto metrics = HttpGet(s.server().metrics_port(), "/metrics");
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(metrics.body, m, std::regex(R"(flovyn_sweep_errors_total\{sweep="task-leases"\} (\d+))")))
+  ASSERT_TRUE(
+      std::regex_search(metrics.body, m, std::regex(R"(flovyn_sweep_errors_total\{sweep="task-leases"\} (\d+))")))
       << metrics.body.substr(0, 2000);
   EXPECT_GE(std::stoi(m[1]), 1);
   EXPECT_NE(s.server().process().Log().find("sweep task-leases skipped row " + ids["bad-queue"]), std::string::npos);
@@ -323,8 +323,8 @@ std::string ActionOfGrpc(const std::string& full) {
 TEST(RolesTest, EveryGrpcMethodOfTheProtocolAnswersPerRoleAsTheMatrixSays) {
   EngineServer s;
   std::string worker_token = s.CreateWorkerToken("acme");
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(s.server().grpc_port()),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(s.server().grpc_port()), grpc::InsecureChannelCredentials());
   grpc::GenericStub stub(channel);
   const auto* file = v1::WorkflowEvent::descriptor()->file();
   int walked = 0;
@@ -359,11 +359,15 @@ TEST(RolesTest, EveryGrpcMethodOfTheProtocolAnswersPerRoleAsTheMatrixSays) {
 TEST(HttpTrustTest, ANonChunkedTransferCodingIsRefusedAndItsBodyNeverRunsAsTheNextRequest) {
   EngineServer s;
   std::string before = RowCounts(s);
-  std::string smuggled = "POST /api/tenants/acme/workflows HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         "Authorization: Bearer " + TenantKey("acme") + "\r\nContent-Length: 14\r\n\r\n{\"kind\":\"evil\"}";
-  std::string out = RawHttp(s.http_port(), "POST /api/tenants/acme/workflows HTTP/1.1\r\nHost: x\r\n"
-                                           "Transfer-Encoding: gzip\r\nContent-Type: application/json\r\n"
-                                           "Authorization: Bearer " + TenantKey("acme") + "\r\n\r\n" + smuggled);
+  std::string smuggled =
+      "POST /api/tenants/acme/workflows HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Authorization: Bearer " +
+      TenantKey("acme") + "\r\nContent-Length: 14\r\n\r\n{\"kind\":\"evil\"}";
+  std::string out = RawHttp(s.http_port(),
+                            "POST /api/tenants/acme/workflows HTTP/1.1\r\nHost: x\r\n"
+                            "Transfer-Encoding: gzip\r\nContent-Type: application/json\r\n"
+                            "Authorization: Bearer " +
+                                TenantKey("acme") + "\r\n\r\n" + smuggled);
   EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
   EXPECT_EQ(Count(out, "HTTP/1.1 "), 1u) << "the body ran as a request:\n" << out;
   EXPECT_EQ(RowCounts(s), before);

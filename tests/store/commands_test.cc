@@ -36,7 +36,8 @@ TEST_F(CommandsTest, ScheduleTaskAppendsTheEventAndInsertsTheTaskWithDefaultsOnT
   EXPECT_EQ(task->workflow_sequence.value_or(0), r->events.back().sequence);
   EXPECT_EQ(task->input_json, R"({"amount": 5})");  // jsonb's own printing
   EXPECT_EQ(Sql("SELECT initial_backoff_ms || '/' || max_backoff_ms || '/' || lease_ms FROM task_executions "
-                "WHERE id = $1", {task->id}),
+                "WHERE id = $1",
+                {task->id}),
             "1000/60000/30000");
   EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kTask)));
   EXPECT_EQ(r->status, "RUNNING");  // no Suspend: the worker goes on

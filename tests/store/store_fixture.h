@@ -3,10 +3,10 @@
 // store operations and command handlers are tested without a server process.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <mutex>
 #include <set>
+
+#include <gtest/gtest.h>
 
 #include "engine/store.h"
 #include "flovyn/db/pool.h"

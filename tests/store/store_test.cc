@@ -122,8 +122,11 @@ TEST_F(StoreTest, PromisesResolveOnceAndTimeOutBySweep) {
 TEST_F(StoreTest, AnExpiredWorkflowLeaseHandsTheExecutionBackWithWhatArrivedMeanwhile) {
   std::string id = StartAndClaim("q");
   ASSERT_TRUE(store_->Signal(tenant_, id, "s", "1").ok());
-  ASSERT_TRUE(pool_->Query("UPDATE workflow_executions SET lease_expires_at = now() - interval '1 second' "
-                           "WHERE id = $1", {id}).ok());
+  ASSERT_TRUE(pool_
+                  ->Query("UPDATE workflow_executions SET lease_expires_at = now() - interval '1 second' "
+                          "WHERE id = $1",
+                          {id})
+                  .ok());
   EXPECT_EQ(*store_->ExpireWorkflowLeases(), 1);
   EXPECT_EQ(store_->GetWorkflow(tenant_, id)->status, "PENDING");
   EXPECT_EQ(EventTypes(id).back(), "SIGNAL_RECEIVED");

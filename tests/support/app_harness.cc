@@ -1,10 +1,10 @@
 #include "app_harness.h"
 
-#include "flovyn/http/message.h"
-
 #include <regex>
 #include <sstream>
 #include <thread>
+
+#include "flovyn/http/message.h"
 
 namespace flovyn::testing {
 
@@ -13,14 +13,10 @@ std::string AppTestbedBinary() { return FLOVYN_APP_TESTBED_BINARY; }
 
 AppProcess::AppProcess(Options o) : port_(o.port ? o.port : FreePort()) {
   std::map<std::string, std::string> env{
-      {"DATABASE_URL", o.database_url},
-      {"BACKEND_URL", o.backend_url},
-      {"BETTER_AUTH_SECRET", kAppSecret},
-      {"NEXT_PUBLIC_APP_URL", "http://127.0.0.1:" + std::to_string(port_)},
-      {"PORT", std::to_string(port_)},
-      {"BIND_ADDRESS", "127.0.0.1"},
-      {"NODE_ENV", "development"},
-      {"RUST_LOG", "info"},
+      {"DATABASE_URL", o.database_url},   {"BACKEND_URL", o.backend_url},
+      {"BETTER_AUTH_SECRET", kAppSecret}, {"NEXT_PUBLIC_APP_URL", "http://127.0.0.1:" + std::to_string(port_)},
+      {"PORT", std::to_string(port_)},    {"BIND_ADDRESS", "127.0.0.1"},
+      {"NODE_ENV", "development"},        {"RUST_LOG", "info"},
   };
   for (const auto& [k, v] : o.env) env[k] = v;
   child_ = std::make_unique<ChildProcess>(o.testbed ? AppTestbedBinary() : AppBinary(), o.args, env);
@@ -103,8 +99,9 @@ HttpResult ConsoleClient::Post(const std::string& target, std::map<std::string, 
 bool ConsoleClient::SignUp(const std::string& email, const std::string& password, const std::string& org,
                            const std::string& slug) {
   Get("/sign-up");
-  auto r = Post("/sign-up", {{"name", "Test User"}, {"email", email}, {"password", password},
-                             {"organization", org}, {"slug", slug}});
+  auto r =
+      Post("/sign-up",
+           {{"name", "Test User"}, {"email", email}, {"password", password}, {"organization", org}, {"slug", slug}});
   return r.status == 303 && r.headers["location"] == "/overview";
 }
 

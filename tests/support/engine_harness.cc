@@ -1,9 +1,9 @@
 #include "engine_harness.h"
 
-#include <gtest/gtest.h>
-
 #include <fstream>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 namespace flovyn::testing {
 
@@ -13,7 +13,8 @@ std::string WriteEngineConfig(const std::vector<std::string>& slugs) {
   std::string dir = MakeTempDir("flovyn-engine-config");
   std::ofstream f(dir + "/server.toml");
   f << "[auth.static_api_key]\nkeys = [\n";
-  f << "  { key = \"" << kAdminKey << "\", org_id = \"*\", principal_type = \"service\", principal_id = \"admin\", role = \"admin\" },\n";
+  f << "  { key = \"" << kAdminKey
+    << "\", org_id = \"*\", principal_type = \"service\", principal_id = \"admin\", role = \"admin\" },\n";
   for (const auto& s : slugs) {
     f << "  { key = \"" << TenantKey(s) << "\", org_id = \"" << s
       << "\", principal_type = \"user\", principal_id = \"user-" << s << "\", role = \"admin\" },\n";
@@ -31,7 +32,8 @@ EngineServer::EngineServer(EngineServerOptions o) : options_(std::move(o)) {
   if (options_.create_tenants) {
     for (const auto& slug : options_.tenants) {
       auto r = Rest("POST", "/api/tenants", json{{"slug", slug}, {"name", slug}}.dump(), kAdminKey);
-      if (r.status != 201 && r.status != 409) ADD_FAILURE() << "create tenant " << slug << ": " << r.status << " " << r.body;
+      if (r.status != 201 && r.status != 409)
+        ADD_FAILURE() << "create tenant " << slug << ": " << r.status << " " << r.body;
     }
   }
 }

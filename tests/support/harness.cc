@@ -11,15 +11,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <utility>
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 
 namespace flovyn::testing {
 
@@ -67,8 +68,10 @@ namespace {
 std::string ShellQuote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -167,8 +170,8 @@ std::string Postgres::CreateDatabase(const std::string& prefix) {
 
 std::string Postgres::Psql(const std::string& db, const std::string& sql) const {
   std::string out;
-  std::string cmd = "psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " + std::to_string(port_) +
-                    " -U postgres -d " + db + " -c " + ShellQuote(sql);
+  std::string cmd = "psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " + std::to_string(port_) + " -U postgres -d " +
+                    db + " -c " + ShellQuote(sql);
   if (RunCommand(cmd, &out) != 0) throw std::runtime_error("psql failed: " + out);
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;

@@ -68,15 +68,14 @@ class Nats {
 };
 
 struct HttpResult {
-  int status = 0;  // 0 = connection failed
+  int status = 0;                              // 0 = connection failed
   std::map<std::string, std::string> headers;  // lower-case names; a repeated header's values one per line
   std::string body;
   std::string error;
 };
 
 HttpResult HttpRequest(const std::string& method, int port, const std::string& target, const std::string& body = "",
-                       const std::map<std::string, std::string>& headers = {},
-                       std::chrono::milliseconds timeout = 10s);
+                       const std::map<std::string, std::string>& headers = {}, std::chrono::milliseconds timeout = 10s);
 inline HttpResult HttpGet(int port, const std::string& target, std::chrono::milliseconds timeout = 10s) {
   return HttpRequest("GET", port, target, "", {}, timeout);
 }
@@ -111,7 +110,7 @@ class ServerProcess {
     bool testbed = false;  // the binary with test-only routes (slow requests)
     // A program that runs the server (e.g. {"/usr/bin/prlimit", "--nofile=256:4096", "--"}).
     std::vector<std::string> launcher;
-    int http_port = 0;     // 0: a free port (likewise below)
+    int http_port = 0;  // 0: a free port (likewise below)
     int grpc_port = 0;
   };
   explicit ServerProcess(Options o);

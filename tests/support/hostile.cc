@@ -1,7 +1,6 @@
 #include "hostile.h"
 
 #include <arpa/inet.h>
-#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -16,6 +15,8 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+
+#include <libpq-fe.h>
 
 #include "flovyn/v1/flovyn.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -163,8 +164,8 @@ bool H2Conn::WaitClosed(std::chrono::milliseconds timeout) {
 double HealthCallMs(int grpc_port, std::chrono::milliseconds deadline) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(grpc_port),
-                                           grpc::InsecureChannelCredentials(), args);
+  auto channel =
+      grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(grpc_port), grpc::InsecureChannelCredentials(), args);
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + deadline);
@@ -395,8 +396,8 @@ WaitersResult ManyWaiters(pid_t pid, const WaitersSpec& spec) {
   std::vector<std::unique_ptr<StreamReader>> readers;
   for (int i = 0; i < spec.streams; ++i) {
     int ch = (spec.polls + i) / spec.per_channel;
-    readers.push_back(std::make_unique<StreamReader>(wf_stubs[static_cast<size_t>(ch)].get(), spec.client, "idle",
-                                                     streams));
+    readers.push_back(
+        std::make_unique<StreamReader>(wf_stubs[static_cast<size_t>(ch)].get(), spec.client, "idle", streams));
   }
   // Let every call reach the server and park.
   std::this_thread::sleep_for(std::chrono::seconds(3));

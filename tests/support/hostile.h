@@ -90,11 +90,11 @@ struct WaitersResult {
   int released = 0;
 };
 struct WaitersSpec {
-  sdk::ClientOptions client;        // the waiting tenant's worker
-  sdk::ClientOptions other;         // another tenant, whose calls are timed
-  std::string database_url;         // the server's database (transactions per second)
+  sdk::ClientOptions client;  // the waiting tenant's worker
+  sdk::ClientOptions other;   // another tenant, whose calls are timed
+  std::string database_url;   // the server's database (transactions per second)
   int polls = 1000, streams = 1000;
-  int per_channel = 200;            // calls per connection
+  int per_channel = 200;  // calls per connection
   std::chrono::milliseconds window{5000};
 };
 // Parks polls and streams, measures, then sends SIGTERM to `pid` and times their release.

@@ -1,13 +1,13 @@
 // An OTLP/gRPC trace collector for tests: a real gRPC server that keeps what it receives.
 #pragma once
 
-#include <grpcpp/grpcpp.h>
-
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include <grpcpp/grpcpp.h>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 

@@ -92,8 +92,8 @@ FloodResult RunSignInFlood(int app_port, int pid, const FloodOptions& o) {
         if (due >= end) break;
         std::this_thread::sleep_until(due);
         std::string who = std::to_string(rng() % 1000000000);
-        std::string addr = "10." + std::to_string(rng() % 256) + "." + std::to_string(rng() % 256) + "." +
-                           std::to_string(rng() % 256);
+        std::string addr =
+            "10." + std::to_string(rng() % 256) + "." + std::to_string(rng() % 256) + "." + std::to_string(rng() % 256);
         auto res = c.Post("/sign-in", {{"email", "guess" + who + "@example.com"}, {"password", "guess-" + who}},
                           {{"X-Forwarded-For", addr}});
         std::lock_guard<std::mutex> l(mu);
@@ -109,8 +109,8 @@ FloodResult RunSignInFlood(int app_port, int pid, const FloodOptions& o) {
   auto t0 = Clock::now();
   while (Clock::now() - t0 < std::chrono::seconds(15)) {
     ++r.sign_in_tries;
-    auto res = user.Post("/sign-in", {{"email", o.email}, {"password", o.password}},
-                         {{"X-Forwarded-For", "192.0.2.10"}});
+    auto res =
+        user.Post("/sign-in", {{"email", o.email}, {"password", o.password}}, {{"X-Forwarded-For", "192.0.2.10"}});
     if (res.status == 303 && res.headers["location"] == "/overview") {
       r.signed_in = true;
       break;

@@ -13,19 +13,19 @@
 namespace flovyn::testing {
 
 struct FloodOptions {
-  double per_second = 40;                   // guesses started per second (open loop)
+  double per_second = 40;  // guesses started per second (open loop)
   std::chrono::seconds duration{20};
-  std::string email, password;              // a real account, signed in once midway
+  std::string email, password;  // a real account, signed in once midway
 };
 
 struct FloodResult {
   int sent = 0;
-  std::map<int, int> statuses;              // HTTP status -> count (0: no answer)
+  std::map<int, int> statuses;                               // HTTP status -> count (0: no answer)
   double live_p50_ms = 0, live_p99_ms = 0, live_max_ms = 0;  // GET /api/health/live during the flood
-  long rss_peak_kb = 0;                     // the console's VmHWM at the end
-  long rss_end_kb = 0;                      // its VmRSS at the end
-  bool signed_in = false;                   // the real account got in (retrying on 429 as told)
-  double sign_in_ms = 0;                    // from the first try to the session
+  long rss_peak_kb = 0;                                      // the console's VmHWM at the end
+  long rss_end_kb = 0;                                       // its VmRSS at the end
+  bool signed_in = false;                                    // the real account got in (retrying on 429 as told)
+  double sign_in_ms = 0;                                     // from the first try to the session
   int sign_in_tries = 0;
 };
 

@@ -18,12 +18,12 @@ class SlowRoutes final : public runtime::Module {
   }
   void AddRoutes(http::Router& r) override {
     r.Add("GET", "/api/testbed/sleep", http::Sync([](const http::Request& req) {
-      long ms = 0;
-      auto it = req.query.find("ms");
-      if (it != req.query.end()) ms = std::stol(it->second);
-      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-      return http::JsonResponse(200, R"({"slept":true})");
-    }));
+            long ms = 0;
+            auto it = req.query.find("ms");
+            if (it != req.query.end()) ms = std::stol(it->second);
+            std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+            return http::JsonResponse(200, R"({"slept":true})");
+          }));
   }
 };
 

@@ -1,10 +1,10 @@
 // The building blocks of bounded serving: the LRU map, the work pool's refusal when full, the
 // timer thread, and the WorkHub's one-shot waiters (news, sweep, deadline, drain, eviction).
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <future>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "engine/work_hub.h"
 #include "flovyn/core/lru.h"
@@ -35,7 +35,10 @@ TEST(WorkPoolTest, RefusesBeyondItsQueueAndRunsWhatItAccepted) {
   std::promise<void> release;
   auto gate = release.get_future().share();
   std::atomic<int> ran{0};
-  ASSERT_TRUE(pool.TrySubmit([gate, &ran] { gate.wait(); ++ran; }));
+  ASSERT_TRUE(pool.TrySubmit([gate, &ran] {
+    gate.wait();
+    ++ran;
+  }));
   while (pool.busy() == 0) std::this_thread::sleep_for(1ms);
   EXPECT_TRUE(pool.TrySubmit([&ran] { ++ran; }));
   EXPECT_TRUE(pool.TrySubmit([&ran] { ++ran; }));
@@ -51,9 +54,18 @@ TEST(TimersTest, RunsInOrderAndCancelledOnesNever) {
   std::mutex mu;
   std::vector<int> order;
   auto now = Timers::Clock::now();
-  t.At(now + 30ms, [&] { std::lock_guard<std::mutex> l(mu); order.push_back(2); });
-  t.At(now + 10ms, [&] { std::lock_guard<std::mutex> l(mu); order.push_back(1); });
-  uint64_t never = t.At(now + 20ms, [&] { std::lock_guard<std::mutex> l(mu); order.push_back(99); });
+  t.At(now + 30ms, [&] {
+    std::lock_guard<std::mutex> l(mu);
+    order.push_back(2);
+  });
+  t.At(now + 10ms, [&] {
+    std::lock_guard<std::mutex> l(mu);
+    order.push_back(1);
+  });
+  uint64_t never = t.At(now + 20ms, [&] {
+    std::lock_guard<std::mutex> l(mu);
+    order.push_back(99);
+  });
   EXPECT_TRUE(t.Cancel(never));
   std::this_thread::sleep_for(80ms);
   std::lock_guard<std::mutex> l(mu);

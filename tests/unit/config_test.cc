@@ -1,20 +1,21 @@
 #include "flovyn/config/config.h"
 
-#include <gtest/gtest.h>
-
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
+#include <gtest/gtest.h>
+
+#include "app_settings.h"
 #include "harness.h"
 #include "settings.h"
-#include "app_settings.h"
 
 namespace flovyn::config {
 namespace {
 
 std::map<std::string, std::string> BaseEnv() {
-  return {{"DATABASE_URL", "postgres://flovyn:s3cret-pw@db:5432/flovyn"}, {"WORKER_TOKEN_SECRET", "wts-value-0123456789abcdef0123456789"}};
+  return {{"DATABASE_URL", "postgres://flovyn:s3cret-pw@db:5432/flovyn"},
+          {"WORKER_TOKEN_SECRET", "wts-value-0123456789abcdef0123456789"}};
 }
 
 TEST(ConfigTest, EnvironmentNamesFollowTheNestingConvention) {
@@ -26,10 +27,10 @@ TEST(ConfigTest, EnvironmentNamesFollowTheNestingConvention) {
 
 TEST(ConfigTest, EveryServerVariableOfTheContractIsDeclared) {
   const auto& schema = server::Schema();
-  for (const char* var : {"DATABASE_URL", "SERVER_PORT", "GRPC_SERVER_PORT", "NATS__ENABLED", "NATS__URL",
-                          "FLOVYN_SECURITY__ENABLED", "WORKER_TOKEN_SECRET", "OTEL__ENABLED", "OTEL__OTLP_ENDPOINT",
-                          "METRICS__ENABLED", "METRICS__PORT", "RUST_LOG", "SHUTDOWN__DELAY_SECS",
-                          "SHUTDOWN__TIMEOUT_SECS"}) {
+  for (const char* var :
+       {"DATABASE_URL", "SERVER_PORT", "GRPC_SERVER_PORT", "NATS__ENABLED", "NATS__URL", "FLOVYN_SECURITY__ENABLED",
+        "WORKER_TOKEN_SECRET", "OTEL__ENABLED", "OTEL__OTLP_ENDPOINT", "METRICS__ENABLED", "METRICS__PORT", "RUST_LOG",
+        "SHUTDOWN__DELAY_SECS", "SHUTDOWN__TIMEOUT_SECS"}) {
     bool found = false;
     for (const auto& s : schema.settings()) found = found || EnvNameFor(s.key) == var;
     EXPECT_TRUE(found) << var;
@@ -63,13 +64,16 @@ TEST(ConfigTest, SecurityOnWithoutWorkerTokenSecretIsRefusedNamingTheVariable) {
   auto v = Load(server::Schema(), {{}, {{"DATABASE_URL", "postgres://x@y/z"}}});
   ASSERT_FALSE(v.ok());
   EXPECT_NE(v.status().message().find("WORKER_TOKEN_SECRET"), std::string::npos) << v.status().message();
-  auto off = Load(server::Schema(), {{}, {{"DATABASE_URL", "postgres://x@y/z"}, {"FLOVYN_SECURITY__ENABLED", "false"}}});
+  auto off =
+      Load(server::Schema(), {{}, {{"DATABASE_URL", "postgres://x@y/z"}, {"FLOVYN_SECURITY__ENABLED", "false"}}});
   EXPECT_TRUE(off.ok()) << off.status().message();
 }
 
 TEST(ConfigTest, AllErrorsAreReportedTogether) {
-  auto v = Load(server::Schema(), {{"--bogus=1"}, {{"SERVER_PORT", "eighty"}, {"NATS__ENABLED", "maybe"},
-                                                   {"METRICS__PORT", "70000"}, {"LOG_FORMAT", "xml"}}});
+  auto v = Load(
+      server::Schema(),
+      {{"--bogus=1"},
+       {{"SERVER_PORT", "eighty"}, {"NATS__ENABLED", "maybe"}, {"METRICS__PORT", "70000"}, {"LOG_FORMAT", "xml"}}});
   ASSERT_FALSE(v.ok());
   const std::string& m = v.status().message();
   for (const char* needle : {"DATABASE_URL", "WORKER_TOKEN_SECRET", "SERVER_PORT", "NATS__ENABLED", "METRICS__PORT",

@@ -1,12 +1,13 @@
 // The small HTTP client the programs use between themselves: URL handling and hard deadlines.
-#include "flovyn/http/client.h"
-
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+
+#include <gtest/gtest.h>
+
+#include "flovyn/http/client.h"
 
 namespace flovyn::http {
 namespace {

@@ -1,7 +1,4 @@
-#include "flovyn/http/server.h"
-
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,6 +6,9 @@
 #include <atomic>
 #include <thread>
 
+#include <gtest/gtest.h>
+
+#include "flovyn/http/server.h"
 #include "harness.h"
 
 namespace flovyn::http {
@@ -16,8 +16,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using flovyn::testing::HttpGet;
-using flovyn::testing::HttpResult;
 using flovyn::testing::HttpRequest;
+using flovyn::testing::HttpResult;
 
 // Sends raw bytes on a fresh connection and returns everything read until close or timeout.
 std::string RawExchange(int port, const std::string& bytes, int read_ms = 2000) {
@@ -43,9 +43,9 @@ class HttpServerTest : public ::testing::Test {
   void SetUp() override {
     router_.Add("POST", "/api/echo", Sync([](const Request& r) { return JsonResponse(200, r.body); }));
     router_.Add("GET", "/api/slow", Sync([](const Request&) {
-      std::this_thread::sleep_for(500ms);
-      return JsonResponse(200, "{}");
-    }));
+                  std::this_thread::sleep_for(500ms);
+                  return JsonResponse(200, "{}");
+                }));
     router_.Add("GET", "/probe", Sync([](const Request&) { return JsonResponse(200, "{}"); }),
                 {.before_running = true, .run_inline = true, .summary = ""});
     ServerOptions o;

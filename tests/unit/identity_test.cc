@@ -1,10 +1,11 @@
 // The console's identity building blocks: ES256 tokens, sealing, passwords, cookies, slugs.
+#include "identity.h"
+
 #include <gtest/gtest.h>
 
+#include "app_settings.h"
 #include "flovyn/auth/jwt.h"
 #include "flovyn/crypto/crypto.h"
-#include "identity.h"
-#include "app_settings.h"
 
 namespace flovyn::app {
 namespace {
@@ -12,11 +13,17 @@ namespace {
 using nlohmann::json;
 using std::chrono::system_clock;
 
-int64_t Now() { return std::chrono::duration_cast<std::chrono::seconds>(system_clock::now().time_since_epoch()).count(); }
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(system_clock::now().time_since_epoch()).count();
+}
 
 json Claims(int64_t exp_in = 300) {
-  return {{"sub", "u1"}, {"iss", "https://console.example"}, {"aud", "flovyn-server"},
-          {"iat", Now()}, {"exp", Now() + exp_in}, {"org", {{"slug", "acme"}, {"role", "owner"}}}};
+  return {{"sub", "u1"},
+          {"iss", "https://console.example"},
+          {"aud", "flovyn-server"},
+          {"iat", Now()},
+          {"exp", Now() + exp_in},
+          {"org", {{"slug", "acme"}, {"role", "owner"}}}};
 }
 
 jwt::Expectations Expect() {
@@ -66,11 +73,11 @@ TEST(JwtTest, TamperedExpiredForeignAndUnsignedTokensAreRefused) {
   auto stranger = jwt::SigningKey::Generate("k1");
   EXPECT_FALSE(jwt::Verify(stranger.Sign(Claims()), keys, Expect()).ok());
   // alg "none" with no signature, and HS256 claiming the same kid.
-  std::string none = crypto::Base64UrlEncode(R"({"alg":"none","kid":"k1"})") + "." +
-                     crypto::Base64UrlEncode(Claims().dump()) + ".";
+  std::string none =
+      crypto::Base64UrlEncode(R"({"alg":"none","kid":"k1"})") + "." + crypto::Base64UrlEncode(Claims().dump()) + ".";
   EXPECT_EQ(jwt::Verify(none, keys, Expect()).status().message(), "token algorithm must be ES256");
-  std::string hs = crypto::Base64UrlEncode(R"({"alg":"HS256","kid":"k1"})") + "." +
-                   crypto::Base64UrlEncode(Claims().dump());
+  std::string hs =
+      crypto::Base64UrlEncode(R"({"alg":"HS256","kid":"k1"})") + "." + crypto::Base64UrlEncode(Claims().dump());
   hs += "." + crypto::Base64UrlEncode(crypto::HmacSha256("x", hs));
   EXPECT_EQ(jwt::Verify(hs, keys, Expect()).status().message(), "token algorithm must be ES256");
   EXPECT_FALSE(jwt::Verify("not-a-token", keys, Expect()).ok());
@@ -127,9 +134,11 @@ TEST(SlugTest, OrganisationNamesBecomeTenantSlugs) {
 }
 
 TEST(AppConfigTest, EveryAppVariableOfTheContractIsDeclaredWithItsDefault) {
-  auto v = config::Load(Schema(), {{}, {{"DATABASE_URL", "postgres://db/app"}, {"BACKEND_URL", "http://server:8000"},
-                                        {"BETTER_AUTH_SECRET", "0123456789abcdef0123456789abcdef"},
-                                        {"NEXT_PUBLIC_APP_URL", "https://console.example"}}});
+  auto v = config::Load(Schema(), {{},
+                                   {{"DATABASE_URL", "postgres://db/app"},
+                                    {"BACKEND_URL", "http://server:8000"},
+                                    {"BETTER_AUTH_SECRET", "0123456789abcdef0123456789abcdef"},
+                                    {"NEXT_PUBLIC_APP_URL", "https://console.example"}}});
   ASSERT_TRUE(v.ok()) << v.status().message();
   Settings s = Settings::From(*v);
   EXPECT_EQ(s.port, 3000);

@@ -1,11 +1,10 @@
-#include "flovyn/metrics/registry.h"
-
-#include <gtest/gtest.h>
-
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include <gtest/gtest.h>
+
+#include "flovyn/metrics/registry.h"
 #include "harness.h"
 
 namespace flovyn::metrics {
@@ -19,7 +18,8 @@ TEST(MetricsTest, CountersAndGaugesAreExposedWithHelpTypeAndLabels) {
   c.With({"b"})->Inc();
   r.AddGauge("flovyn_level", "A level.").With({})->Set(2.5);
   std::string out = r.Expose();
-  EXPECT_NE(out.find("# HELP flovyn_things_total Things done.\n# TYPE flovyn_things_total counter\n"), std::string::npos);
+  EXPECT_NE(out.find("# HELP flovyn_things_total Things done.\n# TYPE flovyn_things_total counter\n"),
+            std::string::npos);
   EXPECT_NE(out.find("flovyn_things_total{kind=\"a\"} 3\n"), std::string::npos) << out;
   EXPECT_NE(out.find("flovyn_things_total{kind=\"b\"} 1\n"), std::string::npos) << out;
   EXPECT_NE(out.find("flovyn_level 2.5\n"), std::string::npos) << out;

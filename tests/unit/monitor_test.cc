@@ -1,9 +1,9 @@
 #include "flovyn/health/monitor.h"
 
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 namespace flovyn::health {
 namespace {

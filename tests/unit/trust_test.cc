@@ -1,10 +1,10 @@
 // The trust-boundary building blocks, each against the attack that found it: deep JSON, long-lived
 // and non-canonical tokens, credentials in printed URLs, weak passwords, short secrets, encoded
 // separators in paths; and the generated limits and security documents.
-#include <gtest/gtest.h>
-
 #include <fstream>
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "engine/limits.h"
 #include "engine/policy.h"
@@ -145,11 +145,10 @@ TEST(RedactTest, CredentialsInEveryUrlFormAreHidden) {
 }
 
 TEST(RedactTest, PrintConfigHidesCredentialsOfNatsAndOtlpAndDatabaseQueryPasswords) {
-  std::map<std::string, std::string> env = {
-      {"DATABASE_URL", "postgres://db/x?password=dbpw1234"},
-      {"WORKER_TOKEN_SECRET", "0123456789abcdef0123456789abcdef"},
-      {"NATS__URL", "nats://natsuser:natspw99@nats:4222"},
-      {"OTEL__OTLP_ENDPOINT", "http://otlpuser:otlppw77@collector:4317"}};
+  std::map<std::string, std::string> env = {{"DATABASE_URL", "postgres://db/x?password=dbpw1234"},
+                                            {"WORKER_TOKEN_SECRET", "0123456789abcdef0123456789abcdef"},
+                                            {"NATS__URL", "nats://natsuser:natspw99@nats:4222"},
+                                            {"OTEL__OTLP_ENDPOINT", "http://otlpuser:otlppw77@collector:4317"}};
   auto v = config::Load(server::Schema(), {{}, env});
   ASSERT_TRUE(v.ok()) << v.status().message();
   std::string printed = v->Print();
@@ -160,7 +159,8 @@ TEST(RedactTest, PrintConfigHidesCredentialsOfNatsAndOtlpAndDatabaseQueryPasswor
 }
 
 TEST(SecretLengthTest, AWorkerTokenSecretShorterThan32CharactersIsRefused) {
-  auto v = config::Load(server::Schema(), {{}, {{"DATABASE_URL", "postgres://db/x"}, {"WORKER_TOKEN_SECRET", "short"}}});
+  auto v =
+      config::Load(server::Schema(), {{}, {{"DATABASE_URL", "postgres://db/x"}, {"WORKER_TOKEN_SECRET", "short"}}});
   ASSERT_FALSE(v.ok());
   EXPECT_NE(v.status().message().find("WORKER_TOKEN_SECRET"), std::string::npos) << v.status().message();
   EXPECT_NE(v.status().message().find("32"), std::string::npos) << v.status().message();

@@ -74,8 +74,13 @@ json SigningKey::PublicJwk() const {
   BIGNUM *x = nullptr, *y = nullptr;
   EVP_PKEY_get_bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_X, &x);
   EVP_PKEY_get_bn_param(key_.get(), OSSL_PKEY_PARAM_EC_PUB_Y, &y);
-  json j = {{"kty", "EC"}, {"crv", "P-256"}, {"x", crypto::Base64UrlEncode(BnPad(x))},
-            {"y", crypto::Base64UrlEncode(BnPad(y))}, {"kid", kid_}, {"alg", "ES256"}, {"use", "sig"}};
+  json j = {{"kty", "EC"},
+            {"crv", "P-256"},
+            {"x", crypto::Base64UrlEncode(BnPad(x))},
+            {"y", crypto::Base64UrlEncode(BnPad(y))},
+            {"kid", kid_},
+            {"alg", "ES256"},
+            {"use", "sig"}};
   BN_free(x);
   BN_free(y);
   return j;
@@ -87,7 +92,8 @@ std::string SigningKey::Sign(const json& claims) const {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   size_t len = 0;
   if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
+      EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) !=
+          1) {
     throw std::runtime_error("ES256 signing failed");
   }
   std::string der(len, '\0');
@@ -109,8 +115,8 @@ StatusOr<KeySet> KeySet::FromJwks(const json& jwks) {
   KeySet set;
   for (const auto& k : jwks["keys"]) {
     auto str = [&k](const char* f) { return k.contains(f) && k[f].is_string() ? k[f].get<std::string>() : ""; };
-    if (!k.is_object() || str("kty") != "EC" || str("crv") != "P-256" || !k.contains("kid") ||
-        !k["kid"].is_string() || !k.contains("x") || !k.contains("y") || !k["x"].is_string() || !k["y"].is_string()) {
+    if (!k.is_object() || str("kty") != "EC" || str("crv") != "P-256" || !k.contains("kid") || !k["kid"].is_string() ||
+        !k.contains("x") || !k.contains("y") || !k["x"].is_string() || !k["y"].is_string()) {
       continue;
     }
     auto x = crypto::Base64UrlDecode(k["x"].get<std::string>());
@@ -136,7 +142,8 @@ StatusOr<std::string> KeyIdOf(std::string_view token) {
   auto parts = Split(token);
   if (!parts) return Unauthenticated("malformed token");
   auto header = DecodeJson(parts->header);
-  if (!header || !header->contains("kid") || !(*header)["kid"].is_string()) return Unauthenticated("token has no key id");
+  if (!header || !header->contains("kid") || !(*header)["kid"].is_string())
+    return Unauthenticated("token has no key id");
   return (*header)["kid"].get<std::string>();
 }
 

@@ -1,11 +1,12 @@
-#include <cstdio>
-#include <cstdlib>
 #include "flovyn/config/config.h"
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
+
 #include <nlohmann/json.hpp>
 #include <toml.hpp>
 
@@ -40,10 +41,14 @@ std::optional<long> ParseInt(const std::string& v) {
 
 nlohmann::json TomlToJson(const toml::value& v) {
   switch (v.type()) {
-    case toml::value_t::boolean: return v.as_boolean();
-    case toml::value_t::integer: return v.as_integer();
-    case toml::value_t::floating: return v.as_floating();
-    case toml::value_t::string: return v.as_string().str;
+    case toml::value_t::boolean:
+      return v.as_boolean();
+    case toml::value_t::integer:
+      return v.as_integer();
+    case toml::value_t::floating:
+      return v.as_floating();
+    case toml::value_t::string:
+      return v.as_string().str;
     case toml::value_t::array: {
       nlohmann::json a = nlohmann::json::array();
       for (const auto& e : v.as_array()) a.push_back(TomlToJson(e));
@@ -54,7 +59,8 @@ nlohmann::json TomlToJson(const toml::value& v) {
       for (const auto& [k, e] : v.as_table()) o[k] = TomlToJson(e);
       return o;
     }
-    default: return toml::format(v);
+    default:
+      return toml::format(v);
   }
 }
 
@@ -76,11 +82,20 @@ void Flatten(const toml::value& v, const std::string& prefix, const Schema& sche
       continue;
     }
     switch (child.type()) {
-      case toml::value_t::string: out[key] = child.as_string().str; break;
-      case toml::value_t::integer: out[key] = std::to_string(child.as_integer()); break;
-      case toml::value_t::boolean: out[key] = child.as_boolean() ? "true" : "false"; break;
-      case toml::value_t::floating: out[key] = std::to_string(child.as_floating()); break;
-      default: errors.push_back("config file: '" + key + "' must be a string, number or boolean");
+      case toml::value_t::string:
+        out[key] = child.as_string().str;
+        break;
+      case toml::value_t::integer:
+        out[key] = std::to_string(child.as_integer());
+        break;
+      case toml::value_t::boolean:
+        out[key] = child.as_boolean() ? "true" : "false";
+        break;
+      case toml::value_t::floating:
+        out[key] = std::to_string(child.as_floating());
+        break;
+      default:
+        errors.push_back("config file: '" + key + "' must be a string, number or boolean");
     }
   }
 }
@@ -98,10 +113,14 @@ std::string Quote(const std::string& s) {
 
 const char* SourceName(Source s) {
   switch (s) {
-    case Source::kDefault: return "default";
-    case Source::kFile: return "file";
-    case Source::kEnvironment: return "environment";
-    case Source::kFlag: return "flag";
+    case Source::kDefault:
+      return "default";
+    case Source::kFile:
+      return "file";
+    case Source::kEnvironment:
+      return "environment";
+    case Source::kFlag:
+      return "flag";
   }
   return "?";
 }
@@ -136,7 +155,8 @@ std::string Schema::ToMarkdown() const {
   for (const auto& s : settings_) {
     std::string env = "`" + EnvNameFor(s.key) + "`";
     for (const auto& a : s.env_aliases) env += " (or `" + a + "`)";
-    std::string req = s.required ? "yes" : (s.required_when.empty() ? "no" : "when `" + EnvNameFor(s.required_when) + "`");
+    std::string req =
+        s.required ? "yes" : (s.required_when.empty() ? "no" : "when `" + EnvNameFor(s.required_when) + "`");
     std::string def = s.default_value ? "`" + *s.default_value + "`" : "–";
     std::string meaning = s.description;
     if (s.min_length > 0) meaning += " (at least " + std::to_string(s.min_length) + " characters)";
@@ -145,119 +165,9 @@ std::string Schema::ToMarkdown() const {
       for (const auto& c : s.choices) meaning += " `" + c + "`";
       meaning += ")";
     }
-    o << "| " << env << " | `" << s.key << "` | " << req << " | " << def << " | " << meaning
-      << " |\n";
+    o << "| " << env << " | `" << s.key << "` | " << req << " | " << def << " | " << meaning << " |\n";
   }
   return o.str();
-}
-
-namespace {
-
-// Names under which connection strings and URLs carry credentials.
-bool PasswordLike(std::string_view name) {
-  std::string l = Lower(std::string(name));
-  for (const char* w : {"password", "passwd", "pass", "pwd", "secret", "token", "key", "auth", "credential"}) {
-    if (l.find(w) != std::string::npos) return true;
-  }
-  return false;
-}
-
-// "a=1&password=x" -> "a=1&password=***"
-std::string RedactQuery(std::string_view q) {
-  std::string out;
-  while (true) {
-    auto amp = q.find('&');
-    std::string_view part = q.substr(0, amp);
-    auto eq = part.find('=');
-    if (eq != std::string_view::npos && PasswordLike(part.substr(0, eq))) {
-      out += std::string(part.substr(0, eq)) + "=***";
-    } else {
-      out += std::string(part);
-    }
-    if (amp == std::string_view::npos) break;
-    out += '&';
-    q.remove_prefix(amp + 1);
-  }
-  return out;
-}
-
-// libpq's keyword/value form: key = value pairs, values optionally single-quoted with
-// backslash escapes, spaces allowed around '='.
-std::string RedactKeywordValue(const std::string& text) {
-  std::string out;
-  size_t i = 0, n = text.size();
-  auto space = [&](size_t k) { return k < n && std::isspace(static_cast<unsigned char>(text[k])); };
-  while (i < n) {
-    while (space(i)) ++i;
-    if (i >= n) break;
-    size_t k0 = i;
-    while (i < n && text[i] != '=' && !space(i)) ++i;
-    std::string key = text.substr(k0, i - k0);
-    while (space(i)) ++i;
-    std::string value;
-    bool has_value = i < n && text[i] == '=';
-    if (has_value) {
-      ++i;
-      while (space(i)) ++i;
-      size_t v0 = i;
-      if (i < n && text[i] == '\'') {
-        ++i;
-        while (i < n && text[i] != '\'') i += (text[i] == '\\' && i + 1 < n) ? 2 : 1;
-        if (i < n) ++i;
-      } else {
-        while (i < n && !space(i)) ++i;
-      }
-      value = text.substr(v0, i - v0);
-    }
-    if (!out.empty()) out += ' ';
-    out += key;
-    if (has_value) out += "=" + (PasswordLike(key) ? std::string("***") : value);
-  }
-  return out;
-}
-
-}  // namespace
-
-std::string RedactUrl(const std::string& url) {
-  auto scheme = url.find("://");
-  // keyword/value when it opens with "identifier =" (and is no URL)
-  size_t k = url.find_first_not_of(" \t");
-  size_t ident_end = k == std::string::npos ? k : url.find_first_not_of(
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_", k);
-  size_t eq = ident_end == std::string::npos ? ident_end : url.find_first_not_of(" \t", ident_end);
-  bool keyword_value = scheme == std::string::npos && ident_end != k && eq != std::string::npos && url[eq] == '=';
-  if (keyword_value) return RedactKeywordValue(url);
-  // [scheme://][userinfo@]host[:port][/path][?query][#fragment]; the userinfo is hidden whole
-  // (a NATS token or a password), the user name kept when there is a password.
-  size_t auth0 = scheme == std::string::npos ? 0 : scheme + 3;
-  size_t auth_end = url.find_first_of("/?#", auth0);
-  if (auth_end == std::string::npos) auth_end = url.size();
-  std::string out = url.substr(0, auth0);
-  std::string authority = url.substr(auth0, auth_end - auth0);
-  auto at = authority.rfind('@');
-  if (at != std::string::npos) {
-    std::string userinfo = authority.substr(0, at);
-    auto colon = userinfo.find(':');
-    // A lone user name is no secret, except where the scheme carries a token there (NATS).
-    std::string scheme_name = scheme == std::string::npos ? "" : Lower(url.substr(0, scheme));
-    bool token_scheme = scheme_name == "nats" || scheme_name == "tls";
-    if (colon != std::string::npos) out += userinfo.substr(0, colon) + ":***";
-    else out += token_scheme ? std::string("***") : userinfo;
-    out += authority.substr(at);
-  } else {
-    out += authority;
-  }
-  std::string rest = url.substr(auth_end);
-  auto q = rest.find('?');
-  if (q == std::string::npos) return out + rest;
-  auto hash = rest.find('#', q);
-  std::string query = rest.substr(q + 1, hash == std::string::npos ? std::string::npos : hash - q - 1);
-  return out + rest.substr(0, q + 1) + RedactQuery(query) + (hash == std::string::npos ? "" : rest.substr(hash));
-}
-
-bool IsPasswordLikeKey(std::string_view key) {
-  auto dot = key.rfind('.');
-  return PasswordLike(dot == std::string_view::npos ? key : key.substr(dot + 1));
 }
 
 std::map<std::string, std::string> ProcessEnvironment() {
@@ -416,8 +326,8 @@ StatusOr<Values> Load(const Schema& schema, const LoadInput& input) {
     values.values_[s.key] = {it->second.first, it->second.second};
   }
   if (!errors.empty()) {
-    std::string msg = "invalid configuration (" + std::to_string(errors.size()) + " problem" +
-                      (errors.size() == 1 ? "" : "s") + "):";
+    std::string msg =
+        "invalid configuration (" + std::to_string(errors.size()) + " problem" + (errors.size() == 1 ? "" : "s") + "):";
     for (const auto& e : errors) msg += "\n  - " + e;
     return InvalidArgument(msg);
   }
@@ -435,13 +345,9 @@ const std::string& Values::String(const std::string& key) const {
   return it == values_.end() ? kEmpty : it->second.value;
 }
 
-long Values::Int(const std::string& key) const {
-  return ParseInt(String(key)).value_or(0);
-}
+long Values::Int(const std::string& key) const { return ParseInt(String(key)).value_or(0); }
 
-bool Values::Bool(const std::string& key) const {
-  return ParseBool(String(key)).value_or(false);
-}
+bool Values::Bool(const std::string& key) const { return ParseBool(String(key)).value_or(false); }
 
 bool Values::Has(const std::string& key) const { return values_.count(key) != 0; }
 
@@ -463,15 +369,24 @@ std::string Values::Print() const {
     const std::string& v = it->second.value;
     switch (s.type) {
       case Type::kSecret:
-      case Type::kSecretJson: o << Quote("[redacted]"); break;
-      case Type::kSecretUrl: o << Quote(RedactUrl(v)); break;
+      case Type::kSecretJson:
+        o << Quote("[redacted]");
+        break;
+      case Type::kSecretUrl:
+        o << Quote(RedactUrl(v));
+        break;
       case Type::kInt:
-      case Type::kBool: o << v; break;
+      case Type::kBool:
+        o << v;
+        break;
       case Type::kString:
         // A value under a password-like name is hidden; any URL has its credentials hidden.
-        if (IsPasswordLikeKey(s.key)) o << Quote("[redacted]");
-        else if (v.find("://") != std::string::npos || v.find('@') != std::string::npos) o << Quote(RedactUrl(v));
-        else o << Quote(v);
+        if (IsPasswordLikeKey(s.key))
+          o << Quote("[redacted]");
+        else if (v.find("://") != std::string::npos || v.find('@') != std::string::npos)
+          o << Quote(RedactUrl(v));
+        else
+          o << Quote(v);
         break;
     }
     o << "  # " << SourceName(it->second.source) << "\n";

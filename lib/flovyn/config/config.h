@@ -19,16 +19,16 @@ enum class Type {
   kString,
   kInt,
   kBool,
-  kSecret,       // never printed, logged or returned
-  kSecretUrl,    // a URL whose password is redacted when printed
-  kSecretJson,   // structured value (TOML table/array, or JSON text in the environment); never printed
+  kSecret,      // never printed, logged or returned
+  kSecretUrl,   // a URL whose password is redacted when printed
+  kSecretJson,  // structured value (TOML table/array, or JSON text in the environment); never printed
 };
 
 enum class Source { kDefault, kFile, kEnvironment, kFlag };
 const char* SourceName(Source s);
 
 struct Setting {
-  std::string key;                      // dotted, lower case: "nats.url"
+  std::string key;  // dotted, lower case: "nats.url"
   Type type = Type::kString;
   std::optional<std::string> default_value;
   bool required = false;
@@ -62,7 +62,7 @@ class Schema {
 };
 
 struct LoadInput {
-  std::vector<std::string> flags;                // "--key=value" / "--key value" / "--config f"
+  std::vector<std::string> flags;  // "--key=value" / "--key value" / "--config f"
   std::map<std::string, std::string> environment;
 };
 

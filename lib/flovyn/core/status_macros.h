@@ -10,10 +10,10 @@
 #define FLOVYN_STATUS_CONCAT_INNER(a, b) a##b
 #define FLOVYN_STATUS_CONCAT(a, b) FLOVYN_STATUS_CONCAT_INNER(a, b)
 
-#define FLOVYN_RETURN_IF_ERROR_IMPL(tmp, expr)         \
-  do {                                                 \
-    ::flovyn::Status tmp = ::flovyn::StatusOf(expr);   \
-    if (!tmp.ok()) return tmp;                         \
+#define FLOVYN_RETURN_IF_ERROR_IMPL(tmp, expr)       \
+  do {                                               \
+    ::flovyn::Status tmp = ::flovyn::StatusOf(expr); \
+    if (!tmp.ok()) return tmp;                       \
   } while (false)
 
 // (Each use gets its own name, so uses nested in a lambda inside another do not shadow.)

@@ -1,7 +1,8 @@
-#include "flovyn/core/mutex.h"
 #include "flovyn/core/timers.h"
 
 #include <pthread.h>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn {
 

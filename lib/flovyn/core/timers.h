@@ -3,7 +3,6 @@
 // Thread-safe.
 #pragma once
 
-#include "flovyn/core/mutex.h"
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -12,6 +11,8 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn {
 
@@ -35,8 +36,7 @@ class Timers {
   mutable Mutex mu_;
   CondVar cv_;
   std::multimap<Clock::time_point, uint64_t> due_ GUARDED_BY(mu_);
-  std::unordered_map<uint64_t, std::pair<std::multimap<Clock::time_point, uint64_t>::iterator,
-                                         std::function<void()>>>
+  std::unordered_map<uint64_t, std::pair<std::multimap<Clock::time_point, uint64_t>::iterator, std::function<void()>>>
       entries_ GUARDED_BY(mu_);
   uint64_t next_ GUARDED_BY(mu_) = 1;
   bool stop_ GUARDED_BY(mu_) = false;

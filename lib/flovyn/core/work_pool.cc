@@ -1,9 +1,10 @@
-#include "flovyn/core/mutex.h"
 #include "flovyn/core/work_pool.h"
 
 #include <pthread.h>
 
 #include <algorithm>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn {
 

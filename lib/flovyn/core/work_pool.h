@@ -3,7 +3,6 @@
 // "busy" instead of the process growing a backlog without bound. Thread-safe.
 #pragma once
 
-#include "flovyn/core/mutex.h"
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -12,6 +11,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn {
 

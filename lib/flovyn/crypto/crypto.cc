@@ -1,13 +1,13 @@
 #include "flovyn/crypto/crypto.h"
 
+#include <memory>
+#include <stdexcept>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
-
-#include <memory>
-#include <stdexcept>
 
 namespace flovyn::crypto {
 namespace {
@@ -50,12 +50,18 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
   int bits = 0;
   for (char c : text) {
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '-') v = 62;
-    else if (c == '_') v = 63;
-    else return std::nullopt;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '-')
+      v = 62;
+    else if (c == '_')
+      v = 63;
+    else
+      return std::nullopt;
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -63,7 +69,7 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
       bits -= 8;
     }
   }
-  if (bits >= 6) return std::nullopt;  // a lone trailing character cannot encode a byte
+  if (bits >= 6) return std::nullopt;                        // a lone trailing character cannot encode a byte
   if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;  // non-zero padding bits
   return out;
 }

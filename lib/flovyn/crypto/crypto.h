@@ -14,7 +14,7 @@ std::string RandomToken(size_t n);
 
 std::string Base64UrlEncode(std::string_view bytes);
 std::optional<std::string> Base64UrlDecode(std::string_view text);  // padding optional
-std::string Hex(std::string_view bytes);  // lowercase
+std::string Hex(std::string_view bytes);                            // lowercase
 // The bytes of lowercase hex text; nullopt when the length is odd or a character is not 0-9a-f.
 std::optional<std::string> FromHex(std::string_view text);
 

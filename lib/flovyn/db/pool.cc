@@ -1,10 +1,10 @@
-#include "flovyn/core/mutex.h"
 #include "flovyn/db/pool.h"
 
 #include <poll.h>
 
 #include <charconv>
 
+#include "flovyn/core/mutex.h"
 #include "flovyn/db/sqlstate.h"
 
 namespace flovyn::db {
@@ -115,14 +115,13 @@ StatusOr<Result> Connection::Collect(Clock::time_point deadline) {
   return last;
 }
 
-StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params,
-                                  Clock::time_point deadline) {
+StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params, Clock::time_point deadline) {
   std::string q(sql);
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  if (PQsendQueryParams(conn_, q.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
-                        nullptr, nullptr, 0) == 0) {
+  if (PQsendQueryParams(conn_, q.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
+                        0) == 0) {
     broken_ = true;
     return Unavailable("database connection lost: " + ConnError(conn_));
   }

@@ -4,8 +4,6 @@
 // Pool is thread-safe; a Connection is used by one thread at a time.
 #pragma once
 
-#include <libpq-fe.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -16,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <libpq-fe.h>
 
 #include "flovyn/core/mutex.h"
 #include "flovyn/core/status.h"

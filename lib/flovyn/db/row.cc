@@ -1,8 +1,8 @@
 #include "flovyn/db/row.h"
 
-#include <spdlog/spdlog.h>
-
 #include <cstdlib>
+
+#include <spdlog/spdlog.h>
 
 namespace flovyn::db {
 

@@ -1,19 +1,19 @@
 #include "flovyn/db/sqlstate.h"
 
-#include <spdlog/spdlog.h>
-
 #include <string>
+
+#include <spdlog/spdlog.h>
 
 namespace flovyn::db {
 
 bool IsRetryable(std::string_view s) {
   if (s.size() != 5) return false;
   std::string_view cls = s.substr(0, 2);
-  if (cls == "08") return true;  // connection exception
-  if (cls == "53") return true;  // insufficient resources
-  if (s == "40001" || s == "40P01") return true;  // serialization failure, deadlock
+  if (cls == "08") return true;                                   // connection exception
+  if (cls == "53") return true;                                   // insufficient resources
+  if (s == "40001" || s == "40P01") return true;                  // serialization failure, deadlock
   if (s == "57P01" || s == "57P02" || s == "57P03") return true;  // shutdown, crash, cannot connect now
-  if (s == "55P03") return true;  // lock not available
+  if (s == "55P03") return true;                                  // lock not available
   return false;
 }
 

@@ -11,9 +11,7 @@ namespace flovyn::db {
 class Tx {
  public:
   Tx(Connection& c, Clock::time_point deadline) : conn_(c), deadline_(deadline) {}
-  StatusOr<Result> Exec(std::string_view sql, const Params& params = {}) {
-    return conn_.Exec(sql, params, deadline_);
-  }
+  StatusOr<Result> Exec(std::string_view sql, const Params& params = {}) { return conn_.Exec(sql, params, deadline_); }
   Connection& connection() { return conn_; }
   Clock::time_point deadline() const { return deadline_; }
 

@@ -1,9 +1,9 @@
-#include "flovyn/core/mutex.h"
 #include "flovyn/grpc/health_service.h"
 
 #include <mutex>
 #include <optional>
 
+#include "flovyn/core/mutex.h"
 #include "flovyn/grpc/serial_writer.h"
 #include "flovyn/grpc/server.h"
 #include "flovyn/health/probes.h"
@@ -66,9 +66,9 @@ class HealthService::Watcher final : public SerialWriter<HealthCheckResponse> {
       RecursiveMutexLock l(mu_);
       evaluating_ = false;
       if (cancelled_) return FinishLocked(::grpc::Status::OK);
-      int status = !known_ ? HealthCheckResponse::SERVICE_UNKNOWN
-                           : (stage != lifecycle::Stage::kRunning ? HealthCheckResponse::NOT_SERVING
-                                                                  : StatusOf(svc_.stage_, r));
+      int status =
+          !known_ ? HealthCheckResponse::SERVICE_UNKNOWN
+                  : (stage != lifecycle::Stage::kRunning ? HealthCheckResponse::NOT_SERVING : StatusOf(svc_.stage_, r));
       bool ending = stage >= lifecycle::Stage::kDraining;
       if (status != last_) {
         last_ = status;

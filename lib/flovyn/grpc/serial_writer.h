@@ -3,11 +3,12 @@
 // around every call (recursive: grpc++ may run OnWriteDone on the thread that called StartWrite).
 #pragma once
 
-#include "flovyn/core/mutex.h"
-#include <grpcpp/grpcpp.h>
-
 #include <mutex>
 #include <optional>
+
+#include <grpcpp/grpcpp.h>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::grpcsvc {
 
@@ -34,8 +35,10 @@ class SerialWriter : public ::grpc::ServerWriteReactor<Message> {
   // caller went away, or a Finish was waiting for this write).
   bool WriteDoneLocked(bool ok) REQUIRES(mu_) {
     writing_ = false;
-    if (!ok) FinishLocked(::grpc::Status::OK);
-    else if (pending_) FinishLocked(*pending_);
+    if (!ok)
+      FinishLocked(::grpc::Status::OK);
+    else if (pending_)
+      FinishLocked(*pending_);
     return !finished_;
   }
   bool writing() const REQUIRES(mu_) { return writing_; }

@@ -1,18 +1,13 @@
-#include "flovyn/core/mutex.h"
 #include "flovyn/grpc/server.h"
 
 #include <arpa/inet.h>
-#include <malloc.h>
 #include <fcntl.h>
-#include <google/protobuf/descriptor.h>
-#include <grpcpp/resource_quota.h>
-#include <grpcpp/support/server_interceptor.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +15,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include <google/protobuf/descriptor.h>
+#include <grpcpp/resource_quota.h>
+#include <grpcpp/support/server_interceptor.h>
+#include <spdlog/spdlog.h>
+
+#include "flovyn/core/mutex.h"
 #include "flovyn/grpc/tcp_stats.h"
 #include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
@@ -28,10 +29,11 @@ namespace flovyn::grpcsvc {
 namespace {
 
 const char* GrpcCodeName(::grpc::StatusCode c) {
-  static const char* names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-                                "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static const char* names[] = {
+      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+      "DATA_LOSS", "UNAUTHENTICATED"};
   int i = static_cast<int>(c);
   return i >= 0 && i <= 16 ? names[i] : "UNKNOWN";
 }
@@ -47,7 +49,10 @@ class CallInterceptor final : public ::grpc::experimental::Interceptor {
  public:
   CallInterceptor(bool known, const char* method, metrics::Family<metrics::Counter>* calls,
                   metrics::HistogramFamily* latency)
-      : known_(known), method_(known ? method : "other"), calls_(calls), latency_(latency),
+      : known_(known),
+        method_(known ? method : "other"),
+        calls_(calls),
+        latency_(latency),
         start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
@@ -56,7 +61,8 @@ class CallInterceptor final : public ::grpc::experimental::Interceptor {
       ::grpc::Status st = m->GetSendStatus();
       if (known_ && st.error_message().empty() &&
           (st.error_code() == ::grpc::StatusCode::INTERNAL || st.error_code() == ::grpc::StatusCode::UNIMPLEMENTED)) {
-        st = {::grpc::StatusCode::INVALID_ARGUMENT, "the request could not be parsed (is every string field valid UTF-8?)"};
+        st = {::grpc::StatusCode::INVALID_ARGUMENT,
+              "the request could not be parsed (is every string field valid UTF-8?)"};
         m->ModifySendStatus(st);
       }
       code_ = GrpcCodeName(st.error_code());
@@ -65,7 +71,8 @@ class CallInterceptor final : public ::grpc::experimental::Interceptor {
         (m->QueryInterceptionHookPoint(H::POST_RECV_CLOSE) || m->QueryInterceptionHookPoint(H::PRE_SEND_STATUS))) {
       recorded_ = true;
       calls_->With({method_, code_})->Inc();
-      latency_->With({method_})->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+      latency_->With({method_})->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
     m->Proceed();
   }
@@ -199,8 +206,10 @@ void Listener::Prune() {
     }
   }
   for (auto it = peer_fd_.begin(); it != peer_fd_.end();) {
-    if (conns_.count(it->second) == 0) it = peer_fd_.erase(it);
-    else ++it;
+    if (conns_.count(it->second) == 0)
+      it = peer_fd_.erase(it);
+    else
+      ++it;
   }
   if (open_ != nullptr) open_->Set(static_cast<double>(conns_.size()));
 }
@@ -409,8 +418,7 @@ Status Server::Start() {
 
   ::grpc::ServerBuilder b;
   auto acceptor = b.experimental().AddExternalConnectionAcceptor(
-      ::grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
-      ::grpc::InsecureServerCredentials());
+      ::grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, ::grpc::InsecureServerCredentials());
   b.RegisterService(health_.get());
   for (auto& [svc, name] : services_) b.RegisterService(svc);
   b.SetMaxReceiveMessageSize(limits_.max_receive_message_bytes);
@@ -452,14 +460,13 @@ bool ListenerAnswers(const std::string& target, std::chrono::steady_clock::time_
   // A channel of its own (a fresh connection), so the check proves the listener still accepts.
   ::grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt("flovyn.self_check", static_cast<int>(std::chrono::steady_clock::now().time_since_epoch().count() & 0x7fffffff));
-  auto channel = ::grpc::CreateCustomChannel(target,
-                                             ::grpc::InsecureChannelCredentials(), args);
+  args.SetInt("flovyn.self_check",
+              static_cast<int>(std::chrono::steady_clock::now().time_since_epoch().count() & 0x7fffffff));
+  auto channel = ::grpc::CreateCustomChannel(target, ::grpc::InsecureChannelCredentials(), args);
   auto stub = ::grpc::health::v1::Health::NewStub(channel);
   ::grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                       deadline - std::chrono::steady_clock::now()));
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                                          deadline - std::chrono::steady_clock::now()));
   ctx.set_wait_for_ready(false);
   ::grpc::health::v1::HealthCheckRequest req;
   ::grpc::health::v1::HealthCheckResponse res;

@@ -5,8 +5,6 @@
 // loop inside grpc 1.51 stops for good after EMFILE). Thread-safe after Start.
 #pragma once
 
-#include <grpcpp/grpcpp.h>
-
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -15,6 +13,8 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <grpcpp/grpcpp.h>
 
 #include "flovyn/core/mutex.h"
 #include "flovyn/core/status.h"
@@ -49,18 +49,18 @@ class CallSpan {
 
 // What the network may make the gRPC server hold (docs/deployment.md).
 struct ServerLimits {
-  int max_connections = 300;          // beyond it a new connection is closed at once
-  int max_concurrent_streams = 64;    // per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)
+  int max_connections = 300;        // beyond it a new connection is closed at once
+  int max_concurrent_streams = 64;  // per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)
   int max_receive_message_bytes = 4 * 1024 * 1024;
   std::chrono::milliseconds max_connection_idle{300000};  // no call in flight: GOAWAY
   std::chrono::milliseconds max_connection_age{1800000};  // then GOAWAY; calls get the grace
   std::chrono::milliseconds max_connection_age_grace{90000};
-  std::chrono::milliseconds handshake_timeout{10000};     // HTTP/2 preface and settings
-  std::chrono::milliseconds keepalive_time{60000};        // server pings an idle connection
+  std::chrono::milliseconds handshake_timeout{10000};  // HTTP/2 preface and settings
+  std::chrono::milliseconds keepalive_time{60000};     // server pings an idle connection
   std::chrono::milliseconds keepalive_timeout{20000};
   std::chrono::milliseconds min_client_ping_interval{10000};  // faster pings are strikes
-  size_t memory_quota_bytes = 128u * 1024 * 1024;         // grpc core buffers (ResourceQuota)
-  int max_sync_threads = 8;                               // ResourceQuota thread cap
+  size_t memory_quota_bytes = 128u * 1024 * 1024;             // grpc core buffers (ResourceQuota)
+  int max_sync_threads = 8;                                   // ResourceQuota thread cap
   int max_health_watches = 100;
   // Above this resident size the connection sending the most is closed (0: never). Guards
   // against floods the HTTP/2 transport cannot refuse (rapid reset).
@@ -85,7 +85,7 @@ class Listener {
  private:
   void Loop();
   void Prune() REQUIRES(conns_mu_);  // forgets connections grpc++ has closed
-  void Maintain();     // prunes, sheds under memory pressure, hands memory back; accept thread
+  void Maintain();                   // prunes, sheds under memory pressure, hands memory back; accept thread
   void ShedLocked(bool over) REQUIRES(conns_mu_);
   int fd_ = -1, port_ = 0;
   int wake_[2] = {-1, -1};
@@ -95,9 +95,9 @@ class Listener {
   std::unique_ptr<::grpc::experimental::ExternalConnectionAcceptor> acceptor_;
   Mutex conns_mu_;
   std::unordered_map<int, unsigned long> conns_ GUARDED_BY(conns_mu_);  // fd -> inode
-  size_t peak_since_trim_ = 0;                       // the accept thread only
-  std::chrono::steady_clock::time_point last_trim_;  // the accept thread only
-  std::chrono::steady_clock::time_point last_prune_, trim_due_;  // the accept thread only
+  size_t peak_since_trim_ = 0;                                          // the accept thread only
+  std::chrono::steady_clock::time_point last_trim_;                     // the accept thread only
+  std::chrono::steady_clock::time_point last_prune_, trim_due_;         // the accept thread only
   std::unordered_map<int, uint64_t> last_bytes_ GUARDED_BY(conns_mu_);  // fd -> bytes received
   std::unordered_map<std::string, int> peer_fd_ GUARDED_BY(conns_mu_);
   std::unordered_map<int, std::chrono::steady_clock::time_point> last_call_ GUARDED_BY(conns_mu_);
@@ -110,8 +110,8 @@ class Listener {
 
 class Server {
  public:
-  Server(std::string address, const lifecycle::StageCell& stage, health::Monitor& monitor,
-         metrics::Registry* metrics, ServerLimits limits = {});
+  Server(std::string address, const lifecycle::StageCell& stage, health::Monitor& monitor, metrics::Registry* metrics,
+         ServerLimits limits = {});
   ~Server();
 
   // Before Start. The service must outlive the server.

@@ -2,9 +2,9 @@
 
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cstddef>
-#include <sys/socket.h>
 
 namespace flovyn::grpcsvc {
 

@@ -1,8 +1,8 @@
-#include "flovyn/core/mutex.h"
 #include "flovyn/health/monitor.h"
 
 #include <thread>
 
+#include "flovyn/core/mutex.h"
 #include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
 

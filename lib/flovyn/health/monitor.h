@@ -3,7 +3,6 @@
 // probe storm never becomes a query storm and no probe waits behind another. Thread-safe.
 #pragma once
 
-#include "flovyn/core/mutex.h"
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -12,6 +11,8 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::metrics {
 class Registry;
@@ -42,8 +43,7 @@ using CheckFn = std::function<CheckResult(Clock::time_point deadline)>;
 class Monitor {
  public:
   explicit Monitor(std::chrono::milliseconds timeout = std::chrono::seconds(5),
-                   std::chrono::milliseconds max_age = std::chrono::seconds(1),
-                   metrics::Registry* metrics = nullptr);
+                   std::chrono::milliseconds max_age = std::chrono::seconds(1), metrics::Registry* metrics = nullptr);
   ~Monitor();
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;

@@ -38,59 +38,71 @@ std::string ReportJson(const Report& r, const lifecycle::StageCell& stage, bool 
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-void AddProbeRoutes(http::Router& router, const ProbePaths& paths, const lifecycle::StageCell& stage,
-                    Monitor& monitor, LegacyInfo legacy, Monitor* liveness) {
+void AddProbeRoutes(http::Router& router, const ProbePaths& paths, const lifecycle::StageCell& stage, Monitor& monitor,
+                    LegacyInfo legacy, Monitor* liveness) {
   http::RouteOptions probe{.before_running = true, .run_inline = true, .summary = ""};
 
   probe.summary = "Liveness: the process is alive and its listeners accept. Checks no dependency.";
-  router.Add("GET", paths.live, [&stage, liveness](http::Request&&, http::Respond respond) {
-    if (liveness == nullptr) {
-      nlohmann::json j = {{"status", "UP"}, {"checks", nlohmann::json::object()}};
-      if (stage.get() != Stage::kRunning) j["stage"] = lifecycle::StageName(stage.get());
-      respond(ProbeResponse(200, j.dump()));
-      return;
-    }
-    liveness->Evaluate([&stage, respond](const Report& r) {
-      respond(ProbeResponse(r.all_up ? 200 : 503, ReportJson(r, stage, r.all_up)));
-    });
-  }, probe);
+  router.Add(
+      "GET", paths.live,
+      [&stage, liveness](http::Request&&, http::Respond respond) {
+        if (liveness == nullptr) {
+          nlohmann::json j = {{"status", "UP"}, {"checks", nlohmann::json::object()}};
+          if (stage.get() != Stage::kRunning) j["stage"] = lifecycle::StageName(stage.get());
+          respond(ProbeResponse(200, j.dump()));
+          return;
+        }
+        liveness->Evaluate([&stage, respond](const Report& r) {
+          respond(ProbeResponse(r.all_up ? 200 : 503, ReportJson(r, stage, r.all_up)));
+        });
+      },
+      probe);
 
   probe.summary = "Readiness: RUNNING and every dependency UP.";
-  router.Add("GET", paths.ready, [&stage, &monitor](http::Request&&, http::Respond respond) {
-    if (stage.get() != Stage::kRunning) {
-      // Not serving traffic in this stage whatever the dependencies say; no check needed.
-      respond(ProbeResponse(503, ReportJson(Report{false, {}}, stage, false)));
-      return;
-    }
-    monitor.Evaluate([&stage, respond](const Report& r) {
-      bool ok = Ready(stage, r);
-      respond(ProbeResponse(ok ? 200 : 503, ReportJson(r, stage, ok)));
-    });
-  }, probe);
+  router.Add(
+      "GET", paths.ready,
+      [&stage, &monitor](http::Request&&, http::Respond respond) {
+        if (stage.get() != Stage::kRunning) {
+          // Not serving traffic in this stage whatever the dependencies say; no check needed.
+          respond(ProbeResponse(503, ReportJson(Report{false, {}}, stage, false)));
+          return;
+        }
+        monitor.Evaluate([&stage, respond](const Report& r) {
+          bool ok = Ready(stage, r);
+          respond(ProbeResponse(ok ? 200 : 503, ReportJson(r, stage, ok)));
+        });
+      },
+      probe);
 
   probe.summary = "Startup: initialisation done and every dependency UP.";
-  router.Add("GET", paths.startup, [&stage, &monitor](http::Request&&, http::Respond respond) {
-    if (!stage.StartupDone()) {
-      respond(ProbeResponse(503, ReportJson(Report{false, {}}, stage, false)));
-      return;
-    }
-    monitor.Evaluate([&stage, respond](const Report& r) {
-      respond(ProbeResponse(r.all_up ? 200 : 503, ReportJson(r, stage, r.all_up)));
-    });
-  }, probe);
+  router.Add(
+      "GET", paths.startup,
+      [&stage, &monitor](http::Request&&, http::Respond respond) {
+        if (!stage.StartupDone()) {
+          respond(ProbeResponse(503, ReportJson(Report{false, {}}, stage, false)));
+          return;
+        }
+        monitor.Evaluate([&stage, respond](const Report& r) {
+          respond(ProbeResponse(r.all_up ? 200 : 503, ReportJson(r, stage, r.all_up)));
+        });
+      },
+      probe);
 
   if (!paths.legacy.empty()) {
     probe.summary = "Legacy health: UP while RUNNING.";
-    router.Add("GET", paths.legacy, [&stage, legacy](http::Request&&, http::Respond respond) {
-      bool up = stage.get() == Stage::kRunning;
-      nlohmann::json j = {{"status", up ? "UP" : "DOWN"}, {"version", legacy.version}};
-      j["plugins"] = legacy.plugins ? legacy.plugins() : std::vector<std::string>{};
-      if (legacy.unknown_migrations) {
-        auto unknown = legacy.unknown_migrations();
-        if (!unknown.empty()) j["schema"] = {{"status", "DATABASE_NEWER"}, {"unknownMigrations", unknown}};
-      }
-      respond(ProbeResponse(up ? 200 : 503, j.dump()));
-    }, probe);
+    router.Add(
+        "GET", paths.legacy,
+        [&stage, legacy](http::Request&&, http::Respond respond) {
+          bool up = stage.get() == Stage::kRunning;
+          nlohmann::json j = {{"status", up ? "UP" : "DOWN"}, {"version", legacy.version}};
+          j["plugins"] = legacy.plugins ? legacy.plugins() : std::vector<std::string>{};
+          if (legacy.unknown_migrations) {
+            auto unknown = legacy.unknown_migrations();
+            if (!unknown.empty()) j["schema"] = {{"status", "DATABASE_NEWER"}, {"unknownMigrations", unknown}};
+          }
+          respond(ProbeResponse(up ? 200 : 503, j.dump()));
+        },
+        probe);
   }
 }
 

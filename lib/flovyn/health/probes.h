@@ -25,8 +25,8 @@ struct LegacyInfo {
 };
 
 // `liveness`: checks of the process itself (never of a dependency); none when null.
-void AddProbeRoutes(http::Router& router, const ProbePaths& paths, const lifecycle::StageCell& stage,
-                    Monitor& monitor, LegacyInfo legacy = {}, Monitor* liveness = nullptr);
+void AddProbeRoutes(http::Router& router, const ProbePaths& paths, const lifecycle::StageCell& stage, Monitor& monitor,
+                    LegacyInfo legacy = {}, Monitor* liveness = nullptr);
 
 // True when the process may receive traffic (the same rule as the ready probe).
 bool Ready(const lifecycle::StageCell& stage, const Report& report);

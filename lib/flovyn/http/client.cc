@@ -1,11 +1,12 @@
 #include "flovyn/http/client.h"
 
+#include <optional>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <optional>
 
 namespace flovyn::http {
 
@@ -93,8 +94,8 @@ StatusOr<ClientResponse> Fetch(const ClientRequest& request) {
   });
   ioc.run_for(request.timeout);
   if (!done && !failure) {
-    return Status(StatusCode::kUnavailable, std::string("no answer within ") + std::to_string(request.timeout.count()) +
-                                                " ms (" + phase + ")");
+    return Status(StatusCode::kUnavailable,
+                  std::string("no answer within ") + std::to_string(request.timeout.count()) + " ms (" + phase + ")");
   }
   if (failure) return *failure;
   beast::error_code ignored;

@@ -1,8 +1,8 @@
 #include "flovyn/http/invoke.h"
 
-#include <spdlog/spdlog.h>
-
 #include <memory>
+
+#include <spdlog/spdlog.h>
 
 #include "flovyn/trace/trace.h"
 

@@ -1,9 +1,10 @@
 #include "flovyn/http/message.h"
 
-#include <nlohmann/json.hpp>
 #include <strings.h>
 
 #include <cctype>
+
+#include <nlohmann/json.hpp>
 
 namespace flovyn::http {
 

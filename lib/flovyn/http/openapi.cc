@@ -1,6 +1,7 @@
 #include "flovyn/http/openapi.h"
 
 #include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace flovyn::http {
@@ -33,7 +34,9 @@ std::string OpenApiDocument(const Router& router, const std::string& prefix, con
     json params = json::array();
     for (const auto& seg : r.segments) {
       if (seg.size() > 2 && seg.front() == '{') {
-        params.push_back({{"name", seg.substr(1, seg.size() - 2)}, {"in", "path"}, {"required", true},
+        params.push_back({{"name", seg.substr(1, seg.size() - 2)},
+                          {"in", "path"},
+                          {"required", true},
                           {"schema", {{"type", "string"}}}});
       }
     }
@@ -42,18 +45,17 @@ std::string OpenApiDocument(const Router& router, const std::string& prefix, con
     }
     if (!params.empty()) op["parameters"] = params;
     if (r.options.has_body) {
-      op["requestBody"] = {{"required", true},
-                           {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
+      op["requestBody"] = {{"required", true}, {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
     }
-    op["responses"] = {{"200", {{"description", "OK"},
-                                {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}},
-                       {"400", {{"description", "bad input"}, {"content", error_ref}}},
-                       {"401", {{"description", "unauthenticated"}, {"content", error_ref}}},
-                       {"403", {{"description", "another tenant's"}, {"content", error_ref}}},
-                       {"404", {{"description", "not found"}, {"content", error_ref}}},
-                       {"409", {{"description", "conflict"}, {"content", error_ref}}},
-                       {"413", {{"description", "too large"}, {"content", error_ref}}},
-                       {"503", {{"description", "not ready"}, {"content", error_ref}}}};
+    op["responses"] = {
+        {"200", {{"description", "OK"}, {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}},
+        {"400", {{"description", "bad input"}, {"content", error_ref}}},
+        {"401", {{"description", "unauthenticated"}, {"content", error_ref}}},
+        {"403", {{"description", "another tenant's"}, {"content", error_ref}}},
+        {"404", {{"description", "not found"}, {"content", error_ref}}},
+        {"409", {{"description", "conflict"}, {"content", error_ref}}},
+        {"413", {{"description", "too large"}, {"content", error_ref}}},
+        {"503", {{"description", "not ready"}, {"content", error_ref}}}};
     doc["paths"][r.pattern][method] = op;
   }
   return doc.dump(2);

@@ -12,11 +12,11 @@
 namespace flovyn::http {
 
 struct RouteOptions {
-  bool before_running = false;  // served in every stage (probes, metrics); others 503 until RUNNING
-  bool run_inline = false;      // handler never blocks: run it on the I/O thread
-  std::string summary;          // for documentation
-  std::string tag;              // OpenAPI grouping
-  bool has_body = false;        // takes a JSON request body
+  bool before_running = false;     // served in every stage (probes, metrics); others 503 until RUNNING
+  bool run_inline = false;         // handler never blocks: run it on the I/O thread
+  std::string summary;             // for documentation
+  std::string tag;                 // OpenAPI grouping
+  bool has_body = false;           // takes a JSON request body
   std::vector<std::string> query;  // documented query parameters
   std::string permission;          // the action a caller needs (documented; enforced by the handler's module)
 };
@@ -32,8 +32,8 @@ struct Route {
 struct Match {
   const Route* route = nullptr;
   std::map<std::string, std::string> params;  // percent-decoded, one segment each
-  bool path_known = false;  // a route exists for the path with another method (405)
-  std::string bad_param;    // a parameter that decodes to a control character or NUL (400)
+  bool path_known = false;                    // a route exists for the path with another method (405)
+  std::string bad_param;                      // a parameter that decodes to a control character or NUL (400)
 };
 
 class Router {

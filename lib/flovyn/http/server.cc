@@ -1,12 +1,5 @@
-#include "flovyn/core/mutex.h"
 #include "flovyn/http/server.h"
 
-#include <spdlog/spdlog.h>
-
-#include <utility>
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <array>
 #include <condition_variable>
 #include <functional>
@@ -14,7 +7,14 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include "flovyn/core/mutex.h"
 #include "flovyn/http/invoke.h"
 #include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
@@ -92,7 +92,6 @@ class Server::Impl {
   std::vector<std::shared_ptr<std::atomic<bool>>> handler_done;
   std::atomic<bool> draining{false};
   int bound_port = 0;
-
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -110,8 +109,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Runs on the session's strand.
   void CloseIfIdle() {
-    if (!busy_) Close();
-    else close_after_ = true;
+    if (!busy_)
+      Close();
+    else
+      close_after_ = true;
   }
   void ForceClose() { Close(); }
   bool busy() const { return busy_; }
@@ -157,8 +158,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     route_ = m.route->pattern;
     if (!m.bad_param.empty()) {
-      return Send(ErrorResponse(400, "INVALID_ARGUMENT",
-                                "path parameter '" + m.bad_param + "' contains a control character"));
+      return Send(
+          ErrorResponse(400, "INVALID_ARGUMENT", "path parameter '" + m.bad_param + "' contains a control character"));
     }
     if (!m.route->options.before_running && !srv_.api_open()) {
       Response r = ErrorResponse(503, "UNAVAILABLE", "server is not ready to serve requests");
@@ -184,7 +185,8 @@ class Session : public std::enable_shared_from_this<Session> {
       return Send(ErrorResponse(413, "PAYLOAD_TOO_LARGE",
                                 "request body exceeds " + std::to_string(srv_.opt.max_body_bytes) + " bytes"));
     }
-    if (ec == bhttp::error::header_limit) return Send(ErrorResponse(431, "HEADERS_TOO_LARGE", "request headers are too large"));
+    if (ec == bhttp::error::header_limit)
+      return Send(ErrorResponse(431, "HEADERS_TOO_LARGE", "request headers are too large"));
     Send(ErrorResponse(400, "BAD_REQUEST", "malformed HTTP request"));
   }
 
@@ -273,9 +275,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   void Drain(beast::error_code ec, const std::shared_ptr<std::array<char, 8192>>& buf) {
     if (ec) return Close();
-    stream_.async_read_some(net::buffer(*buf), [self = shared_from_this(), buf](beast::error_code e, size_t) {
-      self->Drain(e, buf);
-    });
+    stream_.async_read_some(net::buffer(*buf),
+                            [self = shared_from_this(), buf](beast::error_code e, size_t) { self->Drain(e, buf); });
   }
 
   void OnWrite(beast::error_code ec, bool close) {
@@ -391,8 +392,7 @@ void Server::Impl::DoAccept() {
   });
 }
 
-Server::Server(ServerOptions options, const Router& router, std::function<bool()> api_open,
-               metrics::Registry* metrics)
+Server::Server(ServerOptions options, const Router& router, std::function<bool()> api_open, metrics::Registry* metrics)
     : impl_(std::make_unique<Impl>(std::move(options), router, std::move(api_open), metrics)) {}
 
 Server::~Server() { Stop(); }

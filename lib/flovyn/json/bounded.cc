@@ -15,8 +15,7 @@ StatusOr<nlohmann::json> Parse(std::string_view text, std::string_view field, co
   // nlohmann's parser keeps its own stack (no recursion); the callback sees each container as it
   // opens, at its depth, so a deep document is refused after reading `max_depth` levels.
   auto limit = [max = bounds.max_depth](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
-    if ((event == nlohmann::json::parse_event_t::object_start ||
-         event == nlohmann::json::parse_event_t::array_start) &&
+    if ((event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start) &&
         static_cast<size_t>(depth) >= max) {
       throw TooDeep{};
     }

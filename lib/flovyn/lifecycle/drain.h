@@ -3,10 +3,11 @@
 // (migrations before the database is up) stop waiting on it. Thread-safe.
 #pragma once
 
-#include "flovyn/core/mutex.h"
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::lifecycle {
 

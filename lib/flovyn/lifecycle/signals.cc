@@ -2,8 +2,9 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
+
+#include <spdlog/spdlog.h>
 
 namespace flovyn::lifecycle {
 namespace {

@@ -1,16 +1,23 @@
-#include "flovyn/core/mutex.h"
 #include "flovyn/lifecycle/stage.h"
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::lifecycle {
 
 const char* StageName(Stage s) {
   switch (s) {
-    case Stage::kStarting: return "STARTING";
-    case Stage::kMigrating: return "MIGRATING";
-    case Stage::kStartingComponents: return "STARTING_COMPONENTS";
-    case Stage::kRunning: return "RUNNING";
-    case Stage::kDraining: return "DRAINING";
-    case Stage::kStopped: return "STOPPED";
+    case Stage::kStarting:
+      return "STARTING";
+    case Stage::kMigrating:
+      return "MIGRATING";
+    case Stage::kStartingComponents:
+      return "STARTING_COMPONENTS";
+    case Stage::kRunning:
+      return "RUNNING";
+    case Stage::kDraining:
+      return "DRAINING";
+    case Stage::kStopped:
+      return "STOPPED";
   }
   return "UNKNOWN";
 }

@@ -2,10 +2,11 @@
 // is derived from it. Thread-safe.
 #pragma once
 
-#include "flovyn/core/mutex.h"
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::lifecycle {
 

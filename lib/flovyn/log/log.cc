@@ -1,10 +1,10 @@
 #include "flovyn/log/log.h"
 
-#include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
 
 namespace flovyn::log {
 namespace {

@@ -2,9 +2,9 @@
 // Configure once at startup, before threads start; logging itself is thread-safe.
 #pragma once
 
-#include <spdlog/spdlog.h>
-
 #include <string>
+
+#include <spdlog/spdlog.h>
 
 namespace flovyn::log {
 

@@ -7,109 +7,208 @@ namespace catalogue {
 
 using T = MetricType;
 
-const MetricSpec kHttpRequests{"flovyn_http_requests_total", T::kCounter,
-                               "HTTP requests served, by method, route and status.", {"method", "route", "status"}, "HTTP and gRPC"};
-const MetricSpec kHttpRequestDuration{"flovyn_http_request_duration_seconds", T::kHistogram,
-                                      "HTTP request latency from request read to response written.", {"method", "route"}, "HTTP and gRPC"};
-const MetricSpec kGrpcRequests{"flovyn_grpc_requests_total", T::kCounter, "gRPC calls handled, by method and status code.",
-                               {"method", "code"}, "HTTP and gRPC"};
-const MetricSpec kGrpcRequestDuration{"flovyn_grpc_request_duration_seconds", T::kHistogram, "gRPC call latency, by method.",
-                                      {"method"}, "HTTP and gRPC"};
-const MetricSpec kConnectionsOpen{"flovyn_connections_open", T::kGauge,
-                                  "Client connections open, by listener (http, grpc).", {"listener"}, "HTTP and gRPC"};
-const MetricSpec kConnectionsRefused{"flovyn_connections_refused_total", T::kCounter,
+const MetricSpec kHttpRequests{"flovyn_http_requests_total",
+                               T::kCounter,
+                               "HTTP requests served, by method, route and status.",
+                               {"method", "route", "status"},
+                               "HTTP and gRPC"};
+const MetricSpec kHttpRequestDuration{"flovyn_http_request_duration_seconds",
+                                      T::kHistogram,
+                                      "HTTP request latency from request read to response written.",
+                                      {"method", "route"},
+                                      "HTTP and gRPC"};
+const MetricSpec kGrpcRequests{"flovyn_grpc_requests_total",
+                               T::kCounter,
+                               "gRPC calls handled, by method and status code.",
+                               {"method", "code"},
+                               "HTTP and gRPC"};
+const MetricSpec kGrpcRequestDuration{"flovyn_grpc_request_duration_seconds",
+                                      T::kHistogram,
+                                      "gRPC call latency, by method.",
+                                      {"method"},
+                                      "HTTP and gRPC"};
+const MetricSpec kConnectionsOpen{"flovyn_connections_open",
+                                  T::kGauge,
+                                  "Client connections open, by listener (http, grpc).",
+                                  {"listener"},
+                                  "HTTP and gRPC"};
+const MetricSpec kConnectionsRefused{"flovyn_connections_refused_total",
+                                     T::kCounter,
                                      "Connections closed at once because the listener was at its connection limit.",
-                                     {"listener"}, "HTTP and gRPC"};
-const MetricSpec kConnectionsShed{"flovyn_connections_shed_total", T::kCounter,
+                                     {"listener"},
+                                     "HTTP and gRPC"};
+const MetricSpec kConnectionsShed{"flovyn_connections_shed_total",
+                                  T::kCounter,
                                   "Connections closed because the process was over its memory threshold and they were "
-                                  "sending the most.", {"listener"}, "HTTP and gRPC"};
-const MetricSpec kAcceptErrors{"flovyn_accept_errors_total", T::kCounter,
+                                  "sending the most.",
+                                  {"listener"},
+                                  "HTTP and gRPC"};
+const MetricSpec kAcceptErrors{"flovyn_accept_errors_total",
+                               T::kCounter,
                                "Failed accepts (descriptors or memory exhausted), by listener; the listener backs off.",
-                               {"listener"}, "HTTP and gRPC"};
-const MetricSpec kSeriesOverflow{"flovyn_metric_series_overflow_total", T::kCounter,
+                               {"listener"},
+                               "HTTP and gRPC"};
+const MetricSpec kSeriesOverflow{"flovyn_metric_series_overflow_total",
+                                 T::kCounter,
                                  "Samples recorded into a metric's `other` series because it reached its series limit.",
-                                 {"metric"}, "HTTP and gRPC"};
+                                 {"metric"},
+                                 "HTTP and gRPC"};
 
-const MetricSpec kPoolConnections{"flovyn_db_pool_connections", T::kGauge, "Open PostgreSQL connections, by pool and state.",
-                                  {"pool", "state"}, "PostgreSQL"};
-const MetricSpec kPoolMaxConnections{"flovyn_db_pool_max_connections", T::kGauge, "Configured maximum connections, by pool.",
-                                     {"pool"}, "PostgreSQL"};
-const MetricSpec kPoolWaiting{"flovyn_db_pool_waiting", T::kGauge, "Callers waiting for a connection, by pool.", {"pool"},
-                              "PostgreSQL"};
-const MetricSpec kPoolConnectFailures{"flovyn_db_pool_connect_failures_total", T::kCounter,
-                                      "Failed connection attempts, by pool.", {"pool"}, "PostgreSQL"};
-const MetricSpec kPoolAcquireTimeouts{"flovyn_db_pool_acquire_timeouts_total", T::kCounter,
-                                      "Acquisitions that timed out, by pool.", {"pool"}, "PostgreSQL"};
+const MetricSpec kPoolConnections{"flovyn_db_pool_connections",
+                                  T::kGauge,
+                                  "Open PostgreSQL connections, by pool and state.",
+                                  {"pool", "state"},
+                                  "PostgreSQL"};
+const MetricSpec kPoolMaxConnections{
+    "flovyn_db_pool_max_connections", T::kGauge, "Configured maximum connections, by pool.", {"pool"}, "PostgreSQL"};
+const MetricSpec kPoolWaiting{
+    "flovyn_db_pool_waiting", T::kGauge, "Callers waiting for a connection, by pool.", {"pool"}, "PostgreSQL"};
+const MetricSpec kPoolConnectFailures{"flovyn_db_pool_connect_failures_total",
+                                      T::kCounter,
+                                      "Failed connection attempts, by pool.",
+                                      {"pool"},
+                                      "PostgreSQL"};
+const MetricSpec kPoolAcquireTimeouts{"flovyn_db_pool_acquire_timeouts_total",
+                                      T::kCounter,
+                                      "Acquisitions that timed out, by pool.",
+                                      {"pool"},
+                                      "PostgreSQL"};
 
-const MetricSpec kHealthCheckUp{"flovyn_health_check_up", T::kGauge, "Last result of each dependency check (1 = UP).",
-                                {"check"}, "Health and lifecycle"};
-const MetricSpec kHealthCheckRuns{"flovyn_health_check_runs_total", T::kCounter,
-                                  "Dependency check evaluations, by check and result.", {"check", "result"}, "Health and lifecycle"};
-const MetricSpec kLifecycleStage{"flovyn_lifecycle_stage", T::kGauge, "1 for the current lifecycle stage.", {"stage"},
-                                 "Health and lifecycle"};
-const MetricSpec kBuildInfo{"flovyn_build_info", T::kGauge, "Build information; the value is always 1.",
-                            {"program", "version"}, "Health and lifecycle"};
-const MetricSpec kMigrationDuration{"flovyn_migration_duration_seconds", T::kGauge,
-                                    "How long the startup migration run took (lock wait included).", {}, "Health and lifecycle"};
+const MetricSpec kHealthCheckUp{"flovyn_health_check_up",
+                                T::kGauge,
+                                "Last result of each dependency check (1 = UP).",
+                                {"check"},
+                                "Health and lifecycle"};
+const MetricSpec kHealthCheckRuns{"flovyn_health_check_runs_total",
+                                  T::kCounter,
+                                  "Dependency check evaluations, by check and result.",
+                                  {"check", "result"},
+                                  "Health and lifecycle"};
+const MetricSpec kLifecycleStage{
+    "flovyn_lifecycle_stage", T::kGauge, "1 for the current lifecycle stage.", {"stage"}, "Health and lifecycle"};
+const MetricSpec kBuildInfo{"flovyn_build_info",
+                            T::kGauge,
+                            "Build information; the value is always 1.",
+                            {"program", "version"},
+                            "Health and lifecycle"};
+const MetricSpec kMigrationDuration{"flovyn_migration_duration_seconds",
+                                    T::kGauge,
+                                    "How long the startup migration run took (lock wait included).",
+                                    {},
+                                    "Health and lifecycle"};
 
-const MetricSpec kNatsConnected{"flovyn_nats_connected", T::kGauge, "1 while the NATS connection is up.", {}, "NATS and tracing"};
-const MetricSpec kNatsReconnects{"flovyn_nats_reconnects_total", T::kCounter, "NATS reconnections.", {}, "NATS and tracing"};
-const MetricSpec kTraceSpansDropped{"flovyn_trace_spans_dropped_total", T::kCounter,
-                                    "Spans dropped: queue full or export failed.", {}, "NATS and tracing"};
-const MetricSpec kTraceSpansExported{"flovyn_trace_spans_exported_total", T::kCounter, "Spans exported over OTLP.", {},
-                                     "NATS and tracing"};
+const MetricSpec kNatsConnected{
+    "flovyn_nats_connected", T::kGauge, "1 while the NATS connection is up.", {}, "NATS and tracing"};
+const MetricSpec kNatsReconnects{
+    "flovyn_nats_reconnects_total", T::kCounter, "NATS reconnections.", {}, "NATS and tracing"};
+const MetricSpec kTraceSpansDropped{"flovyn_trace_spans_dropped_total",
+                                    T::kCounter,
+                                    "Spans dropped: queue full or export failed.",
+                                    {},
+                                    "NATS and tracing"};
+const MetricSpec kTraceSpansExported{
+    "flovyn_trace_spans_exported_total", T::kCounter, "Spans exported over OTLP.", {}, "NATS and tracing"};
 
-const MetricSpec kWorkflowsStarted{"flovyn_workflows_started_total", T::kCounter, "Workflow executions started, by kind.",
-                                   {"kind"}, "Engine"};
-const MetricSpec kWorkflowsCompleted{"flovyn_workflows_completed_total", T::kCounter,
-                                     "Workflow executions completed, by kind.", {"kind"}, "Engine"};
-const MetricSpec kWorkflowsFailed{"flovyn_workflows_failed_total", T::kCounter, "Workflow executions failed, by kind.",
-                                  {"kind"}, "Engine"};
-const MetricSpec kWorkflowsCancelled{"flovyn_workflows_cancelled_total", T::kCounter,
-                                     "Workflow executions cancelled, by kind.", {"kind"}, "Engine"};
-const MetricSpec kTasks{"flovyn_tasks_total", T::kCounter,
-                        "Task attempts ended, by outcome (completed, retried, failed, cancelled).", {"outcome"},
+const MetricSpec kWorkflowsStarted{
+    "flovyn_workflows_started_total", T::kCounter, "Workflow executions started, by kind.", {"kind"}, "Engine"};
+const MetricSpec kWorkflowsCompleted{
+    "flovyn_workflows_completed_total", T::kCounter, "Workflow executions completed, by kind.", {"kind"}, "Engine"};
+const MetricSpec kWorkflowsFailed{
+    "flovyn_workflows_failed_total", T::kCounter, "Workflow executions failed, by kind.", {"kind"}, "Engine"};
+const MetricSpec kWorkflowsCancelled{
+    "flovyn_workflows_cancelled_total", T::kCounter, "Workflow executions cancelled, by kind.", {"kind"}, "Engine"};
+const MetricSpec kTasks{"flovyn_tasks_total",
+                        T::kCounter,
+                        "Task attempts ended, by outcome (completed, retried, failed, cancelled).",
+                        {"outcome"},
                         "Engine"};
-const MetricSpec kDispatchLatency{"flovyn_dispatch_latency_seconds", T::kHistogram,
-                                  "Time work waited between becoming available and being claimed, by kind.", {"kind"}, "Engine"};
-const MetricSpec kQueueDepth{"flovyn_queue_depth", T::kGauge,
+const MetricSpec kDispatchLatency{"flovyn_dispatch_latency_seconds",
+                                  T::kHistogram,
+                                  "Time work waited between becoming available and being claimed, by kind.",
+                                  {"kind"},
+                                  "Engine"};
+const MetricSpec kQueueDepth{"flovyn_queue_depth",
+                             T::kGauge,
                              "Work available and not yet claimed, by kind and queue (refreshed every few seconds).",
-                             {"kind", "queue"}, "Engine"};
-const MetricSpec kLeaseExpiries{"flovyn_lease_expiries_total", T::kCounter,
-                                "Claims whose lease ran out and whose work went back to the queue, by kind.", {"kind"}, "Engine"};
-const MetricSpec kSweepErrors{"flovyn_sweep_errors_total", T::kCounter,
+                             {"kind", "queue"},
+                             "Engine"};
+const MetricSpec kLeaseExpiries{"flovyn_lease_expiries_total",
+                                T::kCounter,
+                                "Claims whose lease ran out and whose work went back to the queue, by kind.",
+                                {"kind"},
+                                "Engine"};
+const MetricSpec kSweepErrors{"flovyn_sweep_errors_total",
+                              T::kCounter,
                               "Rows a background sweep could not handle, by sweep (timers, promise-timeouts, "
                               "workflow-leases, task-leases); each was logged and skipped, the sweep went on.",
-                              {"sweep"}, "Engine"};
-const MetricSpec kTimerLag{"flovyn_timer_lag_seconds", T::kHistogram, "How late timers fired after their due time.", {},
-                           "Engine"};
+                              {"sweep"},
+                              "Engine"};
+const MetricSpec kTimerLag{
+    "flovyn_timer_lag_seconds", T::kHistogram, "How late timers fired after their due time.", {}, "Engine"};
 const MetricSpec kTimersFired{"flovyn_timers_fired_total", T::kCounter, "Timers fired.", {}, "Engine"};
-const MetricSpec kLongPollsActive{"flovyn_long_polls_active", T::kGauge, "Long-polls waiting for work, by kind.", {"kind"},
-                                  "Engine"};
-const MetricSpec kStreamsActive{"flovyn_notification_streams_active", T::kGauge, "Open notification streams.", {}, "Engine"};
+const MetricSpec kLongPollsActive{
+    "flovyn_long_polls_active", T::kGauge, "Long-polls waiting for work, by kind.", {"kind"}, "Engine"};
+const MetricSpec kStreamsActive{
+    "flovyn_notification_streams_active", T::kGauge, "Open notification streams.", {}, "Engine"};
 
-const MetricSpec kProcessCpu{"process_cpu_seconds_total", T::kCounter, "Total user and system CPU time spent in seconds.", {},
-                             "Process"};
-const MetricSpec kProcessResident{"process_resident_memory_bytes", T::kGauge, "Resident memory size in bytes.", {}, "Process"};
-const MetricSpec kProcessVirtual{"process_virtual_memory_bytes", T::kGauge, "Virtual memory size in bytes.", {}, "Process"};
-const MetricSpec kProcessStart{"process_start_time_seconds", T::kGauge,
-                               "Start time of the process since unix epoch in seconds.", {}, "Process"};
+const MetricSpec kProcessCpu{
+    "process_cpu_seconds_total", T::kCounter, "Total user and system CPU time spent in seconds.", {}, "Process"};
+const MetricSpec kProcessResident{
+    "process_resident_memory_bytes", T::kGauge, "Resident memory size in bytes.", {}, "Process"};
+const MetricSpec kProcessVirtual{
+    "process_virtual_memory_bytes", T::kGauge, "Virtual memory size in bytes.", {}, "Process"};
+const MetricSpec kProcessStart{
+    "process_start_time_seconds", T::kGauge, "Start time of the process since unix epoch in seconds.", {}, "Process"};
 const MetricSpec kProcessOpenFds{"process_open_fds", T::kGauge, "Number of open file descriptors.", {}, "Process"};
-const MetricSpec kProcessMaxFds{"process_max_fds", T::kGauge, "Maximum number of open file descriptors.", {}, "Process"};
+const MetricSpec kProcessMaxFds{
+    "process_max_fds", T::kGauge, "Maximum number of open file descriptors.", {}, "Process"};
 
 }  // namespace catalogue
 
 const std::vector<const MetricSpec*>& Catalogue() {
   using namespace catalogue;
-  static const std::vector<const MetricSpec*> all{
-      &kHttpRequests, &kHttpRequestDuration, &kGrpcRequests, &kGrpcRequestDuration, &kConnectionsOpen,
-      &kConnectionsRefused, &kConnectionsShed, &kAcceptErrors, &kSeriesOverflow, &kPoolConnections,
-      &kPoolMaxConnections, &kPoolWaiting, &kPoolConnectFailures, &kPoolAcquireTimeouts, &kHealthCheckUp,
-      &kHealthCheckRuns, &kLifecycleStage, &kBuildInfo, &kMigrationDuration, &kNatsConnected, &kNatsReconnects,
-      &kTraceSpansDropped, &kTraceSpansExported, &kWorkflowsStarted, &kWorkflowsCompleted, &kWorkflowsFailed,
-      &kWorkflowsCancelled, &kTasks, &kDispatchLatency, &kQueueDepth, &kLeaseExpiries, &kSweepErrors, &kTimerLag, &kTimersFired,
-      &kLongPollsActive, &kStreamsActive, &kProcessCpu, &kProcessResident, &kProcessVirtual, &kProcessStart,
-      &kProcessOpenFds, &kProcessMaxFds};
+  static const std::vector<const MetricSpec*> all{&kHttpRequests,
+                                                  &kHttpRequestDuration,
+                                                  &kGrpcRequests,
+                                                  &kGrpcRequestDuration,
+                                                  &kConnectionsOpen,
+                                                  &kConnectionsRefused,
+                                                  &kConnectionsShed,
+                                                  &kAcceptErrors,
+                                                  &kSeriesOverflow,
+                                                  &kPoolConnections,
+                                                  &kPoolMaxConnections,
+                                                  &kPoolWaiting,
+                                                  &kPoolConnectFailures,
+                                                  &kPoolAcquireTimeouts,
+                                                  &kHealthCheckUp,
+                                                  &kHealthCheckRuns,
+                                                  &kLifecycleStage,
+                                                  &kBuildInfo,
+                                                  &kMigrationDuration,
+                                                  &kNatsConnected,
+                                                  &kNatsReconnects,
+                                                  &kTraceSpansDropped,
+                                                  &kTraceSpansExported,
+                                                  &kWorkflowsStarted,
+                                                  &kWorkflowsCompleted,
+                                                  &kWorkflowsFailed,
+                                                  &kWorkflowsCancelled,
+                                                  &kTasks,
+                                                  &kDispatchLatency,
+                                                  &kQueueDepth,
+                                                  &kLeaseExpiries,
+                                                  &kSweepErrors,
+                                                  &kTimerLag,
+                                                  &kTimersFired,
+                                                  &kLongPollsActive,
+                                                  &kStreamsActive,
+                                                  &kProcessCpu,
+                                                  &kProcessResident,
+                                                  &kProcessVirtual,
+                                                  &kProcessStart,
+                                                  &kProcessOpenFds,
+                                                  &kProcessMaxFds};
   return all;
 }
 
@@ -124,7 +223,9 @@ std::string CatalogueMarkdown() {
       group = m->group;
       o << "\n## " << group << "\n\n| metric | type | labels | meaning |\n|---|---|---|---|\n";
     }
-    const char* type = m->type == MetricType::kCounter ? "counter" : m->type == MetricType::kGauge ? "gauge" : "histogram";
+    const char* type = m->type == MetricType::kCounter ? "counter"
+                       : m->type == MetricType::kGauge ? "gauge"
+                                                       : "histogram";
     std::string labels;
     for (const auto& l : m->labels) labels += (labels.empty() ? "`" : ", `") + l + "`";
     o << "| `" << m->name << "` | " << type << " | " << (labels.empty() ? "–" : labels) << " | " << m->help << " |\n";

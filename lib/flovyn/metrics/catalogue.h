@@ -29,7 +29,8 @@ extern const MetricSpec kHealthCheckUp, kHealthCheckRuns, kLifecycleStage, kBuil
 extern const MetricSpec kNatsConnected, kNatsReconnects, kTraceSpansDropped, kTraceSpansExported;
 // Engine
 extern const MetricSpec kWorkflowsStarted, kWorkflowsCompleted, kWorkflowsFailed, kWorkflowsCancelled, kTasks,
-    kDispatchLatency, kQueueDepth, kLeaseExpiries, kSweepErrors, kTimerLag, kTimersFired, kLongPollsActive, kStreamsActive;
+    kDispatchLatency, kQueueDepth, kLeaseExpiries, kSweepErrors, kTimerLag, kTimersFired, kLongPollsActive,
+    kStreamsActive;
 // Process (the standard names)
 extern const MetricSpec kProcessCpu, kProcessResident, kProcessVirtual, kProcessStart, kProcessOpenFds, kProcessMaxFds;
 }  // namespace catalogue

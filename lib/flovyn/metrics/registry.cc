@@ -1,7 +1,4 @@
-#include "flovyn/core/mutex.h"
 #include "flovyn/metrics/registry.h"
-
-#include "flovyn/metrics/catalogue.h"
 
 #include <dirent.h>
 #include <sys/resource.h>
@@ -12,6 +9,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+
+#include "flovyn/core/mutex.h"
+#include "flovyn/metrics/catalogue.h"
 
 namespace flovyn::metrics {
 
@@ -178,7 +178,10 @@ HistogramFamily& Registry::HistogramOf(const MetricSpec& m, std::vector<double> 
 }
 
 void Header(Writer& w, const MetricSpec& m) {
-  w.Header(m.name, m.help, m.type == MetricType::kCounter ? "counter" : m.type == MetricType::kGauge ? "gauge" : "histogram");
+  w.Header(m.name, m.help,
+           m.type == MetricType::kCounter ? "counter"
+           : m.type == MetricType::kGauge ? "gauge"
+                                          : "histogram");
 }
 
 void Registry::AddCollector(std::function<void(Writer&)> collector) {
@@ -230,8 +233,8 @@ std::string Registry::Expose() const {
 }
 
 const std::vector<double>& LatencyBuckets() {
-  static const std::vector<double> b{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                     0.1,    0.25,  0.5,    1,     2.5,  5,     10, 30};
+  static const std::vector<double> b{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                     0.25,   0.5,   1,      2.5,   5,    10,    30};
   return b;
 }
 

@@ -3,7 +3,6 @@
 // collectors that read values at scrape time. Thread-safe; hot paths keep the child pointer.
 #pragma once
 
-#include "flovyn/core/mutex.h"
 #include <atomic>
 #include <functional>
 #include <map>
@@ -12,6 +11,8 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::metrics {
 

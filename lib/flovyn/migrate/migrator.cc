@@ -1,10 +1,10 @@
 #include "flovyn/migrate/migrator.h"
 
-#include <openssl/evp.h>
-#include <spdlog/spdlog.h>
-
 #include <map>
 #include <sstream>
+
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
 
 namespace flovyn::migrate {
 namespace {
@@ -17,9 +17,7 @@ struct Applied {
   std::string name, checksum, applied_at;
 };
 
-std::string Key(const std::string& component, int version) {
-  return component + "/" + std::to_string(version);
-}
+std::string Key(const std::string& component, int version) { return component + "/" + std::to_string(version); }
 
 }  // namespace
 
@@ -36,8 +34,7 @@ std::string Checksum(const std::string& sql) {
   return out;
 }
 
-Migrator::Migrator(db::Pool& pool, std::vector<Migration> migrations, int64_t lock_key,
-                   std::string history_table)
+Migrator::Migrator(db::Pool& pool, std::vector<Migration> migrations, int64_t lock_key, std::string history_table)
     : pool_(pool), migrations_(std::move(migrations)), lock_key_(lock_key), table_(std::move(history_table)) {}
 
 StatusOr<RunReport> Migrator::Run() {
@@ -89,7 +86,8 @@ StatusOr<RunReport> Migrator::Run() {
     if (s.ok()) s = conn.ExecSimple(m.sql, deadline);
     if (s.ok()) {
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-      s = conn.Exec("INSERT INTO " + table_ + " (component, version, name, checksum, duration_ms) VALUES ($1,$2,$3,$4,$5)",
+      s = conn.Exec("INSERT INTO " + table_ +
+                        " (component, version, name, checksum, duration_ms) VALUES ($1,$2,$3,$4,$5)",
                     {m.component, std::to_string(m.version), m.name, sum, std::to_string(ms)}, deadline)
               .status();
     }
@@ -105,8 +103,8 @@ StatusOr<RunReport> Migrator::Run() {
   }
   for (const auto& [key, a] : applied) {
     auto slash = key.find('/');
-    report.unknown.push_back({key.substr(0, slash), std::stoi(key.substr(slash + 1)), a.name,
-                              State::kUnknownToBinary, a.applied_at});
+    report.unknown.push_back(
+        {key.substr(0, slash), std::stoi(key.substr(slash + 1)), a.name, State::kUnknownToBinary, a.applied_at});
   }
   (void)conn.Exec("SELECT pg_advisory_unlock($1)", {std::to_string(lock_key_)}, Clock::now() + std::chrono::seconds(5));
   report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
@@ -138,7 +136,8 @@ StatusOr<std::vector<MigrationStatus>> Migrator::Inspect() {
   }
   for (const auto& [key, a] : applied) {
     auto slash = key.find('/');
-    out.push_back({key.substr(0, slash), std::stoi(key.substr(slash + 1)), a.name, State::kUnknownToBinary, a.applied_at});
+    out.push_back(
+        {key.substr(0, slash), std::stoi(key.substr(slash + 1)), a.name, State::kUnknownToBinary, a.applied_at});
   }
   return out;
 }
@@ -149,14 +148,22 @@ std::string Migrator::Format(const std::vector<MigrationStatus>& list) {
   for (const auto& m : list) {
     const char* st = "pending";
     switch (m.state) {
-      case State::kApplied: st = "applied"; break;
-      case State::kPending: st = "pending"; break;
-      case State::kChecksumMismatch: st = "CHECKSUM MISMATCH"; break;
-      case State::kUnknownToBinary: st = "unknown (newer)"; break;
+      case State::kApplied:
+        st = "applied";
+        break;
+      case State::kPending:
+        st = "pending";
+        break;
+      case State::kChecksumMismatch:
+        st = "CHECKSUM MISMATCH";
+        break;
+      case State::kUnknownToBinary:
+        st = "unknown (newer)";
+        break;
     }
     char line[256];
-    std::snprintf(line, sizeof line, "%-10s %7d  %-18s %s%s%s\n", m.component.c_str(), m.version, st,
-                  m.name.c_str(), m.applied_at.empty() ? "" : "  @ ", m.applied_at.c_str());
+    std::snprintf(line, sizeof line, "%-10s %7d  %-18s %s%s%s\n", m.component.c_str(), m.version, st, m.name.c_str(),
+                  m.applied_at.empty() ? "" : "  @ ", m.applied_at.c_str());
     o << line;
   }
   return o.str();

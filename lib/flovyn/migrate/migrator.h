@@ -27,7 +27,7 @@ struct MigrationStatus {
 };
 
 struct RunReport {
-  int applied = 0;            // applied by this run
+  int applied = 0;  // applied by this run
   int already_applied = 0;
   std::vector<MigrationStatus> unknown;  // in the database, not in this binary (db is newer)
   std::chrono::milliseconds duration{0};

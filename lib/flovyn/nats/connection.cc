@@ -54,12 +54,18 @@ bool Connection::connected() const {
 std::string Connection::state() const {
   if (conn_ == nullptr) return "not started";
   switch (natsConnection_Status(conn_)) {
-    case NATS_CONN_STATUS_CONNECTED: return "connected";
-    case NATS_CONN_STATUS_CONNECTING: return "not connected (connecting)";
-    case NATS_CONN_STATUS_RECONNECTING: return "not connected (reconnecting)";
-    case NATS_CONN_STATUS_DISCONNECTED: return "not connected (disconnected)";
-    case NATS_CONN_STATUS_CLOSED: return "not connected (closed)";
-    default: return "draining";
+    case NATS_CONN_STATUS_CONNECTED:
+      return "connected";
+    case NATS_CONN_STATUS_CONNECTING:
+      return "not connected (connecting)";
+    case NATS_CONN_STATUS_RECONNECTING:
+      return "not connected (reconnecting)";
+    case NATS_CONN_STATUS_DISCONNECTED:
+      return "not connected (disconnected)";
+    case NATS_CONN_STATUS_CLOSED:
+      return "not connected (closed)";
+    default:
+      return "draining";
   }
 }
 

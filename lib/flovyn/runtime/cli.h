@@ -13,7 +13,16 @@
 namespace flovyn::runtime {
 
 struct Command {
-  enum Kind { kServe, kMigrate, kMigrateStatus, kPrintConfig, kHelp, kVersion, kMetricsCatalogue, kConfigReference } kind = kServe;
+  enum Kind {
+    kServe,
+    kMigrate,
+    kMigrateStatus,
+    kPrintConfig,
+    kHelp,
+    kVersion,
+    kMetricsCatalogue,
+    kConfigReference
+  } kind = kServe;
   std::vector<std::string> config_flags;  // passed to config::Load
 };
 

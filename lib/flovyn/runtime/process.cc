@@ -4,8 +4,6 @@
 
 #include <spdlog/spdlog.h>
 
-
-#include "flovyn/runtime/serving.h"
 #include "flovyn/db/pool.h"
 #include "flovyn/grpc/server.h"
 #include "flovyn/health/monitor.h"
@@ -16,6 +14,7 @@
 #include "flovyn/metrics/registry.h"
 #include "flovyn/migrate/migrator.h"
 #include "flovyn/nats/connection.h"
+#include "flovyn/runtime/serving.h"
 
 namespace flovyn::runtime {
 
@@ -35,9 +34,12 @@ std::vector<migrate::Migration> Process::AllMigrations() const {
 
 int Process::Run(const Command& cmd) {
   switch (cmd.kind) {
-    case Command::kMigrate: return Migrate(false);
-    case Command::kMigrateStatus: return Migrate(true);
-    default: return Serve();
+    case Command::kMigrate:
+      return Migrate(false);
+    case Command::kMigrateStatus:
+      return Migrate(true);
+    default:
+      return Serve();
   }
 }
 
@@ -60,11 +62,11 @@ int Process::Migrate(bool status_only) {
     spdlog::error("migration failed: {}", report.status().message());
     return 1;
   }
-  std::printf("%d migration(s) applied, %d already applied, in %lld ms\n", report->applied,
-              report->already_applied, static_cast<long long>(report->duration.count()));
+  std::printf("%d migration(s) applied, %d already applied, in %lld ms\n", report->applied, report->already_applied,
+              static_cast<long long>(report->duration.count()));
   for (const auto& u : report->unknown) {
-    spdlog::warn("database has migration {} {}_{} that this binary does not know: the database is newer",
-                 u.component, u.version, u.name);
+    spdlog::warn("database has migration {} {}_{} that this binary does not know: the database is newer", u.component,
+                 u.version, u.name);
   }
   return 0;
 }

@@ -1,10 +1,10 @@
-#include "flovyn/core/mutex.h"
 #include "flovyn/runtime/serving.h"
-
-#include <spdlog/spdlog.h>
 
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
+#include "flovyn/core/mutex.h"
 #include "flovyn/metrics/catalogue.h"
 #include "flovyn/migrate/migrator.h"
 
@@ -92,8 +92,8 @@ Serving::~Serving() { trace::SetGlobal(nullptr); }
 
 void Serving::SetStage(Stage s) {
   auto& gauge = registry_.GaugeOf(catalogue::kLifecycleStage);
-  for (Stage each : {Stage::kStarting, Stage::kMigrating, Stage::kStartingComponents, Stage::kRunning,
-                     Stage::kDraining, Stage::kStopped}) {
+  for (Stage each : {Stage::kStarting, Stage::kMigrating, Stage::kStartingComponents, Stage::kRunning, Stage::kDraining,
+                     Stage::kStopped}) {
     gauge.With({lifecycle::StageName(each)})->Set(each == s ? 1 : 0);
   }
   stage_.Set(s);
@@ -169,7 +169,8 @@ bool Serving::Listen() {
   o.max_body_bytes = spec_.http_max_body_bytes;
   o.read_timeout = spec_.http_read_timeout;
   o.max_connections = spec_.http_max_connections;
-  http_ = std::make_unique<http::Server>(o, router_, [this] { return stage_.ApiOpen(); }, &registry_);
+  http_ = std::make_unique<http::Server>(
+      o, router_, [this] { return stage_.ApiOpen(); }, &registry_);
   if (Status s = http_->Start(); !s.ok()) {
     spdlog::error("startup failed: {}; choose a free port with SERVER_PORT", s.message());
     return false;
@@ -180,18 +181,21 @@ bool Serving::Listen() {
 
 bool Serving::StartMetricsListener() {
   if (!spec_.metrics_port) return true;
-  metrics_router_.Add("GET", "/metrics", [this](http::Request&&, http::Respond respond) {
-    http::Response r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = registry_.Expose();
-    respond(std::move(r));
-  }, {.before_running = true, .run_inline = true, .summary = "Prometheus metrics"});
+  metrics_router_.Add("GET", "/metrics",
+                      [this](http::Request&&, http::Respond respond) {
+                        http::Response r;
+                        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                        r.body = registry_.Expose();
+                        respond(std::move(r));
+                      },
+                      {.before_running = true, .run_inline = true, .summary = "Prometheus metrics"});
   http::ServerOptions mo;
   mo.bind_address = spec_.bind_address;
   mo.port = *spec_.metrics_port;
   mo.io_threads = 1;
   mo.handler_threads = 1;
-  metrics_http_ = std::make_unique<http::Server>(mo, metrics_router_, [] { return true; }, nullptr);
+  metrics_http_ = std::make_unique<http::Server>(
+      mo, metrics_router_, [] { return true; }, nullptr);
   if (Status s = metrics_http_->Start(); !s.ok()) {
     spdlog::error("startup failed: {}; choose a free port with METRICS__PORT", s.message());
     return false;

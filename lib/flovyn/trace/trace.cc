@@ -1,13 +1,14 @@
-#include "flovyn/core/mutex.h"
 #include "flovyn/trace/trace.h"
 
-#include <grpcpp/grpcpp.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <random>
 
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "flovyn/core/mutex.h"
 #include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
@@ -101,8 +102,7 @@ std::optional<SpanContext> SpanContext::Parse(std::string_view s) {
   if (s.substr(0, 2) == "ff") return std::nullopt;
   SpanContext c;
   std::array<uint8_t, 1> f{};
-  if (!FromHex(s.substr(3, 32), c.trace_id) || !FromHex(s.substr(36, 16), c.span_id) ||
-      !FromHex(s.substr(53, 2), f)) {
+  if (!FromHex(s.substr(3, 32), c.trace_id) || !FromHex(s.substr(36, 16), c.span_id) || !FromHex(s.substr(53, 2), f)) {
     return std::nullopt;
   }
   c.flags = f[0];
@@ -293,8 +293,9 @@ bool Tracer::Shutdown(std::chrono::steady_clock::time_point deadline) {
   }
   bool ok = true;
   for (size_t i = 0; i < rest.size(); i += options_.max_batch) {
-    std::vector<SpanData> batch(std::make_move_iterator(rest.begin() + static_cast<long>(i)),
-                                std::make_move_iterator(rest.begin() + static_cast<long>(std::min(rest.size(), i + options_.max_batch))));
+    std::vector<SpanData> batch(
+        std::make_move_iterator(rest.begin() + static_cast<long>(i)),
+        std::make_move_iterator(rest.begin() + static_cast<long>(std::min(rest.size(), i + options_.max_batch))));
     if (std::chrono::steady_clock::now() >= deadline) {
       dropped_ += batch.size();
       ok = false;

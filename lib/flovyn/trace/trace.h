@@ -5,7 +5,6 @@
 // parent without it being passed around. Tracer is thread-safe; a Span belongs to one thread.
 #pragma once
 
-#include "flovyn/core/mutex.h"
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -20,6 +19,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::metrics {
 class Registry;

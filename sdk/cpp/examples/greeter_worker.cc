@@ -8,8 +8,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <nlohmann/json.hpp>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "flovyn/client.h"
 
@@ -42,8 +43,8 @@ std::vector<v1::WorkflowCommand> Approval(const History& h) {
 
 std::string Shout(const v1::Task& t) {
   json in = json::parse(t.input_json(), nullptr, false);
-  std::string who = in.is_object() && in.contains("name") && in["name"].is_string() ? in["name"].get<std::string>()
-                                                                                    : "world";
+  std::string who =
+      in.is_object() && in.contains("name") && in["name"].is_string() ? in["name"].get<std::string>() : "world";
   for (auto& c : who) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return json("HELLO, " + who + "!").dump();
 }
@@ -73,7 +74,8 @@ int main() {
     std::printf("refused: %d %s\n", static_cast<int>(s.error_code()), s.error_message().c_str());
     std::fflush(stdout);
     return s.error_code() == grpc::StatusCode::UNAUTHENTICATED || s.error_code() == grpc::StatusCode::PERMISSION_DENIED
-               ? 3 : 1;
+               ? 3
+               : 1;
   }
   std::printf("registered %s\n", worker.id().c_str());
   std::fflush(stdout);

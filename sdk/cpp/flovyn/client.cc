@@ -13,7 +13,8 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
   lifecycle_ = v1::WorkerLifecycle::NewStub(channel_);
 }
 
-void Client::Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds timeout, const std::string& traceparent) const {
+void Client::Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds timeout,
+                     const std::string& traceparent) const {
   if (!traceparent.empty()) ctx->AddMetadata("traceparent", traceparent);
   if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
   if (!options_.tenant.empty()) ctx->AddMetadata("x-flovyn-tenant", options_.tenant);
@@ -201,7 +202,7 @@ grpc::Status Client::HeartbeatTask(const std::string& worker_id, const v1::Task&
 }
 
 std::unique_ptr<grpc::ClientReader<v1::WorkNotification>> Client::Subscribe(grpc::ClientContext* ctx,
-                                                                             const std::string& queue) {
+                                                                            const std::string& queue) {
   if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
   if (!options_.tenant.empty()) ctx->AddMetadata("x-flovyn-tenant", options_.tenant);
   v1::SubscribeToNotificationsRequest req;

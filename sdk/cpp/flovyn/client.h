@@ -3,28 +3,28 @@
 // its own threads.
 #pragma once
 
-#include <grpcpp/grpcpp.h>
-
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <grpcpp/grpcpp.h>
 
 #include "flovyn/v1/flovyn.grpc.pb.h"
 
 namespace flovyn::sdk {
 
 struct ClientOptions {
-  std::string target;        // "host:port" of flovyn-server's gRPC listener
-  std::string token;         // worker token (fwt_...) or API key; empty when security is off
-  std::string tenant;        // tenant slug; needed for API keys of admins and with security off
+  std::string target;  // "host:port" of flovyn-server's gRPC listener
+  std::string token;   // worker token (fwt_...) or API key; empty when security is off
+  std::string tenant;  // tenant slug; needed for API keys of admins and with security off
   std::chrono::milliseconds call_timeout{10000};
 };
 
@@ -60,7 +60,8 @@ class Client {
   grpc::Status FailTask(const std::string& worker_id, const v1::Task& task, const std::string& error,
                         bool non_retryable = false, v1::FailTaskResponse* out = nullptr);
   grpc::Status HeartbeatTask(const std::string& worker_id, const v1::Task& task, v1::TaskHeartbeatResponse* out);
-  std::unique_ptr<grpc::ClientReader<v1::WorkNotification>> Subscribe(grpc::ClientContext* ctx, const std::string& queue);
+  std::unique_ptr<grpc::ClientReader<v1::WorkNotification>> Subscribe(grpc::ClientContext* ctx,
+                                                                      const std::string& queue);
 
   // Sets credentials, tenant and deadline on a context for a call lasting up to `timeout`.
   void Prepare(grpc::ClientContext* ctx, std::chrono::milliseconds timeout, const std::string& traceparent = "") const;
@@ -109,7 +110,8 @@ using WorkflowFn = std::function<std::vector<v1::WorkflowCommand>(const History&
 using TaskFn = std::function<std::string(const v1::Task&)>;
 
 struct TaskFailure : std::runtime_error {
-  explicit TaskFailure(const std::string& m, bool permanent = false) : std::runtime_error(m), non_retryable(permanent) {}
+  explicit TaskFailure(const std::string& m, bool permanent = false)
+      : std::runtime_error(m), non_retryable(permanent) {}
   bool non_retryable;
 };
 

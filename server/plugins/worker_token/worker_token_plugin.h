@@ -11,8 +11,7 @@ namespace flovyn::plugins {
 
 class WorkerTokenPlugin final : public runtime::Module {
  public:
-  WorkerTokenPlugin(engine::EngineModule& engine, std::string secret)
-      : engine_(engine), secret_(std::move(secret)) {}
+  WorkerTokenPlugin(engine::EngineModule& engine, std::string secret) : engine_(engine), secret_(std::move(secret)) {}
   std::string name() const override { return "worker-token"; }
   bool is_plugin() const override { return true; }
   std::vector<migrate::Migration> migrations() const override;

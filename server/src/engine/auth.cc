@@ -1,8 +1,8 @@
-#include "flovyn/core/mutex.h"
 #include "engine/auth.h"
 
 #include <nlohmann/json.hpp>
 
+#include "flovyn/core/mutex.h"
 #include "flovyn/crypto/crypto.h"
 
 namespace flovyn::engine {
@@ -28,9 +28,10 @@ StatusOr<std::optional<Principal>> WorkerTokenAuthenticator::Authenticate(const 
     auto it = cache_.find(hash);
     if (it != cache_.end() && it->second.until > now) return std::optional<Principal>(it->second.principal);
   }
-  auto r = pool_.Query("UPDATE worker_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL "
-                       "RETURNING id, tenant_id",
-                       {hash});
+  auto r = pool_.Query(
+      "UPDATE worker_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL "
+      "RETURNING id, tenant_id",
+      {hash});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return Status(StatusCode::kUnauthenticated, "invalid or revoked worker token");
   Principal p;
@@ -91,7 +92,8 @@ StatusOr<std::vector<StaticApiKey>> ParseStaticApiKeys(const std::string& text) 
         return InvalidArgument("auth.static_api_key.keys: role must be \"admin\" or \"member\"");
       }
       if (k.key.size() < 16) return InvalidArgument("auth.static_api_key.keys: every key needs at least 16 characters");
-      if (k.org_id.empty()) return InvalidArgument("auth.static_api_key.keys: every key needs an org_id ('*' for admin)");
+      if (k.org_id.empty())
+        return InvalidArgument("auth.static_api_key.keys: every key needs an org_id ('*' for admin)");
       out.push_back(std::move(k));
     }
   } catch (const std::exception&) {

@@ -21,11 +21,11 @@ namespace flovyn::engine {
 
 struct Principal {
   enum class Kind { kAnonymous, kWorkerToken, kApiKey, kJwt } kind = Kind::kAnonymous;
-  std::string id;             // token id, key principal id, user id
-  std::string tenant_id;      // empty for platform admins (and console credentials of an org with no tenant yet)
-  std::string org_slug;       // console credentials: the organisation the credential names
-  std::string org_id;         // console credentials: that organisation's immutable id (the tenant's owner)
-  std::string role;           // "admin", "member", "worker", ...
+  std::string id;         // token id, key principal id, user id
+  std::string tenant_id;  // empty for platform admins (and console credentials of an org with no tenant yet)
+  std::string org_slug;   // console credentials: the organisation the credential names
+  std::string org_id;     // console credentials: that organisation's immutable id (the tenant's owner)
+  std::string role;       // "admin", "member", "worker", ...
   bool platform_admin = false;
 };
 

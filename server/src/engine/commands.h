@@ -4,12 +4,13 @@
 // is applied entirely or not at all. Pure values; handlers use the unit of their execution.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/execution.h"
 
@@ -18,7 +19,7 @@ namespace flovyn::engine {
 struct ScheduleTask {
   std::string kind, queue;  // queue empty: the workflow's own
   std::string input_json;
-  int max_attempts = 0;  // 0: the default (3)
+  int max_attempts = 0;                                              // 0: the default (3)
   int64_t initial_backoff_ms = 0, max_backoff_ms = 0, lease_ms = 0;  // 0: the defaults
 };
 struct StartTimer {

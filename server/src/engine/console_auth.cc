@@ -1,12 +1,11 @@
-#include "flovyn/core/mutex.h"
 #include "engine/console_auth.h"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <nlohmann/json.hpp>
-
-#include "flovyn/crypto/crypto.h"
 #include "engine/store.h"
+#include "flovyn/core/mutex.h"
+#include "flovyn/crypto/crypto.h"
 #include "flovyn/http/client.h"
 
 namespace flovyn::engine {
@@ -15,9 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-bool LooksLikeJwt(const std::string& c) {
-  return c.rfind("eyJ", 0) == 0 && std::count(c.begin(), c.end(), '.') == 2;
-}
+bool LooksLikeJwt(const std::string& c) { return c.rfind("eyJ", 0) == 0 && std::count(c.begin(), c.end(), '.') == 2; }
 
 // The principal for an organisation; the tenant id stays empty while the organisation owns no
 // tenant (the console may then create it, nothing else).
@@ -86,8 +83,7 @@ StatusOr<std::shared_ptr<const jwt::KeySet>> JwtAuthenticator::KeysFor(const std
   return failure;
 }
 
-StatusOr<std::optional<Principal>> JwtAuthenticator::Authenticate(const std::string& credential,
-                                                                  const std::string&) {
+StatusOr<std::optional<Principal>> JwtAuthenticator::Authenticate(const std::string& credential, const std::string&) {
   if (!LooksLikeJwt(credential)) return std::optional<Principal>();
   auto kid = jwt::KeyIdOf(credential);
   if (!kid.ok()) return kid.status();

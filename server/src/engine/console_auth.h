@@ -14,9 +14,9 @@
 #include <optional>
 #include <string>
 
-#include "flovyn/core/mutex.h"
 #include "engine/auth.h"
 #include "flovyn/auth/jwt.h"
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::engine {
 
@@ -33,7 +33,8 @@ struct JwtOptions {
 
 class JwtAuthenticator final : public Authenticator {
  public:
-  JwtAuthenticator(JwtOptions options, OwnerResolver resolve) : options_(std::move(options)), resolve_(std::move(resolve)) {}
+  JwtAuthenticator(JwtOptions options, OwnerResolver resolve)
+      : options_(std::move(options)), resolve_(std::move(resolve)) {}
   StatusOr<std::optional<Principal>> Authenticate(const std::string& credential, const std::string& source) override;
   uint64_t fetches() const;  // JWKS documents fetched (for tests of caching)
 
@@ -84,7 +85,7 @@ class ConsoleApiKeyAuthenticator final : public Authenticator {
   ConsoleApiKeyOptions options_;
   OwnerResolver resolve_;
   Mutex mu_;
-  std::map<std::string, Cached> cache_ GUARDED_BY(mu_);  // by SHA-256 of the key
+  std::map<std::string, Cached> cache_ GUARDED_BY(mu_);    // by SHA-256 of the key
   std::map<std::string, Bucket> buckets_ GUARDED_BY(mu_);  // by source address; bounded
   int in_flight_ GUARDED_BY(mu_) = 0;
 };

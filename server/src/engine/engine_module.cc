@@ -1,10 +1,9 @@
 #include "engine/engine_module.h"
 
-#include "engine/console_auth.h"
-#include "engine/rest_api.h"
-
 #include <spdlog/spdlog.h>
 
+#include "engine/console_auth.h"
+#include "engine/rest_api.h"
 #include "flovyn/grpc/server.h"
 #include "flovyn/http/openapi.h"
 #include "flovyn/http/router.h"
@@ -13,11 +12,10 @@
 
 namespace flovyn::engine {
 
-using nlohmann::json;
 using http::Request;
 using http::Respond;
 using http::Response;
-
+using nlohmann::json;
 
 EngineModule::EngineModule(EngineSettings settings) : settings_(std::move(settings)) {}
 EngineModule::~EngineModule() { Stop(); }

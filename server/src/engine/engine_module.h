@@ -28,7 +28,7 @@ struct EngineSettings {
   double api_key_validations_per_sec = 5, api_key_validation_burst = 20;
   int api_key_max_validations_in_flight = 4;
   DispatchOptions dispatch;
-  int handler_threads = 16;   // the gRPC handler pool (unary calls and claims)
+  int handler_threads = 16;      // the gRPC handler pool (unary calls and claims)
   size_t handler_queue = 10000;  // calls waiting for a handler thread; beyond it RESOURCE_EXHAUSTED
   StoreOptions store;
   std::chrono::milliseconds scheduler_tick{100};

@@ -14,7 +14,6 @@ using nlohmann::json;
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-
 namespace {
 const char* Bool(bool b) { return b ? "true" : "false"; }
 std::optional<std::string> NonEmpty(const std::string& s) {
@@ -123,11 +122,11 @@ Status Execution::CancelNow(std::chrono::milliseconds lease, const json& request
 
 Status Execution::InsertTask(const std::string& task_id, const TaskSpec& t, int64_t scheduled_seq,
                              const std::optional<std::string>& traceparent) {
-  RETURN_IF_ERROR(u_->Exec(sql::kInsertTask, {task_id, tenant_id, id, std::to_string(scheduled_seq), t.kind, t.queue,
-                                              t.input_json, std::to_string(t.max_attempts),
-                                              std::to_string(t.initial_backoff_ms), std::to_string(t.max_backoff_ms),
-                                              std::to_string(t.lease_ms), traceparent})
-                      .status());
+  RETURN_IF_ERROR(
+      u_->Exec(sql::kInsertTask, {task_id, tenant_id, id, std::to_string(scheduled_seq), t.kind, t.queue, t.input_json,
+                                  std::to_string(t.max_attempts), std::to_string(t.initial_backoff_ms),
+                                  std::to_string(t.max_backoff_ms), std::to_string(t.lease_ms), traceparent})
+          .status());
   Wake(t.queue, WorkKind::kTask);
   return Status::Ok();
 }
@@ -144,7 +143,8 @@ StatusOr<bool> Execution::CancelTimer(const std::string& name) {
 }
 
 StatusOr<bool> Execution::InsertPromise(const std::string& promise_id, const std::string& name, int64_t timeout_ms) {
-  ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kInsertPromise, {promise_id, tenant_id, id, name, std::to_string(timeout_ms)}));
+  ASSIGN_OR_RETURN(auto r,
+                   u_->Exec(sql::kInsertPromise, {promise_id, tenant_id, id, name, std::to_string(timeout_ms)}));
   return r.affected() > 0;
 }
 
@@ -159,9 +159,9 @@ StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const 
                                       const std::optional<std::string>& parent_name,
                                       const std::optional<std::string>& id_hint) {
   std::string id = id_hint.value_or(NewUuid());
-  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kInsertExecution, {id, tenant, req.kind, req.queue, req.input_json,
-                                                          req.idempotency_key, parent_id, parent_name,
-                                                          NonEmpty(req.traceparent)}));
+  ASSIGN_OR_RETURN(auto r,
+                   u.Exec(sql::kInsertExecution, {id, tenant, req.kind, req.queue, req.input_json, req.idempotency_key,
+                                                  parent_id, parent_name, NonEmpty(req.traceparent)}));
   if (r.rows() == 0) {
     ASSIGN_OR_RETURN(auto existing, u.Exec(sql::kExecutionByIdempotencyKey, {tenant, req.idempotency_key}));
     if (existing.rows() == 0) return Status(StatusCode::kAborted, "idempotency key race; retry");

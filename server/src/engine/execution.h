@@ -5,10 +5,11 @@
 #pragma once
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/model.h"
 #include "engine/unit.h"
@@ -31,8 +32,8 @@ class Execution {
   int64_t last_seq = 0;
   std::optional<std::string> lease_owner, parent_id, parent_name;
   bool cancel_requested = false;
-  bool lease_valid = false;          // a worker holds it and its lease has not expired
-  std::vector<Event> appended;       // by this unit, in order
+  bool lease_valid = false;     // a worker holds it and its lease has not expired
+  std::vector<Event> appended;  // by this unit, in order
 
   bool HeldByWorker() const { return status == "RUNNING" && lease_valid; }
 

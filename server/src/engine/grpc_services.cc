@@ -1,9 +1,9 @@
-#include "flovyn/core/mutex.h"
 #include "engine/grpc_services.h"
 
 #include "engine/limits.h"
 #include "engine/waiting_calls.h"
 #include "engine/wire.h"
+#include "flovyn/core/mutex.h"
 #include "flovyn/grpc/serial_writer.h"
 #include "flovyn/grpc/server.h"
 
@@ -51,8 +51,8 @@ Status TenantSlots::Acquire(const std::string& tenant) {
   int& n = held_[tenant];
   if (n >= cap_) {
     if (n == 0) held_.erase(tenant);
-    return ResourceExhausted("this tenant already holds " + std::to_string(cap_) + " " + what_ +
-                             " (the limit, " + setting_ + "); close some or retry later");
+    return ResourceExhausted("this tenant already holds " + std::to_string(cap_) + " " + what_ + " (the limit, " +
+                             setting_ + "); close some or retry later");
   }
   ++n;
   return Status::Ok();
@@ -63,7 +63,6 @@ void TenantSlots::Release(const std::string& tenant) {
   auto it = held_.find(tenant);
   if (it != held_.end() && --it->second <= 0) held_.erase(it);
 }
-
 
 StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::string_view service,
                                           std::string_view method) {
@@ -90,7 +89,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
   return reactor;
 }
 
-#define FLOVYN_UNARY(body) return calls_.Unary(ctx, kService, __func__, [=, this](const std::string& tenant) body)
+#define FLOVYN_UNARY(body) return calls_.Unary(ctx, kService, __func__, [ =, this ](const std::string& tenant) body)
 
 // ---------------------------------------------------------------- WorkerLifecycle
 
@@ -228,7 +227,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 // ---------------------------------------------------------------- TaskExecution
 
 ::grpc::ServerUnaryReactor* TaskExecutionService::PollTask(::grpc::CallbackServerContext* ctx,
-                                                          const v1::PollTaskRequest* req, v1::PollTaskResponse* res) {
+                                                           const v1::PollTaskRequest* req, v1::PollTaskResponse* res) {
   PollSpec spec{
       .service = kService,
       .method = __func__,
@@ -250,8 +249,8 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 }
 
 ::grpc::ServerUnaryReactor* TaskExecutionService::CompleteTask(::grpc::CallbackServerContext* ctx,
-                                                              const v1::CompleteTaskRequest* req,
-                                                              v1::CompleteTaskResponse*) {
+                                                               const v1::CompleteTaskRequest* req,
+                                                               v1::CompleteTaskResponse*) {
   FLOVYN_UNARY({
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
     return ToGrpc(store_.CompleteTask(tenant, req->worker_id(), req->task_id(), req->attempt(), req->output_json()));
@@ -259,11 +258,11 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 }
 
 ::grpc::ServerUnaryReactor* TaskExecutionService::FailTask(::grpc::CallbackServerContext* ctx,
-                                                          const v1::FailTaskRequest* req, v1::FailTaskResponse* res) {
+                                                           const v1::FailTaskRequest* req, v1::FailTaskResponse* res) {
   FLOVYN_UNARY({
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    auto r = store_.FailTask(tenant, req->worker_id(), req->task_id(), req->attempt(), req->error(),
-                             req->non_retryable());
+    auto r =
+        store_.FailTask(tenant, req->worker_id(), req->task_id(), req->attempt(), req->error(), req->non_retryable());
     if (!r.ok()) return ToGrpc(r.status());
     res->set_will_retry(r->will_retry);
     res->set_next_attempt_at_ms(r->next_attempt_at_ms);
@@ -272,8 +271,8 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 }
 
 ::grpc::ServerUnaryReactor* TaskExecutionService::ReportProgress(::grpc::CallbackServerContext* ctx,
-                                                                const v1::ReportProgressRequest* req,
-                                                                v1::ReportProgressResponse*) {
+                                                                 const v1::ReportProgressRequest* req,
+                                                                 v1::ReportProgressResponse*) {
   FLOVYN_UNARY({
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
     auto r = store_.HeartbeatTask(tenant, req->worker_id(), req->task_id(), req->attempt(), req->progress_json());
@@ -282,8 +281,8 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 }
 
 ::grpc::ServerUnaryReactor* TaskExecutionService::Heartbeat(::grpc::CallbackServerContext* ctx,
-                                                           const v1::TaskHeartbeatRequest* req,
-                                                           v1::TaskHeartbeatResponse* res) {
+                                                            const v1::TaskHeartbeatRequest* req,
+                                                            v1::TaskHeartbeatResponse* res) {
   FLOVYN_UNARY({
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
     auto r = store_.HeartbeatTask(tenant, req->worker_id(), req->task_id(), req->attempt(), std::nullopt);
@@ -294,14 +293,14 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 }
 
 ::grpc::ServerUnaryReactor* TaskExecutionService::CancelTask(::grpc::CallbackServerContext* ctx,
-                                                            const v1::CancelTaskRequest* req,
-                                                            v1::CancelTaskResponse*) {
+                                                             const v1::CancelTaskRequest* req,
+                                                             v1::CancelTaskResponse*) {
   FLOVYN_UNARY({ return ToGrpc(store_.CancelTask(tenant, req->task_id(), req->reason())); });
 }
 
 ::grpc::ServerUnaryReactor* TaskExecutionService::SubmitTask(::grpc::CallbackServerContext* ctx,
-                                                            const v1::SubmitTaskRequest* req,
-                                                            v1::SubmitTaskResponse* res) {
+                                                             const v1::SubmitTaskRequest* req,
+                                                             v1::SubmitTaskResponse* res) {
   FLOVYN_UNARY({
     SubmitTaskRequest s;
     s.kind = req->kind();

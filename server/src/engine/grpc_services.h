@@ -9,13 +9,13 @@
 #include <map>
 #include <mutex>
 
-#include "flovyn/core/mutex.h"
 #include "engine/auth.h"
 #include "engine/engine_metrics.h"
 #include "engine/policy.h"
 #include "engine/store.h"
 #include "engine/tenancy.h"
 #include "engine/work_hub.h"
+#include "flovyn/core/mutex.h"
 #include "flovyn/core/work_pool.h"
 #include "flovyn/v1/flovyn.grpc.pb.h"
 
@@ -87,7 +87,9 @@ struct Waiting {
   TenantSlots polls;
   TenantSlots streams;
   Waiting(WorkHub& h, DispatchOptions o, EngineMetrics* m)
-      : hub(h), options(o), metrics(m),
+      : hub(h),
+        options(o),
+        metrics(m),
         polls(o.max_polls_per_tenant, "long-polls", "ENGINE__MAX_POLLS_PER_TENANT"),
         streams(o.max_streams_per_tenant, "notification streams", "ENGINE__MAX_STREAMS_PER_TENANT") {}
 };

@@ -12,29 +12,34 @@ Role RoleOf(const Principal& p) {
 
 const char* RoleName(Role r) {
   switch (r) {
-    case Role::kAdmin: return "admin";
-    case Role::kMember: return "member";
-    case Role::kWorker: return "worker";
-    case Role::kNone: return "none";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kMember:
+      return "member";
+    case Role::kWorker:
+      return "worker";
+    case Role::kNone:
+      return "none";
   }
   return "none";
 }
 
 const std::vector<Grant>& Grants() {
-  //                                   name                    description                                    admin  member worker
+  //                                   name                    description                                    admin
+  //                                   member worker
   static const std::vector<Grant> grants = {
       {Action::kTenantsCreate, "tenants.create",
        "create a tenant (platform admins; a console owner or admin for its own organisation)", true, false, false},
       {Action::kTenantsRead, "tenants.read", "see the caller's tenant", true, true, false},
-      {Action::kWorkflowsRead, "workflows.read", "list and read executions, their events, state and counts", true,
-       true, true},
+      {Action::kWorkflowsRead, "workflows.read", "list and read executions, their events, state and counts", true, true,
+       true},
       {Action::kWorkflowsWrite, "workflows.write", "start, signal and cancel executions", true, true, true},
       {Action::kTasksRead, "tasks.read", "list and read tasks", true, true, false},
       {Action::kTasksWrite, "tasks.write", "submit and cancel standalone tasks", true, true, true},
       {Action::kPromisesSettle, "promises.settle", "resolve and reject promises", true, true, true},
       {Action::kWorkersRead, "workers.read", "list registered workers", true, true, false},
-      {Action::kWorkerTokensRead, "worker-tokens.read", "list worker tokens (never the tokens themselves)", true,
-       true, false},
+      {Action::kWorkerTokensRead, "worker-tokens.read", "list worker tokens (never the tokens themselves)", true, true,
+       false},
       {Action::kWorkerTokensManage, "worker-tokens.manage", "create and revoke worker tokens", true, false, false},
       {Action::kWorkerProtocol, "worker.protocol",
        "register, heartbeat, poll and claim work, submit workflow commands, complete, fail and extend tasks", true,
@@ -54,7 +59,8 @@ Status Authorize(const Principal& p, Action a) {
   Role r = RoleOf(p);
   for (const auto& g : Grants()) {
     if (g.action != a) continue;
-    bool allowed = (r == Role::kAdmin && g.admin) || (r == Role::kMember && g.member) || (r == Role::kWorker && g.worker);
+    bool allowed =
+        (r == Role::kAdmin && g.admin) || (r == Role::kMember && g.member) || (r == Role::kWorker && g.worker);
     if (allowed) return Status::Ok();
     return Status(StatusCode::kPermissionDenied,
                   "the role '" + std::string(RoleName(r)) + "' may not " + std::string(g.name));

@@ -35,7 +35,7 @@ const char* RoleName(Role r);
 
 struct Grant {
   Action action;
-  std::string_view name;         // "workflows.write"
+  std::string_view name;  // "workflows.write"
   std::string_view description;
   bool admin, member, worker;
 };

@@ -8,9 +8,9 @@
 
 namespace flovyn::engine {
 
-using nlohmann::json;
 using http::Request;
 using http::Response;
+using nlohmann::json;
 
 namespace {
 
@@ -34,210 +34,251 @@ void RestApi::Add(const char* method, const char* path, Action action,
 
 // Tenants: created by a platform admin or by the console for its organisation.
 void AddTenantRoutes(RestApi& api) {
-  api.Add("POST", "/api/tenants", Action::kTenantsCreate, [&store = api.store](const Request& req, const Caller& c) {
-    const Principal& p = c.principal;
-    ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
-    ASSIGN_OR_RETURN_WITH(auto slug, StringField(body, "slug"), Err);
-    ASSIGN_OR_RETURN_WITH(auto name, StringField(body, "name"), Err);
-    if (!slug) return Err(InvalidArgument("'slug' is required"));
-    // The console creates the tenant of an organisation it signed a token for (its owner or
-    // admin); that organisation becomes the tenant's owner. A slug taken by anyone else is 409.
-    bool own_org = p.kind == Principal::Kind::kJwt && !p.org_id.empty() && p.org_slug == *slug &&
-                   RoleOf(p) == Role::kAdmin;
-    if (!p.platform_admin && !own_org) {
-      return Err({StatusCode::kPermissionDenied, "creating tenants needs a platform admin key"});
-    }
-    // An organisation that predates tenant owners claims the tenant of its slug once; the console
-    // asks for that only for organisations made before the upgrade, never at sign-up.
-    auto claim = body.find("claimLegacy");
-    bool claim_legacy = own_org && claim != body.end() && claim->is_boolean() && claim->get<bool>();
-    ASSIGN_OR_RETURN_WITH(auto t,
-                          store->CreateTenant(*slug, name.value_or(*slug), own_org ? p.org_id : kStaticOwner,
-                                              claim_legacy),
-                          Err);
-    return Json(t.existed ? 200 : 201, ToJson(t));
-  }, {.summary = "Create a tenant (platform admin)", .tag = "tenants", .has_body = true});
+  api.Add("POST", "/api/tenants", Action::kTenantsCreate,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const Principal& p = c.principal;
+            ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
+            ASSIGN_OR_RETURN_WITH(auto slug, StringField(body, "slug"), Err);
+            ASSIGN_OR_RETURN_WITH(auto name, StringField(body, "name"), Err);
+            if (!slug) return Err(InvalidArgument("'slug' is required"));
+            // The console creates the tenant of an organisation it signed a token for (its owner or
+            // admin); that organisation becomes the tenant's owner. A slug taken by anyone else is 409.
+            bool own_org = p.kind == Principal::Kind::kJwt && !p.org_id.empty() && p.org_slug == *slug &&
+                           RoleOf(p) == Role::kAdmin;
+            if (!p.platform_admin && !own_org) {
+              return Err({StatusCode::kPermissionDenied, "creating tenants needs a platform admin key"});
+            }
+            // An organisation that predates tenant owners claims the tenant of its slug once; the console
+            // asks for that only for organisations made before the upgrade, never at sign-up.
+            auto claim = body.find("claimLegacy");
+            bool claim_legacy = own_org && claim != body.end() && claim->is_boolean() && claim->get<bool>();
+            ASSIGN_OR_RETURN_WITH(
+                auto t,
+                store->CreateTenant(*slug, name.value_or(*slug), own_org ? p.org_id : kStaticOwner, claim_legacy), Err);
+            return Json(t.existed ? 200 : 201, ToJson(t));
+          },
+          {.summary = "Create a tenant (platform admin)", .tag = "tenants", .has_body = true});
 
-  api.Add("GET", "/api/tenants", Action::kTenantsRead, [&store = api.store](const Request&, const Caller& c) {
-    const Principal& p = c.principal;
-    json items = json::array();
-    if (p.platform_admin) {
-      ASSIGN_OR_RETURN_WITH(auto all, store->ListTenants(), Err);
-      for (const auto& t : all) items.push_back(ToJson(t));
-    } else {
-      ASSIGN_OR_RETURN_WITH(auto t, store->TenantById(p.tenant_id), Err);
-      items.push_back(ToJson(t));
-    }
-    return Json(200, {{"items", items}});
-  }, {.summary = "List the tenants the caller may see", .tag = "tenants"});
+  api.Add("GET", "/api/tenants", Action::kTenantsRead,
+          [&store = api.store](const Request&, const Caller& c) {
+            const Principal& p = c.principal;
+            json items = json::array();
+            if (p.platform_admin) {
+              ASSIGN_OR_RETURN_WITH(auto all, store->ListTenants(), Err);
+              for (const auto& t : all) items.push_back(ToJson(t));
+            } else {
+              ASSIGN_OR_RETURN_WITH(auto t, store->TenantById(p.tenant_id), Err);
+              items.push_back(ToJson(t));
+            }
+            return Json(200, {{"items", items}});
+          },
+          {.summary = "List the tenants the caller may see", .tag = "tenants"});
 
-  api.Add("GET", "/api/tenants/{tenant}", Action::kTenantsRead, [&store = api.store](const Request&, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto t, store->TenantById(tenant), Err);
-    return Json(200, ToJson(t));
-  }, {.summary = "Get a tenant", .tag = "tenants"});
+  api.Add("GET", "/api/tenants/{tenant}", Action::kTenantsRead,
+          [&store = api.store](const Request&, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto t, store->TenantById(tenant), Err);
+            return Json(200, ToJson(t));
+          },
+          {.summary = "Get a tenant", .tag = "tenants"});
 }
 
 // Starting, signalling and cancelling workflows.
 void AddWorkflowWriteRoutes(RestApi& api) {
-  api.Add("POST", "/api/tenants/{tenant}/workflows", Action::kWorkflowsWrite, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
-    ASSIGN_OR_RETURN_WITH(auto kind, StringField(body, "kind"), Err);
-    ASSIGN_OR_RETURN_WITH(auto queue, StringField(body, "queue"), Err);
-    ASSIGN_OR_RETURN_WITH(auto key, StringField(body, "idempotencyKey"), Err);
-    if (!kind) return Err(InvalidArgument("'kind' is required"));
-    StartWorkflowRequest s{*kind, queue.value_or("default"), ValueField(body, "input"), key,
-                           trace::CurrentTraceParent()};
-    ASSIGN_OR_RETURN_WITH(auto started, store->StartWorkflow(tenant, s), Err);
-    return Json(started.created ? 201 : 200, {{"id", started.execution_id}, {"created", started.created}});
-  }, {.summary = "Start a workflow (idempotencyKey returns the first execution)", .tag = "workflows", .has_body = true});
+  api.Add("POST", "/api/tenants/{tenant}/workflows", Action::kWorkflowsWrite,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
+            ASSIGN_OR_RETURN_WITH(auto kind, StringField(body, "kind"), Err);
+            ASSIGN_OR_RETURN_WITH(auto queue, StringField(body, "queue"), Err);
+            ASSIGN_OR_RETURN_WITH(auto key, StringField(body, "idempotencyKey"), Err);
+            if (!kind) return Err(InvalidArgument("'kind' is required"));
+            StartWorkflowRequest s{*kind, queue.value_or("default"), ValueField(body, "input"), key,
+                                   trace::CurrentTraceParent()};
+            ASSIGN_OR_RETURN_WITH(auto started, store->StartWorkflow(tenant, s), Err);
+            return Json(started.created ? 201 : 200, {{"id", started.execution_id}, {"created", started.created}});
+          },
+          {.summary = "Start a workflow (idempotencyKey returns the first execution)",
+           .tag = "workflows",
+           .has_body = true});
 
-  api.Add("POST", "/api/tenants/{tenant}/workflows/{id}/cancel", Action::kWorkflowsWrite, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    std::string reason;
-    if (!req.body.empty()) {  // optional body {"reason": "..."}
-      ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
-      ASSIGN_OR_RETURN_WITH(auto given, StringField(body, "reason"), Err);
-      reason = given.value_or("");
-    }
-    Status s = store->Cancel(tenant, req.path_params.at("id"), reason);
-    if (!s.ok()) return Err(s);
-    return Json(202, {{"cancelRequested", true}});
-  }, {.summary = "Cancel a workflow", .tag = "workflows"});
+  api.Add("POST", "/api/tenants/{tenant}/workflows/{id}/cancel", Action::kWorkflowsWrite,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            std::string reason;
+            if (!req.body.empty()) {  // optional body {"reason": "..."}
+              ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
+              ASSIGN_OR_RETURN_WITH(auto given, StringField(body, "reason"), Err);
+              reason = given.value_or("");
+            }
+            Status s = store->Cancel(tenant, req.path_params.at("id"), reason);
+            if (!s.ok()) return Err(s);
+            return Json(202, {{"cancelRequested", true}});
+          },
+          {.summary = "Cancel a workflow", .tag = "workflows"});
 
-  api.Add("POST", "/api/tenants/{tenant}/workflows/{id}/signals", Action::kWorkflowsWrite, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
-    ASSIGN_OR_RETURN_WITH(auto name, StringField(body, "name"), Err);
-    if (!name) return Err(InvalidArgument("'name' is required"));
-    Status s = store->Signal(tenant, req.path_params.at("id"), *name, ValueField(body, "payload"));
-    if (!s.ok()) return Err(s);
-    return Json(202, {{"delivered", true}});
-  }, {.summary = "Send a signal to a workflow", .tag = "workflows", .has_body = true});
+  api.Add("POST", "/api/tenants/{tenant}/workflows/{id}/signals", Action::kWorkflowsWrite,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
+            ASSIGN_OR_RETURN_WITH(auto name, StringField(body, "name"), Err);
+            if (!name) return Err(InvalidArgument("'name' is required"));
+            Status s = store->Signal(tenant, req.path_params.at("id"), *name, ValueField(body, "payload"));
+            if (!s.ok()) return Err(s);
+            return Json(202, {{"delivered", true}});
+          },
+          {.summary = "Send a signal to a workflow", .tag = "workflows", .has_body = true});
 
-  api.Add("POST", "/api/tenants/{tenant}/signal-with-start", Action::kWorkflowsWrite, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
-    ASSIGN_OR_RETURN_WITH(auto kind, StringField(body, "kind"), Err);
-    ASSIGN_OR_RETURN_WITH(auto queue, StringField(body, "queue"), Err);
-    ASSIGN_OR_RETURN_WITH(auto key, StringField(body, "idempotencyKey"), Err);
-    ASSIGN_OR_RETURN_WITH(auto name, StringField(body, "signalName"), Err);
-    if (!kind || !name) return Err(InvalidArgument("'kind' and 'signalName' are required"));
-    StartWorkflowRequest s{*kind, queue.value_or("default"), ValueField(body, "input"), key,
-                           trace::CurrentTraceParent()};
-    ASSIGN_OR_RETURN_WITH(auto started, store->SignalWithStart(tenant, s, *name, ValueField(body, "payload")), Err);
-    return Json(started.created ? 201 : 200, {{"id", started.execution_id}, {"created", started.created}});
-  }, {.summary = "Signal a workflow, starting it first when needed", .tag = "workflows", .has_body = true});
+  api.Add("POST", "/api/tenants/{tenant}/signal-with-start", Action::kWorkflowsWrite,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
+            ASSIGN_OR_RETURN_WITH(auto kind, StringField(body, "kind"), Err);
+            ASSIGN_OR_RETURN_WITH(auto queue, StringField(body, "queue"), Err);
+            ASSIGN_OR_RETURN_WITH(auto key, StringField(body, "idempotencyKey"), Err);
+            ASSIGN_OR_RETURN_WITH(auto name, StringField(body, "signalName"), Err);
+            if (!kind || !name) return Err(InvalidArgument("'kind' and 'signalName' are required"));
+            StartWorkflowRequest s{*kind, queue.value_or("default"), ValueField(body, "input"), key,
+                                   trace::CurrentTraceParent()};
+            ASSIGN_OR_RETURN_WITH(auto started, store->SignalWithStart(tenant, s, *name, ValueField(body, "payload")),
+                                  Err);
+            return Json(started.created ? 201 : 200, {{"id", started.execution_id}, {"created", started.created}});
+          },
+          {.summary = "Signal a workflow, starting it first when needed", .tag = "workflows", .has_body = true});
 }
 
 // Workflows and their histories and state, as the console and clients read them.
 void AddWorkflowReadRoutes(RestApi& api) {
-  api.Add("GET", "/api/tenants/{tenant}/workflows", Action::kWorkflowsRead, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto filter, ListFilterFrom(req, kWorkflowStatuses), Err);
-    ASSIGN_OR_RETURN_WITH(auto page, store->ListWorkflows(tenant, filter), Err);
-    json items = json::array();
-    for (const auto& w : page.items) items.push_back(ToJson(w));
-    return Json(200, {{"items", items}, {"nextCursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
-  }, {.summary = "List workflows, newest first", .tag = "workflows", .query = {"status", "kind", "limit", "cursor"}});
+  api.Add(
+      "GET", "/api/tenants/{tenant}/workflows", Action::kWorkflowsRead,
+      [&store = api.store](const Request& req, const Caller& c) {
+        const std::string& tenant = c.tenant_id;
+        ASSIGN_OR_RETURN_WITH(auto filter, ListFilterFrom(req, kWorkflowStatuses), Err);
+        ASSIGN_OR_RETURN_WITH(auto page, store->ListWorkflows(tenant, filter), Err);
+        json items = json::array();
+        for (const auto& w : page.items) items.push_back(ToJson(w));
+        return Json(200,
+                    {{"items", items}, {"nextCursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
+      },
+      {.summary = "List workflows, newest first", .tag = "workflows", .query = {"status", "kind", "limit", "cursor"}});
 
-  api.Add("GET", "/api/tenants/{tenant}/workflow-counts", Action::kWorkflowsRead, [&store = api.store](const Request&, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto counts, store->CountWorkflows(tenant), Err);
-    json out = json::object();
-    for (const auto& s : kWorkflowStatuses) out[s] = 0;
-    for (const auto& [status, n] : counts) out[status] = n;
-    return Json(200, {{"counts", out}});
-  }, {.summary = "Workflow executions by status", .tag = "workflows"});
+  api.Add("GET", "/api/tenants/{tenant}/workflow-counts", Action::kWorkflowsRead,
+          [&store = api.store](const Request&, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto counts, store->CountWorkflows(tenant), Err);
+            json out = json::object();
+            for (const auto& s : kWorkflowStatuses) out[s] = 0;
+            for (const auto& [status, n] : counts) out[status] = n;
+            return Json(200, {{"counts", out}});
+          },
+          {.summary = "Workflow executions by status", .tag = "workflows"});
 
-  api.Add("GET", "/api/tenants/{tenant}/workflows/{id}", Action::kWorkflowsRead, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto w, store->GetWorkflow(tenant, req.path_params.at("id")), Err);
-    return Json(200, ToJson(w));
-  }, {.summary = "Get a workflow execution", .tag = "workflows"});
+  api.Add("GET", "/api/tenants/{tenant}/workflows/{id}", Action::kWorkflowsRead,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto w, store->GetWorkflow(tenant, req.path_params.at("id")), Err);
+            return Json(200, ToJson(w));
+          },
+          {.summary = "Get a workflow execution", .tag = "workflows"});
 
-  api.Add("GET", "/api/tenants/{tenant}/workflows/{id}/events", Action::kWorkflowsRead, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto events, store->Events(tenant, req.path_params.at("id")), Err);
-    json items = json::array();
-    for (const auto& e : events) items.push_back(ToJson(e));
-    return Json(200, {{"items", items}});
-  }, {.summary = "A workflow's event history", .tag = "workflows"});
+  api.Add("GET", "/api/tenants/{tenant}/workflows/{id}/events", Action::kWorkflowsRead,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto events, store->Events(tenant, req.path_params.at("id")), Err);
+            json items = json::array();
+            for (const auto& e : events) items.push_back(ToJson(e));
+            return Json(200, {{"items", items}});
+          },
+          {.summary = "A workflow's event history", .tag = "workflows"});
 
-  api.Add("GET", "/api/tenants/{tenant}/workflows/{id}/state", Action::kWorkflowsRead, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto state, store->State(tenant, req.path_params.at("id")), Err);
-    json out = json::object();
-    for (const auto& [k, v] : state) out[k] = json::parse(v);
-    return Json(200, {{"state", out}});
-  }, {.summary = "A workflow's state map", .tag = "workflows"});
+  api.Add("GET", "/api/tenants/{tenant}/workflows/{id}/state", Action::kWorkflowsRead,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto state, store->State(tenant, req.path_params.at("id")), Err);
+            json out = json::object();
+            for (const auto& [k, v] : state) out[k] = json::parse(v);
+            return Json(200, {{"state", out}});
+          },
+          {.summary = "A workflow's state map", .tag = "workflows"});
 }
 
 // Standalone tasks and the tasks workflows scheduled.
 void AddTaskRoutes(RestApi& api) {
-  api.Add("POST", "/api/tenants/{tenant}/tasks", Action::kTasksWrite, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
-    ASSIGN_OR_RETURN_WITH(auto kind, StringField(body, "kind"), Err);
-    ASSIGN_OR_RETURN_WITH(auto queue, StringField(body, "queue"), Err);
-    ASSIGN_OR_RETURN_WITH(auto attempts, IntField(body, "maxAttempts"), Err);
-    if (!kind) return Err(InvalidArgument("'kind' is required"));
-    SubmitTaskRequest s;
-    s.kind = *kind;
-    s.queue = queue.value_or("default");
-    s.input_json = ValueField(body, "input");
-    if (attempts) {
-      if (*attempts < 1 || *attempts > 1000) return Err(InvalidArgument("maxAttempts must be 1 to 1000"));
-      s.max_attempts = static_cast<int>(*attempts);
-    }
-    s.traceparent = trace::CurrentTraceParent();
-    ASSIGN_OR_RETURN_WITH(auto id, store->SubmitTask(tenant, s), Err);
-    return Json(201, {{"id", id}});
-  }, {.summary = "Submit a standalone task", .tag = "tasks", .has_body = true});
+  api.Add("POST", "/api/tenants/{tenant}/tasks", Action::kTasksWrite,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
+            ASSIGN_OR_RETURN_WITH(auto kind, StringField(body, "kind"), Err);
+            ASSIGN_OR_RETURN_WITH(auto queue, StringField(body, "queue"), Err);
+            ASSIGN_OR_RETURN_WITH(auto attempts, IntField(body, "maxAttempts"), Err);
+            if (!kind) return Err(InvalidArgument("'kind' is required"));
+            SubmitTaskRequest s;
+            s.kind = *kind;
+            s.queue = queue.value_or("default");
+            s.input_json = ValueField(body, "input");
+            if (attempts) {
+              if (*attempts < 1 || *attempts > 1000) return Err(InvalidArgument("maxAttempts must be 1 to 1000"));
+              s.max_attempts = static_cast<int>(*attempts);
+            }
+            s.traceparent = trace::CurrentTraceParent();
+            ASSIGN_OR_RETURN_WITH(auto id, store->SubmitTask(tenant, s), Err);
+            return Json(201, {{"id", id}});
+          },
+          {.summary = "Submit a standalone task", .tag = "tasks", .has_body = true});
 
-  api.Add("GET", "/api/tenants/{tenant}/tasks", Action::kTasksRead, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto filter, ListFilterFrom(req, kTaskStatuses), Err);
-    ASSIGN_OR_RETURN_WITH(auto page, store->ListTasks(tenant, filter), Err);
-    json items = json::array();
-    for (const auto& t : page.items) items.push_back(ToJson(t));
-    return Json(200, {{"items", items}, {"nextCursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
-  }, {.summary = "List tasks, newest first", .tag = "tasks", .query = {"status", "kind", "limit", "cursor"}});
+  api.Add("GET", "/api/tenants/{tenant}/tasks", Action::kTasksRead,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto filter, ListFilterFrom(req, kTaskStatuses), Err);
+            ASSIGN_OR_RETURN_WITH(auto page, store->ListTasks(tenant, filter), Err);
+            json items = json::array();
+            for (const auto& t : page.items) items.push_back(ToJson(t));
+            return Json(200,
+                        {{"items", items}, {"nextCursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
+          },
+          {.summary = "List tasks, newest first", .tag = "tasks", .query = {"status", "kind", "limit", "cursor"}});
 
-  api.Add("GET", "/api/tenants/{tenant}/tasks/{id}", Action::kTasksRead, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto t, store->GetTask(tenant, req.path_params.at("id")), Err);
-    return Json(200, ToJson(t));
-  }, {.summary = "Get a task", .tag = "tasks"});
+  api.Add("GET", "/api/tenants/{tenant}/tasks/{id}", Action::kTasksRead,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto t, store->GetTask(tenant, req.path_params.at("id")), Err);
+            return Json(200, ToJson(t));
+          },
+          {.summary = "Get a task", .tag = "tasks"});
 }
 
 // Settling promises from outside; the registered workers.
 void AddPromiseAndWorkerRoutes(RestApi& api) {
-  api.Add("POST", "/api/tenants/{tenant}/promises/{id}/resolve", Action::kPromisesSettle, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
-    Status s = store->ResolvePromise(tenant, req.path_params.at("id"), ValueField(body, "value"));
-    if (!s.ok()) return Err(s);
-    return Json(200, {{"status", "RESOLVED"}});
-  }, {.summary = "Resolve a waiting promise", .tag = "promises", .has_body = true});
+  api.Add("POST", "/api/tenants/{tenant}/promises/{id}/resolve", Action::kPromisesSettle,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
+            Status s = store->ResolvePromise(tenant, req.path_params.at("id"), ValueField(body, "value"));
+            if (!s.ok()) return Err(s);
+            return Json(200, {{"status", "RESOLVED"}});
+          },
+          {.summary = "Resolve a waiting promise", .tag = "promises", .has_body = true});
 
-  api.Add("POST", "/api/tenants/{tenant}/promises/{id}/reject", Action::kPromisesSettle, [&store = api.store](const Request& req, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
-    ASSIGN_OR_RETURN_WITH(auto error, StringField(body, "error"), Err);
-    Status s = store->RejectPromise(tenant, req.path_params.at("id"), error.value_or("rejected"));
-    if (!s.ok()) return Err(s);
-    return Json(200, {{"status", "REJECTED"}});
-  }, {.summary = "Reject a waiting promise", .tag = "promises", .has_body = true});
+  api.Add("POST", "/api/tenants/{tenant}/promises/{id}/reject", Action::kPromisesSettle,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
+            ASSIGN_OR_RETURN_WITH(auto error, StringField(body, "error"), Err);
+            Status s = store->RejectPromise(tenant, req.path_params.at("id"), error.value_or("rejected"));
+            if (!s.ok()) return Err(s);
+            return Json(200, {{"status", "REJECTED"}});
+          },
+          {.summary = "Reject a waiting promise", .tag = "promises", .has_body = true});
 
-  api.Add("GET", "/api/tenants/{tenant}/workers", Action::kWorkersRead, [&store = api.store](const Request&, const Caller& c) {
-    const std::string& tenant = c.tenant_id;
-    ASSIGN_OR_RETURN_WITH(auto workers, store->ListWorkers(tenant), Err);
-    json items = json::array();
-    for (const auto& w : workers) items.push_back(ToJson(w));
-    return Json(200, {{"items", items}});
-  }, {.summary = "Registered workers with their heartbeat age", .tag = "workers"});
+  api.Add("GET", "/api/tenants/{tenant}/workers", Action::kWorkersRead,
+          [&store = api.store](const Request&, const Caller& c) {
+            const std::string& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto workers, store->ListWorkers(tenant), Err);
+            json items = json::array();
+            for (const auto& w : workers) items.push_back(ToJson(w));
+            return Json(200, {{"items", items}});
+          },
+          {.summary = "Registered workers with their heartbeat age", .tag = "workers"});
 }
 
 void AddRestRoutes(RestApi& api) {

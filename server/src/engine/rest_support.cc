@@ -64,7 +64,9 @@ std::string ValueField(const json& body, const char* name) {
 namespace {
 json Parsed(const std::string& text) { return text.empty() ? json(nullptr) : json::parse(text, nullptr, false); }
 template <typename T>
-json OrNull(const std::optional<T>& v) { return v ? json(*v) : json(nullptr); }
+json OrNull(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
 }  // namespace
 
 json ToJson(const Tenant& t) {
@@ -107,7 +109,10 @@ json ToJson(const TaskView& t) {
 }
 
 json ToJson(const Event& e) {
-  return {{"sequence", e.sequence}, {"type", e.type}, {"payload", Parsed(e.payload_json)}, {"createdAtMs", e.created_at_ms}};
+  return {{"sequence", e.sequence},
+          {"type", e.type},
+          {"payload", Parsed(e.payload_json)},
+          {"createdAtMs", e.created_at_ms}};
 }
 
 json ToJson(const WorkerView& w) {

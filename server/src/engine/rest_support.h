@@ -2,9 +2,10 @@
 // against the {tenant} in the path), a JSON body checked for shape, and JSON views of the model.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/auth.h"
 #include "engine/model.h"

@@ -1,8 +1,9 @@
 #include "engine/rows.h"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 #include <regex>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/values.h"
 #include "flovyn/crypto/crypto.h"
@@ -99,8 +100,8 @@ std::optional<std::pair<std::string, std::string>> DecodeCursor(const std::strin
 }
 
 template <typename View>
-StatusOr<Page<View>> ListPage(db::Pool& pool, const char* sql, View (*from)(const db::Row&),
-                              const std::string& tenant, const ListFilter& f) {
+StatusOr<Page<View>> ListPage(db::Pool& pool, const char* sql, View (*from)(const db::Row&), const std::string& tenant,
+                              const ListFilter& f) {
   std::optional<std::string> after_ts, after_id;
   if (f.cursor) {
     auto c = DecodeCursor(*f.cursor);
@@ -119,7 +120,7 @@ StatusOr<Page<View>> ListPage(db::Pool& pool, const char* sql, View (*from)(cons
 
 template StatusOr<Page<WorkflowView>> ListPage(db::Pool&, const char*, WorkflowView (*)(const db::Row&),
                                                const std::string&, const ListFilter&);
-template StatusOr<Page<TaskView>> ListPage(db::Pool&, const char*, TaskView (*)(const db::Row&),
-                                           const std::string&, const ListFilter&);
+template StatusOr<Page<TaskView>> ListPage(db::Pool&, const char*, TaskView (*)(const db::Row&), const std::string&,
+                                           const ListFilter&);
 
 }  // namespace flovyn::engine

@@ -26,7 +26,7 @@ std::optional<std::pair<std::string, std::string>> DecodeCursor(const std::strin
 // Runs a list statement of engine/sql.h ($1 tenant, $2 status, $3 kind, $4/$5 the cursor,
 // $6 the limit plus one) and maps each row with `from`.
 template <typename View>
-StatusOr<Page<View>> ListPage(db::Pool& pool, const char* sql, View (*from)(const db::Row&),
-                              const std::string& tenant, const ListFilter& f);
+StatusOr<Page<View>> ListPage(db::Pool& pool, const char* sql, View (*from)(const db::Row&), const std::string& tenant,
+                              const ListFilter& f);
 
 }  // namespace flovyn::engine

@@ -1,7 +1,8 @@
-#include "flovyn/core/mutex.h"
 #include "engine/scheduler.h"
 
 #include <spdlog/spdlog.h>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::engine {
 
@@ -49,8 +50,10 @@ void Scheduler::Loop() {
       lease_every = 0;
       for (Job job : {&Store::ExpireWorkflowLeases, &Store::ExpireTaskLeases}) {
         auto n = (store_.*job)(100);
-        if (!n.ok()) spdlog::debug("scheduler: {}", n.status().message());
-        else if (*n > 0) spdlog::info("scheduler: {} expired lease(s) returned to the queue", *n);
+        if (!n.ok())
+          spdlog::debug("scheduler: {}", n.status().message());
+        else if (*n > 0)
+          spdlog::info("scheduler: {} expired lease(s) returned to the queue", *n);
       }
     }
   }

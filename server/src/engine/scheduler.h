@@ -8,8 +8,8 @@
 #include <mutex>
 #include <thread>
 
-#include "flovyn/core/mutex.h"
 #include "engine/store.h"
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::engine {
 

@@ -36,10 +36,10 @@ SELECT id, slug, name, created_at::text AS created_at, owner FROM tenants ORDER 
 
 // ------------------------------------------------------------------------------ executions
 
-#define FLOVYN_WORKFLOW_COLUMNS                                                                   \
-  "id, kind, queue, status, coalesce(input::text, 'null') AS input, "                           \
-  "coalesce(output::text, 'null') AS output, error, parent_id, idempotency_key, last_seq, "     \
-  "created_at::text AS created_at, updated_at::text AS updated_at, "                            \
+#define FLOVYN_WORKFLOW_COLUMNS                                                             \
+  "id, kind, queue, status, coalesce(input::text, 'null') AS input, "                       \
+  "coalesce(output::text, 'null') AS output, error, parent_id, idempotency_key, last_seq, " \
+  "created_at::text AS created_at, updated_at::text AS updated_at, "                        \
   "completed_at::text AS completed_at, coalesce(traceparent, '') AS traceparent"
 
 inline constexpr const char* kWorkflowById =
@@ -50,7 +50,8 @@ inline constexpr const char* kWorkflowOfTenant =
 
 // Newest first, filtered by status and kind, continuing after the cursor ($4, $5).
 inline constexpr const char* kListWorkflows =
-    "SELECT " FLOVYN_WORKFLOW_COLUMNS " FROM workflow_executions "
+    "SELECT " FLOVYN_WORKFLOW_COLUMNS
+    " FROM workflow_executions "
     "WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) "
     "AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid)) "
     "ORDER BY created_at DESC, id DESC LIMIT $6";
@@ -208,11 +209,11 @@ ORDER BY timeout_at LIMIT $1 FOR UPDATE SKIP LOCKED)sql";
 
 // ------------------------------------------------------------------------------ tasks
 
-#define FLOVYN_TASK_COLUMNS                                                                       \
-  "id, kind, queue, status, coalesce(input::text, 'null') AS input, "                           \
-  "coalesce(output::text, 'null') AS output, coalesce(progress::text, 'null') AS progress, "    \
-  "error, workflow_id, workflow_seq, attempt, max_attempts, created_at::text AS created_at, "   \
-  "updated_at::text AS updated_at, completed_at::text AS completed_at, "                        \
+#define FLOVYN_TASK_COLUMNS                                                                   \
+  "id, kind, queue, status, coalesce(input::text, 'null') AS input, "                         \
+  "coalesce(output::text, 'null') AS output, coalesce(progress::text, 'null') AS progress, "  \
+  "error, workflow_id, workflow_seq, attempt, max_attempts, created_at::text AS created_at, " \
+  "updated_at::text AS updated_at, completed_at::text AS completed_at, "                      \
   "lease_expires_at::text AS lease_expires_at, coalesce(traceparent, '') AS traceparent"
 
 inline constexpr const char* kTaskById = "SELECT " FLOVYN_TASK_COLUMNS " FROM task_executions WHERE id = $1";
@@ -221,7 +222,8 @@ inline constexpr const char* kTaskOfTenant =
     "SELECT " FLOVYN_TASK_COLUMNS " FROM task_executions WHERE id = $1 AND tenant_id = $2";
 
 inline constexpr const char* kListTasks =
-    "SELECT " FLOVYN_TASK_COLUMNS " FROM task_executions "
+    "SELECT " FLOVYN_TASK_COLUMNS
+    " FROM task_executions "
     "WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) "
     "AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid)) "
     "ORDER BY created_at DESC, id DESC LIMIT $6";

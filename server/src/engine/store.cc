@@ -40,8 +40,7 @@ Status Store::Run(const std::function<Status(Unit&)>& work, const char* operatio
 }
 
 StatusOr<int> Store::Sweep(const char* name, const char* select_sql, int limit,
-                           const std::function<Status(Unit&, const db::Result&, int)>& per_row,
-                           const char* operation) {
+                           const std::function<Status(Unit&, const db::Result&, int)>& per_row, const char* operation) {
   int n = 0;
   std::vector<std::string> failures;
   Status s = Run(
@@ -103,8 +102,8 @@ StatusOr<Tenant> Store::CreateTenant(const std::string& slug, const std::string&
     // organisation that predates owners claims its legacy tenant when asked to; anyone else gets
     // a conflict.
     if (owner != kStaticOwner) {
-      ASSIGN_OR_RETURN(auto mine, u.Exec(claim_legacy ? sql::kClaimLegacyTenant : sql::kTenantOfOwnerBySlug,
-                                         {slug, owner}));
+      ASSIGN_OR_RETURN(auto mine,
+                       u.Exec(claim_legacy ? sql::kClaimLegacyTenant : sql::kTenantOfOwnerBySlug, {slug, owner}));
       if (mine.rows() == 1) {
         t = TenantFrom(db::Row(mine, 0));
         t.existed = true;
@@ -152,9 +151,9 @@ StatusOr<std::string> Store::RegisterWorker(const std::string& tenant, const Wor
     RETURN_IF_ERROR(limits::Items(list->size(), field));
     for (const auto& item : *list) RETURN_IF_ERROR(limits::Name(item, field));
   }
-  ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kInsertWorker, {tenant, w.name, w.version, JsonArray(w.queues, false),
-                                                            JsonArray(w.workflow_kinds, false),
-                                                            JsonArray(w.task_kinds, false)}));
+  ASSIGN_OR_RETURN(
+      auto r, pool_.Query(sql::kInsertWorker, {tenant, w.name, w.version, JsonArray(w.queues, false),
+                                               JsonArray(w.workflow_kinds, false), JsonArray(w.task_kinds, false)}));
   return db::Row(r, 0).Str("id");
 }
 

@@ -8,17 +8,17 @@
 
 #include <chrono>
 #include <functional>
-#include <set>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "engine/commands.h"
+#include "engine/engine_metrics.h"
 #include "engine/model.h"
+#include "engine/notifier.h"
 #include "engine/unit.h"
 #include "engine/values.h"
-#include "engine/engine_metrics.h"
-#include "engine/notifier.h"
 #include "flovyn/db/pool.h"
 #include "flovyn/db/transaction.h"
 
@@ -75,9 +75,8 @@ class Store {
                                 int attempt, const std::string& error, bool non_retryable);
   // Extends the lease (and records progress); returns the new lease end in ms since the epoch.
   // ABORTED when the worker no longer holds the task (expired, cancelled, completed).
-  StatusOr<int64_t> HeartbeatTask(const std::string& tenant, const std::string& worker,
-                                                   const std::string& task_id, int attempt,
-                                                   const std::optional<std::string>& progress_json);
+  StatusOr<int64_t> HeartbeatTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
+                                  int attempt, const std::optional<std::string>& progress_json);
   Status CancelTask(const std::string& tenant, const std::string& task_id, const std::string& reason);
   StatusOr<TaskView> GetTask(const std::string& tenant, const std::string& id);
   StatusOr<Page<TaskView>> ListTasks(const std::string& tenant, const ListFilter& filter);
@@ -122,6 +121,5 @@ class Store {
   static constexpr int kDepthQueues = 100;
   std::set<std::pair<std::string, std::string>> depth_labels_, zeroed_;
 };
-
 
 }  // namespace flovyn::engine

@@ -43,11 +43,11 @@ StatusOr<std::string> Store::SubmitTask(const std::string& tenant, const SubmitT
   RETURN_IF_ERROR(ValidateTask(req));
   std::string id = NewUuid();
   RETURN_IF_ERROR(Run([&](Unit& u) {
-    RETURN_IF_ERROR(u.Exec(sql::kInsertTask, {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue,
-                                              req.input_json, std::to_string(req.max_attempts),
-                                              std::to_string(req.initial_backoff_ms),
-                                              std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms),
-                                              NonEmpty(req.traceparent)}));
+    RETURN_IF_ERROR(
+        u.Exec(sql::kInsertTask,
+               {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
+                std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
+                std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms), NonEmpty(req.traceparent)}));
     u.Wake(tenant, req.queue, WorkKind::kTask);
     return Status::Ok();
   }));
@@ -93,9 +93,11 @@ StatusOr<HeldTask> LockHeld(Unit& u, const std::string& tenant, const std::strin
   ASSIGN_OR_RETURN(auto r, u.Exec(sql::kLockTask, {task_id, tenant}));
   if (r.rows() == 0) return NotFound("task not found");
   db::Row row(r, 0);
-  if (row.Str("status") != "RUNNING") return Status(StatusCode::kAborted, "task is " + row.Str("status") + ", not running");
+  if (row.Str("status") != "RUNNING")
+    return Status(StatusCode::kAborted, "task is " + row.Str("status") + ", not running");
   if (row.Int("attempt") != attempt || row.Str("lease_owner") != worker) {
-    return Status(StatusCode::kAborted, "task is not held by this worker for this attempt (its lease may have expired)");
+    return Status(StatusCode::kAborted,
+                  "task is not held by this worker for this attempt (its lease may have expired)");
   }
   return HeldTask{task_id,
                   row.Opt("workflow_id"),
@@ -145,9 +147,9 @@ Status Store::CompleteTask(const std::string& tenant, const std::string& worker,
     RETURN_IF_ERROR(u.Exec(sql::kCompleteTask, {task_id, output}));
     u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"completed"})->Inc(); });
     if (!h.workflow_id) return Status::Ok();
-    return DeliverIfOpen(
-        u, tenant, *h.workflow_id, "TASK_COMPLETED",
-        {{"taskId", task_id}, {"scheduledSequence", h.workflow_seq}, {"output", json::parse(output)}}, true);
+    return DeliverIfOpen(u, tenant, *h.workflow_id, "TASK_COMPLETED",
+                         {{"taskId", task_id}, {"scheduledSequence", h.workflow_seq}, {"output", json::parse(output)}},
+                         true);
   });
 }
 

@@ -45,7 +45,8 @@ StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const std::string& t
     if (r.rows() == 0) return Status::Ok();
     db::Row row(r, 0);
     std::string id = row.Str("id");
-    u.AfterCommit([waited = row.Double("waited")](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(waited); });
+    u.AfterCommit(
+        [waited = row.Double("waited")](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(waited); });
     ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, id));
     RETURN_IF_ERROR(e.FlushBuffer());
     if (!e.appended.empty()) RETURN_IF_ERROR(e.SaveSequence());
@@ -114,9 +115,8 @@ Status Store::Signal(const std::string& tenant, const std::string& execution_id,
                      const std::string& payload_json) {
   RETURN_IF_ERROR(limits::Name(name, "signal name"));
   ASSIGN_OR_RETURN(auto payload, NormaliseJson(payload_json, "payload"));
-  return Run([&](Unit& u) {
-    return Deliver(u, tenant, execution_id, "SIGNAL_RECEIVED", SignalPayload(name, payload), true);
-  });
+  return Run(
+      [&](Unit& u) { return Deliver(u, tenant, execution_id, "SIGNAL_RECEIVED", SignalPayload(name, payload), true); });
 }
 
 StatusOr<StartResult> Store::SignalWithStart(const std::string& tenant, const StartWorkflowRequest& in,

@@ -1,5 +1,6 @@
-#include "flovyn/core/mutex.h"
 #include "engine/tenancy.h"
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::engine {
 
@@ -15,7 +16,6 @@ StatusOr<std::string> Tenancy::Cached(Cache Caches::*cache, const std::string& k
   (caches_.*cache).Put(key, t->id);
   return t->id;
 }
-
 
 StatusOr<std::string> Tenancy::IdForSlug(const std::string& slug) {
   // Anything but a slug names no tenant and is neither looked up nor cached.

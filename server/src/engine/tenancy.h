@@ -2,15 +2,15 @@
 // refuses cross-tenant access. Slugs and owners are cached (neither changes once set), bounded.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
-#include <functional>
 #include <string>
 
-#include "flovyn/core/mutex.h"
 #include "engine/auth.h"
 #include "engine/store.h"
 #include "flovyn/core/lru.h"
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::engine {
 

@@ -1,6 +1,7 @@
 #include "engine/values.h"
 
 #include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/limits.h"

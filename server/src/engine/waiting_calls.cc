@@ -1,7 +1,7 @@
-#include "flovyn/core/mutex.h"
 #include "engine/waiting_calls.h"
 
 #include "engine/limits.h"
+#include "flovyn/core/mutex.h"
 #include "flovyn/grpc/serial_writer.h"
 #include "flovyn/grpc/server.h"
 
@@ -11,10 +11,11 @@ using grpcsvc::ToGrpc;
 using Clock = std::chrono::steady_clock;
 
 ::grpc::Status Busy(const WorkPool& pool) {
-  return {::grpc::StatusCode::RESOURCE_EXHAUSTED,
-          "the server is busy: all " + std::to_string(pool.threads()) + " gRPC handler threads are in use and " +
-              std::to_string(pool.max_queued()) + " calls are queued (GRPC__HANDLER_THREADS, GRPC__HANDLER_QUEUE); "
-              "retry with backoff"};
+  return {::grpc::StatusCode::RESOURCE_EXHAUSTED, "the server is busy: all " + std::to_string(pool.threads()) +
+                                                      " gRPC handler threads are in use and " +
+                                                      std::to_string(pool.max_queued()) +
+                                                      " calls are queued (GRPC__HANDLER_THREADS, GRPC__HANDLER_QUEUE); "
+                                                      "retry with backoff"};
 }
 
 namespace {
@@ -42,7 +43,10 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
   using Spec = PollSpec;
 
   PollReactor(::grpc::CallbackServerContext* ctx, CallContext& calls, Waiting& waiting, Spec spec)
-      : ctx_(ctx), calls_(calls), waiting_(waiting), spec_(std::move(spec)),
+      : ctx_(ctx),
+        calls_(calls),
+        waiting_(waiting),
+        spec_(std::move(spec)),
         span_(std::string("flovyn.v1/") + spec_.method, trace::Kind::kServer, grpcsvc::CallerContext(ctx), false) {
     if (!calls_.handlers().TrySubmit([this] { Admit(); })) Complete(Busy(calls_.handlers()));
   }
@@ -237,7 +241,7 @@ class StreamReactor final : public grpcsvc::SerialWriter<v1::WorkNotification> {
   Waiting& waiting_;
   const std::string_view service_;
   const std::string queue_;
-  std::string tenant_, wkey_, tkey_, any_;               // set once by Admit, under mu_
+  std::string tenant_, wkey_, tkey_, any_;  // set once by Admit, under mu_
   bool holding_ GUARDED_BY(mu_) = false;
   uint64_t seen_w_ GUARDED_BY(mu_) = 0;
   uint64_t seen_t_ GUARDED_BY(mu_) = 0;

@@ -7,7 +7,7 @@ namespace flovyn::engine {
 namespace {
 
 WorkflowCommand FromProto(const v1::ScheduleTask& c) {
-  return ScheduleTask{c.kind(), c.queue(), c.input_json(), c.max_attempts(), c.initial_backoff_ms(),
+  return ScheduleTask{c.kind(),           c.queue(),   c.input_json(), c.max_attempts(), c.initial_backoff_ms(),
                       c.max_backoff_ms(), c.lease_ms()};
 }
 

@@ -1,8 +1,9 @@
-#include "flovyn/core/mutex.h"
 #include "engine/work_hub.h"
 
 #include <algorithm>
 #include <thread>
+
+#include "flovyn/core/mutex.h"
 
 namespace flovyn::engine {
 
@@ -94,8 +95,10 @@ void WorkHub::NotifyLocked(const std::string& key, Ready& out) {
   slot.touched = Clock::now();
   // One unit of news wakes one poller; a poller that claims work passes the news on, so a
   // burst reaches as many pollers as it has work for, without a herd. Streams all hear it.
-  if (IsStreamKey(key)) WakeAll(slot, Wake::kNews, out);
-  else WakeOne(slot, Wake::kNews, out);
+  if (IsStreamKey(key))
+    WakeAll(slot, Wake::kNews, out);
+  else
+    WakeOne(slot, Wake::kNews, out);
 }
 
 void WorkHub::Notify(const std::string& key) {
