@@ -29,8 +29,9 @@ Response ConsoleModule::Overview(const Request&, Visit& v) {
     std::string h = "<h1>Overview</h1><div class=\"cards\">";
     for (const auto& s : kWorkflowStatuses) {
       int64_t n = (*counts)["counts"].value(s, 0);
-      h += "<a class=\"card\" href=\"/workflows?status=" + s + "\"><span class=\"count\" data-status=\"" + s + "\">" +
-           std::to_string(n) + "</span><span class=\"label\">" + StatusBadge(s) + "</span></a>";
+      h += "<a class=\"card\" href=\"/workflows?status=";
+      h += s + "\"><span class=\"count\" data-status=\"" + s + "\">" + std::to_string(n);
+      h += "</span><span class=\"label\">" + StatusBadge(s) + "</span></a>";
     }
     h += "</div><h2>Recent workflows</h2>" + WorkflowRows((*recent)["items"]);
     return h;

@@ -304,6 +304,7 @@ StatusOr<std::vector<ApiKeyInfo>> Identity::ListApiKeys(const Session& s) {
       {s.org.id});
   if (!r.ok()) return r.status();
   std::vector<ApiKeyInfo> out;
+  out.reserve(static_cast<size_t>(r->rows()));
   for (int i = 0; i < r->rows(); ++i) {
     out.push_back({std::string(r->Get(i, 0)), std::string(r->Get(i, 1)), std::string(r->Get(i, 2)),
                    std::string(r->Get(i, 3)), r->GetOpt(i, 4), r->GetOpt(i, 5)});

@@ -4,7 +4,6 @@
 
 namespace flovyn::server {
 
-using config::Setting;
 using config::Type;
 
 namespace {

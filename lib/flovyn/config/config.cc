@@ -68,7 +68,9 @@ nlohmann::json TomlToJson(const toml::value& v) {
 void Flatten(const toml::value& v, const std::string& prefix, const Schema& schema,
              std::map<std::string, std::string>& out, std::vector<std::string>& errors) {
   for (const auto& [k, child] : v.as_table()) {
-    std::string key = prefix.empty() ? k : prefix + "." + k;
+    std::string key = prefix;
+    if (!key.empty()) key += '.';
+    key += k;
     if (child.is_table() && schema.Find(key) == nullptr) {
       Flatten(child, key, schema, out, errors);
       continue;

@@ -81,7 +81,7 @@ class Values {
   const Schema* schema_ = nullptr;
   struct Entry {
     std::string value;
-    Source source;
+    Source source = Source::kDefault;
   };
   std::map<std::string, Entry> values_;
 };

@@ -7,6 +7,7 @@
 
 #include "flovyn/core/status.h"
 
+// NOLINTBEGIN(bugprone-macro-parentheses): `tmp` and `decl` are declarations, not expressions.
 #define FLOVYN_STATUS_CONCAT_INNER(a, b) a##b
 #define FLOVYN_STATUS_CONCAT(a, b) FLOVYN_STATUS_CONCAT_INNER(a, b)
 
@@ -29,3 +30,4 @@
 
 #define ASSIGN_OR_RETURN_WITH(decl, expr, mapper) \
   FLOVYN_ASSIGN_OR_RETURN_IMPL(FLOVYN_STATUS_CONCAT(flovyn_statusor_, __COUNTER__), decl, expr, mapper)
+// NOLINTEND(bugprone-macro-parentheses)

@@ -278,7 +278,7 @@ void Listener::ShedLocked(bool over) {
     }
   }
   last_bytes_ = std::move(now_bytes);
-  if (!over || worst < 0 || worst_delta < 32 * 1024) return;  // nobody is flooding: leave everyone be
+  if (!over || worst < 0 || worst_delta < uint64_t{32} * 1024) return;  // nobody is flooding: leave everyone be
   ::shutdown(worst, SHUT_RDWR);
   last_bytes_.erase(worst);
   if (shed_ != nullptr) shed_->Inc();
@@ -286,7 +286,7 @@ void Listener::ShedLocked(bool over) {
     trim_due_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
   }
   spdlog::warn("gRPC: memory above {} MiB; closed the connection sending the most ({} KiB in the last 25 ms)",
-               shed_above_ / (1024 * 1024), worst_delta / 1024);
+               shed_above_ / (size_t{1024} * 1024), worst_delta / 1024);
 }
 
 void Listener::Maintain() {

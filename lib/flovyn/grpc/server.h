@@ -59,12 +59,12 @@ struct ServerLimits {
   std::chrono::milliseconds keepalive_time{60000};     // server pings an idle connection
   std::chrono::milliseconds keepalive_timeout{20000};
   std::chrono::milliseconds min_client_ping_interval{10000};  // faster pings are strikes
-  size_t memory_quota_bytes = 128u * 1024 * 1024;             // grpc core buffers (ResourceQuota)
+  size_t memory_quota_bytes = size_t{128} * 1024 * 1024;      // grpc core buffers (ResourceQuota)
   int max_sync_threads = 8;                                   // ResourceQuota thread cap
   int max_health_watches = 100;
   // Above this resident size the connection sending the most is closed (0: never). Guards
   // against floods the HTTP/2 transport cannot refuse (rapid reset).
-  size_t shed_above_bytes = 128u * 1024 * 1024;
+  size_t shed_above_bytes = size_t{128} * 1024 * 1024;
   int receive_buffer_bytes = 64 * 1024;  // per connection (SO_RCVBUF): bounds an unread backlog
 };
 

@@ -45,7 +45,7 @@ void AddProbeRoutes(http::Router& router, const ProbePaths& paths, const lifecyc
   probe.summary = "Liveness: the process is alive and its listeners accept. Checks no dependency.";
   router.Add(
       "GET", paths.live,
-      [&stage, liveness](http::Request&&, http::Respond respond) {
+      [&stage, liveness](http::Request&&, const http::Respond& respond) {
         if (liveness == nullptr) {
           nlohmann::json j = {{"status", "UP"}, {"checks", nlohmann::json::object()}};
           if (stage.get() != Stage::kRunning) j["stage"] = lifecycle::StageName(stage.get());
@@ -61,7 +61,7 @@ void AddProbeRoutes(http::Router& router, const ProbePaths& paths, const lifecyc
   probe.summary = "Readiness: RUNNING and every dependency UP.";
   router.Add(
       "GET", paths.ready,
-      [&stage, &monitor](http::Request&&, http::Respond respond) {
+      [&stage, &monitor](http::Request&&, const http::Respond& respond) {
         if (stage.get() != Stage::kRunning) {
           // Not serving traffic in this stage whatever the dependencies say; no check needed.
           respond(ProbeResponse(503, ReportJson(Report{false, {}}, stage, false)));
@@ -77,7 +77,7 @@ void AddProbeRoutes(http::Router& router, const ProbePaths& paths, const lifecyc
   probe.summary = "Startup: initialisation done and every dependency UP.";
   router.Add(
       "GET", paths.startup,
-      [&stage, &monitor](http::Request&&, http::Respond respond) {
+      [&stage, &monitor](http::Request&&, const http::Respond& respond) {
         if (!stage.StartupDone()) {
           respond(ProbeResponse(503, ReportJson(Report{false, {}}, stage, false)));
           return;
@@ -92,7 +92,7 @@ void AddProbeRoutes(http::Router& router, const ProbePaths& paths, const lifecyc
     probe.summary = "Legacy health: UP while RUNNING.";
     router.Add(
         "GET", paths.legacy,
-        [&stage, legacy](http::Request&&, http::Respond respond) {
+        [&stage, legacy](http::Request&&, const http::Respond& respond) {
           bool up = stage.get() == Stage::kRunning;
           nlohmann::json j = {{"status", up ? "UP" : "DOWN"}, {"version", legacy.version}};
           j["plugins"] = legacy.plugins ? legacy.plugins() : std::vector<std::string>{};

@@ -76,7 +76,7 @@ StatusOr<ClientResponse> Fetch(const ClientRequest& request) {
   auto fail = [&](const beast::error_code& ec) {
     failure = Status(StatusCode::kUnavailable, std::string(phase) + " failed: " + ec.message());
   };
-  resolver.async_resolve(url->host, url->port, [&](beast::error_code ec, tcp::resolver::results_type results) {
+  resolver.async_resolve(url->host, url->port, [&](beast::error_code ec, const tcp::resolver::results_type& results) {
     if (ec) return fail(ec);
     phase = "connect";
     stream.async_connect(results, [&](beast::error_code ec2, const tcp::endpoint&) {

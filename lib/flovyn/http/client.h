@@ -18,7 +18,7 @@ struct ClientRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::chrono::milliseconds timeout{5000};
-  size_t max_response_bytes = 8 * 1024 * 1024;
+  size_t max_response_bytes = size_t{8} * 1024 * 1024;
 };
 
 struct ClientResponse {

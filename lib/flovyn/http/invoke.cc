@@ -8,7 +8,7 @@
 
 namespace flovyn::http {
 
-void InvokeRoute(const Route& route, Request req, Respond respond) {
+void InvokeRoute(const Route& route, Request req, const Respond& respond) {
   std::shared_ptr<trace::Span> span;
   Respond reply = respond;
   if (!route.options.before_running) {

@@ -7,6 +7,6 @@
 
 namespace flovyn::http {
 
-void InvokeRoute(const Route& route, Request req, Respond respond);
+void InvokeRoute(const Route& route, Request req, const Respond& respond);
 
 }  // namespace flovyn::http

@@ -36,7 +36,7 @@ Response JsonResponse(int status, std::string body) {
 }
 
 Handler Sync(std::function<Response(const Request&)> f) {
-  return [f = std::move(f)](Request&& req, Respond respond) { respond(f(req)); };
+  return [f = std::move(f)](Request&& req, const Respond& respond) { respond(f(req)); };
 }
 
 std::string UrlDecode(std::string_view s, bool plus_is_space) {

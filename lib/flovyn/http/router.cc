@@ -39,7 +39,8 @@ bool MatchSegments(const Route& r, const std::vector<std::string>& parts, std::m
 }  // namespace
 
 void Router::Add(std::string method, std::string pattern, Handler handler, RouteOptions options) {
-  Route r{std::move(method), pattern, Split(pattern), std::move(handler), std::move(options)};
+  auto segments = Split(pattern);
+  Route r{std::move(method), std::move(pattern), std::move(segments), std::move(handler), std::move(options)};
   routes_.push_back(std::move(r));
 }
 

@@ -24,8 +24,8 @@ struct ServerOptions {
   int port = 0;  // 0 = pick a free port
   int io_threads = 2;
   int handler_threads = 16;
-  size_t max_header_bytes = 16 * 1024;
-  size_t max_body_bytes = 1024 * 1024;
+  size_t max_header_bytes = size_t{16} * 1024;
+  size_t max_body_bytes = size_t{1024} * 1024;
   std::chrono::seconds read_timeout{30};  // per read, including an idle keep-alive wait
   // Open connections at most; a connection beyond it is answered 503 and closed. When accept
   // fails for want of descriptors or memory the listener backs off (10 ms doubling to 1 s).

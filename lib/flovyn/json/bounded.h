@@ -14,8 +14,8 @@
 namespace flovyn::json_input {
 
 struct Bounds {
-  size_t max_depth = 256;          // nested arrays and objects
-  size_t max_bytes = 1024 * 1024;  // text length
+  size_t max_depth = 256;                  // nested arrays and objects
+  size_t max_bytes = size_t{1024} * 1024;  // text length
 };
 
 // The parsed document, or INVALID_ARGUMENT naming `field` and the limit it broke (or that the

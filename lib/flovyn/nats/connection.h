@@ -12,9 +12,9 @@
 #include "flovyn/core/status.h"
 #include "flovyn/health/monitor.h"
 
-struct __natsConnection;
-struct __natsOptions;
-struct __natsSubscription;
+struct __natsConnection;    // NOLINT(bugprone-reserved-identifier): nats.c's names
+struct __natsOptions;       // NOLINT(bugprone-reserved-identifier)
+struct __natsSubscription;  // NOLINT(bugprone-reserved-identifier)
 
 namespace flovyn::nats {
 

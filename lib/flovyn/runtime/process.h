@@ -31,7 +31,7 @@ struct ProcessSpec {
   int http_port = 0;
   std::optional<int> grpc_port;     // no gRPC listener when empty
   std::optional<int> metrics_port;  // no metrics listener when empty
-  size_t http_max_body_bytes = 1024 * 1024;
+  size_t http_max_body_bytes = size_t{1024} * 1024;
   std::chrono::seconds http_read_timeout{30};
   int http_max_connections = 1000;  // beyond it a new connection gets 503 and is closed
   grpcsvc::ServerLimits grpc_limits;

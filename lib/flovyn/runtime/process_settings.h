@@ -10,7 +10,7 @@ namespace flovyn::runtime {
 
 struct ProcessSettingDefaults {
   int db_pool_size = 16;
-  long http_max_body_bytes = 1024 * 1024;
+  long http_max_body_bytes = 1024L * 1024;
   const char* bind_address_description = "address the listeners bind to";
 };
 

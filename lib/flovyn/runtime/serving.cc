@@ -182,7 +182,7 @@ bool Serving::Listen() {
 bool Serving::StartMetricsListener() {
   if (!spec_.metrics_port) return true;
   metrics_router_.Add("GET", "/metrics",
-                      [this](http::Request&&, http::Respond respond) {
+                      [this](http::Request&&, const http::Respond& respond) {
                         http::Response r;
                         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
                         r.body = registry_.Expose();

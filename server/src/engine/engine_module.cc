@@ -14,7 +14,6 @@ namespace flovyn::engine {
 
 using http::Request;
 using http::Respond;
-using http::Response;
 using nlohmann::json;
 
 EngineModule::EngineModule(EngineSettings settings) : settings_(std::move(settings)) {}

@@ -89,7 +89,10 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
   return reactor;
 }
 
-#define FLOVYN_UNARY(body) return calls_.Unary(ctx, kService, __func__, [ =, this ](const std::string& tenant) body)
+// clang-format off
+// NOLINTNEXTLINE(bugprone-macro-parentheses): `body` is a block.
+#define FLOVYN_UNARY(body) return calls_.Unary(ctx, kService, __func__, [=, this](const std::string& tenant) body)
+// clang-format on
 
 // ---------------------------------------------------------------- WorkerLifecycle
 

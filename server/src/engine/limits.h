@@ -24,10 +24,10 @@ struct Limit {
 
 inline constexpr Limit kJsonMaxDepth{"json_max_depth", 256, "levels",
                                      "nesting of every JSON value: inputs, outputs, payloads, state, request bodies"};
-inline constexpr Limit kJsonMaxBytes{"json_max_bytes", 1024 * 1024, "bytes",
+inline constexpr Limit kJsonMaxBytes{"json_max_bytes", int64_t{1024} * 1024, "bytes",
                                      "each JSON value (input, output, payload, state value, progress)"};
-inline constexpr Limit kRequestMaxBytes{"request_max_bytes", 1024 * 1024, "bytes", "a REST request body"};
-inline constexpr Limit kGrpcMessageMaxBytes{"grpc_message_max_bytes", 4 * 1024 * 1024, "bytes",
+inline constexpr Limit kRequestMaxBytes{"request_max_bytes", int64_t{1024} * 1024, "bytes", "a REST request body"};
+inline constexpr Limit kGrpcMessageMaxBytes{"grpc_message_max_bytes", int64_t{4} * 1024 * 1024, "bytes",
                                             "a gRPC request message (several JSON values may share it)"};
 inline constexpr Limit kMaxDurationMs{"max_duration_ms", int64_t{365} * 24 * 3600 * 1000, "ms",
                                       "every duration and deadline: timers, promise timeouts, task leases, "

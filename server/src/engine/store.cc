@@ -137,6 +137,7 @@ StatusOr<Tenant> Store::TenantByOwner(const std::string& owner) {
 StatusOr<std::vector<Tenant>> Store::ListTenants() {
   ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kListTenants));
   std::vector<Tenant> out;
+  out.reserve(static_cast<size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.push_back(TenantFrom(db::Row(r, i)));
   return out;
 }
@@ -167,6 +168,7 @@ Status Store::WorkerHeartbeat(const std::string& tenant, const std::string& work
 StatusOr<std::vector<WorkerView>> Store::ListWorkers(const std::string& tenant) {
   ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kListWorkers, {tenant}));
   std::vector<WorkerView> out;
+  out.reserve(static_cast<size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.push_back(WorkerFrom(db::Row(r, i)));
   return out;
 }

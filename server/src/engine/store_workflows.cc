@@ -194,6 +194,7 @@ StatusOr<std::vector<Event>> Store::Events(const std::string& tenant, const std:
   ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kEventsOfTenantAfter, {id, tenant, std::to_string(after)}));
   if (r.rows() == 0) RETURN_IF_ERROR(GetWorkflow(tenant, id));
   std::vector<Event> out;
+  out.reserve(static_cast<size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.push_back(EventFrom(db::Row(r, i)));
   return out;
 }
@@ -203,6 +204,7 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> Store::State(const st
   RETURN_IF_ERROR(GetWorkflow(tenant, id));
   ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kStateOfExecution, {id}));
   std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(static_cast<size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.emplace_back(db::Row(r, i).Str("key"), db::Row(r, i).Str("value"));
   return out;
 }
