@@ -1,4 +1,5 @@
-// Status: the one error currency for expected failures (network, SQLSTATE, bad input).
+// Status: the one error currency for expected failures (network, SQLSTATE, bad input). Both
+// Status and StatusOr are [[nodiscard]]: a dropped one does not compile.
 // Broken invariants throw or abort instead. Codes are mapped once to HTTP and once to gRPC.
 // Value type; thread-compatible.
 #pragma once
@@ -31,7 +32,7 @@ int HttpStatusFor(StatusCode code);
 // Numeric grpc::StatusCode value (kept as int so this header does not pull in grpc).
 int GrpcCodeFor(StatusCode code);
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -63,7 +64,7 @@ Status ForClient(const Status& s);
 
 // A value or the Status explaining why there is none.
 template <typename T>
-class StatusOr {
+class [[nodiscard]] StatusOr {
  public:
   StatusOr(T value) : value_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
   StatusOr(Status status) : status_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
