@@ -85,16 +85,7 @@ const config::Schema& Schema() {
         s,
         {.db_pool_size = 8, .http_max_body_bytes = 65536, .bind_address_description = "address the listener binds to"});
     runtime::AddTracingSettings(s, "flovyn-app");
-    s.Add({.key = "metrics.enabled",
-           .type = Type::kBool,
-           .default_value = "false",
-           .description = "serve Prometheus metrics"});
-    s.Add({.key = "metrics.port",
-           .type = Type::kInt,
-           .default_value = "9092",
-           .description = "metrics port",
-           .min_value = 1,
-           .max_value = 65535});
+    runtime::AddMetricsSettings(s, 9092);
     AddSessionAndHashingSettings(s);
     return s;
   }();

@@ -44,16 +44,7 @@ void AddCoreSettings(config::Schema& s) {
          .required_when = "flovyn_security.enabled",
          .min_length = 32});
   runtime::AddTracingSettings(s, "flovyn-server");
-  s.Add({.key = "metrics.enabled",
-         .type = Type::kBool,
-         .default_value = "false",
-         .description = "serve Prometheus metrics"});
-  s.Add({.key = "metrics.port",
-         .type = Type::kInt,
-         .default_value = "9091",
-         .description = "metrics port",
-         .min_value = 1,
-         .max_value = 65535});
+  runtime::AddMetricsSettings(s, 9091);
   runtime::AddProcessSettings(s);
 }
 

@@ -113,4 +113,17 @@ void ApplyTracingSettings(const config::Values& v, const std::string& version, P
   spec.tracing = t;
 }
 
+void AddMetricsSettings(config::Schema& s, int default_port) {
+  s.Add({.key = "metrics.enabled",
+         .type = config::Type::kBool,
+         .default_value = "false",
+         .description = "serve Prometheus metrics"});
+  s.Add({.key = "metrics.port",
+         .type = config::Type::kInt,
+         .default_value = std::to_string(default_port),
+         .description = "metrics port",
+         .min_value = 1,
+         .max_value = 65535});
+}
+
 }  // namespace flovyn::runtime

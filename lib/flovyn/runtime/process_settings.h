@@ -22,6 +22,8 @@ void ApplyProcessSettings(const config::Values& values, ProcessSpec& spec);
 
 // otel.* (OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME honoured too): OTLP/gRPC trace export.
 void AddTracingSettings(config::Schema& schema, const std::string& default_service_name);
+// metrics.enabled and metrics.port (the program's own default port).
+void AddMetricsSettings(config::Schema& schema, int default_port);
 // Sets spec.tracing when otel.enabled.
 void ApplyTracingSettings(const config::Values& values, const std::string& version, ProcessSpec& spec);
 

@@ -88,13 +88,9 @@ void AddWorkflowWriteRoutes(RestApi& api) {
   api.Add("POST", "/api/tenants/{tenant}/workflows", Action::kWorkflowsWrite,
           [&store = api.store](const Request& req, const Caller& c) {
             const std::string& tenant = c.tenant_id;
-            ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
-            ASSIGN_OR_RETURN_WITH(auto kind, StringField(body, "kind"), Err);
-            ASSIGN_OR_RETURN_WITH(auto queue, StringField(body, "queue"), Err);
-            ASSIGN_OR_RETURN_WITH(auto key, StringField(body, "idempotencyKey"), Err);
-            if (!kind) return Err(InvalidArgument("'kind' is required"));
-            StartWorkflowRequest s{*kind, queue.value_or("default"), ValueField(body, "input"), key,
-                                   trace::CurrentTraceParent()};
+            ASSIGN_OR_RETURN_WITH(auto work, ParseWorkBody(req), Err);
+            ASSIGN_OR_RETURN_WITH(auto key, StringField(work.body, "idempotencyKey"), Err);
+            StartWorkflowRequest s{work.kind, work.queue, work.input_json, key, trace::CurrentTraceParent()};
             ASSIGN_OR_RETURN_WITH(auto started, store->StartWorkflow(tenant, s), Err);
             return Json(started.created ? 201 : 200, {{"id", started.execution_id}, {"created", started.created}});
           },
@@ -207,15 +203,12 @@ void AddTaskRoutes(RestApi& api) {
   api.Add("POST", "/api/tenants/{tenant}/tasks", Action::kTasksWrite,
           [&store = api.store](const Request& req, const Caller& c) {
             const std::string& tenant = c.tenant_id;
-            ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
-            ASSIGN_OR_RETURN_WITH(auto kind, StringField(body, "kind"), Err);
-            ASSIGN_OR_RETURN_WITH(auto queue, StringField(body, "queue"), Err);
-            ASSIGN_OR_RETURN_WITH(auto attempts, IntField(body, "maxAttempts"), Err);
-            if (!kind) return Err(InvalidArgument("'kind' is required"));
+            ASSIGN_OR_RETURN_WITH(auto work, ParseWorkBody(req), Err);
+            ASSIGN_OR_RETURN_WITH(auto attempts, IntField(work.body, "maxAttempts"), Err);
             SubmitTaskRequest s;
-            s.kind = *kind;
-            s.queue = queue.value_or("default");
-            s.input_json = ValueField(body, "input");
+            s.kind = work.kind;
+            s.queue = work.queue;
+            s.input_json = work.input_json;
             if (attempts) {
               if (*attempts < 1 || *attempts > 1000) return Err(InvalidArgument("maxAttempts must be 1 to 1000"));
               s.max_attempts = static_cast<int>(*attempts);

@@ -160,4 +160,15 @@ StatusOr<ListFilter> ListFilterFrom(const http::Request& req, const std::vector<
   return f;
 }
 
+StatusOr<WorkBody> ParseWorkBody(const http::Request& req) {
+  auto body = JsonBody(req);
+  if (!body.ok()) return body.status();
+  auto kind = StringField(*body, "kind");
+  if (!kind.ok()) return kind.status();
+  auto queue = StringField(*body, "queue");
+  if (!queue.ok()) return queue.status();
+  if (!*kind) return InvalidArgument("'kind' is required");
+  return WorkBody{*body, **kind, queue->value_or("default"), ValueField(*body, "input")};
+}
+
 }  // namespace flovyn::engine

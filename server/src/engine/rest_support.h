@@ -43,6 +43,13 @@ StatusOr<std::optional<std::string>> StringField(const nlohmann::json& body, con
 StatusOr<std::optional<int64_t>> IntField(const nlohmann::json& body, const char* name);
 // Any JSON value, as text ("null" when absent).
 std::string ValueField(const nlohmann::json& body, const char* name);
+// A body naming work to create: JSON with a required "kind", a "queue" ("default" when absent)
+// and an "input" value.
+struct WorkBody {
+  nlohmann::json body;
+  std::string kind, queue, input_json;
+};
+StatusOr<WorkBody> ParseWorkBody(const http::Request& req);
 
 nlohmann::json ToJson(const Tenant& t);
 nlohmann::json ToJson(const WorkflowView& w);
