@@ -1,9 +1,11 @@
 #include "console_common.h"
 
+#include "flovyn/model/status.h"
+
 namespace flovyn::app {
 
-const std::vector<std::string> kWorkflowStatuses{"PENDING", "RUNNING", "WAITING", "COMPLETED", "FAILED", "CANCELLED"};
-const std::vector<std::string> kTaskStatuses{"PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"};
+const std::vector<std::string> kWorkflowStatuses = model::WorkflowStatusNames();
+const std::vector<std::string> kTaskStatuses = model::TaskStatusNames();
 
 Response Refusal(int status, const std::string& title, const std::string& message) {
   Frame f;
@@ -16,9 +18,7 @@ std::string Str(const json& j, const char* k) {
   return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
 }
 
-bool Terminal(const std::string& status) {
-  return status == "COMPLETED" || status == "FAILED" || status == "CANCELLED";
-}
+bool Terminal(const std::string& status) { return model::IsTerminalName(status); }
 
 std::string Options(const std::vector<std::string>& values, const std::string& selected) {
   std::string h = "<option value=\"\">any status</option>";

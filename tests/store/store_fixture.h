@@ -35,6 +35,10 @@ class RecordingNotifier : public engine::WorkNotifier {
 };
 
 class StoreTest : public ::testing::Test {
+ public:
+  // A single value from SQL run on the test database ("" for no row).
+  std::string Sql(const std::string& sql, const db::Params& params = {});
+
  protected:
   void SetUp() override;
 
@@ -44,8 +48,6 @@ class StoreTest : public ::testing::Test {
   StatusOr<engine::SubmitResult> Submit(const std::string& execution, std::vector<engine::WorkflowCommand> commands);
   // Event types of an execution, in order.
   std::vector<std::string> EventTypes(const std::string& execution);
-  // A single value from SQL run on the test database ("" for no row).
-  std::string Sql(const std::string& sql, const db::Params& params = {});
   int64_t Count(const std::string& table, const std::string& execution);
 
   std::unique_ptr<db::Pool> pool_;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/work_hub.h"
+#include "flovyn/model/status.h"
 #include "store_fixture.h"
 
 namespace flovyn::testing {
@@ -162,6 +163,39 @@ TEST_F(StoreTest, TenantsAreFoundBySlugIdAndOwnerAndASlugIsNotTakenTwice) {
   auto again = store_->CreateTenant("org-one", "Org", org);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->existed);
+}
+
+}  // namespace
+}  // namespace flovyn::testing
+
+namespace flovyn::testing {
+namespace {
+
+// The names of model::WorkflowStatus and model::TaskStatus are exactly what the tables' CHECK
+// constraints accept, in the same order, and each name parses back to its status.
+std::vector<std::string> CheckedNames(StoreTest& t, const std::string& table) {
+  std::string def = t.Sql(
+      "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c' "
+      "AND pg_get_constraintdef(oid) LIKE '%status%'",
+      {table});
+  std::vector<std::string> names;
+  for (size_t q = def.find('\''); q != std::string::npos; q = def.find('\'', q + 1)) {
+    size_t end = def.find('\'', q + 1);
+    names.push_back(def.substr(q + 1, end - q - 1));
+    q = end;
+  }
+  return names;
+}
+
+TEST_F(StoreTest, TheStatusEnumsNameExactlyWhatTheDatabaseAccepts) {
+  EXPECT_EQ(CheckedNames(*this, "workflow_executions"), model::WorkflowStatusNames());
+  EXPECT_EQ(CheckedNames(*this, "task_executions"), model::TaskStatusNames());
+  for (auto s : model::kWorkflowStatuses) EXPECT_EQ(model::ParseWorkflowStatus(model::Name(s)), s);
+  for (auto s : model::kTaskStatuses) EXPECT_EQ(model::ParseTaskStatus(model::Name(s)), s);
+  EXPECT_FALSE(model::ParseTaskStatus("WAITING").has_value());
+  EXPECT_TRUE(model::IsTerminalName("CANCELLED"));
+  EXPECT_FALSE(model::IsTerminalName("WAITING"));
+  EXPECT_FALSE(model::IsTerminalName("cancelled"));
 }
 
 }  // namespace

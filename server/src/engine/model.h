@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "flovyn/model/status.h"
+
 namespace flovyn::engine {
 
 // The owner of tenants made with static API keys (console tenants are owned by the organisation id).
@@ -114,8 +116,6 @@ struct SubmitTaskRequest {
 };
 
 // Terminal statuses never change again.
-inline bool IsTerminal(const std::string& status) {
-  return status == "COMPLETED" || status == "FAILED" || status == "CANCELLED";
-}
+inline bool IsTerminal(const std::string& status) { return model::IsTerminalName(status); }
 
 }  // namespace flovyn::engine

@@ -4,6 +4,7 @@
 #include "engine/rest_api.h"
 
 #include "flovyn/core/status_macros.h"
+#include "flovyn/model/status.h"
 #include "flovyn/trace/trace.h"
 
 namespace flovyn::engine {
@@ -14,8 +15,8 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kWorkflowStatuses{"PENDING", "RUNNING", "WAITING", "COMPLETED", "FAILED", "CANCELLED"};
-const std::vector<std::string> kTaskStatuses{"PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"};
+const std::vector<std::string> kWorkflowStatuses = model::WorkflowStatusNames();
+const std::vector<std::string> kTaskStatuses = model::TaskStatusNames();
 
 Response Err(const Status& s) { return http::ErrorResponse(s); }
 
