@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "flovyn/client.h"
+#include "flovyn/sdk/client.h"
 
 using Clock = std::chrono::steady_clock;
 using namespace flovyn;

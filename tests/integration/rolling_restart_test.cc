@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
-#include "flovyn/client.h"
+#include "flovyn/sdk/client.h"
 
 namespace flovyn::testing {
 namespace {

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "flovyn/client.h"
+#include "flovyn/sdk/client.h"
 #include "harness.h"
 
 namespace flovyn::testing {

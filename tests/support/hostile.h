@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "flovyn/client.h"
+#include "flovyn/sdk/client.h"
 
 namespace flovyn::testing {
 

@@ -17,9 +17,8 @@ enum class TaskStatus { kPending, kRunning, kCompleted, kFailed, kCancelled };
 inline constexpr std::array<WorkflowStatus, 6> kWorkflowStatuses = {
     WorkflowStatus::kPending,   WorkflowStatus::kRunning, WorkflowStatus::kWaiting,
     WorkflowStatus::kCompleted, WorkflowStatus::kFailed,  WorkflowStatus::kCancelled};
-inline constexpr std::array<TaskStatus, 5> kTaskStatuses = {TaskStatus::kPending, TaskStatus::kRunning,
-                                                            TaskStatus::kCompleted, TaskStatus::kFailed,
-                                                            TaskStatus::kCancelled};
+inline constexpr std::array<TaskStatus, 5> kTaskStatuses = {
+    TaskStatus::kPending, TaskStatus::kRunning, TaskStatus::kCompleted, TaskStatus::kFailed, TaskStatus::kCancelled};
 
 std::string_view Name(WorkflowStatus s);
 std::string_view Name(TaskStatus s);

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "flovyn/client.h"
+#include "flovyn/sdk/client.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "flovyn/client.h"
+#include "flovyn/sdk/client.h"
 
 #include <nlohmann/json.hpp>
 
