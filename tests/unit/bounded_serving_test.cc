@@ -8,6 +8,7 @@
 
 #include "engine/work_hub.h"
 #include "flovyn/core/lru.h"
+#include "flovyn/core/time_source.h"
 #include "flovyn/core/timers.h"
 #include "flovyn/core/work_pool.h"
 #include "flovyn/metrics/registry.h"
@@ -117,41 +118,50 @@ TEST(WorkHubTest, NewsBetweenObserveAndParkIsNotLost) {
   EXPECT_EQ(p.immediate, WorkHub::Wake::kNews);
 }
 
+// Time moves only when the test says (ManualTime): each wake happens at its moment, exactly once.
 TEST(WorkHubTest, DeadlineSweepCancelAndDrainEachWakeExactlyOnce) {
-  WorkHub hub(50ms);
+  ManualTime time;
+  WorkHub hub(50ms, &time);
   std::string key = engine::WorkKey("t", "q", engine::WorkKind::kTask);
   Woken deadline, swept, cancelled, drained;
-  hub.Park(key, hub.Observe(key), WorkHub::Clock::now() + 20ms, deadline.Fn());
-  std::this_thread::sleep_for(200ms);
+  hub.Park(key, hub.Observe(key), time.Now() + 20ms, deadline.Fn());
+  time.Advance(19ms);
+  EXPECT_EQ(deadline.count(), 0u) << "before its deadline";
+  time.Advance(1ms);
   ASSERT_EQ(deadline.count(), 1u);
   EXPECT_EQ(deadline.why[0], WorkHub::Wake::kDeadline);
 
-  hub.Park(key, hub.Observe(key), WorkHub::Clock::now() + 60s, swept.Fn());
-  std::this_thread::sleep_for(200ms);
-  ASSERT_GE(swept.count(), 1u);
+  hub.Park(key, hub.Observe(key), time.Now() + 60s, swept.Fn());
+  time.Advance(29ms);
+  EXPECT_EQ(swept.count(), 0u) << "before the sweep";
+  time.Advance(1ms);  // 50 ms: the first sweep
+  ASSERT_EQ(swept.count(), 1u);
   EXPECT_EQ(swept.why[0], WorkHub::Wake::kSweep);
 
-  auto c = hub.Park(key, hub.Observe(key), WorkHub::Clock::now() + 60s, cancelled.Fn());
+  auto c = hub.Park(key, hub.Observe(key), time.Now() + 60s, cancelled.Fn());
   EXPECT_TRUE(hub.Cancel(c.ticket));
   EXPECT_FALSE(hub.Cancel(c.ticket));
+  time.Advance(120s);  // past its deadline and many sweeps: a cancelled waiter never wakes
 
-  hub.Park(key, hub.Observe(key), WorkHub::Clock::now() + 60s, drained.Fn());
+  hub.Park(key, hub.Observe(key), time.Now() + 60s, drained.Fn());
   hub.Drain();
   ASSERT_EQ(drained.count(), 1u);
   EXPECT_EQ(drained.why[0], WorkHub::Wake::kDrain);
   EXPECT_EQ(cancelled.count(), 0u);
   EXPECT_EQ(hub.waiting(), 0);
-  EXPECT_EQ(hub.Park(key, hub.Observe(key), WorkHub::Clock::now() + 60s, drained.Fn()).immediate,
-            WorkHub::Wake::kDrain);
+  EXPECT_EQ(hub.Park(key, hub.Observe(key), time.Now() + 60s, drained.Fn()).immediate, WorkHub::Wake::kDrain);
 }
 
-TEST(WorkHubTest, KeysWithoutWaitersAreForgotten) {
-  WorkHub hub(1s);  // keys untouched for two sweeps go: long enough to fill it even under ASan
+TEST(WorkHubTest, KeysWithoutWaitersAreForgottenAfterTwoSweeps) {
+  ManualTime time;
+  WorkHub hub(1s, &time);
   for (int i = 0; i < 30000; ++i) hub.Observe(engine::WorkKey("t", "q" + std::to_string(i), engine::WorkKind::kTask));
   EXPECT_EQ(hub.keys(), 30000u);
   hub.Notify("t|nobody|waits");  // news for a key nobody holds creates nothing
   EXPECT_EQ(hub.keys(), 30000u);
-  std::this_thread::sleep_for(3500ms);
+  time.Advance(2s);  // two sweeps: untouched for 2 s, not yet more than two sweeps
+  EXPECT_EQ(hub.keys(), 30000u);
+  time.Advance(1s);
   EXPECT_EQ(hub.keys(), 0u);
 }
 
@@ -168,5 +178,28 @@ TEST(MetricFamilyTest, LabelSetsBeyondTheLimitShareOneOtherSeriesAndAreCounted) 
   EXPECT_EQ(&r.AddCounter("flovyn_test_total", "test", {"kind"}), &f) << "one family per name";
 }
 
+}  // namespace
+}  // namespace flovyn
+
+namespace flovyn {
+namespace {
+TEST(ManualTimeTest, CallbacksRunInTimeOrderWhenTimeReachesThemAndCancelledOnesNever) {
+  ManualTime time;
+  auto t0 = time.Now();
+  std::vector<int> ran;
+  time.At(t0 + 30ms, [&] { ran.push_back(3); });
+  time.At(t0 + 10ms, [&] {
+    ran.push_back(1);
+    time.At(time.Now() + 5ms, [&] { ran.push_back(2); });  // scheduled by a callback, due within the step
+  });
+  uint64_t never = time.At(t0 + 20ms, [&] { ran.push_back(99); });
+  EXPECT_TRUE(time.Cancel(never));
+  time.Advance(29ms);
+  EXPECT_EQ(ran, (std::vector<int>{1, 2}));
+  EXPECT_EQ(time.Now(), t0 + 29ms);
+  time.Advance(1ms);
+  EXPECT_EQ(ran, (std::vector<int>{1, 2, 3}));
+  EXPECT_FALSE(time.Cancel(never));
+}
 }  // namespace
 }  // namespace flovyn

@@ -19,19 +19,22 @@ namespace {
 bool IsStreamKey(const std::string& key) { return !key.empty() && key[0] == '*'; }
 }  // namespace
 
-WorkHub::WorkHub(std::chrono::milliseconds sweep) : sweep_(sweep) {
+WorkHub::WorkHub(std::chrono::milliseconds sweep, TimeSource* time)
+    : sweep_(sweep),
+      own_time_(time == nullptr ? std::make_unique<SystemTime>("flovyn-workhub") : nullptr),
+      time_(time == nullptr ? *own_time_ : *time) {
   MutexLock l(mu_);
-  next_sweep_ = Clock::now() + sweep_;
+  next_sweep_ = time_.Now() + sweep_;
   tick_at_ = next_sweep_;
-  tick_timer_ = timers_.At(tick_at_, [this] { Tick(); });
+  tick_timer_ = time_.At(tick_at_, [this] { Tick(); });
 }
 
-WorkHub::~WorkHub() { timers_.Stop(); }
+WorkHub::~WorkHub() { time_.Stop(); }
 
 WorkHub::Slot& WorkHub::SlotFor(const std::string& key) {
   auto [it, inserted] = slots_.try_emplace(key);
   if (inserted) it->second.version = news_;
-  it->second.touched = Clock::now();
+  it->second.touched = time_.Now();
   return it->second;
 }
 
@@ -45,15 +48,15 @@ WorkHub::Parked WorkHub::Park(const std::string& key, uint64_t seen, Clock::time
   if (draining_) return {0, Wake::kDrain};
   Slot& slot = SlotFor(key);
   if (slot.version != seen) return {0, Wake::kNews};
-  if (deadline <= Clock::now()) return {0, Wake::kDeadline};
+  if (deadline <= time_.Now()) return {0, Wake::kDeadline};
   uint64_t ticket = next_ticket_++;
   slot.waiters.push_back(ticket);
   auto d = deadlines_.emplace(deadline, ticket);
   waiters_.emplace(ticket, Waiter{key, std::prev(slot.waiters.end()), d, std::move(fn)});
-  if (deadline < tick_at_ && timers_.Cancel(tick_timer_)) {
+  if (deadline < tick_at_ && time_.Cancel(tick_timer_)) {
     // Otherwise the tick is running now and will see this deadline when it takes the lock.
     tick_at_ = deadline;
-    tick_timer_ = timers_.At(deadline, [this] { Tick(); });
+    tick_timer_ = time_.At(deadline, [this] { Tick(); });
   }
   return {ticket, Wake::kNews};
 }
@@ -92,7 +95,7 @@ void WorkHub::NotifyLocked(const std::string& key, Ready& out) {
   if (it == slots_.end()) return;  // nobody here waits or is about to: nothing to remember
   Slot& slot = it->second;
   slot.version = ++news_;
-  slot.touched = Clock::now();
+  slot.touched = time_.Now();
   // One unit of news wakes one poller; a poller that claims work passes the news on, so a
   // burst reaches as many pollers as it has work for, without a herd. Streams all hear it.
   if (IsStreamKey(key))
@@ -148,7 +151,7 @@ void WorkHub::Tick() {
   Ready ready;
   {
     MutexLock l(mu_);
-    auto now = Clock::now();
+    auto now = time_.Now();
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
       Take(deadlines_.begin()->second, Wake::kDeadline, ready);
     }
@@ -168,7 +171,7 @@ void WorkHub::Tick() {
     }
     tick_at_ = next_sweep_;
     if (!deadlines_.empty()) tick_at_ = std::min(tick_at_, deadlines_.begin()->first);
-    tick_timer_ = timers_.At(tick_at_, [this] { Tick(); });
+    tick_timer_ = time_.At(tick_at_, [this] { Tick(); });
   }
   Run(ready);
 }

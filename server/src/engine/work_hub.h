@@ -16,7 +16,7 @@
 #include <unordered_map>
 
 #include "flovyn/core/mutex.h"
-#include "flovyn/core/timers.h"
+#include "flovyn/core/time_source.h"
 
 namespace flovyn::engine {
 
@@ -38,7 +38,9 @@ class WorkHub {
   using WakeFn = std::function<void(Wake)>;
 
   // `sweep`: how often one waiter per polled key is woken to re-check without a notification.
-  explicit WorkHub(std::chrono::milliseconds sweep = std::chrono::milliseconds(1000));
+  // `time`: deadlines, sweeps and evictions follow it (default: the real time, on a timer thread
+  // of the hub's own; tests pass a ManualTime).
+  explicit WorkHub(std::chrono::milliseconds sweep = std::chrono::milliseconds(1000), TimeSource* time = nullptr);
   ~WorkHub();
   WorkHub(const WorkHub&) = delete;
   WorkHub& operator=(const WorkHub&) = delete;
@@ -99,7 +101,8 @@ class WorkHub {
   Clock::time_point next_sweep_ GUARDED_BY(mu_);
   uint64_t tick_timer_ GUARDED_BY(mu_) = 0;
   Clock::time_point tick_at_ GUARDED_BY(mu_) = Clock::time_point::max();
-  Timers timers_{"flovyn-workhub"};
+  std::unique_ptr<TimeSource> own_time_;
+  TimeSource& time_;
 };
 
 }  // namespace flovyn::engine
