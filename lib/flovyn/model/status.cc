@@ -65,12 +65,14 @@ bool IsTerminalName(std::string_view name) {
 
 std::vector<std::string> WorkflowStatusNames() {
   std::vector<std::string> out;
+  out.reserve(kWorkflowStatuses.size());
   for (auto s : kWorkflowStatuses) out.emplace_back(Name(s));
   return out;
 }
 
 std::vector<std::string> TaskStatusNames() {
   std::vector<std::string> out;
+  out.reserve(kTaskStatuses.size());
   for (auto s : kTaskStatuses) out.emplace_back(Name(s));
   return out;
 }
