@@ -113,8 +113,7 @@ Status Handle(Execution& e, BatchOutcome&, const ScheduleTask& c) {
                                               {"input", json::parse(c.input_json)},
                                               {"maxAttempts", c.max_attempts}}));
   TaskSpec spec{c.kind, c.queue, c.input_json, c.max_attempts, c.initial_backoff_ms, c.max_backoff_ms, c.lease_ms};
-  std::string traceparent = trace::CurrentTraceParent();
-  return e.InsertTask(task_id, spec, e.last_seq, traceparent.empty() ? std::nullopt : std::optional(traceparent));
+  return e.InsertTask(task_id, spec, e.last_seq, NullIfEmpty(trace::CurrentTraceParent()));
 }
 
 Status Handle(Execution& e, BatchOutcome&, const StartTimer& c) {

@@ -16,9 +16,6 @@ std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 namespace {
 const char* Bool(bool b) { return b ? "true" : "false"; }
-std::optional<std::string> NonEmpty(const std::string& s) {
-  return s.empty() ? std::nullopt : std::optional<std::string>(s);
-}
 }  // namespace
 
 StatusOr<Execution> Execution::Lock(Unit& u, const std::string& tenant, const std::string& id) {
@@ -161,7 +158,7 @@ StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const 
   std::string id = id_hint.value_or(NewUuid());
   ASSIGN_OR_RETURN(auto r,
                    u.Exec(sql::kInsertExecution, {id, tenant, req.kind, req.queue, req.input_json, req.idempotency_key,
-                                                  parent_id, parent_name, NonEmpty(req.traceparent)}));
+                                                  parent_id, parent_name, NullIfEmpty(req.traceparent)}));
   if (r.rows() == 0) {
     ASSIGN_OR_RETURN(auto existing, u.Exec(sql::kExecutionByIdempotencyKey, {tenant, req.idempotency_key}));
     if (existing.rows() == 0) return Status(StatusCode::kAborted, "idempotency key race; retry");

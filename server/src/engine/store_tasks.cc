@@ -14,9 +14,6 @@ namespace flovyn::engine {
 using nlohmann::json;
 
 namespace {
-std::optional<std::string> NonEmpty(const std::string& s) {
-  return s.empty() ? std::nullopt : std::optional<std::string>(s);
-}
 
 Status ValidateTask(SubmitTaskRequest& req) {
   RETURN_IF_ERROR(limits::Name(req.kind, "kind"));
@@ -47,7 +44,7 @@ StatusOr<std::string> Store::SubmitTask(const std::string& tenant, const SubmitT
         u.Exec(sql::kInsertTask,
                {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
                 std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
-                std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms), NonEmpty(req.traceparent)}));
+                std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms), NullIfEmpty(req.traceparent)}));
     u.Wake(tenant, req.queue, WorkKind::kTask);
     return Status::Ok();
   }));

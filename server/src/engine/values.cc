@@ -49,4 +49,8 @@ std::optional<std::string> JsonArray(const std::vector<std::string>& names, bool
   return nlohmann::json(names).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::optional<std::string> NullIfEmpty(const std::string& text) {
+  return text.empty() ? std::nullopt : std::optional<std::string>(text);
+}
+
 }  // namespace flovyn::engine

@@ -20,6 +20,8 @@ bool IsSlug(const std::string& s);
 std::string NewUuid();
 // A JSON array of the names, for statements that take arrays as JSON; nullopt (SQL NULL,
 // "any") when there are none and `empty_is_null`.
+// `text`, or nullopt (SQL NULL) when it is empty.
+std::optional<std::string> NullIfEmpty(const std::string& text);
 std::optional<std::string> JsonArray(const std::vector<std::string>& names, bool empty_is_null);
 
 }  // namespace flovyn::engine
