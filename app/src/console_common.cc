@@ -10,8 +10,7 @@ const std::vector<std::string> kTaskStatuses = model::TaskStatusNames();
 Response Refusal(int status, const std::string& title, const std::string& message) {
   Frame f;
   f.title = title;
-  return Html(status, Layout(f, "<h1>" + Esc(title) + "</h1><p>" + Esc(message) +
-                                    "</p><p><a href=\"/\">Back to the console</a></p>"));
+  return Html(status, Layout(f, Render("message", Message(title, message, "/", "Back to the console"))));
 }
 
 std::string Str(const json& j, const char* k) {
@@ -20,12 +19,25 @@ std::string Str(const json& j, const char* k) {
 
 bool Terminal(const std::string& status) { return model::IsTerminalName(status); }
 
-std::string Options(const std::vector<std::string>& values, const std::string& selected) {
-  std::string h = "<option value=\"\">any status</option>";
-  for (const auto& v : values) {
-    h += "<option" + std::string(v == selected ? " selected" : "") + ">" + Esc(v) + "</option>";
+json StatusOptions(const std::vector<std::string>& values, const std::string& selected) {
+  json options = json::array();
+  for (const auto& v : values) options.push_back({{"name", v}, {"selected", v == selected}});
+  return options;
+}
+
+json Message(const std::string& title, const std::string& message, const std::string& back_href,
+             const std::string& back_label) {
+  json back = back_href.empty() ? json(false) : json{{"href", back_href}, {"label", back_label}};
+  return {{"title", title}, {"message", message}, {"back", back}};
+}
+
+json NextPage(const json& list, std::string base, const std::vector<std::pair<const char*, std::string>>& filters) {
+  if (!list.contains("nextCursor") || !list["nextCursor"].is_string()) return false;
+  base += "?cursor=" + UrlEncode(list["nextCursor"].get<std::string>());
+  for (const auto& [name, value] : filters) {
+    if (!value.empty()) base += std::string("&") + name + "=" + UrlEncode(value);
   }
-  return h;
+  return base;
 }
 
 }  // namespace flovyn::app

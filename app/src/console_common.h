@@ -36,8 +36,13 @@ Response Refusal(int status, const std::string& title, const std::string& messag
 // A string member of a JSON object; "" when absent or not a string.
 std::string Str(const json& j, const char* k);
 bool Terminal(const std::string& status);
-// <option>s of a status filter, `selected` marked.
-std::string Options(const std::vector<std::string>& values, const std::string& selected);
+// The status_options partial's view: every status, `selected` marked.
+json StatusOptions(const std::vector<std::string>& values, const std::string& selected);
+// The message template's view: a heading, a line and a link back.
+json Message(const std::string& title, const std::string& message = "", const std::string& back_href = "",
+             const std::string& back_label = "Back");
+// "" as false: a next-page link, when there is one.
+json NextPage(const json& list, std::string base, const std::vector<std::pair<const char*, std::string>>& filters);
 
 // Renders the page, or the frame with the "server unreachable" banner (503) or the error.
 template <typename F>
@@ -45,10 +50,10 @@ Response WithBackend(Frame frame, const Status& s, F body) {
   if (s.ok()) return Html(200, Layout(frame, body()));
   if (s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded) {
     frame.backend_down = true;
-    return Html(503, Layout(frame, "<h1>" + Esc(frame.title) + "</h1>"));
+    return Html(503, Layout(frame, Render("message", Message(frame.title))));
   }
   frame.error = s.message();
-  return Html(HttpFor(s), Layout(frame, "<h1>" + Esc(frame.title) + "</h1>"));
+  return Html(HttpFor(s), Layout(frame, Render("message", Message(frame.title))));
 }
 
 // One request's session, cookies and CSRF state.

@@ -7,48 +7,55 @@
 namespace flovyn::app {
 
 namespace {
-std::string TokenTable(const json& items, const std::string& csrf, const std::string& base) {
-  std::string h =
-      "<div class=\"table-wrap\"><table class=\"list\"><thead><tr><th>Name</th><th>Prefix</th>"
-      "<th>Created</th><th>Last used</th><th></th></tr></thead><tbody>";
+// The credentials template's view for one kind of credential.
+struct Credentials {
+  const char* heading = "";
+  const char* base = "";  // the list's path; create posts here, revoke under it
+  const char* create_label = "";
+  const char* what = "";  // in "Copy this <what> now"
+  const char* intro = "";
+  const char* code = "";  // an example after the intro, and the words after it
+  const char* code_tail = "";
+};
+
+const Credentials kWorkerTokens{"Worker tokens", "/worker-tokens", "Create token", "worker token",
+                                "Workers connect to the server's gRPC port with one of these."};
+const Credentials kApiKeys{"API keys",
+                           "/api-keys",
+                           "Create API key",
+                           "API key",
+                           "For scripts and the CLI: send",
+                           "Authorization: Bearer flk_…",
+                           "to the server's REST API."};
+
+json CredentialsView(const Credentials& c, const json& items, const std::string& csrf, bool with_intro,
+                     const std::string& secret = "") {
+  json rows = json::array();
   for (const auto& t : items) {
-    bool revoked = t.contains("revokedAt") && t["revokedAt"].is_string();
-    h += "<tr data-name=\"" + Esc(Str(t, "name")) + "\"><td>" + Esc(Str(t, "name")) + "</td><td class=\"mono\">" +
-         Esc(Str(t, "prefix")) + "…</td><td>" + Esc(Str(t, "createdAt")) + "</td><td>" +
-         (t.contains("lastUsedAt") && t["lastUsedAt"].is_string() ? Esc(Str(t, "lastUsedAt")) : "never") + "</td><td>";
-    if (revoked) {
-      h += "<span class=\"badge cancelled\">revoked</span>";
-    } else {
-      h += "<form method=\"post\" action=\"" + base + "/" + Esc(Str(t, "id")) + "/revoke\" class=\"inline\">" +
-           CsrfField(csrf) +
-           "<button type=\"submit\" class=\"danger\" data-confirm=\"Revoke this token?\">Revoke</button></form>";
-    }
-    h += "</td></tr>";
+    rows.push_back({{"id", Str(t, "id")},
+                    {"name", Str(t, "name")},
+                    {"prefix", Str(t, "prefix")},
+                    {"createdAt", Str(t, "createdAt")},
+                    {"lastUsedAt", Str(t, "lastUsedAt")},
+                    {"revoked", t.contains("revokedAt") && t["revokedAt"].is_string()}});
   }
-  if (items.empty()) h += "<tr><td colspan=\"5\" class=\"muted\">None yet.</td></tr>";
-  return h + "</tbody></table></div>";
-}
-
-std::string CreateForm(const std::string& csrf, const std::string& action, const std::string& label) {
-  return "<form method=\"post\" action=\"" + action + "\" class=\"filters\" id=\"create-token\">" + CsrfField(csrf) +
-         "<label>Name <input name=\"name\" required maxlength=\"200\"></label><button type=\"submit\">" + label +
-         "</button></form>";
-}
-
-std::string ShownOnce(const std::string& secret, const std::string& what) {
-  return "<div class=\"alert ok once\"><p><strong>Copy this " + what +
-         " now; it is not shown again.</strong></p>"
-         "<code id=\"new-secret\">" +
-         Esc(secret) + "</code> <button type=\"button\" data-copy=\"new-secret\">Copy</button></div>";
+  return {{"heading", c.heading},
+          {"base", c.base},
+          {"createLabel", c.create_label},
+          {"what", c.what},
+          {"secret", secret},
+          {"items", rows},
+          {"csrf", csrf},
+          {"intro", with_intro ? c.intro : ""},
+          {"code", c.code},
+          {"codeTail", c.code_tail}};
 }
 }  // namespace
 
 Response ConsoleModule::WorkerTokens(const Request&, Visit& v) {
   auto list = backend_->Call(*v.session, "GET", "/worker-tokens");
   return WithBackend(v.Frame("Worker tokens", "worker-tokens"), list.status(), [&] {
-    return "<h1>Worker tokens</h1><p>Workers connect to the server's gRPC port with one of these.</p>" +
-           CreateForm(v.csrf, "/worker-tokens", "Create token") +
-           TokenTable((*list)["items"], v.csrf, "/worker-tokens");
+    return Render("credentials", CredentialsView(kWorkerTokens, (*list)["items"], v.csrf, true));
   });
 }
 
@@ -57,16 +64,15 @@ Response ConsoleModule::CreateWorkerToken(const Request&, Visit& v) {
   auto fr = v.Frame("Worker tokens", "worker-tokens");
   if (name.empty() || name.size() > 200) {
     fr.error = "Name the token (1 to 200 characters).";
-    return Html(400, Layout(fr, "<p><a href=\"/worker-tokens\">Back</a></p>"));
+    return Html(400, Layout(fr, Render("message", Message("Worker tokens", "", "/worker-tokens"))));
   }
   json body = {{"name", name}};
   auto created = backend_->Call(*v.session, "POST", "/worker-tokens", &body);
   if (!created.ok()) return WithBackend(fr, created.status(), [] { return std::string(); });
   auto list = backend_->Call(*v.session, "GET", "/worker-tokens");
   return WithBackend(fr, list.status(), [&] {
-    return "<h1>Worker tokens</h1>" + ShownOnce(Str(*created, "token"), "worker token") +
-           CreateForm(v.csrf, "/worker-tokens", "Create token") +
-           TokenTable((*list)["items"], v.csrf, "/worker-tokens");
+    return Render("credentials",
+                  CredentialsView(kWorkerTokens, (*list)["items"], v.csrf, false, Str(*created, "token")));
   });
 }
 
@@ -93,11 +99,8 @@ json KeysJson(const std::vector<ApiKeyInfo>& keys) {
 
 Response ConsoleModule::ApiKeys(const Request&, Visit& v) {
   auto keys = identity_->ListApiKeys(*v.session);
-  return WithBackend(v.Frame("API keys", "api-keys"), keys.status(), [&] {
-    return "<h1>API keys</h1><p>For scripts and the CLI: send <code>Authorization: Bearer flk_…</code> to the server's "
-           "REST API.</p>" +
-           CreateForm(v.csrf, "/api-keys", "Create API key") + TokenTable(KeysJson(*keys), v.csrf, "/api-keys");
-  });
+  return WithBackend(v.Frame("API keys", "api-keys"), keys.status(),
+                     [&] { return Render("credentials", CredentialsView(kApiKeys, KeysJson(*keys), v.csrf, true)); });
 }
 
 Response ConsoleModule::CreateApiKey(const Request&, Visit& v) {
@@ -105,14 +108,13 @@ Response ConsoleModule::CreateApiKey(const Request&, Visit& v) {
   auto fr = v.Frame("API keys", "api-keys");
   if (name.empty() || name.size() > 200) {
     fr.error = "Name the key (1 to 200 characters).";
-    return Html(400, Layout(fr, "<p><a href=\"/api-keys\">Back</a></p>"));
+    return Html(400, Layout(fr, Render("message", Message("API keys", "", "/api-keys"))));
   }
   auto created = identity_->CreateApiKey(*v.session, name);
   if (!created.ok()) return WithBackend(fr, created.status(), [] { return std::string(); });
   auto keys = identity_->ListApiKeys(*v.session);
   return WithBackend(fr, keys.status(), [&] {
-    return "<h1>API keys</h1>" + ShownOnce(created->second, "API key") +
-           CreateForm(v.csrf, "/api-keys", "Create API key") + TokenTable(KeysJson(*keys), v.csrf, "/api-keys");
+    return Render("credentials", CredentialsView(kApiKeys, KeysJson(*keys), v.csrf, false, created->second));
   });
 }
 

@@ -7,29 +7,15 @@ namespace flovyn::app {
 
 namespace {
 std::string SignInForm(const std::string& csrf, const std::string& email) {
-  return "<section class=\"auth\"><h1>Sign in</h1><form method=\"post\" action=\"/sign-in\">" + CsrfField(csrf) +
-         "<label>Email <input type=\"email\" name=\"email\" required autocomplete=\"username\" value=\"" + Esc(email) +
-         "\"></label><label>Password <input type=\"password\" name=\"password\" required "
-         "autocomplete=\"current-password\"></label><button type=\"submit\">Sign in</button></form>"
-         "<p>No account yet? <a href=\"/sign-up\">Create one</a>.</p></section>";
+  return Render("sign_in", {{"csrf", csrf}, {"email", email}});
 }
 
 std::string SignUpForm(const std::string& csrf, const std::map<std::string, std::string>& f) {
-  auto val = [&f](const char* k) { return Esc(Field(f, k)); };
-  return "<section class=\"auth\"><h1>Create your account</h1><form method=\"post\" action=\"/sign-up\">" +
-         CsrfField(csrf) + "<label>Name <input name=\"name\" required maxlength=\"200\" value=\"" + val("name") +
-         "\"></label><label>Email <input type=\"email\" name=\"email\" required maxlength=\"320\" "
-         "autocomplete=\"username\" value=\"" +
-         val("email") +
-         "\"></label><label>Password <input type=\"password\" name=\"password\" required minlength=\"10\" "
-         "autocomplete=\"new-password\"></label><label>Organisation <input name=\"organization\" required "
-         "maxlength=\"200\" value=\"" +
-         val("organization") +
-         "\"></label><label>Organisation slug <small>(the server's tenant; letters, digits, dashes)</small> "
-         "<input name=\"slug\" pattern=\"[a-z0-9][a-z0-9-]{1,38}[a-z0-9]\" value=\"" +
-         val("slug") +
-         "\"></label><button type=\"submit\">Create account</button></form>"
-         "<p>Have an account? <a href=\"/sign-in\">Sign in</a>.</p></section>";
+  return Render("sign_up", {{"csrf", csrf},
+                            {"name", Field(f, "name")},
+                            {"email", Field(f, "email")},
+                            {"organization", Field(f, "organization")},
+                            {"slug", Field(f, "slug")}});
 }
 }  // namespace
 

@@ -7,18 +7,20 @@
 namespace flovyn::app {
 
 namespace {
-std::string WorkflowRows(const json& items) {
-  std::string h =
-      "<div class=\"table-wrap\"><table class=\"list\"><thead><tr><th>Kind</th><th>Status</th>"
-      "<th>Queue</th><th>Created</th><th>Execution</th></tr></thead><tbody>";
+// The workflow_rows partial's list.
+json WorkflowRows(const json& items) {
+  json rows = json::array();
   for (const auto& w : items) {
+    json row = Badge(Str(w, "status"));
     std::string id = Str(w, "id");
-    h += "<tr><td><a href=\"/workflows/" + Esc(id) + "\">" + Esc(Str(w, "kind")) + "</a></td><td>" +
-         StatusBadge(Str(w, "status")) + "</td><td>" + Esc(Str(w, "queue")) + "</td><td>" + Esc(Str(w, "createdAt")) +
-         "</td><td class=\"mono\">" + Esc(id.substr(0, 8)) + "</td></tr>";
+    row.update({{"id", id},
+                {"shortId", id.substr(0, 8)},
+                {"kind", Str(w, "kind")},
+                {"queue", Str(w, "queue")},
+                {"createdAt", Str(w, "createdAt")}});
+    rows.push_back(std::move(row));
   }
-  if (items.empty()) h += "<tr><td colspan=\"5\" class=\"muted\">No workflows yet.</td></tr>";
-  return h + "</tbody></table></div>";
+  return rows;
 }
 }  // namespace
 
@@ -26,15 +28,13 @@ Response ConsoleModule::Overview(const Request&, Visit& v) {
   auto counts = backend_->Call(*v.session, "GET", "/workflow-counts");
   StatusOr<json> recent = counts.ok() ? backend_->Call(*v.session, "GET", "/workflows?limit=10") : counts.status();
   return WithBackend(v.Frame("Overview", "overview"), recent.status(), [&] {
-    std::string h = "<h1>Overview</h1><div class=\"cards\">";
+    json cards = json::array();
     for (const auto& s : kWorkflowStatuses) {
-      int64_t n = (*counts)["counts"].value(s, 0);
-      h += "<a class=\"card\" href=\"/workflows?status=";
-      h += s + "\"><span class=\"count\" data-status=\"" + s + "\">" + std::to_string(n);
-      h += "</span><span class=\"label\">" + StatusBadge(s) + "</span></a>";
+      json card = Badge(s);
+      card["count"] = (*counts)["counts"].value(s, 0);
+      cards.push_back(std::move(card));
     }
-    h += "</div><h2>Recent workflows</h2>" + WorkflowRows((*recent)["items"]);
-    return h;
+    return Render("overview", {{"cards", cards}, {"workflows", WorkflowRows((*recent)["items"])}});
   });
 }
 
@@ -50,25 +50,11 @@ Response ConsoleModule::Workflows(const Request& req, Visit& v) {
   if (!cursor.empty()) q += "&cursor=" + UrlEncode(cursor);
   auto list = backend_->Call(*v.session, "GET", q);
   return WithBackend(v.Frame("Workflows", "workflows"), list.status(), [&] {
-    std::string h =
-        "<h1>Workflows</h1><form method=\"get\" action=\"/workflows\" class=\"filters\">"
-        "<label>Status <select name=\"status\">" +
-        Options(kWorkflowStatuses, status) + "</select></label><label>Kind <input name=\"kind\" value=\"" + Esc(kind) +
-        "\"></label><button type=\"submit\">Filter</button></form>";
-    h += WorkflowRows((*list)["items"]);
-    if ((*list)["nextCursor"].is_string()) {
-      std::string next = "/workflows?cursor=" + UrlEncode((*list)["nextCursor"].get<std::string>());
-      if (!status.empty()) next += "&status=" + UrlEncode(status);
-      if (!kind.empty()) next += "&kind=" + UrlEncode(kind);
-      h += "<p class=\"pager\"><a href=\"" + Esc(next) + "\" rel=\"next\">Older →</a></p>";
-    }
-    h += "<h2>Start a workflow</h2><form method=\"post\" action=\"/workflows\" class=\"stack\" id=\"start-workflow\">" +
-         CsrfField(v.csrf) +
-         "<label>Kind <input name=\"kind\" required maxlength=\"200\"></label>"
-         "<label>Queue <input name=\"queue\" value=\"default\" maxlength=\"200\"></label>"
-         "<label>Input (JSON) <textarea name=\"input\" rows=\"4\">{}</textarea></label>"
-         "<button type=\"submit\">Start</button></form>";
-    return h;
+    return Render("workflows", {{"statuses", StatusOptions(kWorkflowStatuses, status)},
+                                {"kind", kind},
+                                {"workflows", WorkflowRows((*list)["items"])},
+                                {"next", NextPage(*list, "/workflows", {{"status", status}, {"kind", kind}})},
+                                {"csrf", v.csrf}});
   });
 }
 
@@ -80,12 +66,65 @@ Response ConsoleModule::StartWorkflow(const Request&, Visit& v) {
     fr.error = "Name the workflow kind to start.";
   else if (in.is_discarded())
     fr.error = "The input is not valid JSON.";
-  if (!fr.error.empty()) return Html(400, Layout(fr, "<h1>Workflows</h1><p><a href=\"/workflows\">Back</a></p>"));
+  if (!fr.error.empty()) return Html(400, Layout(fr, Render("message", Message("Workflows", "", "/workflows"))));
   json body = {{"kind", kind}, {"queue", queue.empty() ? "default" : queue}, {"input", in}};
   auto r = backend_->Call(*v.session, "POST", "/workflows", &body);
   if (!r.ok()) return WithBackend(fr, r.status(), [] { return std::string(); });
   return Redirect("/workflows/" + UrlEncode(Str(*r, "id")));
 }
+
+namespace {
+// Promises created and not yet settled, which the page offers to resolve.
+json PendingPromises(const json& events) {
+  std::map<std::string, std::string> pending;
+  for (const auto& e : events) {
+    std::string type = Str(e, "type");
+    const json& p = e["payload"];
+    if (!p.is_object()) continue;
+    if (type == "PROMISE_CREATED") pending[Str(p, "promiseId")] = Str(p, "name");
+    if (type == "PROMISE_RESOLVED" || type == "PROMISE_REJECTED" || type == "PROMISE_TIMED_OUT") {
+      pending.erase(Str(p, "promiseId"));
+    }
+  }
+  json out = json::array();
+  for (const auto& [pid, name] : pending) {
+    if (!pid.empty()) out.push_back({{"promiseId", pid}, {"name", name}});
+  }
+  return out;
+}
+
+json WorkflowView(const json& x, const json& events) {
+  std::string status = Str(x, "status");
+  bool open = !Terminal(status);
+  json view = Badge(status);
+  view.update({{"id", Str(x, "id")},
+               {"kind", Str(x, "kind")},
+               {"queue", Str(x, "queue")},
+               {"createdAt", Str(x, "createdAt")},
+               {"updatedAt", Str(x, "updatedAt")},
+               {"parentId", Str(x, "parentId")},
+               {"input", JsonView(x["input"])},
+               {"output", JsonView(x["output"])},
+               {"error", Str(x, "error")},
+               {"open", open},
+               {"pendingPromises", open ? PendingPromises(events) : json::array()}});
+  return view;
+}
+
+json EventsView(const json& events) {
+  json out = json::array();
+  for (const auto& e : events) {
+    int64_t ms = e.contains("createdAtMs") && e["createdAtMs"].is_number() ? e["createdAtMs"].get<int64_t>() : 0;
+    const json& p = e["payload"];
+    bool shown = !p.is_null() && !(p.is_object() && p.empty());
+    out.push_back({{"sequence", e.value("sequence", 0)},
+                   {"type", Str(e, "type")},
+                   {"time", FormatMillis(ms)},
+                   {"payload", shown ? JsonView(p) : json(false)}});
+  }
+  return out;
+}
+}  // namespace
 
 Response ConsoleModule::WorkflowDetail(const Request& req, Visit& v) {
   const std::string& id = req.path_params.at("id");
@@ -95,60 +134,9 @@ Response ConsoleModule::WorkflowDetail(const Request& req, Visit& v) {
   auto fr = v.Frame("Workflow", "workflows");
   if (w.ok() && !Terminal(Str(*w, "status"))) fr.refresh_secs = 3;
   return WithBackend(fr, events.status(), [&] {
-    const json& x = *w;
-    std::string status = Str(x, "status");
-    std::string h = "<p class=\"crumbs\"><a href=\"/workflows\">Workflows</a> /</p><h1>" + Esc(Str(x, "kind")) + " " +
-                    StatusBadge(status) + "</h1>";
-    h += "<dl class=\"facts\"><dt>Execution</dt><dd class=\"mono\">" + Esc(Str(x, "id")) + "</dd><dt>Queue</dt><dd>" +
-         Esc(Str(x, "queue")) + "</dd><dt>Created</dt><dd>" + Esc(Str(x, "createdAt")) + "</dd><dt>Updated</dt><dd>" +
-         Esc(Str(x, "updatedAt")) + "</dd>";
-    if (x["parentId"].is_string()) {
-      h += "<dt>Parent</dt><dd><a class=\"mono\" href=\"/workflows/" + Esc(Str(x, "parentId")) + "\">" +
-           Esc(Str(x, "parentId")) + "</a></dd>";
-    }
-    h += "</dl><div class=\"io\"><section><h2>Input</h2>" + JsonBlock(x["input"]) +
-         "</section><section><h2>Output</h2>" + JsonBlock(x["output"]) + "</section>";
-    if (x["error"].is_string())
-      h += "<section><h2>Error</h2><pre class=\"error\">" + Esc(Str(x, "error")) + "</pre></section>";
-    h += "</div>";
-    // Promises created and not yet settled can be resolved here.
-    std::map<std::string, std::string> pending;
-    for (const auto& e : (*events)["items"]) {
-      std::string type = Str(e, "type");
-      const json& p = e["payload"];
-      if (!p.is_object()) continue;
-      if (type == "PROMISE_CREATED") pending[Str(p, "promiseId")] = Str(p, "name");
-      if (type == "PROMISE_RESOLVED" || type == "PROMISE_REJECTED" || type == "PROMISE_TIMED_OUT") {
-        pending.erase(Str(p, "promiseId"));
-      }
-    }
-    for (const auto& [pid, name] : pending) {
-      if (pid.empty() || Terminal(status)) continue;
-      h += "<section class=\"promise\"><h2>Waiting for promise “" + Esc(name) +
-           "”</h2><form method=\"post\" action=\"/workflows/" + Esc(Str(x, "id")) + "/promises/" + Esc(pid) +
-           "\" class=\"stack\">" + CsrfField(v.csrf) +
-           "<label>Value (JSON) <textarea name=\"value\" rows=\"3\">null</textarea></label>"
-           "<button type=\"submit\">Resolve</button></form></section>";
-    }
-    if (!Terminal(status)) {
-      h += "<form method=\"post\" action=\"/workflows/" + Esc(Str(x, "id")) + "/cancel\" class=\"inline\">" +
-           CsrfField(v.csrf) +
-           "<button type=\"submit\" class=\"danger\" data-confirm=\"Cancel this workflow?\">Cancel "
-           "workflow</button></form>";
-    }
-    h += "<h2>Timeline</h2><ol class=\"timeline\" id=\"timeline\">";
-    for (const auto& e : (*events)["items"]) {
-      int64_t ms = e.contains("createdAtMs") && e["createdAtMs"].is_number() ? e["createdAtMs"].get<int64_t>() : 0;
-      h += "<li><div class=\"ev-head\"><span class=\"seq\">#" + std::to_string(e.value("sequence", 0)) +
-           "</span> <strong class=\"ev-type\">" + Esc(Str(e, "type")) + "</strong> <time>" + Esc(FormatMillis(ms)) +
-           "</time></div>";
-      if (!e["payload"].is_null() && !(e["payload"].is_object() && e["payload"].empty())) {
-        h += "<details><summary>payload</summary>" + JsonBlock(e["payload"]) + "</details>";
-      }
-      h += "</li>";
-    }
-    h += "</ol>";
-    return h;
+    return Render("workflow", {{"workflow", WorkflowView(*w, (*events)["items"])},
+                               {"events", EventsView((*events)["items"])},
+                               {"csrf", v.csrf}});
   });
 }
 
@@ -166,7 +154,9 @@ Response ConsoleModule::ResolvePromise(const Request& req, Visit& v) {
   auto fr = v.Frame("Workflow", "workflows");
   if (value.is_discarded()) {
     fr.error = "The value is not valid JSON.";
-    return Html(400, Layout(fr, "<p><a href=\"/workflows/" + Esc(UrlEncode(id)) + "\">Back to the workflow</a></p>"));
+    return Html(
+        400,
+        Layout(fr, Render("message", Message("Workflow", "", "/workflows/" + UrlEncode(id), "Back to the workflow"))));
   }
   json body = {{"value", value}};
   auto r =

@@ -1,51 +1,50 @@
 #include "pages.h"
 
+#include <cstdlib>
 #include <ctime>
+
+#include <spdlog/spdlog.h>
 
 #include "identity.h"
 
+namespace flovyn::generated {
+const std::map<std::string, std::pair<std::string, std::string>>& app_templates();
+}  // namespace flovyn::generated
+
 namespace flovyn::app {
 
-std::string Esc(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 16);
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
+using nlohmann::json;
+
+const http::Templates& Views() {
+  static const http::Templates templates = [] {
+    std::map<std::string, std::string> sources;
+    for (const auto& [file, asset] : generated::app_templates()) {
+      sources.emplace(file.substr(0, file.rfind(".mustache")), asset.second);
     }
-  }
-  return out;
+    auto built = http::Templates::Build(std::move(sources));
+    if (!built.ok()) {
+      spdlog::critical("the console's templates: {}", built.status().message());
+      std::abort();
+    }
+    return std::move(*built);
+  }();
+  return templates;
 }
 
-std::string CsrfField(const std::string& token) {
-  return "<input type=\"hidden\" name=\"_csrf\" value=\"" + Esc(token) + "\">";
-}
+std::string Render(const char* name, const json& view) { return Views().Render(name, view); }
 
-std::string StatusBadge(const std::string& status) {
-  std::string cls = "badge";
+std::string BadgeClass(std::string_view status) {
+  std::string cls;
+  cls.reserve(status.size());
   for (char c : status) cls += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return "<span class=\"badge " + Esc(cls.substr(5)) + "\">" + Esc(status) + "</span>";
+  return cls;
 }
 
-std::string JsonBlock(const nlohmann::json& v) {
-  if (v.is_null()) return "<span class=\"muted\">—</span>";
-  return "<pre class=\"json\">" + Esc(v.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) + "</pre>";
+json Badge(const std::string& status) { return {{"status", status}, {"badgeClass", BadgeClass(status)}}; }
+
+json JsonView(const json& v) {
+  if (v.is_null()) return {{"text", false}};
+  return {{"text", v.dump(2, ' ', false, json::error_handler_t::replace)}};
 }
 
 std::string FormatMillis(int64_t ms) {
@@ -60,44 +59,29 @@ std::string FormatMillis(int64_t ms) {
 }
 
 std::string Layout(const Frame& f, const std::string& body) {
-  std::string h;
-  h.reserve(body.size() + 4096);
-  h += "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
-  if (f.refresh_secs > 0) h += "<meta http-equiv=\"refresh\" content=\"" + std::to_string(f.refresh_secs) + "\">";
-  h += "<title>" + Esc(f.title) +
-       " · Flovyn</title>"
-       "<link rel=\"stylesheet\" href=\"/assets/app.css\"><script src=\"/assets/app.js\" defer></script></head><body>";
-  h += "<header class=\"top\"><a class=\"brand\" href=\"/\">Flovyn</a>";
+  json view = {{"title", f.title},
+               {"refresh", f.refresh_secs > 0 ? json(f.refresh_secs) : json(false)},
+               {"backendDown", f.backend_down},
+               {"error", f.error},
+               {"notice", f.notice},
+               {"body", body},
+               {"member", false}};
   if (f.session) {
-    auto item = [&](const char* key, const char* href, const char* label) {
-      h += std::string("<a href=\"") + href + "\"" + (f.nav == key ? " class=\"active\" aria-current=\"page\"" : "") +
-           ">" + label + "</a>";
-    };
-    h += "<nav>";
-    item("overview", "/overview", "Overview");
-    item("workflows", "/workflows", "Workflows");
-    item("tasks", "/tasks", "Tasks");
-    item("workers", "/workers", "Workers");
-    item("worker-tokens", "/worker-tokens", "Worker tokens");
-    item("api-keys", "/api-keys", "API keys");
-    h += "</nav><div class=\"who\"><span class=\"org\">" + Esc(f.session->org.name) + "</span> <span class=\"muted\">" +
-         Esc(f.session->user.email) +
-         "</span>"
-         "<form method=\"post\" action=\"/sign-out\" class=\"inline\">" +
-         CsrfField(f.session->csrf_token) +
-         "<button type=\"submit\" class=\"link\" id=\"sign-out\">Sign out</button></form></div>";
+    static const std::array<std::array<const char*, 3>, 6> kNav = {
+        {{"overview", "/overview", "Overview"},
+         {"workflows", "/workflows", "Workflows"},
+         {"tasks", "/tasks", "Tasks"},
+         {"workers", "/workers", "Workers"},
+         {"worker-tokens", "/worker-tokens", "Worker tokens"},
+         {"api-keys", "/api-keys", "API keys"}}};
+    json nav = json::array();
+    for (const auto& [key, href, label] : kNav) {
+      nav.push_back({{"href", href}, {"label", label}, {"active", f.nav == key}});
+    }
+    view["member"] = {
+        {"nav", nav}, {"org", f.session->org.name}, {"email", f.session->user.email}, {"csrf", f.session->csrf_token}};
   }
-  h += "</header><main>";
-  if (f.backend_down) {
-    h += "<div class=\"alert warn\" role=\"alert\" id=\"backend-down\"><strong>The Flovyn server cannot be reached "
-         "right now.</strong> Nothing is lost: workflows keep their state on the server. Try again in a moment.</div>";
-  }
-  if (!f.error.empty()) h += "<div class=\"alert error\" role=\"alert\">" + Esc(f.error) + "</div>";
-  if (!f.notice.empty()) h += "<div class=\"alert ok\" role=\"status\">" + Esc(f.notice) + "</div>";
-  h += body;
-  h += "</main></body></html>\n";
-  return h;
+  return Render("layout", view);
 }
 
 }  // namespace flovyn::app
