@@ -51,7 +51,7 @@ runtime::ProcessSpec SpecFrom(const Settings& s, const config::Values& values) {
 std::string SecurityDocument() {
   // The route table as the server builds it: the engine's routes and the plugins'.
   engine::EngineModule engine({});
-  plugins::WorkerTokenPlugin tokens(engine, "");
+  plugins::WorkerTokenPlugin tokens("");
   http::Router router;
   engine.AddRoutes(router);
   tokens.AddRoutes(router);
@@ -90,7 +90,7 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     es.handler_threads = settings.grpc_handler_threads;
     es.handler_queue = static_cast<size_t>(settings.grpc_handler_queue);
     auto engine = std::make_unique<engine::EngineModule>(es);
-    auto tokens = std::make_unique<plugins::WorkerTokenPlugin>(*engine, settings.worker_token_secret);
+    auto tokens = std::make_unique<plugins::WorkerTokenPlugin>(settings.worker_token_secret);
     modules.push_back(std::move(engine));
     modules.push_back(std::move(tokens));
     for (const auto& f : extra_modules) modules.push_back(f());

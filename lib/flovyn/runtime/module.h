@@ -3,7 +3,9 @@
 // starts after migrations, and stops in reverse order during the drain.
 #pragma once
 
+#include <map>
 #include <string>
+#include <typeindex>
 #include <vector>
 
 #include "flovyn/core/status.h"
@@ -36,6 +38,26 @@ class StageCell;
 
 namespace flovyn::runtime {
 
+// What modules offer each other. A module provides a collaborator from its Start; a module
+// started after it finds it there by type, so no module reaches into another's insides. Written
+// and read only while modules start (one thread); what is provided lives until Stop.
+class Services {
+ public:
+  template <typename T>
+  void Provide(T& service) {
+    by_type_[std::type_index(typeid(T))] = &service;
+  }
+  // Null when no module started so far provides a T.
+  template <typename T>
+  T* Find() const {
+    auto it = by_type_.find(std::type_index(typeid(T)));
+    return it == by_type_.end() ? nullptr : static_cast<T*>(it->second);
+  }
+
+ private:
+  std::map<std::type_index, void*> by_type_;
+};
+
 // What a module may use. Everything outlives every module.
 struct Context {
   const config::Values& config;
@@ -43,6 +65,7 @@ struct Context {
   nats::Connection* nats;  // null when NATS is disabled
   metrics::Registry& metrics;
   const lifecycle::StageCell& stage;
+  Services& services;
 };
 
 class Module {

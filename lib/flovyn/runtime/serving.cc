@@ -261,7 +261,7 @@ bool Serving::StartComponents() {
 
 // In order; a module that fails stops those started before it, in reverse.
 bool Serving::StartModules() {
-  Context ctx{config_, pool_, nats_.get(), registry_, stage_};
+  Context ctx{config_, pool_, nats_.get(), registry_, stage_, services_};
   for (size_t started = 0; started < modules_.size(); ++started) {
     if (Status s = modules_[started]->Start(ctx); !s.ok()) {
       spdlog::error("startup failed: module {}: {}", modules_[started]->name(), s.message());

@@ -65,6 +65,7 @@ class Serving {
   lifecycle::SignalWatcher signals_;
   lifecycle::StageCell stage_;
   metrics::Registry registry_;
+  runtime::Services services_;  // what modules provide each other while starting
   std::unique_ptr<trace::Tracer> tracer_;
   db::Pool pool_;
   db::Pool probe_pool_;  // probes get their own connection so they never queue behind traffic

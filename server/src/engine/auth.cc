@@ -8,47 +8,8 @@
 namespace flovyn::engine {
 
 namespace {
-constexpr auto kCacheTtl = std::chrono::seconds(2);
 using crypto::ConstantTimeEqual;
 }  // namespace
-
-std::string TokenHash(const std::string& secret, const std::string& token) {
-  return crypto::Hex(crypto::HmacSha256(secret, token));
-}
-
-std::string NewWorkerToken() { return "fwt_" + crypto::RandomToken(32); }
-
-StatusOr<std::optional<Principal>> WorkerTokenAuthenticator::Authenticate(const std::string& credential,
-                                                                          const std::string&) {
-  if (credential.rfind("fwt_", 0) != 0) return std::optional<Principal>();
-  std::string hash = TokenHash(secret_, credential);
-  auto now = std::chrono::steady_clock::now();
-  {
-    MutexLock l(mu_);
-    auto it = cache_.find(hash);
-    if (it != cache_.end() && it->second.until > now) return std::optional<Principal>(it->second.principal);
-  }
-  auto r = pool_.Query(
-      "UPDATE worker_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL "
-      "RETURNING id, tenant_id",
-      {hash});
-  if (!r.ok()) return r.status();
-  if (r->rows() == 0) return Status(StatusCode::kUnauthenticated, "invalid or revoked worker token");
-  Principal p;
-  p.kind = Principal::Kind::kWorkerToken;
-  p.id = std::string(r->Get(0, 0));
-  p.tenant_id = std::string(r->Get(0, 1));
-  p.role = "worker";
-  MutexLock l(mu_);
-  if (cache_.size() > 10000) cache_.clear();
-  cache_[hash] = Cached{p, now + kCacheTtl};
-  return std::optional<Principal>(p);
-}
-
-void WorkerTokenAuthenticator::Invalidate() {
-  MutexLock l(mu_);
-  cache_.clear();
-}
 
 StatusOr<std::optional<Principal>> StaticApiKeyAuthenticator::Authenticate(const std::string& credential,
                                                                            const std::string&) {

@@ -1,6 +1,6 @@
-// Who is calling: worker tokens (fwt_..., HMAC-SHA256 with WORKER_TOKEN_SECRET, stored hashed)
-// and static API keys from the configuration file. The Authenticator interface is the seam for
-// more schemes (the console's JWTs). A principal belongs to one tenant, or is a platform admin.
+// Who is calling: the Authenticator interface, and static API keys from the configuration file.
+// Other schemes plug in through it: the console's JWTs and API keys (console_auth.h) and worker
+// tokens (the worker-token plugin). A principal belongs to one tenant, or is a platform admin.
 // Thread-safe.
 #pragma once
 
@@ -35,29 +35,6 @@ class Authenticator {
   // nullopt: not this scheme's credential (try the next); error: this scheme's and invalid.
   // `source`: the caller's network address (for per-source limits).
   virtual StatusOr<std::optional<Principal>> Authenticate(const std::string& credential, const std::string& source) = 0;
-};
-
-// HMAC-SHA256(secret, token) in lower-case hex.
-std::string TokenHash(const std::string& secret, const std::string& token);
-// "fwt_" + 43 base64url characters of randomness.
-std::string NewWorkerToken();
-
-class WorkerTokenAuthenticator final : public Authenticator {
- public:
-  WorkerTokenAuthenticator(db::Pool& pool, std::string secret) : pool_(pool), secret_(std::move(secret)) {}
-  StatusOr<std::optional<Principal>> Authenticate(const std::string& credential, const std::string& source) override;
-  // Forget cached verdicts (after a revocation here).
-  void Invalidate();
-
- private:
-  struct Cached {
-    Principal principal;
-    std::chrono::steady_clock::time_point until;
-  };
-  db::Pool& pool_;
-  std::string secret_;
-  Mutex mu_;
-  std::map<std::string, Cached> cache_ GUARDED_BY(mu_);  // by hash
 };
 
 struct StaticApiKey {

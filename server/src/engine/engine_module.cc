@@ -57,6 +57,9 @@ Status EngineModule::Start(const runtime::Context& ctx) {
     auth_->Add(std::make_shared<ConsoleApiKeyAuthenticator>(o, by_owner));
   }
   rest_ = std::make_unique<RestContext>(*auth_, *tenancy_);
+  // What plugins may use: they add authenticators to the chain and admit their REST calls.
+  ctx.services.Provide(*auth_);
+  ctx.services.Provide(*rest_);
   calls_ = std::make_unique<CallContext>(*auth_, *tenancy_, *handlers_);
   waiting_ = std::make_unique<Waiting>(*hub_, settings_.dispatch, metrics_.get());
   lifecycle_svc_ = std::make_unique<WorkerLifecycleService>(*store_, *calls_);

@@ -45,11 +45,6 @@ class EngineModule final : public runtime::Module {
   void BeginDrain() override;
   void Stop() override;
 
-  // For plugins, valid after Start.
-  AuthChain& auth() { return *auth_; }
-  WorkHub& hub() { return *hub_; }
-  RestContext& rest() { return *rest_; }
-
  private:
   EngineSettings settings_;
   std::unique_ptr<WorkHub> hub_;
