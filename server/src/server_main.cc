@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/engine_metrics.h"
 #include "engine/engine_module.h"
 #include "engine/limits.h"
 #include "engine/policy.h"
@@ -64,6 +65,7 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
   hooks.version = FLOVYN_VERSION;
   hooks.documents["--limits-catalogue"] = [] { return engine::limits::Markdown(); };
   hooks.documents["--security-matrix"] = [] { return SecurityDocument(); };
+  hooks.metrics = engine::EngineMetricSpecs();
   hooks.run = [&extra_modules](const runtime::Command& cmd, const config::Values& values) {
     Settings settings = Settings::From(values);
     if (!settings.security_enabled) {

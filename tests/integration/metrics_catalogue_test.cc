@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/engine_metrics.h"
 #include "engine_harness.h"
 #include "flovyn/metrics/catalogue.h"
 #include "otlp_collector.h"
@@ -154,7 +155,7 @@ TEST(MetricsCatalogueTest, EveryCatalogueMetricIsExposedAndEngineMetricsMoveWith
   EXPECT_TRUE(moved("flovyn_grpc_requests_total"));
   EXPECT_TRUE(moved("flovyn_http_requests_total"));
 
-  for (const auto* m : metrics::Catalogue()) {
+  for (const auto* m : metrics::Catalogue(engine::EngineMetricSpecs())) {
     EXPECT_NE(after.find(std::string("# TYPE ") + m->name + " "), std::string::npos) << m->name << " is not exposed";
   }
   std::string dir = MakeTempDir("flovyn-catalogue");

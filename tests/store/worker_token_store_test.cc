@@ -1,10 +1,10 @@
 // The worker-token plugin's store and authenticator in-process, over the server's and the
 // plugin's migrations.
-#include "store_fixture.h"
-#include "worker_token_auth.h"
 #include "worker_token_store.h"
 
 #include "flovyn/migrate/migrator.h"
+#include "store_fixture.h"
+#include "worker_token_auth.h"
 
 namespace flovyn::generated {
 std::vector<flovyn::migrate::Migration> server_core_migrations();

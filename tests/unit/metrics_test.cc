@@ -81,6 +81,7 @@ TEST(MetricsTest, PromtoolAcceptsTheOutput) {
 }  // namespace
 }  // namespace flovyn::metrics
 
+#include "engine/engine_metrics.h"
 #include "flovyn/metrics/catalogue.h"
 
 namespace flovyn::metrics {
@@ -90,13 +91,13 @@ TEST(MetricsCatalogueTest, DocsMetricsMdIsGeneratedFromTheCatalogue) {
   std::ifstream in(std::string(FLOVYN_SOURCE_DIR) + "/docs/metrics.md");
   std::stringstream ss;
   ss << in.rdbuf();
-  EXPECT_EQ(ss.str(), CatalogueMarkdown())
+  EXPECT_EQ(ss.str(), CatalogueMarkdown(engine::EngineMetricSpecs()))
       << "docs/metrics.md drifted: regenerate it with `flovyn-server --metrics-catalogue > docs/metrics.md`";
 }
 
 TEST(MetricsCatalogueTest, NamesFollowPrometheusConventions) {
   std::set<std::string> names;
-  for (const auto* m : Catalogue()) {
+  for (const auto* m : Catalogue(engine::EngineMetricSpecs())) {
     std::string n = m->name;
     EXPECT_TRUE(names.insert(n).second) << "declared twice: " << n;
     EXPECT_TRUE(n.rfind("flovyn_", 0) == 0 || n.rfind("process_", 0) == 0) << n;

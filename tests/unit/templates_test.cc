@@ -25,8 +25,9 @@ TEST(TemplatesTest, ValuesAreEscapedUnlessTheTemplateSaysOtherwise) {
 }
 
 TEST(TemplatesTest, SectionsRepeatHideAndScope) {
-  auto t = Build({{"p", "{{#items}}[{{name}}:{{n}}{{#on}}!{{/on}}]{{/items}}{{^items}}none{{/items}}"
-                        "{{#empty}}E{{/empty}}{{#missing}}M{{/missing}}{{#nil}}N{{/nil}}"}});
+  auto t = Build({{"p",
+                   "{{#items}}[{{name}}:{{n}}{{#on}}!{{/on}}]{{/items}}{{^items}}none{{/items}}"
+                   "{{#empty}}E{{/empty}}{{#missing}}M{{/missing}}{{#nil}}N{{/nil}}"}});
   json view = {{"items", {{{"name", "a"}, {"n", 1}, {"on", true}}, {{"name", "b"}, {"n", 2.5}, {"on", false}}}},
                {"empty", ""},
                {"nil", nullptr}};
@@ -53,9 +54,9 @@ TEST(TemplatesTest, UnknownTemplateAborts) {
 }
 
 TEST(ConsoleTemplatesTest, EveryPageTemplateParsesAndTheFrameEscapes) {
-  for (const char* name : {"layout", "csrf", "badge", "json", "pager", "status_options", "message", "workflow_rows",
-                           "overview", "workflows", "workflow", "tasks", "workers", "credentials", "sign_in",
-                           "sign_up"}) {
+  for (const char* name :
+       {"layout", "csrf", "badge", "json", "pager", "status_options", "message", "workflow_rows", "overview",
+        "workflows", "workflow", "tasks", "workers", "credentials", "sign_in", "sign_up"}) {
     EXPECT_TRUE(app::Views().Has(name)) << name;
   }
   app::Session s;

@@ -113,9 +113,8 @@ std::optional<trace::SpanContext> CallerContext(::grpc::ServerContextBase* ctx) 
   return trace::SpanContext::Parse(std::string_view(it->second.data(), it->second.size()));
 }
 
-CallSpan::CallSpan(::grpc::ServerContextBase* ctx, const char* method)
-    : span_(std::string("flovyn.v1/") + method, trace::Kind::kServer, CallerContext(ctx), false),
-      scope_(span_.context()) {}
+CallSpan::CallSpan(::grpc::ServerContextBase* ctx, std::string name)
+    : span_(std::move(name), trace::Kind::kServer, CallerContext(ctx), false), scope_(span_.context()) {}
 
 ::grpc::Status ToGrpc(const Status& s) {
   if (s.ok()) return ::grpc::Status::OK;

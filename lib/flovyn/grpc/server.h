@@ -36,10 +36,11 @@ namespace flovyn::grpcsvc {
 std::optional<trace::SpanContext> CallerContext(::grpc::ServerContextBase* ctx);
 
 // The server span of one call: child of the caller's `traceparent` metadata, current on this
-// thread for the handler's duration (so store spans nest under it).
+// thread for the handler's duration (so store spans nest under it). `name` is the program's
+// ("flovyn.v1/PollWorkflow").
 class CallSpan {
  public:
-  CallSpan(::grpc::ServerContextBase* ctx, const char* method);
+  CallSpan(::grpc::ServerContextBase* ctx, std::string name);
   trace::Span& span() { return span_; }
 
  private:

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+
 #include <kainjow/mustache.hpp>
 
 namespace flovyn::http {

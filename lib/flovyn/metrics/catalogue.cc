@@ -1,6 +1,7 @@
 #include "flovyn/metrics/catalogue.h"
 
 #include <sstream>
+#include <string_view>
 
 namespace flovyn::metrics {
 namespace catalogue {
@@ -109,48 +110,6 @@ const MetricSpec kTraceSpansDropped{"flovyn_trace_spans_dropped_total",
 const MetricSpec kTraceSpansExported{
     "flovyn_trace_spans_exported_total", T::kCounter, "Spans exported over OTLP.", {}, "NATS and tracing"};
 
-const MetricSpec kWorkflowsStarted{
-    "flovyn_workflows_started_total", T::kCounter, "Workflow executions started, by kind.", {"kind"}, "Engine"};
-const MetricSpec kWorkflowsCompleted{
-    "flovyn_workflows_completed_total", T::kCounter, "Workflow executions completed, by kind.", {"kind"}, "Engine"};
-const MetricSpec kWorkflowsFailed{
-    "flovyn_workflows_failed_total", T::kCounter, "Workflow executions failed, by kind.", {"kind"}, "Engine"};
-const MetricSpec kWorkflowsCancelled{
-    "flovyn_workflows_cancelled_total", T::kCounter, "Workflow executions cancelled, by kind.", {"kind"}, "Engine"};
-const MetricSpec kTasks{"flovyn_tasks_total",
-                        T::kCounter,
-                        "Task attempts ended, by outcome (completed, retried, failed, cancelled).",
-                        {"outcome"},
-                        "Engine"};
-const MetricSpec kDispatchLatency{"flovyn_dispatch_latency_seconds",
-                                  T::kHistogram,
-                                  "Time work waited between becoming available and being claimed, by kind.",
-                                  {"kind"},
-                                  "Engine"};
-const MetricSpec kQueueDepth{"flovyn_queue_depth",
-                             T::kGauge,
-                             "Work available and not yet claimed, by kind and queue (refreshed every few seconds).",
-                             {"kind", "queue"},
-                             "Engine"};
-const MetricSpec kLeaseExpiries{"flovyn_lease_expiries_total",
-                                T::kCounter,
-                                "Claims whose lease ran out and whose work went back to the queue, by kind.",
-                                {"kind"},
-                                "Engine"};
-const MetricSpec kSweepErrors{"flovyn_sweep_errors_total",
-                              T::kCounter,
-                              "Rows a background sweep could not handle, by sweep (timers, promise-timeouts, "
-                              "workflow-leases, task-leases); each was logged and skipped, the sweep went on.",
-                              {"sweep"},
-                              "Engine"};
-const MetricSpec kTimerLag{
-    "flovyn_timer_lag_seconds", T::kHistogram, "How late timers fired after their due time.", {}, "Engine"};
-const MetricSpec kTimersFired{"flovyn_timers_fired_total", T::kCounter, "Timers fired.", {}, "Engine"};
-const MetricSpec kLongPollsActive{
-    "flovyn_long_polls_active", T::kGauge, "Long-polls waiting for work, by kind.", {"kind"}, "Engine"};
-const MetricSpec kStreamsActive{
-    "flovyn_notification_streams_active", T::kGauge, "Open notification streams.", {}, "Engine"};
-
 const MetricSpec kProcessCpu{
     "process_cpu_seconds_total", T::kCounter, "Total user and system CPU time spent in seconds.", {}, "Process"};
 const MetricSpec kProcessResident{
@@ -167,58 +126,35 @@ const MetricSpec kProcessMaxFds{
 
 const std::vector<const MetricSpec*>& Catalogue() {
   using namespace catalogue;
-  static const std::vector<const MetricSpec*> all{&kHttpRequests,
-                                                  &kHttpRequestDuration,
-                                                  &kGrpcRequests,
-                                                  &kGrpcRequestDuration,
-                                                  &kConnectionsOpen,
-                                                  &kConnectionsRefused,
-                                                  &kConnectionsShed,
-                                                  &kAcceptErrors,
-                                                  &kSeriesOverflow,
-                                                  &kPoolConnections,
-                                                  &kPoolMaxConnections,
-                                                  &kPoolWaiting,
-                                                  &kPoolConnectFailures,
-                                                  &kPoolAcquireTimeouts,
-                                                  &kHealthCheckUp,
-                                                  &kHealthCheckRuns,
-                                                  &kLifecycleStage,
-                                                  &kBuildInfo,
-                                                  &kMigrationDuration,
-                                                  &kNatsConnected,
-                                                  &kNatsReconnects,
-                                                  &kTraceSpansDropped,
-                                                  &kTraceSpansExported,
-                                                  &kWorkflowsStarted,
-                                                  &kWorkflowsCompleted,
-                                                  &kWorkflowsFailed,
-                                                  &kWorkflowsCancelled,
-                                                  &kTasks,
-                                                  &kDispatchLatency,
-                                                  &kQueueDepth,
-                                                  &kLeaseExpiries,
-                                                  &kSweepErrors,
-                                                  &kTimerLag,
-                                                  &kTimersFired,
-                                                  &kLongPollsActive,
-                                                  &kStreamsActive,
-                                                  &kProcessCpu,
-                                                  &kProcessResident,
-                                                  &kProcessVirtual,
-                                                  &kProcessStart,
-                                                  &kProcessOpenFds,
-                                                  &kProcessMaxFds};
+  static const std::vector<const MetricSpec*> all{
+      &kHttpRequests,       &kHttpRequestDuration, &kGrpcRequests,        &kGrpcRequestDuration, &kConnectionsOpen,
+      &kConnectionsRefused, &kConnectionsShed,     &kAcceptErrors,        &kSeriesOverflow,      &kPoolConnections,
+      &kPoolMaxConnections, &kPoolWaiting,         &kPoolConnectFailures, &kPoolAcquireTimeouts, &kHealthCheckUp,
+      &kHealthCheckRuns,    &kLifecycleStage,      &kBuildInfo,           &kMigrationDuration,   &kNatsConnected,
+      &kNatsReconnects,     &kTraceSpansDropped,   &kTraceSpansExported,  &kProcessCpu,          &kProcessResident,
+      &kProcessVirtual,     &kProcessStart,        &kProcessOpenFds,      &kProcessMaxFds};
   return all;
 }
 
-std::string CatalogueMarkdown() {
+std::vector<const MetricSpec*> Catalogue(const std::vector<const MetricSpec*>& program) {
+  // The shared series, then the program's, then the standard process ones.
+  std::vector<const MetricSpec*> all;
+  for (const auto* m : Catalogue())
+    if (std::string_view(m->group) != "Process") all.push_back(m);
+  all.insert(all.end(), program.begin(), program.end());
+  for (const auto* m : Catalogue())
+    if (std::string_view(m->group) == "Process") all.push_back(m);
+  return all;
+}
+
+std::string CatalogueMarkdown(const std::vector<const MetricSpec*>& program) {
   std::ostringstream o;
-  o << "# Metrics\n\nGenerated from `lib/flovyn/metrics/catalogue.cc` by `flovyn-server --metrics-catalogue`; "
+  o << "# Metrics\n\nGenerated from `lib/flovyn/metrics/catalogue.cc` and the program's own series (the "
+       "engine's in `server/src/engine/engine_metrics.cc`) by `flovyn-server --metrics-catalogue`; "
        "a test fails when this file drifts from the code.\n\nServed in the Prometheus text format on "
        "`METRICS__PORT` (`/metrics`) when `METRICS__ENABLED=true`. Durations are in seconds.\n";
   std::string group;
-  for (const auto* m : Catalogue()) {
+  for (const auto* m : Catalogue(program)) {
     if (group != m->group) {
       group = m->group;
       o << "\n## " << group << "\n\n| metric | type | labels | meaning |\n|---|---|---|---|\n";

@@ -53,7 +53,7 @@ int Main(int argc, char** argv, const config::Schema& schema, const ProgramHooks
     return 0;
   }
   if (cmd.kind == Command::kMetricsCatalogue) {
-    std::fputs(metrics::CatalogueMarkdown().c_str(), stdout);
+    std::fputs(metrics::CatalogueMarkdown(hooks.metrics).c_str(), stdout);
     return 0;
   }
   for (const auto& flag : cmd.config_flags) {

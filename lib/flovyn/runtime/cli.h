@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "flovyn/config/config.h"
+#include "flovyn/metrics/catalogue.h"
 
 namespace flovyn::runtime {
 
@@ -35,6 +36,8 @@ struct ProgramHooks {
   std::string version;
   // Extra documents printed by a flag and exit ("--limits-catalogue" -> docs/limits.md).
   std::map<std::string, std::function<std::string()>> documents;
+  // The program's own metric series, listed by --metrics-catalogue after the shared ones.
+  std::vector<const metrics::MetricSpec*> metrics;
 };
 
 // Parses the command line, loads the configuration (reporting every error and exiting 2),

@@ -27,8 +27,7 @@ constexpr const char* kUse = R"sql(
 
 namespace {
 WorkerTokenInfo TokenOf(const db::Row& r) {
-  return {r.Str("id"),           r.Str("name"),         r.Str("prefix"), r.Str("created_at"),
-          r.Opt("last_used_at"), r.Opt("revoked_at")};
+  return {r.Str("id"), r.Str("name"), r.Str("prefix"), r.Str("created_at"), r.Opt("last_used_at"), r.Opt("revoked_at")};
 }
 }  // namespace
 

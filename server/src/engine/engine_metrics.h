@@ -1,27 +1,39 @@
-// The engine's series from the metrics catalogue, registered once and shared by the store,
-// the scheduler and the gRPC services. Thread-safe (the metric types are).
+// The engine's own series: declared here (and listed in docs/metrics.md through
+// EngineMetricSpecs), registered once and shared by the store, the scheduler and the gRPC
+// services. Thread-safe (the metric types are).
 #pragma once
+
+#include <vector>
 
 #include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
 
 namespace flovyn::engine {
 
+namespace metric {
+extern const metrics::MetricSpec kWorkflowsStarted, kWorkflowsCompleted, kWorkflowsFailed, kWorkflowsCancelled, kTasks,
+    kDispatchLatency, kQueueDepth, kLeaseExpiries, kSweepErrors, kTimerLag, kTimersFired, kLongPollsActive,
+    kStreamsActive;
+}  // namespace metric
+
+// Every engine series, for the catalogue (runtime::ProgramHooks::metrics).
+const std::vector<const metrics::MetricSpec*>& EngineMetricSpecs();
+
 struct EngineMetrics {
   explicit EngineMetrics(metrics::Registry& r)
-      : started(r.CounterOf(metrics::catalogue::kWorkflowsStarted)),
-        completed(r.CounterOf(metrics::catalogue::kWorkflowsCompleted)),
-        failed(r.CounterOf(metrics::catalogue::kWorkflowsFailed)),
-        cancelled(r.CounterOf(metrics::catalogue::kWorkflowsCancelled)),
-        tasks(r.CounterOf(metrics::catalogue::kTasks)),
-        dispatch(r.HistogramOf(metrics::catalogue::kDispatchLatency)),
-        depth(r.GaugeOf(metrics::catalogue::kQueueDepth)),
-        lease_expiries(r.CounterOf(metrics::catalogue::kLeaseExpiries)),
-        sweep_errors(r.CounterOf(metrics::catalogue::kSweepErrors)),
-        timer_lag(*r.HistogramOf(metrics::catalogue::kTimerLag).With({})),
-        timers_fired(*r.CounterOf(metrics::catalogue::kTimersFired).With({})),
-        long_polls(r.GaugeOf(metrics::catalogue::kLongPollsActive)),
-        streams(*r.GaugeOf(metrics::catalogue::kStreamsActive).With({})) {}
+      : started(r.CounterOf(metric::kWorkflowsStarted)),
+        completed(r.CounterOf(metric::kWorkflowsCompleted)),
+        failed(r.CounterOf(metric::kWorkflowsFailed)),
+        cancelled(r.CounterOf(metric::kWorkflowsCancelled)),
+        tasks(r.CounterOf(metric::kTasks)),
+        dispatch(r.HistogramOf(metric::kDispatchLatency)),
+        depth(r.GaugeOf(metric::kQueueDepth)),
+        lease_expiries(r.CounterOf(metric::kLeaseExpiries)),
+        sweep_errors(r.CounterOf(metric::kSweepErrors)),
+        timer_lag(*r.HistogramOf(metric::kTimerLag).With({})),
+        timers_fired(*r.CounterOf(metric::kTimersFired).With({})),
+        long_polls(r.GaugeOf(metric::kLongPollsActive)),
+        streams(*r.GaugeOf(metric::kStreamsActive).With({})) {}
 
   metrics::Family<metrics::Counter>& started;
   metrics::Family<metrics::Counter>& completed;

@@ -81,7 +81,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
   auto* reactor = ctx->DefaultReactor();
   bool queued = handlers_.TrySubmit([this, ctx, reactor, service, method, fn = std::move(fn)] {
     if (ctx->IsCancelled()) return reactor->Finish({::grpc::StatusCode::CANCELLED, "the caller went away"});
-    grpcsvc::CallSpan span(ctx, method);
+    grpcsvc::CallSpan span(ctx, SpanName(method));
     auto tenant = Tenant(ctx, service, method);
     reactor->Finish(tenant.ok() ? fn(*tenant) : ToGrpc(tenant.status()));
   });

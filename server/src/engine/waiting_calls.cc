@@ -1,6 +1,7 @@
 #include "engine/waiting_calls.h"
 
 #include "engine/limits.h"
+#include "engine/wire.h"
 #include "flovyn/core/mutex.h"
 #include "flovyn/grpc/serial_writer.h"
 #include "flovyn/grpc/server.h"
@@ -183,7 +184,7 @@ class StreamReactor final : public grpcsvc::SerialWriter<v1::WorkNotification> {
  private:
   void Admit() {
     {
-      grpcsvc::CallSpan span(ctx_, "SubscribeToNotifications");
+      grpcsvc::CallSpan span(ctx_, SpanName("SubscribeToNotifications"));
       auto tenant = calls_.Tenant(ctx_, service_, "SubscribeToNotifications");
       RecursiveMutexLock l(mu_);
       if (!tenant.ok()) return FinishLocked(ToGrpc(tenant.status()));

@@ -2,6 +2,8 @@
 // store and the command handlers never see protobuf. Pure functions; thread-safe.
 #pragma once
 
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/commands.h"
@@ -9,6 +11,9 @@
 #include "flovyn/v1/flovyn.pb.h"
 
 namespace flovyn::engine {
+
+// The trace span of a worker-protocol call: "flovyn.v1/" + the method.
+inline std::string SpanName(std::string_view method) { return "flovyn.v1/" + std::string(method); }
 
 // INVALID_ARGUMENT for an empty or unknown command (one with no field of the oneof set).
 StatusOr<std::vector<WorkflowCommand>> FromProto(const google::protobuf::RepeatedPtrField<v1::WorkflowCommand>& in);
