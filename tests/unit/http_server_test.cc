@@ -131,5 +131,73 @@ TEST_F(HttpServerTest, DrainLetsInFlightRequestsFinishAndRefusesNewConnections) 
   EXPECT_EQ(refused.status, 0) << refused.body;
 }
 
+// A connection kept open across requests.
+class Connection {
+ public:
+  explicit Connection(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    timeval tv{2, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~Connection() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  // Sends a request and reads one whole response (its body is "{}").
+  std::string Exchange(const std::string& request) {
+    (void)!::write(fd_, request.data(), request.size());
+    std::string out;
+    char buf[4096];
+    while (out.find("\r\n\r\n{}") == std::string::npos) {
+      ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+  // True when the server has closed its side (a read returns end of stream).
+  bool ClosedByServer() {
+    char c;
+    return ::read(fd_, &c, 1) == 0;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+TEST(HttpDrainTest, ConnectionsCloseAfterTheirNextResponseOnceTheDrainManagerSaysSoWhileNewOnesAreServed) {
+  Router router;
+  router.Add("GET", "/api/x", Sync([](const Request&) { return JsonResponse(200, "{}"); }));
+  lifecycle::DrainManager drain;
+  ServerOptions o;
+  o.bind_address = "127.0.0.1";
+  o.drain = &drain;
+  Server server(o, router, [] { return true; });
+  ASSERT_TRUE(server.Start().ok());
+  const std::string get = "GET /api/x HTTP/1.1\r\nHost: x\r\n\r\n";
+
+  Connection kept(server.port());
+  ASSERT_TRUE(kept.connected());
+  std::string first = kept.Exchange(get);
+  ASSERT_NE(first.find("HTTP/1.1 200"), std::string::npos) << first;
+  EXPECT_EQ(first.find("Connection: close"), std::string::npos) << "kept alive before the drain: " << first;
+
+  drain.BeginClosingConnections();
+  std::string second = kept.Exchange(get);
+  ASSERT_NE(second.find("HTTP/1.1 200"), std::string::npos) << "the request in hand is still served: " << second;
+  EXPECT_NE(second.find("Connection: close"), std::string::npos) << second;
+  EXPECT_TRUE(kept.ClosedByServer());
+
+  Connection fresh(server.port());
+  ASSERT_TRUE(fresh.connected()) << "the listener still accepts during the shutdown delay";
+  std::string third = fresh.Exchange(get);
+  EXPECT_NE(third.find("HTTP/1.1 200"), std::string::npos) << third;
+  EXPECT_NE(third.find("Connection: close"), std::string::npos) << third;
+  server.Stop();
+}
+
 }  // namespace
 }  // namespace flovyn::http

@@ -92,6 +92,8 @@ class Server::Impl {
   std::vector<std::shared_ptr<std::atomic<bool>>> handler_done;
   std::atomic<bool> draining{false};
   int bound_port = 0;
+  // Whether a connection should end after its current response.
+  bool Closing() const { return draining || (opt.drain != nullptr && opt.drain->ShouldClose()); }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -120,6 +122,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void Read() {
+    // Once the listener stops accepting, an idle connection ends here; while the drain manager
+    // only asks connections to close, a request already on its way is served (with
+    // `Connection: close`), not dropped.
     if (srv_.draining) return Close();
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(srv_.opt.max_header_bytes));
@@ -246,7 +251,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(r.status), version_);
     res->set(bhttp::field::content_type, r.content_type);
     for (auto& [k, v] : r.headers) res->set(k, v);
-    bool keep = keep_alive_ && !close_after_ && !srv_.draining;
+    bool keep = keep_alive_ && !close_after_ && !srv_.Closing();
     res->keep_alive(keep);
     res->body() = std::move(r.body);
     res->prepare_payload();

@@ -12,6 +12,7 @@
 
 #include "flovyn/core/status.h"
 #include "flovyn/http/router.h"
+#include "flovyn/lifecycle/drain.h"
 
 namespace flovyn::metrics {
 class Registry;
@@ -31,6 +32,9 @@ struct ServerOptions {
   // fails for want of descriptors or memory the listener backs off (10 ms doubling to 1 s).
   int max_connections = 1000;
   const char* listener_label = "http";  // the `listener` label of the connection metrics
+  // Consulted per connection after each response: once it says so, the response carries
+  // `Connection: close` and the connection ends. Null: only StopAccepting closes connections.
+  const lifecycle::DrainManager* drain = nullptr;
 };
 
 class Server {

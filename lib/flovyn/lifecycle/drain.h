@@ -1,8 +1,12 @@
 // The process's drain state (after Envoy's drain manager): requested once, by the first SIGTERM
 // or SIGINT, and asked by whoever must act on it: the main thread waits for it, retrying loops
-// (migrations before the database is up) stop waiting on it. Thread-safe.
+// (migrations before the database is up) stop waiting on it. Once the drain begins, listeners
+// ask `ShouldClose()` per connection after each response, so keep-alive clients move to
+// another replica during the shutdown delay while new connections are still served.
+// Thread-safe; ShouldClose takes no lock.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -28,6 +32,10 @@ class DrainManager {
     MutexLock l(mu_);
     while (!requested_) cv_.Wait(mu_);
   }
+  // From now on connections close after their current response.
+  void BeginClosingConnections() { closing_.store(true, std::memory_order_release); }
+  bool ShouldClose() const { return closing_.load(std::memory_order_acquire); }
+
   // Sleeps up to `d`; true when a drain was requested meanwhile.
   bool WaitFor(std::chrono::milliseconds d) {
     auto until = std::chrono::steady_clock::now() + d;
@@ -42,6 +50,7 @@ class DrainManager {
   mutable Mutex mu_;
   CondVar cv_;
   bool requested_ GUARDED_BY(mu_) = false;
+  std::atomic<bool> closing_{false};
 };
 
 }  // namespace flovyn::lifecycle

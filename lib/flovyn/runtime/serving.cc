@@ -169,6 +169,7 @@ bool Serving::Listen() {
   o.max_body_bytes = spec_.http_max_body_bytes;
   o.read_timeout = spec_.http_read_timeout;
   o.max_connections = spec_.http_max_connections;
+  o.drain = &drain_;
   http_ = std::make_unique<http::Server>(
       o, router_, [this] { return stage_.ApiOpen(); }, &registry_);
   if (Status s = http_->Start(); !s.ok()) {
@@ -293,6 +294,9 @@ bool Serving::StartGrpc() {
 int Serving::Drain() {
   auto t_drain = Clock::now();
   SetStage(Stage::kDraining);
+  // Keep-alive clients are told to reconnect (to another replica, once the endpoints change)
+  // while the listener still accepts during the shutdown delay.
+  drain_.BeginClosingConnections();
   auto phase = Clock::now();
   if (spec_.shutdown_delay.count() > 0) {
     std::this_thread::sleep_for(spec_.shutdown_delay);
