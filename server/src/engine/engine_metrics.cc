@@ -53,7 +53,10 @@ const MetricSpec kStreamsActive{
 
 const std::vector<const metrics::MetricSpec*>& EngineMetricSpecs() {
   using namespace metric;
-  static const std::vector<const metrics::MetricSpec*> all{&kWorkflowsStarted, &kWorkflowsCompleted, &kWorkflowsFailed, &kWorkflowsCancelled, &kTasks, &kDispatchLatency, &kQueueDepth, &kLeaseExpiries, &kSweepErrors, &kTimerLag, &kTimersFired, &kLongPollsActive, &kStreamsActive};
+  static const std::vector<const metrics::MetricSpec*> all{
+      &kWorkflowsStarted, &kWorkflowsCompleted, &kWorkflowsFailed, &kWorkflowsCancelled, &kTasks,
+      &kDispatchLatency,  &kQueueDepth,         &kLeaseExpiries,   &kSweepErrors,        &kTimerLag,
+      &kTimersFired,      &kLongPollsActive,    &kStreamsActive};
   return all;
 }
 

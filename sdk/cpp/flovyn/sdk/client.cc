@@ -323,20 +323,20 @@ grpc::Status Worker::Start() {
 }
 
 bool Worker::Track(grpc::ClientContext* ctx) {
-  std::lock_guard<std::mutex> l(polls_mu_);
+  absl::MutexLock l(&polls_mu_);
   if (stop_) return false;
   polls_.insert(ctx);
   return true;
 }
 
 void Worker::Untrack(grpc::ClientContext* ctx) {
-  std::lock_guard<std::mutex> l(polls_mu_);
+  absl::MutexLock l(&polls_mu_);
   polls_.erase(ctx);
 }
 
 void Worker::Stop() {
   {
-    std::lock_guard<std::mutex> l(polls_mu_);
+    absl::MutexLock l(&polls_mu_);
     stop_ = true;
     for (auto* ctx : polls_) ctx->TryCancel();
   }

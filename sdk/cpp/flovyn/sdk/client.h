@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <absl/base/thread_annotations.h>
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
 #include "flovyn/v1/flovyn.grpc.pb.h"
@@ -147,8 +149,8 @@ class Worker {
   std::string worker_id_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> tasks_completed_{0};
-  std::mutex polls_mu_;
-  std::set<grpc::ClientContext*> polls_;  // guarded by polls_mu_
+  absl::Mutex polls_mu_;
+  std::set<grpc::ClientContext*> polls_ ABSL_GUARDED_BY(polls_mu_);
   std::vector<std::thread> threads_;
 };
 
