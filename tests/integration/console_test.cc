@@ -414,8 +414,7 @@ TEST(ConsoleTest, SigtermLetsTheInFlightRequestFinishAndExitsZero) {
   std::thread client([&] { slow = HttpGet(app.port(), "/api/testbed/sleep?ms=1500"); });
   std::this_thread::sleep_for(300ms);
   app.process().Signal(SIGTERM);
-  std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(HttpGet(app.port(), "/api/health/ready", 2s).status, 503);
+  EXPECT_TRUE(Eventually([&] { return HttpGet(app.port(), "/api/health/ready", 2s).status == 503; }));
   client.join();
   EXPECT_EQ(slow.status, 200) << slow.error;
   EXPECT_EQ(app.process().Wait(10s), 0) << app.process().Log();

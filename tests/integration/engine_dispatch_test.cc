@@ -207,7 +207,9 @@ std::chrono::milliseconds MedianCrossReplicaLatency(EngineServer& a, EngineServe
         (void)poller.CompleteTask(worker, res.task(), "null");
       }
     });
-    std::this_thread::sleep_for(60ms);  // the poller is waiting
+    EXPECT_TRUE(Eventually([&] {
+      return ScrapeMetric(b.server().metrics_port(), "flovyn_long_polls_active", "kind=\"task\"") >= 1;
+    })) << "the poller is waiting";
     v1::SubmitTaskRequest sub;
     sub.set_kind("ping");
     sub.set_queue("latency");
@@ -225,7 +227,7 @@ std::chrono::milliseconds MedianCrossReplicaLatency(EngineServer& a, EngineServe
 
 TEST(EngineDispatchTest, WithoutNatsPostgresNotifyWakesAPollerOnAnotherReplicaInUnder100ms) {
   EngineServer a;
-  EngineServer b({.database_url = a.database_url(), .create_tenants = false});
+  EngineServer b({.database_url = a.database_url(), .env = {{"METRICS__ENABLED", "true"}}, .create_tenants = false});
   auto median = MedianCrossReplicaLatency(a, b, 50);
   std::printf("median schedule-to-poll across replicas (PostgreSQL NOTIFY): %lld ms\n",
               static_cast<long long>(median.count()));
@@ -234,7 +236,8 @@ TEST(EngineDispatchTest, WithoutNatsPostgresNotifyWakesAPollerOnAnotherReplicaIn
 
 TEST(EngineDispatchTest, WithNatsAPollerOnAnotherReplicaWakesInUnder100msAndDispatchSurvivesNatsGoingDown) {
   Nats nats;
-  std::map<std::string, std::string> env{{"NATS__ENABLED", "true"}, {"NATS__URL", nats.Url()}};
+  std::map<std::string, std::string> env{
+      {"NATS__ENABLED", "true"}, {"NATS__URL", nats.Url()}, {"METRICS__ENABLED", "true"}};
   EngineServer a({.env = env});
   EngineServer b({.database_url = a.database_url(), .env = env, .create_tenants = false});
   auto median = MedianCrossReplicaLatency(a, b, 50);
@@ -249,7 +252,7 @@ TEST(EngineDispatchTest, WithNatsAPollerOnAnotherReplicaWakesInUnder100msAndDisp
 }
 
 TEST(EngineDispatchTest, SigtermReleasesFiftyWaitingLongPollsWithinASecondAndExitsZero) {
-  EngineServer s;
+  EngineServer s({.env = {{"METRICS__ENABLED", "true"}}});
   sdk::Client client(s.ClientFor("acme"));
   std::string worker;
   v1::RegisterWorkerRequest reg;
@@ -277,7 +280,8 @@ TEST(EngineDispatchTest, SigtermReleasesFiftyWaitingLongPollsWithinASecondAndExi
       if (st.ok() && !res.has_work()) ++returned_ok;
     });
   }
-  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(Eventually([&] { return ScrapeMetric(s.server().metrics_port(), "flovyn_long_polls_active") == 50; }))
+      << "all fifty polls are waiting";
   auto t0 = Clock::now();
   s.server().process().Signal(SIGTERM);
   for (auto& t : polls) t.join();
@@ -287,11 +291,13 @@ TEST(EngineDispatchTest, SigtermReleasesFiftyWaitingLongPollsWithinASecondAndExi
 }
 
 TEST(EngineDispatchTest, NotificationStreamSaysWorkIsAvailableAndEndsUnavailableOnDrain) {
-  EngineServer s({.env = {{"SHUTDOWN__DELAY_SECS", "0"}}});
+  EngineServer s({.env = {{"SHUTDOWN__DELAY_SECS", "0"}, {"METRICS__ENABLED", "true"}}});
   sdk::Client client(s.ClientFor("acme"));
   grpc::ClientContext ctx;
   auto reader = client.Subscribe(&ctx, "notify-q");
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(Eventually([&] {
+    return ScrapeMetric(s.server().metrics_port(), "flovyn_notification_streams_active") == 1;
+  })) << "the stream is open";
   v1::SubmitTaskRequest sub;
   sub.set_kind("k");
   sub.set_queue("notify-q");

@@ -40,9 +40,9 @@ TEST(GrpcHealthTest, ServingWhenReadyNotServingAfterSigterm) {
   EXPECT_EQ(Check(*stub, "no.such.Service", &res).error_code(), ::grpc::StatusCode::NOT_FOUND);
 
   server.process().Signal(SIGTERM);
-  std::this_thread::sleep_for(200ms);
-  ASSERT_TRUE(Check(*stub, "", &res).ok());
-  EXPECT_EQ(res.status(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_TRUE(Eventually([&] {
+    return Check(*stub, "", &res).ok() && res.status() == HealthCheckResponse::NOT_SERVING;
+  })) << "NOT_SERVING from the first moment of the drain";
   EXPECT_EQ(server.process().Wait(15s), 0) << server.process().Log();
 }
 
@@ -53,10 +53,10 @@ TEST(GrpcHealthTest, NotServingWhileTheDatabaseIsDown) {
   auto stub = Health::NewStub(
       ::grpc::CreateChannel("127.0.0.1:" + std::to_string(server.grpc_port()), ::grpc::InsecureChannelCredentials()));
   pg.Stop();
-  std::this_thread::sleep_for(1100ms);
   HealthCheckResponse res;
-  ASSERT_TRUE(Check(*stub, "", &res).ok());
-  EXPECT_EQ(res.status(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_TRUE(Eventually([&] {
+    return Check(*stub, "", &res).ok() && res.status() == HealthCheckResponse::NOT_SERVING;
+  })) << "NOT_SERVING once the database check fails";
   EXPECT_EQ(HttpGet(server.http_port(), "/_/health/ready").status, 503);
   pg.Start();
   for (int i = 0; i < 100 && res.status() != HealthCheckResponse::SERVING; ++i) {

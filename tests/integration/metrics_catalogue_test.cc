@@ -20,18 +20,7 @@ using sdk::History;
 
 // Sum of every sample of `name` whose label text contains `labels` (all samples when empty).
 double Value(const std::string& text, const std::string& name, const std::string& labels = "") {
-  double sum = 0;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    auto space = line.rfind(' ');
-    std::string series = line.substr(0, space);
-    std::string metric = series.substr(0, series.find('{'));
-    if (metric != name) continue;
-    if (!labels.empty() && series.find(labels) == std::string::npos) continue;
-    sum += std::stod(line.substr(space + 1));
-  }
-  return sum;
+  return MetricValue(text, name, labels);
 }
 
 TEST(MetricsCatalogueTest, EveryCatalogueMetricIsExposedAndEngineMetricsMoveWithTheirCause) {

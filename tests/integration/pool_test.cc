@@ -31,7 +31,10 @@ TEST(PoolTest, IdleConnectionsTheServerClosedAreNeverHandedOut) {
   // Another connection terminates the pooled one while it sits idle (a restart does the same).
   db::Pool admin(Options(url));
   ASSERT_TRUE(admin.Query("SELECT pg_terminate_backend($1::int)", {victim}).ok());
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(Eventually([&] {
+    auto left = admin.Query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", {victim});
+    return left.ok() && std::string(left->Get(0, 0)) == "0";
+  })) << "the backend is gone";
   // The first statement after that succeeds: the dead connection is noticed before use.
   auto again = pool.Query("SELECT pg_backend_pid()");
   ASSERT_TRUE(again.ok()) << again.status().ToString();

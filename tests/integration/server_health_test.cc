@@ -132,7 +132,7 @@ TEST(ServerHealthTest, DrainingIsNotReadyButAlive) {
   ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(), .env = {{"SHUTDOWN__DELAY_SECS", "2"}}});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
   server.process().Signal(SIGTERM);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(Eventually([&] { return HttpGet(server.http_port(), "/_/health/ready").status == 503; }));
   auto ready = HttpGet(server.http_port(), "/_/health/ready");
   ExpectProbeShape(ready, 503, "DOWN");
   EXPECT_EQ(json::parse(ready.body)["stage"], "DRAINING");

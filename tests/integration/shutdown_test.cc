@@ -76,8 +76,9 @@ TEST(ShutdownTest, ASecondSignalExitsAtOnce) {
   ServerProcess server({.database_url = Postgres::Shared().CreateDatabase(), .env = {{"SHUTDOWN__DELAY_SECS", "30"}}});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
   server.process().Signal(SIGTERM);
-  std::this_thread::sleep_for(300ms);
-  EXPECT_TRUE(server.process().running());
+  ASSERT_TRUE(Eventually([&] { return HttpGet(server.http_port(), "/_/health/ready", 1s).status == 503; }))
+      << "the first signal began the drain";
+  EXPECT_TRUE(server.process().running()) << "and the 30 s delay holds it";
   auto t0 = Clock::now();
   server.process().Signal(SIGINT);
   int code = server.process().Wait(5s);

@@ -457,4 +457,31 @@ void TcpProxy::Pump(int a, int b) {
   }
 }
 
+bool Eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (cond()) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+double MetricValue(const std::string& scrape, const std::string& name, const std::string& labels) {
+  double sum = 0;
+  std::istringstream in(scrape);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    auto space = line.rfind(' ');
+    std::string series = line.substr(0, space);
+    if (series.substr(0, series.find('{')) != name) continue;
+    if (!labels.empty() && series.find(labels) == std::string::npos) continue;
+    sum += std::stod(line.substr(space + 1));
+  }
+  return sum;
+}
+
+double ScrapeMetric(int metrics_port, const std::string& name, const std::string& labels) {
+  return MetricValue(HttpGet(metrics_port, "/metrics", 2s).body, name, labels);
+}
+
 }  // namespace flovyn::testing

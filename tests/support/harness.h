@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -147,5 +148,15 @@ class TcpProxy {
   std::vector<std::thread> pumps_;
   std::vector<int> fds_;
 };
+
+// Waits for a condition the test can observe instead of sleeping for a guess: polls `cond`
+// every 10 ms until it holds (true) or `timeout` passes (false).
+bool Eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 10s);
+
+// The sum of a metric's samples in a Prometheus text scrape whose series contain `labels`
+// (all of them when empty); 0 when absent.
+double MetricValue(const std::string& scrape, const std::string& name, const std::string& labels = "");
+// Scrapes a server's /metrics and reads one metric (as MetricValue).
+double ScrapeMetric(int metrics_port, const std::string& name, const std::string& labels = "");
 
 }  // namespace flovyn::testing
