@@ -23,13 +23,13 @@ json LastPayload(const StatusOr<SubmitResult>& r) {
 class CommandsTest : public StoreTest {};
 
 TEST_F(CommandsTest, ScheduleTaskAppendsTheEventAndInsertsTheTaskWithDefaultsOnTheWorkflowsQueue) {
-  std::string id = StartAndClaim("q");
+  auto id = StartAndClaim("q");
   auto r = Submit(id, {ScheduleTask{.kind = "charge", .input_json = R"({"amount": 5})"}});
   json p = LastPayload(r);
   EXPECT_EQ(r->events.back().type, "TASK_SCHEDULED");
   EXPECT_EQ(p["queue"], "q");
   EXPECT_EQ(p["maxAttempts"], 3);
-  auto task = store_->GetTask(tenant_, p["taskId"].get<std::string>());
+  auto task = store_->GetTask(tenant_, engine::TaskId(p["taskId"].get<std::string>()));
   ASSERT_TRUE(task.ok());
   EXPECT_EQ(task->status, "PENDING");
   EXPECT_EQ(task->workflow_id.value_or(""), id);
@@ -44,7 +44,7 @@ TEST_F(CommandsTest, ScheduleTaskAppendsTheEventAndInsertsTheTaskWithDefaultsOnT
 }
 
 TEST_F(CommandsTest, StartTimerRecordsTheFireTimeAndASecondTimerOfTheSameNameIsRefused) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   auto r = Submit(id, {StartTimer{"t", 60000}});
   json p = LastPayload(r);
   EXPECT_EQ(p["name"], "t");
@@ -56,7 +56,7 @@ TEST_F(CommandsTest, StartTimerRecordsTheFireTimeAndASecondTimerOfTheSameNameIsR
 }
 
 TEST_F(CommandsTest, CancelTimerCancelsAPendingTimerAndRefusesANameWithNone) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   ASSERT_TRUE(Submit(id, {StartTimer{"t", 60000}}).ok());
   auto r = Submit(id, {CancelTimer{"t"}});
   EXPECT_EQ(r->events.back().type, "TIMER_CANCELLED");
@@ -65,7 +65,7 @@ TEST_F(CommandsTest, CancelTimerCancelsAPendingTimerAndRefusesANameWithNone) {
 }
 
 TEST_F(CommandsTest, CreatePromiseGivesItAnIdAndTimeoutAndRefusesADuplicateName) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   auto r = Submit(id, {CreatePromise{"approval", 5000}});
   json p = LastPayload(r);
   EXPECT_EQ(r->events.back().type, "PROMISE_CREATED");
@@ -75,11 +75,11 @@ TEST_F(CommandsTest, CreatePromiseGivesItAnIdAndTimeoutAndRefusesADuplicateName)
 }
 
 TEST_F(CommandsTest, ScheduleChildWorkflowStartsAPendingChildOnTheParentsQueueThatReportsBack) {
-  std::string parent = StartAndClaim("q");
+  auto parent = StartAndClaim("q");
   auto r = Submit(parent, {ScheduleChildWorkflow{"sub", "order", "", "{}"}, Suspend{}});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   json p = json::parse(r->events[0].payload_json);
-  std::string child = p["childId"];
+  engine::ExecutionId child(p["childId"].get<std::string>());
   auto view = store_->GetWorkflow(tenant_, child);
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->status, "PENDING");
@@ -94,7 +94,7 @@ TEST_F(CommandsTest, ScheduleChildWorkflowStartsAPendingChildOnTheParentsQueueTh
 }
 
 TEST_F(CommandsTest, SetStateAndClearStateWriteTheStateTableAndTheHistory) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   ASSERT_TRUE(Submit(id, {SetState{"k", R"({"v": [1, 2]})"}, SetState{"gone", "1"}}).ok());
   auto r = Submit(id, {ClearState{"gone"}});
   EXPECT_EQ(r->events.back().type, "STATE_CLEARED");
@@ -107,14 +107,14 @@ TEST_F(CommandsTest, SetStateAndClearStateWriteTheStateTableAndTheHistory) {
 }
 
 TEST_F(CommandsTest, RecordOperationKeepsTheResultInTheHistory) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   json p = LastPayload(Submit(id, {RecordOperation{"uuid", R"("abc")"}}));
   EXPECT_EQ(p["name"], "uuid");
   EXPECT_EQ(p["result"], "abc");
 }
 
 TEST_F(CommandsTest, CompleteWorkflowEndsTheExecutionWithItsOutputAndCancelsWhatItLeftOpen) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   ASSERT_TRUE(Submit(id, {StartTimer{"t", 60000}, ScheduleTask{.kind = "charge"}}).ok());
   auto r = Submit(id, {CompleteWorkflow{R"({"total": 3})"}});
   ASSERT_TRUE(r.ok());
@@ -128,7 +128,7 @@ TEST_F(CommandsTest, CompleteWorkflowEndsTheExecutionWithItsOutputAndCancelsWhat
 }
 
 TEST_F(CommandsTest, FailWorkflowEndsTheExecutionWithItsError) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   auto r = Submit(id, {FailWorkflow{"card declined"}});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, "FAILED");
@@ -136,9 +136,9 @@ TEST_F(CommandsTest, FailWorkflowEndsTheExecutionWithItsError) {
 }
 
 TEST_F(CommandsTest, SuspendWaitsUnlessNewsArrivedWhileTheWorkerHeldTheExecution) {
-  std::string waiting = StartAndClaim();
+  auto waiting = StartAndClaim();
   EXPECT_EQ(Submit(waiting, {Suspend{}})->status, "WAITING");
-  std::string woken = StartAndClaim();
+  auto woken = StartAndClaim();
   ASSERT_TRUE(store_->Signal(tenant_, woken, "go", "1").ok());  // buffered: the worker holds it
   auto r = Submit(woken, {Suspend{}});
   ASSERT_TRUE(r.ok());
@@ -148,7 +148,7 @@ TEST_F(CommandsTest, SuspendWaitsUnlessNewsArrivedWhileTheWorkerHeldTheExecution
 }
 
 TEST_F(CommandsTest, ABatchWithOneInvalidCommandIsRefusedWholeAndChangesNothing) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   int64_t seq = store_->GetWorkflow(tenant_, id)->last_sequence;
   auto r = Submit(id, {SetState{"k", "1"}, ScheduleTask{.kind = "charge"}, StartTimer{"t", 60000},
                        StartTimer{"late", limits::kMaxDurationMs.value + 1}});
@@ -162,7 +162,7 @@ TEST_F(CommandsTest, ABatchWithOneInvalidCommandIsRefusedWholeAndChangesNothing)
 }
 
 TEST_F(CommandsTest, ABatchThatConflictsWithTheExecutionMidwayIsRolledBackWhole) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   ASSERT_TRUE(Submit(id, {StartTimer{"t", 60000}}).ok());
   int64_t seq = store_->GetWorkflow(tenant_, id)->last_sequence;
   auto r = Submit(id, {ScheduleTask{.kind = "charge"}, SetState{"k", "1"}, StartTimer{"t", 1000}});
@@ -173,24 +173,24 @@ TEST_F(CommandsTest, ABatchThatConflictsWithTheExecutionMidwayIsRolledBackWhole)
 }
 
 TEST_F(CommandsTest, NothingMayFollowTheCommandThatEndsTheWorkflow) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   auto r = Submit(id, {CompleteWorkflow{"1"}, SetState{"k", "1"}});
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->GetWorkflow(tenant_, id)->status, "RUNNING");
 }
 
 TEST_F(CommandsTest, OnlyTheHoldingWorkerAtTheCurrentSequenceMaySubmit) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   auto view = store_->GetWorkflow(tenant_, id);
   auto stale = store_->SubmitCommands(tenant_, worker_, id, view->last_sequence - 1, {Suspend{}});
   EXPECT_EQ(stale.status().code(), StatusCode::kAborted);
   EXPECT_NE(stale.status().message().find("stale sequence"), std::string::npos);
-  auto other = store_->SubmitCommands(tenant_, "someone-else", id, view->last_sequence, {Suspend{}});
+  auto other = store_->SubmitCommands(tenant_, engine::WorkerId("someone-else"), id, view->last_sequence, {Suspend{}});
   EXPECT_EQ(other.status().code(), StatusCode::kAborted);
 }
 
 TEST_F(CommandsTest, ACancellationWhileHeldEndsTheExecutionAtTheWorkersNextSubmit) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   ASSERT_TRUE(store_->Cancel(tenant_, id, "no longer wanted").ok());
   EXPECT_EQ(store_->GetWorkflow(tenant_, id)->status, "RUNNING");
   auto r = Submit(id, {SetState{"k", "1"}});
@@ -203,7 +203,7 @@ TEST_F(CommandsTest, ACancellationWhileHeldEndsTheExecutionAtTheWorkersNextSubmi
 
 // The handlers themselves, over an execution locked in a unit of work.
 TEST_F(CommandsTest, HandlersWorkOverTheLockedExecutionAndRecordTheBatchOutcome) {
-  std::string id = StartAndClaim();
+  auto id = StartAndClaim();
   BatchOutcome out;
   Status s = store_->Run([&](Unit& u) -> Status {
     auto e = Execution::Lock(u, tenant_, id);
@@ -219,7 +219,7 @@ TEST_F(CommandsTest, HandlersWorkOverTheLockedExecutionAndRecordTheBatchOutcome)
   EXPECT_EQ(s.code(), StatusCode::kAborted);
   EXPECT_TRUE(out.suspend);
   ASSERT_TRUE(out.terminal.has_value());
-  EXPECT_EQ(out.terminal->first, "FAILED");
+  EXPECT_EQ(out.terminal->first, model::WorkflowStatus::kFailed);
   EXPECT_EQ(Count("timers", id), 0);  // rolled back with the unit
 }
 

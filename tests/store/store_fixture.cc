@@ -19,29 +19,29 @@ void StoreTest::SetUp() {
   store_ = std::make_unique<engine::Store>(*pool_, notifier_, engine::StoreOptions{});
   auto t = store_->CreateTenant("acme", "Acme");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
-  tenant_ = t->id;
+  tenant_ = engine::TenantId(t->id);
   auto w = store_->RegisterWorker(tenant_, {"worker-1", "1.0", {"q"}, {"order"}, {"charge"}});
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   worker_ = *w;
 }
 
-std::string StoreTest::StartAndClaim(const std::string& queue, const std::string& kind) {
+engine::ExecutionId StoreTest::StartAndClaim(const std::string& queue, const std::string& kind) {
   auto started = store_->StartWorkflow(tenant_, {kind, queue, R"({"n":1})", std::nullopt, ""});
   EXPECT_TRUE(started.ok()) << started.status().ToString();
   auto claim = store_->ClaimWorkflow(tenant_, worker_, queue, {kind});
   EXPECT_TRUE(claim.ok() && claim->has_value());
   notifier_.Clear();
-  return started->execution_id;
+  return engine::ExecutionId(started->execution_id);
 }
 
-StatusOr<engine::SubmitResult> StoreTest::Submit(const std::string& execution,
+StatusOr<engine::SubmitResult> StoreTest::Submit(const engine::ExecutionId& execution,
                                                  std::vector<engine::WorkflowCommand> commands) {
   auto w = store_->GetWorkflow(tenant_, execution);
   if (!w.ok()) return w.status();
   return store_->SubmitCommands(tenant_, worker_, execution, w->last_sequence, std::move(commands));
 }
 
-std::vector<std::string> StoreTest::EventTypes(const std::string& execution) {
+std::vector<std::string> StoreTest::EventTypes(const engine::ExecutionId& execution) {
   auto events = store_->Events(tenant_, execution);
   std::vector<std::string> out;
   if (!events.ok()) return out;

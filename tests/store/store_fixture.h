@@ -43,17 +43,19 @@ class StoreTest : public ::testing::Test {
   void SetUp() override;
 
   // Starts a workflow of `kind` on `queue` and claims it as the worker; returns its id.
-  std::string StartAndClaim(const std::string& queue = "q", const std::string& kind = "order");
+  engine::ExecutionId StartAndClaim(const std::string& queue = "q", const std::string& kind = "order");
   // Submits commands for the held execution at its current sequence.
-  StatusOr<engine::SubmitResult> Submit(const std::string& execution, std::vector<engine::WorkflowCommand> commands);
+  StatusOr<engine::SubmitResult> Submit(const engine::ExecutionId& execution,
+                                        std::vector<engine::WorkflowCommand> commands);
   // Event types of an execution, in order.
-  std::vector<std::string> EventTypes(const std::string& execution);
+  std::vector<std::string> EventTypes(const engine::ExecutionId& execution);
   int64_t Count(const std::string& table, const std::string& execution);
 
   std::unique_ptr<db::Pool> pool_;
   RecordingNotifier notifier_;
   std::unique_ptr<engine::Store> store_;
-  std::string tenant_, worker_;
+  engine::TenantId tenant_;
+  engine::WorkerId worker_;
 };
 
 }  // namespace flovyn::testing

@@ -45,7 +45,7 @@ TEST_F(StoreTest, WorkersKeepTheirQueuesAndKindsExactly) {
 }
 
 TEST_F(StoreTest, ACompletedTaskReportsToItsWorkflowWithTheScheduledSequence) {
-  std::string id = StartAndClaim("q");
+  auto id = StartAndClaim("q");
   auto r = Submit(id, {ScheduleTask{.kind = "charge"}, Suspend{}});
   ASSERT_TRUE(r.ok());
   int64_t scheduled = r->events[0].sequence;
@@ -53,7 +53,7 @@ TEST_F(StoreTest, ACompletedTaskReportsToItsWorkflowWithTheScheduledSequence) {
   ASSERT_TRUE(claim.ok() && claim->has_value());
   EXPECT_EQ((*claim)->task.attempt, 1);
   EXPECT_GT((*claim)->lease_expires_at_ms, 0);
-  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, (*claim)->task.id, 1, R"({"paid":true})").ok());
+  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, engine::TaskId((*claim)->task.id), 1, R"({"paid":true})").ok());
   auto events = store_->Events(tenant_, id);
   ASSERT_TRUE(events.ok());
   EXPECT_EQ(events->back().type, "TASK_COMPLETED");
@@ -62,7 +62,8 @@ TEST_F(StoreTest, ACompletedTaskReportsToItsWorkflowWithTheScheduledSequence) {
   EXPECT_EQ(p["output"]["paid"], true);
   EXPECT_EQ(store_->GetWorkflow(tenant_, id)->status, "PENDING");
   // A second completion of the same attempt is refused: the worker no longer holds it.
-  EXPECT_EQ(store_->CompleteTask(tenant_, worker_, (*claim)->task.id, 1, "1").code(), StatusCode::kAborted);
+  EXPECT_EQ(store_->CompleteTask(tenant_, worker_, engine::TaskId((*claim)->task.id), 1, "1").code(),
+            StatusCode::kAborted);
 }
 
 TEST_F(StoreTest, AFailedTaskIsRetriedWithBackoffThenFailsForGood) {
@@ -93,7 +94,7 @@ TEST_F(StoreTest, AFailedTaskIsRetriedWithBackoffThenFailsForGood) {
 }
 
 TEST_F(StoreTest, DueTimersFireIntoTheirWorkflowAndWakeIt) {
-  std::string id = StartAndClaim("q");
+  auto id = StartAndClaim("q");
   ASSERT_TRUE(Submit(id, {StartTimer{"now", 0}, Suspend{}}).ok());
   auto fired = store_->FireDueTimers();
   ASSERT_TRUE(fired.ok());
@@ -105,13 +106,13 @@ TEST_F(StoreTest, DueTimersFireIntoTheirWorkflowAndWakeIt) {
 }
 
 TEST_F(StoreTest, PromisesResolveOnceAndTimeOutBySweep) {
-  std::string id = StartAndClaim("q");
+  auto id = StartAndClaim("q");
   auto r = Submit(id, {CreatePromise{"ok", 0}, CreatePromise{"late", 1}, Suspend{}});
   ASSERT_TRUE(r.ok());
-  std::string ok = json::parse(r->events[0].payload_json)["promiseId"];
+  engine::PromiseId ok(json::parse(r->events[0].payload_json)["promiseId"].get<std::string>());
   ASSERT_TRUE(store_->ResolvePromise(tenant_, ok, R"({"yes":1})").ok());
   EXPECT_EQ(store_->ResolvePromise(tenant_, ok, "2").code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->RejectPromise(tenant_, NewUuid(), "x").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->RejectPromise(tenant_, engine::PromiseId(NewUuid()), "x").code(), StatusCode::kNotFound);
   int timed_out = 0;
   for (int i = 0; i < 100 && timed_out == 0; ++i) timed_out = *store_->TimeOutPromises();
   EXPECT_EQ(timed_out, 1);
@@ -121,7 +122,7 @@ TEST_F(StoreTest, PromisesResolveOnceAndTimeOutBySweep) {
 }
 
 TEST_F(StoreTest, AnExpiredWorkflowLeaseHandsTheExecutionBackWithWhatArrivedMeanwhile) {
-  std::string id = StartAndClaim("q");
+  auto id = StartAndClaim("q");
   ASSERT_TRUE(store_->Signal(tenant_, id, "s", "1").ok());
   ASSERT_TRUE(pool_
                   ->Query("UPDATE workflow_executions SET lease_expires_at = now() - interval '1 second' "

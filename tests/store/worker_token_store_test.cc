@@ -43,7 +43,7 @@ TEST_F(WorkerTokenStoreTest, CreateListRevokeAndUseKeepOnlyTheHash) {
   plugins::WorkerTokenAuthenticator auth(*tokens_, secret);
   auto who = auth.Authenticate(token, "127.0.0.1");
   ASSERT_TRUE(who.ok() && who->has_value()) << who.status().ToString();
-  EXPECT_EQ((*who)->tenant_id, tenant_);
+  EXPECT_EQ((*who)->tenant_id, tenant_.str());
   EXPECT_EQ((*who)->id, created->id);
   EXPECT_EQ((*who)->role, "worker");
   auto listed = tokens_->List(tenant_);

@@ -110,21 +110,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Runs on the session's strand.
-  void CloseIfIdle() {
-    if (!busy_)
-      Close();
-    else
-      close_after_ = true;
-  }
+  void CloseIfIdle() { busy_ ? void(close_after_ = true) : Close(); }
   void ForceClose() { Close(); }
   bool busy() const { return busy_; }
   net::any_io_executor executor() { return stream_.get_executor(); }
 
  private:
   void Read() {
-    // Once the listener stops accepting, an idle connection ends here; while the drain manager
-    // only asks connections to close, a request already on its way is served (with
-    // `Connection: close`), not dropped.
+    // Idle connections end once the listener stops; a drain manager's request is met in Send.
     if (srv_.draining) return Close();
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(srv_.opt.max_header_bytes));

@@ -160,12 +160,12 @@ Status Handle(Execution& e, BatchOutcome&, const RecordOperation& c) {
 }
 
 Status Handle(Execution& e, BatchOutcome& out, const CompleteWorkflow& c) {
-  out.terminal = std::make_pair(std::string("COMPLETED"), json::parse(c.output_json));
+  out.terminal = std::make_pair(WorkflowStatus::kCompleted, json::parse(c.output_json));
   return e.Append("WORKFLOW_COMPLETED", {{"output", out.terminal->second}});
 }
 
 Status Handle(Execution& e, BatchOutcome& out, const FailWorkflow& c) {
-  out.terminal = std::make_pair(std::string("FAILED"), json(c.error));
+  out.terminal = std::make_pair(WorkflowStatus::kFailed, json(c.error));
   return e.Append("WORKFLOW_FAILED", {{"error", c.error}});
 }
 

@@ -64,7 +64,7 @@ Status ValidateBatch(std::vector<WorkflowCommand>& batch, const std::string& wor
 // What the batch decided about the execution after its commands.
 struct BatchOutcome {
   bool suspend = false;
-  std::optional<std::pair<std::string, nlohmann::json>> terminal;  // COMPLETED/FAILED, output or error
+  std::optional<std::pair<WorkflowStatus, nlohmann::json>> terminal;  // COMPLETED/FAILED, output or error
 };
 
 // One handler per command, each over the locked execution; a command that conflicts with what

@@ -28,7 +28,9 @@ StatusOr<Execution> Execution::Lock(Unit& u, const std::string& tenant, const st
   e.tenant_id = row.Str("tenant_id");
   e.kind = row.Str("kind");
   e.queue = row.Str("queue");
-  e.status = row.Str("status");
+  auto status = model::ParseWorkflowStatus(row.Str("status"));
+  if (!status) return Internal("workflow execution has an unknown status");
+  e.status = *status;
   e.last_seq = row.Int("last_seq");
   e.lease_owner = row.Opt("lease_owner");
   e.parent_id = row.Opt("parent_id");
@@ -69,8 +71,8 @@ StatusOr<bool> Execution::FlushBuffer() {
 
 Status Execution::Save(std::chrono::milliseconds lease, bool keep_lease) {
   return u_
-      ->Exec(sql::kSaveExecution, {id, status, std::to_string(last_seq), Bool(cancel_requested), Bool(keep_lease),
-                                   std::to_string(lease.count())})
+      ->Exec(sql::kSaveExecution, {id, std::string(Name(status)), std::to_string(last_seq), Bool(cancel_requested),
+                                   Bool(keep_lease), std::to_string(lease.count())})
       .status();
 }
 
@@ -85,12 +87,16 @@ namespace {
 std::string ErrorText(const json& result) { return result.is_string() ? result.get<std::string>() : Dump(result); }
 }  // namespace
 
-Status Execution::Finish(const std::string& final_status, const json& result) {
+Status Execution::Finish(WorkflowStatus final_status, const json& result) {
   status = final_status;
   u_->AfterCommit([k = kind, final_status](EngineMetrics& m) {
-    (final_status == "COMPLETED" ? m.completed : final_status == "FAILED" ? m.failed : m.cancelled).With({k})->Inc();
+    (final_status == WorkflowStatus::kCompleted ? m.completed
+     : final_status == WorkflowStatus::kFailed  ? m.failed
+                                                : m.cancelled)
+        .With({k})
+        ->Inc();
   });
-  if (final_status == "COMPLETED") {
+  if (final_status == WorkflowStatus::kCompleted) {
     RETURN_IF_ERROR(u_->Exec(sql::kSetOutput, {id, Dump(result)}).status());
   } else {
     RETURN_IF_ERROR(u_->Exec(sql::kSetError, {id, ErrorText(result)}).status());
@@ -100,12 +106,12 @@ Status Execution::Finish(const std::string& final_status, const json& result) {
   RETURN_IF_ERROR(u_->Exec(sql::kDropBufferedEvents, {id}).status());
   if (!parent_id) return Status::Ok();
   json p = {{"childId", id}, {"name", parent_name.value_or("")}};
-  if (final_status == "COMPLETED") {
+  if (final_status == WorkflowStatus::kCompleted) {
     p["output"] = result;
     return DeliverIfOpen(*u_, tenant_id, *parent_id, "CHILD_WORKFLOW_COMPLETED", p, true);
   }
   p["error"] = ErrorText(result);
-  p["status"] = final_status;
+  p["status"] = Name(final_status);
   return DeliverIfOpen(*u_, tenant_id, *parent_id, "CHILD_WORKFLOW_FAILED", p, true);
 }
 
@@ -113,7 +119,7 @@ Status Execution::CancelNow(std::chrono::milliseconds lease, const json& request
   cancel_requested = true;
   RETURN_IF_ERROR(Append("CANCELLATION_REQUESTED", requested));
   RETURN_IF_ERROR(Append("WORKFLOW_CANCELLED", json::object()));
-  RETURN_IF_ERROR(Finish("CANCELLED", json("cancelled")));
+  RETURN_IF_ERROR(Finish(WorkflowStatus::kCancelled, json("cancelled")));
   return Save(lease, false);
 }
 
@@ -175,14 +181,14 @@ StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const 
 Status Deliver(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,
                const json& payload, bool wakes) {
   ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
-  if (IsTerminal(e.status)) return FailedPrecondition("workflow execution is " + e.status);
+  if (IsTerminal(e.status)) return FailedPrecondition("workflow execution is " + std::string(Name(e.status)));
   if (e.HeldByWorker()) return e.Buffer(type, payload, wakes);
   RETURN_IF_ERROR(e.Append(type, payload));
-  if (wakes && e.status == "WAITING") {
-    e.status = "PENDING";
+  if (wakes && e.status == WorkflowStatus::kWaiting) {
+    e.status = WorkflowStatus::kPending;
     e.Wake(e.queue, WorkKind::kWorkflow);
   }
-  return u.Exec(sql::kSaveDelivery, {e.id, e.status, std::to_string(e.last_seq)}).status();
+  return u.Exec(sql::kSaveDelivery, {e.id, std::string(Name(e.status)), std::to_string(e.last_seq)}).status();
 }
 
 Status DeliverIfOpen(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,

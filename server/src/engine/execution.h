@@ -28,14 +28,15 @@ class Execution {
   // NOT_FOUND when the tenant has no such execution.
   static StatusOr<Execution> Lock(Unit& u, const std::string& tenant, const std::string& id);
 
-  std::string id, tenant_id, kind, queue, status;
+  std::string id, tenant_id, kind, queue;
+  WorkflowStatus status = WorkflowStatus::kPending;
   int64_t last_seq = 0;
   std::optional<std::string> lease_owner, parent_id, parent_name;
   bool cancel_requested = false;
   bool lease_valid = false;     // a worker holds it and its lease has not expired
   std::vector<Event> appended;  // by this unit, in order
 
-  bool HeldByWorker() const { return status == "RUNNING" && lease_valid; }
+  bool HeldByWorker() const { return status == WorkflowStatus::kRunning && lease_valid; }
 
   // History.
   Status Append(const std::string& type, const nlohmann::json& payload);
@@ -50,7 +51,7 @@ class Execution {
   Status MarkCancelRequested();
   // Ends the execution (COMPLETED with `result` as output, or FAILED/CANCELLED with it as the
   // error): cancels its timers and tasks, drops its buffer and tells its parent.
-  Status Finish(const std::string& final_status, const nlohmann::json& result);
+  Status Finish(WorkflowStatus final_status, const nlohmann::json& result);
   // Requests cancellation and, unless a worker holds it, cancels at once; `requested` is the
   // CANCELLATION_REQUESTED payload.
   Status CancelNow(std::chrono::milliseconds lease, const nlohmann::json& requested);

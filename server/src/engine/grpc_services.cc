@@ -77,13 +77,13 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 
 ::grpc::ServerUnaryReactor* CallContext::Unary(::grpc::CallbackServerContext* ctx, std::string_view service,
                                                const char* method,
-                                               std::function<::grpc::Status(const std::string& tenant)> fn) {
+                                               std::function<::grpc::Status(const TenantId& tenant)> fn) {
   auto* reactor = ctx->DefaultReactor();
   bool queued = handlers_.TrySubmit([this, ctx, reactor, service, method, fn = std::move(fn)] {
     if (ctx->IsCancelled()) return reactor->Finish({::grpc::StatusCode::CANCELLED, "the caller went away"});
     grpcsvc::CallSpan span(ctx, SpanName(method));
     auto tenant = Tenant(ctx, service, method);
-    reactor->Finish(tenant.ok() ? fn(*tenant) : ToGrpc(tenant.status()));
+    reactor->Finish(tenant.ok() ? fn(TenantId(*tenant)) : ToGrpc(tenant.status()));
   });
   if (!queued) reactor->Finish(Busy(handlers_));
   return reactor;
@@ -91,7 +91,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 
 // clang-format off
 // NOLINTNEXTLINE(bugprone-macro-parentheses): `body` is a block.
-#define FLOVYN_UNARY(body) return calls_.Unary(ctx, kService, __func__, [=, this](const std::string& tenant) body)
+#define FLOVYN_UNARY(body) return calls_.Unary(ctx, kService, __func__, [=, this](const TenantId& tenant) body)
 // clang-format on
 
 // ---------------------------------------------------------------- WorkerLifecycle
@@ -110,7 +110,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 ::grpc::ServerUnaryReactor* WorkerLifecycleService::Heartbeat(::grpc::CallbackServerContext* ctx,
                                                               const v1::WorkerHeartbeatRequest* req,
                                                               v1::WorkerHeartbeatResponse*) {
-  FLOVYN_UNARY({ return ToGrpc(store_.WorkerHeartbeat(tenant, req->worker_id())); });
+  FLOVYN_UNARY({ return ToGrpc(store_.WorkerHeartbeat(tenant, WorkerId(req->worker_id()))); });
 }
 
 // ---------------------------------------------------------------- WorkflowDispatch
@@ -125,9 +125,9 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
       .queue = req->queue(),
       .timeout_ms = req->timeout_ms(),
       .validate = [req] { return RequirePoll(*req); },
-      .claim = [this, req, res](const std::string& tenant) -> StatusOr<bool> {
+      .claim = [this, req, res](const TenantId& tenant) -> StatusOr<bool> {
         std::vector<std::string> kinds(req->kinds().begin(), req->kinds().end());
-        auto claim = store_.ClaimWorkflow(tenant, req->worker_id(), req->queue(), kinds);
+        auto claim = store_.ClaimWorkflow(tenant, WorkerId(req->worker_id()), req->queue(), kinds);
         if (!claim.ok()) return claim.status();
         if (!claim->has_value()) return false;
         const WorkflowClaim& c = **claim;
@@ -148,8 +148,8 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
     auto commands = FromProto(req->commands());
     if (!commands.ok()) return ToGrpc(commands.status());
-    auto r = store_.SubmitCommands(tenant, req->worker_id(), req->execution_id(), req->expected_sequence(),
-                                   std::move(*commands));
+    auto r = store_.SubmitCommands(tenant, WorkerId(req->worker_id()), ExecutionId(req->execution_id()),
+                                   req->expected_sequence(), std::move(*commands));
     if (!r.ok()) return ToGrpc(r.status());
     res->set_last_sequence(r->last_sequence);
     res->set_status(r->status);
@@ -173,7 +173,8 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 ::grpc::ServerUnaryReactor* WorkflowDispatchService::SignalWorkflow(::grpc::CallbackServerContext* ctx,
                                                                     const v1::SignalWorkflowRequest* req,
                                                                     v1::SignalWorkflowResponse*) {
-  FLOVYN_UNARY({ return ToGrpc(store_.Signal(tenant, req->execution_id(), req->name(), req->payload_json())); });
+  FLOVYN_UNARY(
+      { return ToGrpc(store_.Signal(tenant, ExecutionId(req->execution_id()), req->name(), req->payload_json())); });
 }
 
 ::grpc::ServerUnaryReactor* WorkflowDispatchService::SignalWithStart(::grpc::CallbackServerContext* ctx,
@@ -191,20 +192,20 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 ::grpc::ServerUnaryReactor* WorkflowDispatchService::ResolvePromise(::grpc::CallbackServerContext* ctx,
                                                                     const v1::ResolvePromiseRequest* req,
                                                                     v1::ResolvePromiseResponse*) {
-  FLOVYN_UNARY({ return ToGrpc(store_.ResolvePromise(tenant, req->promise_id(), req->value_json())); });
+  FLOVYN_UNARY({ return ToGrpc(store_.ResolvePromise(tenant, PromiseId(req->promise_id()), req->value_json())); });
 }
 
 ::grpc::ServerUnaryReactor* WorkflowDispatchService::RejectPromise(::grpc::CallbackServerContext* ctx,
                                                                    const v1::RejectPromiseRequest* req,
                                                                    v1::RejectPromiseResponse*) {
-  FLOVYN_UNARY({ return ToGrpc(store_.RejectPromise(tenant, req->promise_id(), req->error())); });
+  FLOVYN_UNARY({ return ToGrpc(store_.RejectPromise(tenant, PromiseId(req->promise_id()), req->error())); });
 }
 
 ::grpc::ServerUnaryReactor* WorkflowDispatchService::GetEvents(::grpc::CallbackServerContext* ctx,
                                                                const v1::GetEventsRequest* req,
                                                                v1::GetEventsResponse* res) {
   FLOVYN_UNARY({
-    auto r = store_.Events(tenant, req->execution_id(), req->after_sequence());
+    auto r = store_.Events(tenant, ExecutionId(req->execution_id()), req->after_sequence());
     if (!r.ok()) return ToGrpc(r.status());
     for (const auto& e : *r) ToProto(e, res->add_events());
     return ::grpc::Status::OK;
@@ -215,7 +216,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
                                                               const v1::GetStateRequest* req,
                                                               v1::GetStateResponse* res) {
   FLOVYN_UNARY({
-    auto r = store_.State(tenant, req->execution_id());
+    auto r = store_.State(tenant, ExecutionId(req->execution_id()));
     if (!r.ok()) return ToGrpc(r.status());
     for (const auto& [k, v] : *r) (*res->mutable_state_json())[k] = v;
     return ::grpc::Status::OK;
@@ -238,9 +239,9 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
       .queue = req->queue(),
       .timeout_ms = req->timeout_ms(),
       .validate = [req] { return RequirePoll(*req); },
-      .claim = [this, req, res](const std::string& tenant) -> StatusOr<bool> {
+      .claim = [this, req, res](const TenantId& tenant) -> StatusOr<bool> {
         std::vector<std::string> kinds(req->kinds().begin(), req->kinds().end());
-        auto claim = store_.ClaimTask(tenant, req->worker_id(), req->queue(), kinds);
+        auto claim = store_.ClaimTask(tenant, WorkerId(req->worker_id()), req->queue(), kinds);
         if (!claim.ok()) return claim.status();
         if (!claim->has_value()) return false;
         res->set_has_work(true);
@@ -256,7 +257,8 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
                                                                v1::CompleteTaskResponse*) {
   FLOVYN_UNARY({
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    return ToGrpc(store_.CompleteTask(tenant, req->worker_id(), req->task_id(), req->attempt(), req->output_json()));
+    return ToGrpc(store_.CompleteTask(tenant, WorkerId(req->worker_id()), TaskId(req->task_id()), req->attempt(),
+                                      req->output_json()));
   });
 }
 
@@ -264,8 +266,8 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
                                                            const v1::FailTaskRequest* req, v1::FailTaskResponse* res) {
   FLOVYN_UNARY({
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    auto r =
-        store_.FailTask(tenant, req->worker_id(), req->task_id(), req->attempt(), req->error(), req->non_retryable());
+    auto r = store_.FailTask(tenant, WorkerId(req->worker_id()), TaskId(req->task_id()), req->attempt(), req->error(),
+                             req->non_retryable());
     if (!r.ok()) return ToGrpc(r.status());
     res->set_will_retry(r->will_retry);
     res->set_next_attempt_at_ms(r->next_attempt_at_ms);
@@ -278,7 +280,8 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
                                                                  v1::ReportProgressResponse*) {
   FLOVYN_UNARY({
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    auto r = store_.HeartbeatTask(tenant, req->worker_id(), req->task_id(), req->attempt(), req->progress_json());
+    auto r = store_.HeartbeatTask(tenant, WorkerId(req->worker_id()), TaskId(req->task_id()), req->attempt(),
+                                  req->progress_json());
     return r.ok() ? ::grpc::Status::OK : ToGrpc(r.status());
   });
 }
@@ -288,7 +291,8 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
                                                             v1::TaskHeartbeatResponse* res) {
   FLOVYN_UNARY({
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    auto r = store_.HeartbeatTask(tenant, req->worker_id(), req->task_id(), req->attempt(), std::nullopt);
+    auto r =
+        store_.HeartbeatTask(tenant, WorkerId(req->worker_id()), TaskId(req->task_id()), req->attempt(), std::nullopt);
     if (!r.ok()) return ToGrpc(r.status());
     res->set_lease_expires_at_ms(*r);
     return ::grpc::Status::OK;
@@ -298,7 +302,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 ::grpc::ServerUnaryReactor* TaskExecutionService::CancelTask(::grpc::CallbackServerContext* ctx,
                                                              const v1::CancelTaskRequest* req,
                                                              v1::CancelTaskResponse*) {
-  FLOVYN_UNARY({ return ToGrpc(store_.CancelTask(tenant, req->task_id(), req->reason())); });
+  FLOVYN_UNARY({ return ToGrpc(store_.CancelTask(tenant, TaskId(req->task_id()), req->reason())); });
 }
 
 ::grpc::ServerUnaryReactor* TaskExecutionService::SubmitTask(::grpc::CallbackServerContext* ctx,

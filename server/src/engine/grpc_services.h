@@ -56,7 +56,7 @@ class CallContext {
   // Answers a unary call from the handler pool: the call's span, then `fn(tenant)` once the
   // caller is authenticated and authorised.
   ::grpc::ServerUnaryReactor* Unary(::grpc::CallbackServerContext* ctx, std::string_view service, const char* method,
-                                    std::function<::grpc::Status(const std::string& tenant)> fn);
+                                    std::function<::grpc::Status(const TenantId& tenant)> fn);
   WorkPool& handlers() { return handlers_; }
 
  private:

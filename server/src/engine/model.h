@@ -116,6 +116,8 @@ struct SubmitTaskRequest {
 };
 
 // Terminal statuses never change again.
+using model::Name;
+using model::WorkflowStatus;
 inline bool IsTerminal(const std::string& status) { return model::IsTerminalName(status); }
 
 }  // namespace flovyn::engine

@@ -77,7 +77,7 @@ void AddTenantRoutes(RestApi& api) {
 
   api.Add("GET", "/api/tenants/{tenant}", Action::kTenantsRead,
           [&store = api.store](const Request&, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
+            const TenantId& tenant = c.tenant_id;
             ASSIGN_OR_RETURN_WITH(auto t, store->TenantById(tenant), Err);
             return Json(200, ToJson(t));
           },
@@ -88,7 +88,7 @@ void AddTenantRoutes(RestApi& api) {
 void AddWorkflowWriteRoutes(RestApi& api) {
   api.Add("POST", "/api/tenants/{tenant}/workflows", Action::kWorkflowsWrite,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
+            const TenantId& tenant = c.tenant_id;
             ASSIGN_OR_RETURN_WITH(auto work, ParseWorkBody(req), Err);
             ASSIGN_OR_RETURN_WITH(auto key, StringField(work.body, "idempotencyKey"), Err);
             StartWorkflowRequest s{work.kind, work.queue, work.input_json, key, trace::CurrentTraceParent()};
@@ -101,14 +101,14 @@ void AddWorkflowWriteRoutes(RestApi& api) {
 
   api.Add("POST", "/api/tenants/{tenant}/workflows/{id}/cancel", Action::kWorkflowsWrite,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
+            const TenantId& tenant = c.tenant_id;
             std::string reason;
             if (!req.body.empty()) {  // optional body {"reason": "..."}
               ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
               ASSIGN_OR_RETURN_WITH(auto given, StringField(body, "reason"), Err);
               reason = given.value_or("");
             }
-            Status s = store->Cancel(tenant, req.path_params.at("id"), reason);
+            Status s = store->Cancel(tenant, ExecutionId(req.path_params.at("id")), reason);
             if (!s.ok()) return Err(s);
             return Json(202, {{"cancelRequested", true}});
           },
@@ -116,11 +116,11 @@ void AddWorkflowWriteRoutes(RestApi& api) {
 
   api.Add("POST", "/api/tenants/{tenant}/workflows/{id}/signals", Action::kWorkflowsWrite,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
+            const TenantId& tenant = c.tenant_id;
             ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
             ASSIGN_OR_RETURN_WITH(auto name, StringField(body, "name"), Err);
             if (!name) return Err(InvalidArgument("'name' is required"));
-            Status s = store->Signal(tenant, req.path_params.at("id"), *name, ValueField(body, "payload"));
+            Status s = store->Signal(tenant, ExecutionId(req.path_params.at("id")), *name, ValueField(body, "payload"));
             if (!s.ok()) return Err(s);
             return Json(202, {{"delivered", true}});
           },
@@ -128,7 +128,7 @@ void AddWorkflowWriteRoutes(RestApi& api) {
 
   api.Add("POST", "/api/tenants/{tenant}/signal-with-start", Action::kWorkflowsWrite,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
+            const TenantId& tenant = c.tenant_id;
             ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
             ASSIGN_OR_RETURN_WITH(auto kind, StringField(body, "kind"), Err);
             ASSIGN_OR_RETURN_WITH(auto queue, StringField(body, "queue"), Err);
@@ -149,7 +149,7 @@ void AddWorkflowReadRoutes(RestApi& api) {
   api.Add(
       "GET", "/api/tenants/{tenant}/workflows", Action::kWorkflowsRead,
       [&store = api.store](const Request& req, const Caller& c) {
-        const std::string& tenant = c.tenant_id;
+        const TenantId& tenant = c.tenant_id;
         ASSIGN_OR_RETURN_WITH(auto filter, ListFilterFrom(req, kWorkflowStatuses), Err);
         ASSIGN_OR_RETURN_WITH(auto page, store->ListWorkflows(tenant, filter), Err);
         json items = json::array();
@@ -161,7 +161,7 @@ void AddWorkflowReadRoutes(RestApi& api) {
 
   api.Add("GET", "/api/tenants/{tenant}/workflow-counts", Action::kWorkflowsRead,
           [&store = api.store](const Request&, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
+            const TenantId& tenant = c.tenant_id;
             ASSIGN_OR_RETURN_WITH(auto counts, store->CountWorkflows(tenant), Err);
             json out = json::object();
             for (const auto& s : kWorkflowStatuses) out[s] = 0;
@@ -172,16 +172,16 @@ void AddWorkflowReadRoutes(RestApi& api) {
 
   api.Add("GET", "/api/tenants/{tenant}/workflows/{id}", Action::kWorkflowsRead,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
-            ASSIGN_OR_RETURN_WITH(auto w, store->GetWorkflow(tenant, req.path_params.at("id")), Err);
+            const TenantId& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto w, store->GetWorkflow(tenant, ExecutionId(req.path_params.at("id"))), Err);
             return Json(200, ToJson(w));
           },
           {.summary = "Get a workflow execution", .tag = "workflows"});
 
   api.Add("GET", "/api/tenants/{tenant}/workflows/{id}/events", Action::kWorkflowsRead,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
-            ASSIGN_OR_RETURN_WITH(auto events, store->Events(tenant, req.path_params.at("id")), Err);
+            const TenantId& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto events, store->Events(tenant, ExecutionId(req.path_params.at("id"))), Err);
             json items = json::array();
             for (const auto& e : events) items.push_back(ToJson(e));
             return Json(200, {{"items", items}});
@@ -190,8 +190,8 @@ void AddWorkflowReadRoutes(RestApi& api) {
 
   api.Add("GET", "/api/tenants/{tenant}/workflows/{id}/state", Action::kWorkflowsRead,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
-            ASSIGN_OR_RETURN_WITH(auto state, store->State(tenant, req.path_params.at("id")), Err);
+            const TenantId& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto state, store->State(tenant, ExecutionId(req.path_params.at("id"))), Err);
             json out = json::object();
             for (const auto& [k, v] : state) out[k] = json::parse(v);
             return Json(200, {{"state", out}});
@@ -203,7 +203,7 @@ void AddWorkflowReadRoutes(RestApi& api) {
 void AddTaskRoutes(RestApi& api) {
   api.Add("POST", "/api/tenants/{tenant}/tasks", Action::kTasksWrite,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
+            const TenantId& tenant = c.tenant_id;
             ASSIGN_OR_RETURN_WITH(auto work, ParseWorkBody(req), Err);
             ASSIGN_OR_RETURN_WITH(auto attempts, IntField(work.body, "maxAttempts"), Err);
             SubmitTaskRequest s;
@@ -216,13 +216,13 @@ void AddTaskRoutes(RestApi& api) {
             }
             s.traceparent = trace::CurrentTraceParent();
             ASSIGN_OR_RETURN_WITH(auto id, store->SubmitTask(tenant, s), Err);
-            return Json(201, {{"id", id}});
+            return Json(201, {{"id", id.str()}});
           },
           {.summary = "Submit a standalone task", .tag = "tasks", .has_body = true});
 
   api.Add("GET", "/api/tenants/{tenant}/tasks", Action::kTasksRead,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
+            const TenantId& tenant = c.tenant_id;
             ASSIGN_OR_RETURN_WITH(auto filter, ListFilterFrom(req, kTaskStatuses), Err);
             ASSIGN_OR_RETURN_WITH(auto page, store->ListTasks(tenant, filter), Err);
             json items = json::array();
@@ -234,8 +234,8 @@ void AddTaskRoutes(RestApi& api) {
 
   api.Add("GET", "/api/tenants/{tenant}/tasks/{id}", Action::kTasksRead,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
-            ASSIGN_OR_RETURN_WITH(auto t, store->GetTask(tenant, req.path_params.at("id")), Err);
+            const TenantId& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto t, store->GetTask(tenant, TaskId(req.path_params.at("id"))), Err);
             return Json(200, ToJson(t));
           },
           {.summary = "Get a task", .tag = "tasks"});
@@ -245,9 +245,9 @@ void AddTaskRoutes(RestApi& api) {
 void AddPromiseAndWorkerRoutes(RestApi& api) {
   api.Add("POST", "/api/tenants/{tenant}/promises/{id}/resolve", Action::kPromisesSettle,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
+            const TenantId& tenant = c.tenant_id;
             ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
-            Status s = store->ResolvePromise(tenant, req.path_params.at("id"), ValueField(body, "value"));
+            Status s = store->ResolvePromise(tenant, PromiseId(req.path_params.at("id")), ValueField(body, "value"));
             if (!s.ok()) return Err(s);
             return Json(200, {{"status", "RESOLVED"}});
           },
@@ -255,10 +255,10 @@ void AddPromiseAndWorkerRoutes(RestApi& api) {
 
   api.Add("POST", "/api/tenants/{tenant}/promises/{id}/reject", Action::kPromisesSettle,
           [&store = api.store](const Request& req, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
+            const TenantId& tenant = c.tenant_id;
             ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
             ASSIGN_OR_RETURN_WITH(auto error, StringField(body, "error"), Err);
-            Status s = store->RejectPromise(tenant, req.path_params.at("id"), error.value_or("rejected"));
+            Status s = store->RejectPromise(tenant, PromiseId(req.path_params.at("id")), error.value_or("rejected"));
             if (!s.ok()) return Err(s);
             return Json(200, {{"status", "REJECTED"}});
           },
@@ -266,7 +266,7 @@ void AddPromiseAndWorkerRoutes(RestApi& api) {
 
   api.Add("GET", "/api/tenants/{tenant}/workers", Action::kWorkersRead,
           [&store = api.store](const Request&, const Caller& c) {
-            const std::string& tenant = c.tenant_id;
+            const TenantId& tenant = c.tenant_id;
             ASSIGN_OR_RETURN_WITH(auto workers, store->ListWorkers(tenant), Err);
             json items = json::array();
             for (const auto& w : workers) items.push_back(ToJson(w));

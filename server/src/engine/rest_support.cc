@@ -21,12 +21,12 @@ StatusOr<Caller> RestContext::Admit(const http::Request& req, Action action) {
   auto p = Who(req);
   if (!p.ok()) return p.status();
   if (Status a = Authorize(*p, action); !a.ok()) return a;
-  Caller c{std::move(*p), ""};
+  Caller c{std::move(*p), TenantId()};
   auto it = req.path_params.find("tenant");
   if (it == req.path_params.end()) return c;
   auto id = tenancy_.Resolve(c.principal, it->second);
   if (!id.ok()) return id.status();
-  c.tenant_id = std::move(*id);
+  c.tenant_id = TenantId(std::move(*id));
   return c;
 }
 

@@ -18,7 +18,7 @@ namespace flovyn::engine {
 // An admitted REST caller: who, and the tenant the path names (empty when it names none).
 struct Caller {
   Principal principal;
-  std::string tenant_id;
+  TenantId tenant_id;
 };
 
 class RestContext {

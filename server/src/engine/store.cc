@@ -144,7 +144,7 @@ StatusOr<std::vector<Tenant>> Store::ListTenants() {
 
 // ------------------------------------------------------------------------------ workers
 
-StatusOr<std::string> Store::RegisterWorker(const std::string& tenant, const WorkerRegistration& w) {
+StatusOr<WorkerId> Store::RegisterWorker(const TenantId& tenant, const WorkerRegistration& w) {
   RETURN_IF_ERROR(limits::Name(w.name, "worker name"));
   if (!w.version.empty()) RETURN_IF_ERROR(limits::Name(w.version, "worker version"));
   for (const auto& [list, field] : {std::pair{&w.queues, "queues"}, std::pair{&w.workflow_kinds, "workflow_kinds"},
@@ -155,17 +155,17 @@ StatusOr<std::string> Store::RegisterWorker(const std::string& tenant, const Wor
   ASSIGN_OR_RETURN(
       auto r, pool_.Query(sql::kInsertWorker, {tenant, w.name, w.version, JsonArray(w.queues, false),
                                                JsonArray(w.workflow_kinds, false), JsonArray(w.task_kinds, false)}));
-  return db::Row(r, 0).Str("id");
+  return WorkerId(db::Row(r, 0).Str("id"));
 }
 
-Status Store::WorkerHeartbeat(const std::string& tenant, const std::string& worker_id) {
+Status Store::WorkerHeartbeat(const TenantId& tenant, const WorkerId& worker_id) {
   if (!IsUuid(worker_id)) return NotFound("worker not found");
   ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kWorkerHeartbeat, {worker_id, tenant}));
   if (r.affected() == 0) return NotFound("worker not found");
   return Status::Ok();
 }
 
-StatusOr<std::vector<WorkerView>> Store::ListWorkers(const std::string& tenant) {
+StatusOr<std::vector<WorkerView>> Store::ListWorkers(const TenantId& tenant) {
   ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kListWorkers, {tenant}));
   std::vector<WorkerView> out;
   out.reserve(static_cast<size_t>(r.rows()));

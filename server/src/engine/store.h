@@ -15,6 +15,7 @@
 
 #include "engine/commands.h"
 #include "engine/engine_metrics.h"
+#include "engine/ids.h"
 #include "engine/model.h"
 #include "engine/notifier.h"
 #include "engine/unit.h"
@@ -46,45 +47,45 @@ class Store {
   StatusOr<std::vector<Tenant>> ListTenants();
 
   // Workflows
-  StatusOr<StartResult> StartWorkflow(const std::string& tenant, const StartWorkflowRequest& req);
-  StatusOr<std::optional<WorkflowClaim>> ClaimWorkflow(const std::string& tenant, const std::string& worker,
+  StatusOr<StartResult> StartWorkflow(const TenantId& tenant, const StartWorkflowRequest& req);
+  StatusOr<std::optional<WorkflowClaim>> ClaimWorkflow(const TenantId& tenant, const WorkerId& worker,
                                                        const std::string& queue, const std::vector<std::string>& kinds);
-  StatusOr<SubmitResult> SubmitCommands(const std::string& tenant, const std::string& worker,
-                                        const std::string& execution_id, int64_t expected_sequence,
-                                        std::vector<WorkflowCommand> commands);
-  Status Signal(const std::string& tenant, const std::string& execution_id, const std::string& name,
+  StatusOr<SubmitResult> SubmitCommands(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution,
+                                        int64_t expected_sequence, std::vector<WorkflowCommand> commands);
+  Status Signal(const TenantId& tenant, const ExecutionId& execution, const std::string& name,
                 const std::string& payload_json);
-  StatusOr<StartResult> SignalWithStart(const std::string& tenant, const StartWorkflowRequest& start,
+  StatusOr<StartResult> SignalWithStart(const TenantId& tenant, const StartWorkflowRequest& start,
                                         const std::string& name, const std::string& payload_json);
-  Status Cancel(const std::string& tenant, const std::string& execution_id, const std::string& reason = "");
-  Status ResolvePromise(const std::string& tenant, const std::string& promise_id, const std::string& value_json);
-  Status RejectPromise(const std::string& tenant, const std::string& promise_id, const std::string& error);
-  StatusOr<WorkflowView> GetWorkflow(const std::string& tenant, const std::string& id);
-  StatusOr<Page<WorkflowView>> ListWorkflows(const std::string& tenant, const ListFilter& filter);
-  StatusOr<std::map<std::string, int64_t>> CountWorkflows(const std::string& tenant);
-  StatusOr<std::vector<Event>> Events(const std::string& tenant, const std::string& id, int64_t after = 0);
-  StatusOr<std::vector<std::pair<std::string, std::string>>> State(const std::string& tenant, const std::string& id);
+  Status Cancel(const TenantId& tenant, const ExecutionId& execution, const std::string& reason = "");
+  Status ResolvePromise(const TenantId& tenant, const PromiseId& promise, const std::string& value_json);
+  Status RejectPromise(const TenantId& tenant, const PromiseId& promise, const std::string& error);
+  StatusOr<WorkflowView> GetWorkflow(const TenantId& tenant, const ExecutionId& execution);
+  StatusOr<Page<WorkflowView>> ListWorkflows(const TenantId& tenant, const ListFilter& filter);
+  StatusOr<std::map<std::string, int64_t>> CountWorkflows(const TenantId& tenant);
+  StatusOr<std::vector<Event>> Events(const TenantId& tenant, const ExecutionId& execution, int64_t after = 0);
+  StatusOr<std::vector<std::pair<std::string, std::string>>> State(const TenantId& tenant,
+                                                                   const ExecutionId& execution);
 
   // Tasks
-  StatusOr<std::string> SubmitTask(const std::string& tenant, const SubmitTaskRequest& req);
-  StatusOr<std::optional<TaskClaim>> ClaimTask(const std::string& tenant, const std::string& worker,
-                                               const std::string& queue, const std::vector<std::string>& kinds);
-  Status CompleteTask(const std::string& tenant, const std::string& worker, const std::string& task_id, int attempt,
+  StatusOr<TaskId> SubmitTask(const TenantId& tenant, const SubmitTaskRequest& req);
+  StatusOr<std::optional<TaskClaim>> ClaimTask(const TenantId& tenant, const WorkerId& worker, const std::string& queue,
+                                               const std::vector<std::string>& kinds);
+  Status CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
                       const std::string& output_json);
-  StatusOr<FailResult> FailTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
-                                int attempt, const std::string& error, bool non_retryable);
+  StatusOr<FailResult> FailTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
+                                const std::string& error, bool non_retryable);
   // Extends the lease (and records progress); returns the new lease end in ms since the epoch.
   // ABORTED when the worker no longer holds the task (expired, cancelled, completed).
-  StatusOr<int64_t> HeartbeatTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
-                                  int attempt, const std::optional<std::string>& progress_json);
-  Status CancelTask(const std::string& tenant, const std::string& task_id, const std::string& reason);
-  StatusOr<TaskView> GetTask(const std::string& tenant, const std::string& id);
-  StatusOr<Page<TaskView>> ListTasks(const std::string& tenant, const ListFilter& filter);
+  StatusOr<int64_t> HeartbeatTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
+                                  const std::optional<std::string>& progress_json);
+  Status CancelTask(const TenantId& tenant, const TaskId& task, const std::string& reason);
+  StatusOr<TaskView> GetTask(const TenantId& tenant, const TaskId& task);
+  StatusOr<Page<TaskView>> ListTasks(const TenantId& tenant, const ListFilter& filter);
 
   // Workers
-  StatusOr<std::string> RegisterWorker(const std::string& tenant, const WorkerRegistration& worker);
-  Status WorkerHeartbeat(const std::string& tenant, const std::string& worker_id);
-  StatusOr<std::vector<WorkerView>> ListWorkers(const std::string& tenant);
+  StatusOr<WorkerId> RegisterWorker(const TenantId& tenant, const WorkerRegistration& worker);
+  Status WorkerHeartbeat(const TenantId& tenant, const WorkerId& worker);
+  StatusOr<std::vector<WorkerView>> ListWorkers(const TenantId& tenant);
 
   // Background work, safe on every replica at once; each returns how many items it handled.
   StatusOr<int> FireDueTimers(int limit = 100);

@@ -35,7 +35,7 @@ Status ValidateTask(SubmitTaskRequest& req) {
 }
 }  // namespace
 
-StatusOr<std::string> Store::SubmitTask(const std::string& tenant, const SubmitTaskRequest& in) {
+StatusOr<TaskId> Store::SubmitTask(const TenantId& tenant, const SubmitTaskRequest& in) {
   SubmitTaskRequest req = in;
   RETURN_IF_ERROR(ValidateTask(req));
   std::string id = NewUuid();
@@ -48,10 +48,10 @@ StatusOr<std::string> Store::SubmitTask(const std::string& tenant, const SubmitT
     u.Wake(tenant, req.queue, WorkKind::kTask);
     return Status::Ok();
   }));
-  return id;
+  return TaskId(id);
 }
 
-StatusOr<std::optional<TaskClaim>> Store::ClaimTask(const std::string& tenant, const std::string& worker,
+StatusOr<std::optional<TaskClaim>> Store::ClaimTask(const TenantId& tenant, const WorkerId& worker,
                                                     const std::string& queue, const std::vector<std::string>& kinds) {
   std::optional<TaskClaim> claim;
   RETURN_IF_ERROR(Run([&](Unit& u) {
@@ -136,8 +136,8 @@ StatusOr<FailResult> FailAttempt(Unit& u, const std::string& tenant, const HeldT
 }
 }  // namespace
 
-Status Store::CompleteTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
-                           int attempt, const std::string& output_json) {
+Status Store::CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id, int attempt,
+                           const std::string& output_json) {
   ASSIGN_OR_RETURN(auto output, NormaliseJson(output_json, "output"));
   return Run([&](Unit& u) {
     ASSIGN_OR_RETURN(auto h, LockHeld(u, tenant, worker, task_id, attempt));
@@ -150,8 +150,8 @@ Status Store::CompleteTask(const std::string& tenant, const std::string& worker,
   });
 }
 
-StatusOr<FailResult> Store::FailTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
-                                     int attempt, const std::string& error, bool non_retryable) {
+StatusOr<FailResult> Store::FailTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id, int attempt,
+                                     const std::string& error, bool non_retryable) {
   RETURN_IF_ERROR(limits::Text(error, "error"));
   FailResult result;
   RETURN_IF_ERROR(Run([&](Unit& u) {
@@ -162,7 +162,7 @@ StatusOr<FailResult> Store::FailTask(const std::string& tenant, const std::strin
   return result;
 }
 
-StatusOr<int64_t> Store::HeartbeatTask(const std::string& tenant, const std::string& worker, const std::string& task_id,
+StatusOr<int64_t> Store::HeartbeatTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id,
                                        int attempt, const std::optional<std::string>& progress_json) {
   std::optional<std::string> progress;
   if (progress_json) {
@@ -178,7 +178,7 @@ StatusOr<int64_t> Store::HeartbeatTask(const std::string& tenant, const std::str
   return out;
 }
 
-Status Store::CancelTask(const std::string& tenant, const std::string& task_id, const std::string& reason) {
+Status Store::CancelTask(const TenantId& tenant, const TaskId& task_id, const std::string& reason) {
   RETURN_IF_ERROR(limits::Text(reason, "reason"));
   if (!IsUuid(task_id)) return NotFound("task not found");
   return Run([&](Unit& u) {
@@ -197,14 +197,14 @@ Status Store::CancelTask(const std::string& tenant, const std::string& task_id, 
   });
 }
 
-StatusOr<TaskView> Store::GetTask(const std::string& tenant, const std::string& id) {
+StatusOr<TaskView> Store::GetTask(const TenantId& tenant, const TaskId& id) {
   if (!IsUuid(id)) return NotFound("task not found");
   ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kTaskOfTenant, {id, tenant}));
   if (r.rows() == 0) return NotFound("task not found");
   return TaskFrom(db::Row(r, 0));
 }
 
-StatusOr<Page<TaskView>> Store::ListTasks(const std::string& tenant, const ListFilter& f) {
+StatusOr<Page<TaskView>> Store::ListTasks(const TenantId& tenant, const ListFilter& f) {
   return ListPage<TaskView>(pool_, sql::kListTasks, TaskFrom, tenant, f);
 }
 

@@ -10,7 +10,7 @@ namespace flovyn::engine {
 
 using nlohmann::json;
 
-StatusOr<StartResult> Store::StartWorkflow(const std::string& tenant, const StartWorkflowRequest& in) {
+StatusOr<StartResult> Store::StartWorkflow(const TenantId& tenant, const StartWorkflowRequest& in) {
   StartWorkflowRequest req = in;
   RETURN_IF_ERROR(ValidateStart(req));
   StartResult result;
@@ -34,7 +34,7 @@ Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
 }
 }  // namespace
 
-StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const std::string& tenant, const std::string& worker,
+StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const TenantId& tenant, const WorkerId& worker,
                                                             const std::string& queue,
                                                             const std::vector<std::string>& kinds) {
   std::optional<WorkflowClaim> claim;
@@ -58,13 +58,13 @@ StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const std::string& t
   return claim;
 }
 
-StatusOr<SubmitResult> Store::SubmitCommands(const std::string& tenant, const std::string& worker,
-                                             const std::string& execution_id, int64_t expected_sequence,
+StatusOr<SubmitResult> Store::SubmitCommands(const TenantId& tenant, const WorkerId& worker,
+                                             const ExecutionId& execution_id, int64_t expected_sequence,
                                              std::vector<WorkflowCommand> commands) {
   SubmitResult result;
   RETURN_IF_ERROR(Run([&](Unit& u) {
     ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
-    if (e.status != "RUNNING" || e.lease_owner.value_or("") != worker) {
+    if (e.status != WorkflowStatus::kRunning || e.lease_owner.value_or("") != worker.str()) {
       return Status(StatusCode::kAborted, "execution is not held by this worker (its lease may have expired)");
     }
     if (e.last_seq != expected_sequence) {
@@ -93,16 +93,16 @@ StatusOr<SubmitResult> Store::ApplyBatch(Execution& e, std::vector<WorkflowComma
     ASSIGN_OR_RETURN(bool wakes, e.FlushBuffer());
     if (e.cancel_requested) {
       RETURN_IF_ERROR(e.Append("WORKFLOW_CANCELLED", json::object()));
-      RETURN_IF_ERROR(e.Finish("CANCELLED", json("cancelled")));
+      RETURN_IF_ERROR(e.Finish(WorkflowStatus::kCancelled, json("cancelled")));
     } else if (out.suspend) {
-      e.status = wakes ? "PENDING" : "WAITING";
+      e.status = wakes ? WorkflowStatus::kPending : WorkflowStatus::kWaiting;
       if (wakes) e.Wake(e.queue, WorkKind::kWorkflow);
     } else {
       keep_lease = true;  // the worker goes on with this execution
     }
   }
   RETURN_IF_ERROR(e.Save(options_.workflow_lease, keep_lease));
-  return SubmitResult{e.last_seq, e.status, e.appended};
+  return SubmitResult{e.last_seq, std::string(Name(e.status)), e.appended};
 }
 
 namespace {
@@ -111,7 +111,7 @@ json SignalPayload(const std::string& name, const std::string& payload_json) {
 }
 }  // namespace
 
-Status Store::Signal(const std::string& tenant, const std::string& execution_id, const std::string& name,
+Status Store::Signal(const TenantId& tenant, const ExecutionId& execution_id, const std::string& name,
                      const std::string& payload_json) {
   RETURN_IF_ERROR(limits::Name(name, "signal name"));
   ASSIGN_OR_RETURN(auto payload, NormaliseJson(payload_json, "payload"));
@@ -119,7 +119,7 @@ Status Store::Signal(const std::string& tenant, const std::string& execution_id,
       [&](Unit& u) { return Deliver(u, tenant, execution_id, "SIGNAL_RECEIVED", SignalPayload(name, payload), true); });
 }
 
-StatusOr<StartResult> Store::SignalWithStart(const std::string& tenant, const StartWorkflowRequest& in,
+StatusOr<StartResult> Store::SignalWithStart(const TenantId& tenant, const StartWorkflowRequest& in,
                                              const std::string& name, const std::string& payload_json) {
   StartWorkflowRequest req = in;
   RETURN_IF_ERROR(ValidateStart(req));
@@ -133,12 +133,14 @@ StatusOr<StartResult> Store::SignalWithStart(const std::string& tenant, const St
   return result;
 }
 
-Status Store::Cancel(const std::string& tenant, const std::string& execution_id, const std::string& reason) {
+Status Store::Cancel(const TenantId& tenant, const ExecutionId& execution_id, const std::string& reason) {
   RETURN_IF_ERROR(limits::Text(reason, "reason"));
   json requested = reason.empty() ? json::object() : json{{"reason", reason}};
   return Run([&](Unit& u) {
     ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
-    if (IsTerminal(e.status)) return FailedPrecondition("workflow execution is already " + e.status);
+    if (IsTerminal(e.status)) {
+      return FailedPrecondition("workflow execution is already " + std::string(Name(e.status)));
+    }
     if (e.cancel_requested) return Status::Ok();
     if (e.HeldByWorker()) {
       // The worker learns at its next submit; the execution is cancelled then.
@@ -161,35 +163,35 @@ Status Store::Cancel(const std::string& tenant, const std::string& execution_id,
   });
 }
 
-Status Store::ResolvePromise(const std::string& tenant, const std::string& promise_id, const std::string& value_json) {
+Status Store::ResolvePromise(const TenantId& tenant, const PromiseId& promise_id, const std::string& value_json) {
   ASSIGN_OR_RETURN(auto value, NormaliseJson(value_json, "value"));
   return Run([&](Unit& u) { return SettlePromise(u, tenant, promise_id, "RESOLVED", json::parse(value)); });
 }
 
-Status Store::RejectPromise(const std::string& tenant, const std::string& promise_id, const std::string& error) {
+Status Store::RejectPromise(const TenantId& tenant, const PromiseId& promise_id, const std::string& error) {
   RETURN_IF_ERROR(limits::Text(error, "error"));
   return Run([&](Unit& u) { return SettlePromise(u, tenant, promise_id, "REJECTED", json(error)); });
 }
 
-StatusOr<WorkflowView> Store::GetWorkflow(const std::string& tenant, const std::string& id) {
+StatusOr<WorkflowView> Store::GetWorkflow(const TenantId& tenant, const ExecutionId& id) {
   if (!IsUuid(id)) return NotFound("workflow execution not found");
   ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kWorkflowOfTenant, {id, tenant}));
   if (r.rows() == 0) return NotFound("workflow execution not found");
   return WorkflowFrom(db::Row(r, 0));
 }
 
-StatusOr<Page<WorkflowView>> Store::ListWorkflows(const std::string& tenant, const ListFilter& f) {
+StatusOr<Page<WorkflowView>> Store::ListWorkflows(const TenantId& tenant, const ListFilter& f) {
   return ListPage<WorkflowView>(pool_, sql::kListWorkflows, WorkflowFrom, tenant, f);
 }
 
-StatusOr<std::map<std::string, int64_t>> Store::CountWorkflows(const std::string& tenant) {
+StatusOr<std::map<std::string, int64_t>> Store::CountWorkflows(const TenantId& tenant) {
   ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kCountWorkflows, {tenant}));
   std::map<std::string, int64_t> out;
   for (int i = 0; i < r.rows(); ++i) out[db::Row(r, i).Str("status")] = db::Row(r, i).Int("n");
   return out;
 }
 
-StatusOr<std::vector<Event>> Store::Events(const std::string& tenant, const std::string& id, int64_t after) {
+StatusOr<std::vector<Event>> Store::Events(const TenantId& tenant, const ExecutionId& id, int64_t after) {
   if (!IsUuid(id)) return NotFound("workflow execution not found");
   ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kEventsOfTenantAfter, {id, tenant, std::to_string(after)}));
   if (r.rows() == 0) RETURN_IF_ERROR(GetWorkflow(tenant, id));
@@ -199,8 +201,7 @@ StatusOr<std::vector<Event>> Store::Events(const std::string& tenant, const std:
   return out;
 }
 
-StatusOr<std::vector<std::pair<std::string, std::string>>> Store::State(const std::string& tenant,
-                                                                        const std::string& id) {
+StatusOr<std::vector<std::pair<std::string, std::string>>> Store::State(const TenantId& tenant, const ExecutionId& id) {
   RETURN_IF_ERROR(GetWorkflow(tenant, id));
   ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kStateOfExecution, {id}));
   std::vector<std::pair<std::string, std::string>> out;
@@ -214,7 +215,7 @@ StatusOr<int> Store::ExpireWorkflowLeases(int limit) {
     db::Row row(r, i);
     ASSIGN_OR_RETURN(auto e, Execution::Lock(u, row.Str("tenant_id"), row.Str("id")));
     RETURN_IF_ERROR(e.FlushBuffer());
-    e.status = "PENDING";
+    e.status = WorkflowStatus::kPending;
     RETURN_IF_ERROR(e.Save(options_.workflow_lease, false));
     e.Wake(e.queue, WorkKind::kWorkflow);
     u.AfterCommit([](EngineMetrics& m) { m.lease_expiries.With({"workflow"})->Inc(); });

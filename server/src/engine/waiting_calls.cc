@@ -94,7 +94,7 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
     if (waiting_.hub.draining() || ctx_->IsCancelled()) return Complete(::grpc::Status::OK);
     trace::ScopedContext scope(span_.context());
     uint64_t seen = waiting_.hub.Observe(key_);
-    auto claimed = spec_.claim(tenant_);
+    auto claimed = spec_.claim(TenantId(tenant_));
     if (!claimed.ok()) return Complete(ToGrpc(claimed.status()));
     if (*claimed) {
       waiting_.hub.Notify(key_);  // there may be more: let the next waiting poller look

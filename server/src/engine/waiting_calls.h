@@ -20,7 +20,7 @@ struct PollSpec {
   int64_t timeout_ms;
   std::function<::grpc::Status()> validate;
   // Claims and fills the response; true when work was claimed.
-  std::function<StatusOr<bool>(const std::string& tenant)> claim;
+  std::function<StatusOr<bool>(const TenantId& tenant)> claim;
 };
 
 // One long-poll; it completes when a claim finds work, at its deadline, when the caller goes
