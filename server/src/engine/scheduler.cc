@@ -2,61 +2,63 @@
 
 #include <spdlog/spdlog.h>
 
-#include "flovyn/core/mutex.h"
-
 namespace flovyn::engine {
 
+Scheduler::Scheduler(Store& store, std::chrono::milliseconds tick, TimeSource* time)
+    : store_(store),
+      tick_(tick),
+      own_time_(time == nullptr ? std::make_unique<SystemTime>("flovyn-scheduler") : nullptr),
+      time_(time == nullptr ? own_time_.get() : time) {}
+
 void Scheduler::Start() {
-  thread_ = std::thread([this] { Loop(); });
+  MutexLock l(mu_);
+  stopped_ = false;
+  next_ = time_->At(time_->Now() + tick_, [this] { Tick(); });
 }
 
 void Scheduler::Stop() {
   {
     MutexLock l(mu_);
-    stop_ = true;
+    stopped_ = true;
+    if (next_ != 0) time_->Cancel(next_);
+    next_ = 0;
   }
-  cv_.NotifyAll();
-  if (thread_.joinable()) thread_.join();
+  if (own_time_) own_time_->Stop();  // joins the timer thread, so a running tick has finished
 }
 
-void Scheduler::Loop() {
+void Scheduler::ScheduleNext() {
+  MutexLock l(mu_);
+  if (!stopped_) next_ = time_->At(time_->Now() + tick_, [this] { Tick(); });
+}
+
+void Scheduler::Tick() {
   using Job = StatusOr<int> (Store::*)(int);
-  int lease_every = 0;
-  int depth_every = 0;
-  for (;;) {
-    {
-      auto until = std::chrono::steady_clock::now() + tick_;
-      MutexLock l(mu_);
-      while (!stop_ && cv_.WaitUntil(mu_, until)) {
+  // Drain each kind of due work in batches; a failure (database down) is retried next tick.
+  for (Job job : {&Store::FireDueTimers, &Store::TimeOutPromises}) {
+    for (int batch = 0; batch < 10; ++batch) {
+      auto n = (store_.*job)(100);
+      if (!n.ok()) {
+        spdlog::debug("scheduler: {}", n.status().message());
+        break;
       }
-      if (stop_) return;
-    }
-    // Drain each kind of due work in batches; a failure (database down) is retried next tick.
-    for (Job job : {&Store::FireDueTimers, &Store::TimeOutPromises}) {
-      for (int batch = 0; batch < 10; ++batch) {
-        auto n = (store_.*job)(100);
-        if (!n.ok()) {
-          spdlog::debug("scheduler: {}", n.status().message());
-          break;
-        }
-        if (*n < 100) break;
-      }
-    }
-    if (++depth_every >= 20) {  // queue depth for the metrics, every two seconds
-      depth_every = 0;
-      if (Status s = store_.RefreshQueueDepth(); !s.ok()) spdlog::debug("scheduler: {}", s.message());
-    }
-    if (++lease_every >= 5) {  // leases are coarse: every half second is plenty
-      lease_every = 0;
-      for (Job job : {&Store::ExpireWorkflowLeases, &Store::ExpireTaskLeases}) {
-        auto n = (store_.*job)(100);
-        if (!n.ok())
-          spdlog::debug("scheduler: {}", n.status().message());
-        else if (*n > 0)
-          spdlog::info("scheduler: {} expired lease(s) returned to the queue", *n);
-      }
+      if (*n < 100) break;
     }
   }
+  if (++depth_every_ >= kDepthEvery) {
+    depth_every_ = 0;
+    if (Status s = store_.RefreshQueueDepth(); !s.ok()) spdlog::debug("scheduler: {}", s.message());
+  }
+  if (++lease_every_ >= kLeaseEvery) {
+    lease_every_ = 0;
+    for (Job job : {&Store::ExpireWorkflowLeases, &Store::ExpireTaskLeases}) {
+      auto n = (store_.*job)(100);
+      if (!n.ok())
+        spdlog::debug("scheduler: {}", n.status().message());
+      else if (*n > 0)
+        spdlog::info("scheduler: {} expired lease(s) returned to the queue", *n);
+    }
+  }
+  ScheduleNext();
 }
 
 }  // namespace flovyn::engine
