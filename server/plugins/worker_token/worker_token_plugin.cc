@@ -14,15 +14,13 @@ using http::Response;
 using nlohmann::json;
 
 namespace {
-json Optional(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
-
 json TokenJson(const WorkerTokenInfo& t) {
   return {{"id", t.id},
           {"name", t.name},
           {"prefix", t.prefix},
           {"createdAt", t.created_at},
-          {"lastUsedAt", Optional(t.last_used_at)},
-          {"revokedAt", Optional(t.revoked_at)}};
+          {"lastUsedAt", engine::OrNull(t.last_used_at)},
+          {"revokedAt", engine::OrNull(t.revoked_at)}};
 }
 }  // namespace
 

@@ -63,10 +63,6 @@ std::string ValueField(const json& body, const char* name) {
 
 namespace {
 json Parsed(const std::string& text) { return text.empty() ? json(nullptr) : json::parse(text, nullptr, false); }
-template <typename T>
-json OrNull(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
-}
 }  // namespace
 
 json ToJson(const Tenant& t) {

@@ -58,6 +58,11 @@ nlohmann::json ToJson(const Event& e);
 nlohmann::json ToJson(const WorkerView& w);
 
 http::Response Json(int status, const nlohmann::json& body);
+// The value, or JSON null when absent.
+template <typename T>
+nlohmann::json OrNull(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
 // Parses limit/cursor/status/kind query parameters; INVALID_ARGUMENT on bad values.
 StatusOr<ListFilter> ListFilterFrom(const http::Request& req, const std::vector<std::string>& statuses);
 

@@ -21,14 +21,16 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Deadline of a long-poll: the requested timeout, capped, and never past the client's deadline.
-Clock::time_point PollDeadline(::grpc::ServerContextBase* ctx, int64_t timeout_ms, std::chrono::milliseconds cap) {
+// Deadline of a long-poll on the hub's clock (`now`): the requested timeout, capped, and never
+// past the client's deadline.
+Clock::time_point PollDeadline(::grpc::ServerContextBase* ctx, int64_t timeout_ms, std::chrono::milliseconds cap,
+                               Clock::time_point now) {
   auto wanted = std::chrono::milliseconds(std::clamp<int64_t>(timeout_ms, 0, cap.count()));
-  auto deadline = Clock::now() + wanted;
+  auto deadline = now + wanted;
   auto client = ctx->deadline();
   if (client != std::chrono::system_clock::time_point::max()) {
     auto left = client - std::chrono::system_clock::now() - std::chrono::milliseconds(50);
-    deadline = std::min(deadline, Clock::now() + std::chrono::duration_cast<Clock::duration>(left));
+    deadline = std::min(deadline, now + std::chrono::duration_cast<Clock::duration>(left));
   }
   return deadline;
 }
@@ -85,7 +87,7 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
       gauge_->Add(1);
     }
     key_ = WorkKey(tenant_, spec_.queue, spec_.kind);
-    deadline_ = PollDeadline(ctx_, spec_.timeout_ms, waiting_.options.max_poll);
+    deadline_ = PollDeadline(ctx_, spec_.timeout_ms, waiting_.options.max_poll, waiting_.hub.Now());
     Attempt();
   }
 

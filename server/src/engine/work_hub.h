@@ -45,6 +45,9 @@ class WorkHub {
   WorkHub(const WorkHub&) = delete;
   WorkHub& operator=(const WorkHub&) = delete;
 
+  // The hub's current time: deadlines given to Park are on this clock.
+  Clock::time_point Now() const { return time_.Now(); }
+
   // The key's news counter. A poller reads it before claiming and parks with it, so news that
   // arrives while it claims is not lost.
   uint64_t Observe(const std::string& key);
