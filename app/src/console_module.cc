@@ -15,6 +15,7 @@ ConsoleModule::ConsoleModule(Settings settings) : settings_(std::move(settings))
 ConsoleModule::~ConsoleModule() = default;
 
 Status ConsoleModule::Start(const runtime::Context& ctx) {
+  (void)Views();  // parses every page template now: one that does not parse stops the start, not a visitor
   passwords_ = std::make_unique<PasswordPool>(settings_.hash_threads, settings_.hash_queue);
   identity_ = std::make_unique<Identity>(ctx.pool, settings_.auth_secret,
                                          std::chrono::hours(settings_.session_ttl_hours), *passwords_);
