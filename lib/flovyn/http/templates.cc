@@ -39,18 +39,21 @@ mustache::data ToData(const nlohmann::json& v) {
 }
 
 // Looks names up in the view, and partials ({{> name}}) among the templates only, so a view's
-// keys never shadow a template.
+// keys never shadow a template. A partial's text is taken the first time the page uses it.
 class PageContext : public mustache::context<std::string> {
  public:
-  PageContext(const mustache::data* view, const std::map<std::string, mustache::data>* partials)
-      : mustache::context<std::string>(view), partials_(partials) {}
+  PageContext(const mustache::data* view, const std::map<std::string, std::string>* sources)
+      : mustache::context<std::string>(view), sources_(sources) {}
   const mustache::data* get_partial(const std::string& name) const override {
-    auto it = partials_->find(name);
-    return it == partials_->end() ? nullptr : &it->second;
+    if (auto used = used_.find(name); used != used_.end()) return &used->second;
+    auto it = sources_->find(name);
+    if (it == sources_->end()) return nullptr;
+    return &used_.emplace(name, mustache::data{it->second}).first->second;
   }
 
  private:
-  const std::map<std::string, mustache::data>* partials_;
+  const std::map<std::string, std::string>* sources_;
+  mutable std::map<std::string, mustache::data> used_;  // this render's partials
 };
 
 }  // namespace
@@ -72,9 +75,7 @@ std::string Templates::Render(const std::string& name, const nlohmann::json& vie
     std::abort();
   }
   mustache::data root = view.is_object() ? ToData(view) : mustache::data{mustache::data::type::object};
-  std::map<std::string, mustache::data> partials;
-  for (const auto& [partial_name, text] : sources_) partials.emplace(partial_name, mustache::data{text});
-  PageContext ctx(&root, &partials);
+  PageContext ctx(&root, &sources_);
   // Each render parses its own copy: a parsed template keeps state while it renders.
   mustache::mustache page{it->second};
   return page.render(ctx);

@@ -78,7 +78,7 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
     trace::ScopedContext scope(span_.context());
     auto tenant = calls_.Tenant(ctx_, spec_.service, spec_.method);
     if (!tenant.ok()) return Complete(ToGrpc(tenant.status()));
-    tenant_ = *tenant;
+    tenant_ = TenantId(std::move(*tenant));
     if (auto s = spec_.validate(); !s.ok()) return Complete(s);
     if (Status s = waiting_.polls.Acquire(tenant_); !s.ok()) return Complete(ToGrpc(s));
     holding_ = true;
@@ -96,7 +96,7 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
     if (waiting_.hub.draining() || ctx_->IsCancelled()) return Complete(::grpc::Status::OK);
     trace::ScopedContext scope(span_.context());
     uint64_t seen = waiting_.hub.Observe(key_);
-    auto claimed = spec_.claim(TenantId(tenant_));
+    auto claimed = spec_.claim(tenant_);
     if (!claimed.ok()) return Complete(ToGrpc(claimed.status()));
     if (*claimed) {
       waiting_.hub.Notify(key_);  // there may be more: let the next waiting poller look
@@ -135,7 +135,8 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
   Waiting& waiting_;
   const Spec spec_;
   trace::Span span_;
-  std::string tenant_, key_;
+  TenantId tenant_;
+  std::string key_;
   Clock::time_point deadline_;
   bool holding_ = false;
   metrics::Gauge* gauge_ = nullptr;
