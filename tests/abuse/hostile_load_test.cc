@@ -254,4 +254,18 @@ TEST(HostileGrpcTest, ATenantBeyondItsLongPollAndStreamCapsGetsResourceExhausted
 }
 
 }  // namespace
+TEST(HostileGrpcTest, AConnectionThatIgnoresTheGoawayDoesNotHoldTheDrain) {
+  // grpc++ finishes shutting down only when every client connection has closed; a client that
+  // keeps its idle connection open after the GOAWAY must not keep the server from exiting.
+  EngineServer s({.env = {{"SHUTDOWN__TIMEOUT_SECS", "20"}}});
+  H2Conn idle(s.server().grpc_port());
+  ASSERT_TRUE(idle.Flush());
+  EXPECT_GE(HealthCallMs(s.server().grpc_port(), 1000ms), 0) << "the server is serving";
+  idle.Drain();
+  auto t0 = std::chrono::steady_clock::now();
+  s.server().process().Signal(SIGTERM);
+  EXPECT_EQ(s.server().process().Wait(15s), 0) << s.server().process().Log();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s) << "the drain waited for a connection with no call on it";
+}
+
 }  // namespace flovyn::testing

@@ -17,94 +17,15 @@
 
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/resource_quota.h>
-#include <grpcpp/support/server_interceptor.h>
 #include <spdlog/spdlog.h>
 
 #include "flovyn/core/mutex.h"
+#include "flovyn/grpc/call_interceptor.h"
 #include "flovyn/grpc/tcp_stats.h"
 #include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
 
 namespace flovyn::grpcsvc {
-namespace {
-
-const char* GrpcCodeName(::grpc::StatusCode c) {
-  static const char* names[] = {
-      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
-      "DATA_LOSS", "UNAUTHENTICATED"};
-  int i = static_cast<int>(c);
-  return i >= 0 && i <= 16 ? names[i] : "UNKNOWN";
-}
-
-// One interceptor per call, for the methods the server implements ("known"; any other path the
-// network invents is labelled "other"):
-// - a request that does not parse (proto3 rejects invalid UTF-8 in string fields) is the
-//   caller's fault: grpc++ reports it as INTERNAL (synchronous handlers) or UNIMPLEMENTED
-//   (callback handlers) with an empty message, which no Flovyn handler ever returns for a method
-//   it implements, so it is answered as INVALID_ARGUMENT instead;
-// - calls are counted and timed by method and status code (when metrics are on).
-class CallInterceptor final : public ::grpc::experimental::Interceptor {
- public:
-  CallInterceptor(bool known, const char* method, metrics::Family<metrics::Counter>* calls,
-                  metrics::HistogramFamily* latency)
-      : known_(known),
-        method_(known ? method : "other"),
-        calls_(calls),
-        latency_(latency),
-        start_(std::chrono::steady_clock::now()) {}
-
-  void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
-    using H = ::grpc::experimental::InterceptionHookPoints;
-    if (m->QueryInterceptionHookPoint(H::PRE_SEND_STATUS)) {
-      ::grpc::Status st = m->GetSendStatus();
-      if (known_ && st.error_message().empty() &&
-          (st.error_code() == ::grpc::StatusCode::INTERNAL || st.error_code() == ::grpc::StatusCode::UNIMPLEMENTED)) {
-        st = {::grpc::StatusCode::INVALID_ARGUMENT,
-              "the request could not be parsed (is every string field valid UTF-8?)"};
-        m->ModifySendStatus(st);
-      }
-      code_ = GrpcCodeName(st.error_code());
-    }
-    if (calls_ != nullptr && !recorded_ && code_ != nullptr &&
-        (m->QueryInterceptionHookPoint(H::POST_RECV_CLOSE) || m->QueryInterceptionHookPoint(H::PRE_SEND_STATUS))) {
-      recorded_ = true;
-      calls_->With({method_, code_})->Inc();
-      latency_->With({method_})->Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
-    }
-    m->Proceed();
-  }
-
- private:
-  const bool known_;
-  const std::string method_;
-  metrics::Family<metrics::Counter>* calls_;
-  metrics::HistogramFamily* latency_;
-  std::chrono::steady_clock::time_point start_;
-  const char* code_ = nullptr;
-  bool recorded_ = false;
-};
-
-class CallInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  CallInterceptorFactory(metrics::Registry* r, std::set<std::string> methods)
-      : calls_(r != nullptr ? &r->CounterOf(metrics::catalogue::kGrpcRequests) : nullptr),
-        latency_(r != nullptr ? &r->HistogramOf(metrics::catalogue::kGrpcRequestDuration) : nullptr),
-        methods_(std::move(methods)) {}
-  ::grpc::experimental::Interceptor* CreateServerInterceptor(::grpc::experimental::ServerRpcInfo* info) override {
-    const char* m = info->method() != nullptr ? info->method() : "";
-    return new CallInterceptor(methods_.count(m) != 0, m, calls_, latency_);
-  }
-
- private:
-  metrics::Family<metrics::Counter>* calls_;
-  metrics::HistogramFamily* latency_;
-  std::set<std::string> methods_;
-};
-
-}  // namespace
 
 std::optional<trace::SpanContext> CallerContext(::grpc::ServerContextBase* ctx) {
   const auto& md = ctx->client_metadata();
@@ -437,7 +358,7 @@ Status Server::Start() {
   b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, ms(limits_.min_client_ping_interval));
   b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<CallInterceptorFactory>(metrics_, std::move(methods)));
+  interceptors.push_back(NewCallInterceptorFactory(metrics_, std::move(methods), live_calls_));
   b.experimental().SetInterceptorCreators(std::move(interceptors));
   server_ = b.BuildAndStart();
   if (!server_) return Unavailable("cannot start the gRPC server on " + address_);
@@ -449,10 +370,32 @@ Status Server::Start() {
 void Server::Shutdown(std::chrono::system_clock::time_point deadline) {
   active_listener.store(nullptr, std::memory_order_release);
   if (listener_) listener_->Stop();
-  if (server_) {
-    server_->Shutdown(deadline);
-    server_->Wait();
+  if (!server_) return;
+  // grpc++ completes its shutdown only once every call has ended and every client connection
+  // has closed; a client that keeps an idle connection open after the GOAWAY would hold the
+  // drain until the deadline. Once no call of ours is live, the connections are all that is
+  // left, so they are cut.
+  Mutex mu;
+  CondVar done_cv;
+  bool done = false;
+  std::thread cutter([&] {
+    MutexLock l(mu);
+    while (!done && std::chrono::system_clock::now() < deadline) {
+      if (live_calls_.load(std::memory_order_acquire) == 0) {
+        grpc_server_cancel_all_calls(server_->c_server());
+        return;
+      }
+      done_cv.WaitUntil(mu, std::chrono::steady_clock::now() + std::chrono::milliseconds(10));
+    }
+  });
+  server_->Shutdown(deadline);
+  {
+    MutexLock l(mu);
+    done = true;
   }
+  done_cv.NotifyAll();
+  cutter.join();
+  server_->Wait();
 }
 
 bool ListenerAnswers(const std::string& target, std::chrono::steady_clock::time_point deadline) {

@@ -132,6 +132,7 @@ class Server {
   health::Monitor& monitor_;
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<::grpc::Server> server_;
+  std::atomic<int64_t> live_calls_{0};  // calls whose interceptor exists (received, not yet done)
 };
 
 // A call reached the program's own handler code (not a stream the transport cancelled before
