@@ -10,6 +10,7 @@
 #include "flovyn/runtime/cli.h"
 #include "flovyn/runtime/process.h"
 #include "flovyn/runtime/process_settings.h"
+#include "schedules_plugin.h"
 #include "settings.h"
 #include "worker_token_plugin.h"
 
@@ -53,10 +54,18 @@ std::string SecurityDocument() {
   // The route table as the server builds it: the engine's routes and the plugins'.
   engine::EngineModule engine({});
   plugins::WorkerTokenPlugin tokens("");
+  plugins::SchedulesPlugin schedules;
   http::Router router;
   engine.AddRoutes(router);
   tokens.AddRoutes(router);
+  schedules.AddRoutes(router);
   return engine::SecurityMarkdown(router);
+}
+
+std::vector<const metrics::MetricSpec*> MetricSpecs() {
+  std::vector<const metrics::MetricSpec*> all = engine::EngineMetricSpecs();
+  for (const auto* m : plugins::ScheduleMetricSpecs()) all.push_back(m);
+  return all;
 }
 
 int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules) {
@@ -65,7 +74,7 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
   hooks.version = FLOVYN_VERSION;
   hooks.documents["--limits-catalogue"] = [] { return engine::limits::Markdown(); };
   hooks.documents["--security-matrix"] = [] { return SecurityDocument(); };
-  hooks.metrics = engine::EngineMetricSpecs();
+  hooks.metrics = MetricSpecs();
   hooks.run = [&extra_modules](const runtime::Command& cmd, const config::Values& values) {
     Settings settings = Settings::From(values);
     if (!settings.security_enabled) {
@@ -95,6 +104,7 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     auto tokens = std::make_unique<plugins::WorkerTokenPlugin>(settings.worker_token_secret);
     modules.push_back(std::move(engine));
     modules.push_back(std::move(tokens));
+    modules.push_back(std::make_unique<plugins::SchedulesPlugin>());
     for (const auto& f : extra_modules) modules.push_back(f());
     runtime::Process process(SpecFrom(settings, values), values, std::move(modules));
     return process.Run(cmd);

@@ -1,6 +1,7 @@
 #include "settings.h"
 
 #include "flovyn/runtime/process_settings.h"
+#include "schedules_plugin.h"
 
 namespace flovyn::server {
 
@@ -199,6 +200,7 @@ const config::Schema& Schema() {
     AddAuthSettings(s);
     AddEngineSettings(s);
     AddGrpcSettings(s);
+    plugins::AddScheduleSettings(s);
     s.Add({.key = "engine.max_poll_ms",
            .type = Type::kInt,
            .default_value = "60000",

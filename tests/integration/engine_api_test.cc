@@ -74,6 +74,14 @@ TEST(EngineApiTest, OpenApiDocumentIsValidAndListsEveryRouteTheServerServes) {
                                      "POST /api/tenants/{tenant}/worker-tokens",
                                      "GET /api/tenants/{tenant}/worker-tokens",
                                      "DELETE /api/tenants/{tenant}/worker-tokens/{id}",
+                                     "POST /api/tenants/{tenant}/schedules",
+                                     "GET /api/tenants/{tenant}/schedules",
+                                     "GET /api/tenants/{tenant}/schedules/{id}",
+                                     "DELETE /api/tenants/{tenant}/schedules/{id}",
+                                     "POST /api/tenants/{tenant}/schedules/{id}/pause",
+                                     "POST /api/tenants/{tenant}/schedules/{id}/resume",
+                                     "POST /api/tenants/{tenant}/schedules/{id}/trigger",
+                                     "POST /api/tenants/{tenant}/schedules/{id}/backfill",
                                      "GET /api/docs/openapi.json"};
   EXPECT_EQ(documented, std::set<std::string>(served.begin(), served.end()));
   for (const auto& route : DocumentedRoutes(s)) {

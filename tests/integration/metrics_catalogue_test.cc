@@ -10,6 +10,7 @@
 #include "engine_harness.h"
 #include "flovyn/metrics/catalogue.h"
 #include "otlp_collector.h"
+#include "server_main.h"
 
 namespace flovyn::testing {
 namespace {
@@ -144,7 +145,7 @@ TEST(MetricsCatalogueTest, EveryCatalogueMetricIsExposedAndEngineMetricsMoveWith
   EXPECT_TRUE(moved("flovyn_grpc_requests_total"));
   EXPECT_TRUE(moved("flovyn_http_requests_total"));
 
-  for (const auto* m : metrics::Catalogue(engine::EngineMetricSpecs())) {
+  for (const auto* m : metrics::Catalogue(server::MetricSpecs())) {
     EXPECT_NE(after.find(std::string("# TYPE ") + m->name + " "), std::string::npos) << m->name << " is not exposed";
   }
   std::string dir = MakeTempDir("flovyn-catalogue");

@@ -6,6 +6,7 @@
 
 #include "flovyn/metrics/registry.h"
 #include "harness.h"
+#include "server_main.h"
 
 namespace flovyn::metrics {
 namespace {
@@ -91,13 +92,13 @@ TEST(MetricsCatalogueTest, DocsMetricsMdIsGeneratedFromTheCatalogue) {
   std::ifstream in(std::string(FLOVYN_SOURCE_DIR) + "/docs/metrics.md");
   std::stringstream ss;
   ss << in.rdbuf();
-  EXPECT_EQ(ss.str(), CatalogueMarkdown(engine::EngineMetricSpecs()))
+  EXPECT_EQ(ss.str(), CatalogueMarkdown(server::MetricSpecs()))
       << "docs/metrics.md drifted: regenerate it with `flovyn-server --metrics-catalogue > docs/metrics.md`";
 }
 
 TEST(MetricsCatalogueTest, NamesFollowPrometheusConventions) {
   std::set<std::string> names;
-  for (const auto* m : Catalogue(engine::EngineMetricSpecs())) {
+  for (const auto* m : Catalogue(server::MetricSpecs())) {
     std::string n = m->name;
     EXPECT_TRUE(names.insert(n).second) << "declared twice: " << n;
     EXPECT_TRUE(n.rfind("flovyn_", 0) == 0 || n.rfind("process_", 0) == 0) << n;

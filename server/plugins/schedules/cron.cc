@@ -1,11 +1,11 @@
 #include "cron.h"
 
-#include <absl/strings/str_split.h>
-#include <absl/time/civil_time.h>
-
 #include <array>
 #include <cctype>
 #include <vector>
+
+#include <absl/strings/str_split.h>
+#include <absl/time/civil_time.h>
 
 namespace flovyn::plugins {
 
@@ -87,13 +87,20 @@ std::string Alias(const std::string& text) {
 
 int SundayFirst(absl::Weekday w) {
   switch (w) {
-    case absl::Weekday::sunday: return 0;
-    case absl::Weekday::monday: return 1;
-    case absl::Weekday::tuesday: return 2;
-    case absl::Weekday::wednesday: return 3;
-    case absl::Weekday::thursday: return 4;
-    case absl::Weekday::friday: return 5;
-    case absl::Weekday::saturday: return 6;
+    case absl::Weekday::sunday:
+      return 0;
+    case absl::Weekday::monday:
+      return 1;
+    case absl::Weekday::tuesday:
+      return 2;
+    case absl::Weekday::wednesday:
+      return 3;
+    case absl::Weekday::thursday:
+      return 4;
+    case absl::Weekday::friday:
+      return 5;
+    case absl::Weekday::saturday:
+      return 6;
   }
   return 0;
 }

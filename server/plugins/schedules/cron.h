@@ -32,8 +32,8 @@ class CronExpression {
   bool DayMatches(const absl::CivilDay& d) const;
   std::bitset<60> minutes_;
   std::bitset<24> hours_;
-  std::bitset<32> days_;    // 1..31
-  std::bitset<13> months_;  // 1..12
+  std::bitset<32> days_;     // 1..31
+  std::bitset<13> months_;   // 1..12
   std::bitset<7> weekdays_;  // 0 = Sunday
   bool any_day_ = false, any_weekday_ = false;
 };

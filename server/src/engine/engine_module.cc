@@ -60,6 +60,7 @@ Status EngineModule::Start(const runtime::Context& ctx) {
   // What plugins may use: they add authenticators to the chain and admit their REST calls.
   ctx.services.Provide(*auth_);
   ctx.services.Provide(*rest_);
+  ctx.services.Provide(*store_);  // schedules and event hooks start work through it
   calls_ = std::make_unique<CallContext>(*auth_, *tenancy_, *handlers_);
   waiting_ = std::make_unique<Waiting>(*hub_, settings_.dispatch, metrics_.get());
   lifecycle_svc_ = std::make_unique<WorkerLifecycleService>(*store_, *calls_);

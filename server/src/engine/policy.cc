@@ -44,6 +44,12 @@ const std::vector<Grant>& Grants() {
       {Action::kWorkerProtocol, "worker.protocol",
        "register, heartbeat, poll and claim work, submit workflow commands, complete, fail and extend tasks", true,
        false, true},
+      {Action::kSchedulesRead, "schedules.read", "list schedules, their next fire times and runs", true, true, false},
+      {Action::kSchedulesManage, "schedules.manage",
+       "create, change, pause, resume, trigger, backfill and delete schedules", true, true, false},
+      {Action::kEventhooksRead, "eventhooks.read", "list event sources, routes and received events", true, true, false},
+      {Action::kEventhooksManage, "eventhooks.manage",
+       "create and change event sources (their secrets) and routes, reprocess events", true, false, false},
   };
   return grants;
 }

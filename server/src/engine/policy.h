@@ -25,6 +25,10 @@ enum class Action {
   kWorkerTokensRead,    // list worker tokens (never the tokens)
   kWorkerTokensManage,  // create and revoke worker tokens
   kWorkerProtocol,      // register, poll, claim, submit commands, complete and fail tasks
+  kSchedulesRead,       // list schedules, their next fire times and runs
+  kSchedulesManage,     // create, change, pause, resume, trigger, backfill and delete schedules
+  kEventhooksRead,      // list event sources, routes and received events
+  kEventhooksManage,    // create and change sources (their secrets) and routes; reprocess events
 };
 
 // The roles a principal can hold in its tenant. Console roles map onto them: owner and admin are
