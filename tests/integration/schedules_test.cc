@@ -1,11 +1,11 @@
 // Schedules against a real flovyn-server and PostgreSQL: creation and validation, the next fire
 // times, each overlap policy, catch-up after downtime, pause / resume / trigger-now, backfill,
 // and two replicas with a restart starting each fire time exactly once.
-#include <gtest/gtest.h>
-
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "engine_harness.h"
 
@@ -58,8 +58,7 @@ TEST(SchedulesTest, ACronScheduleInAZoneListsItsNextFiveFireTimesAndBadInputChan
 
   const std::vector<std::pair<json, std::string>> bad = {
       {{{"name", "b"}, {"cron", "61 * * * *"}, {"workflow", {{"kind", "k"}}}}, "minute"},
-      {{{"name", "b"}, {"cron", "* * * * *"}, {"timezone", "Mars/Base"}, {"workflow", {{"kind", "k"}}}},
-       "time zone"},
+      {{{"name", "b"}, {"cron", "* * * * *"}, {"timezone", "Mars/Base"}, {"workflow", {{"kind", "k"}}}}, "time zone"},
       {{{"name", "b"}, {"workflow", {{"kind", "k"}}}}, "exactly one of"},
       {{{"name", "b"}, {"intervalSeconds", 0}, {"workflow", {{"kind", "k"}}}}, "intervalSeconds"},
       {{{"name", "b"}, {"intervalSeconds", 5}, {"overlap", "sometimes"}, {"workflow", {{"kind", "k"}}}}, "overlap"},
@@ -99,9 +98,8 @@ TEST(SchedulesTest, OverlapSkipStartsNothingWhileThePreviousRunIsGoing) {
   EngineServer s;
   std::string id = Create(s, Interval("skip", "skip"))["id"];
   // No worker: the first run stays PENDING, so later fire times are skipped.
-  ASSERT_TRUE(Eventually([&] {
-    return s.RestJson("GET", "/api/tenants/acme/schedules/" + id)["skips"].get<int>() >= 2;
-  }, 10s));
+  ASSERT_TRUE(
+      Eventually([&] { return s.RestJson("GET", "/api/tenants/acme/schedules/" + id)["skips"].get<int>() >= 2; }, 10s));
   EXPECT_EQ(Started(s, id), 1);
   auto got = s.RestJson("GET", "/api/tenants/acme/schedules/" + id);
   EXPECT_NE(got["recentRuns"][0]["outcome"].get<std::string>().find("skipped"), std::string::npos);
@@ -110,10 +108,13 @@ TEST(SchedulesTest, OverlapSkipStartsNothingWhileThePreviousRunIsGoing) {
 TEST(SchedulesTest, OverlapBufferOneStartsOneBufferedRunWhenThePreviousEnds) {
   EngineServer s;
   std::string id = Create(s, Interval("buffer", "buffer_one"))["id"];
-  ASSERT_TRUE(Eventually([&] {
-    auto g = s.RestJson("GET", "/api/tenants/acme/schedules/" + id);
-    return !g["bufferedFireAt"].is_null() && g["skips"].get<int>() >= 1;
-  }, 10s)) << "one fire time buffered, the next skipped";
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto g = s.RestJson("GET", "/api/tenants/acme/schedules/" + id);
+        return !g["bufferedFireAt"].is_null() && g["skips"].get<int>() >= 1;
+      },
+      10s))
+      << "one fire time buffered, the next skipped";
   EXPECT_EQ(Started(s, id), 1);
   std::string first = s.RestJson("GET", "/api/tenants/acme/schedules/" + id)["lastExecutionId"];
   ASSERT_EQ(s.Rest("POST", "/api/tenants/acme/workflows/" + first + "/cancel", "{}").status, 202);
@@ -127,9 +128,12 @@ TEST(SchedulesTest, OverlapCancelPreviousCancelsTheRunningOneAndStartsTheNext) {
   std::string id = Create(s, Interval("cancel", "cancel_previous"))["id"];
   ASSERT_TRUE(Eventually([&] { return Started(s, id) >= 3; }, 10s));
   std::string keys = "idempotency_key LIKE 'schedule:" + id + ":%'";
-  ASSERT_TRUE(Eventually([&] {
-    return SqlInt(s, "SELECT count(*) FROM workflow_executions WHERE " + keys + " AND status <> 'CANCELLED'") == 1;
-  }, 5s)) << Sql(s, "SELECT status FROM workflow_executions WHERE " + keys);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return SqlInt(s, "SELECT count(*) FROM workflow_executions WHERE " + keys + " AND status <> 'CANCELLED'") == 1;
+      },
+      5s))
+      << Sql(s, "SELECT status FROM workflow_executions WHERE " + keys);
   EXPECT_GE(SqlInt(s, "SELECT count(*) FROM workflow_executions WHERE " + keys + " AND status = 'CANCELLED'"), 2);
 }
 
@@ -146,8 +150,8 @@ TEST(SchedulesTest, AfterDowntimeOnlyMissedTimesWithinTheCatchUpWindowRunAtMostN
   std::this_thread::sleep_for(6s);  // about six fire times missed
   std::string restart_at = Sql(s, "SELECT now()");
   s.Restart();
-  ASSERT_TRUE(Eventually([&] { return SqlInt(s, "SELECT skips FROM schedules WHERE id = '" + id + "'") > skips_before; },
-                         10s));
+  ASSERT_TRUE(
+      Eventually([&] { return SqlInt(s, "SELECT skips FROM schedules WHERE id = '" + id + "'") > skips_before; }, 10s));
   // Missed times run after the restart: the two most recent within the window, no more.
   int64_t caught_up = SqlInt(s, "SELECT count(*) FROM schedule_runs WHERE schedule_id = '" + id + "' AND fire_at < '" +
                                     restart_at + "' AND recorded_at > '" + restart_at + "'");
@@ -176,9 +180,7 @@ TEST(SchedulesTest, PauseStopsFiresTriggerNowStartsOneAndResumeGoesOn) {
 
 TEST(SchedulesTest, BackfillStartsEachFireTimeInTheRangeOnce) {
   EngineServer s;
-  std::string id = Create(s, {{"name", "hourly"},
-                              {"cron", "@hourly"},
-                              {"workflow", {{"kind", "report"}}}})["id"];
+  std::string id = Create(s, {{"name", "hourly"}, {"cron", "@hourly"}, {"workflow", {{"kind", "report"}}}})["id"];
   std::string base = "/api/tenants/acme/schedules/" + id;
   json range = {{"from", "2026-01-01T00:00:00Z"}, {"to", "2026-01-01T04:00:00Z"}};
   auto first = s.Rest("POST", base + "/backfill", range.dump());
@@ -188,7 +190,8 @@ TEST(SchedulesTest, BackfillStartsEachFireTimeInTheRangeOnce) {
   auto again = json::parse(s.Rest("POST", base + "/backfill", range.dump()).body);
   EXPECT_EQ(Started(s, id), 5) << "a fire time that already ran starts nothing new";
   EXPECT_EQ(again["runs"][0]["outcome"], "already started for this fire time");
-  auto huge = s.Rest("POST", base + "/backfill", json{{"from", "2020-01-01T00:00:00Z"}, {"to", "2026-01-01T00:00:00Z"}}.dump());
+  auto huge =
+      s.Rest("POST", base + "/backfill", json{{"from", "2020-01-01T00:00:00Z"}, {"to", "2026-01-01T00:00:00Z"}}.dump());
   EXPECT_EQ(huge.status, 400);
   EXPECT_NE(huge.body.find("1000"), std::string::npos) << huge.body;
 }
@@ -212,8 +215,8 @@ TEST(SchedulesTest, TwoReplicasAndARestartStartEachFireTimeExactlyOnce) {
     EXPECT_EQ(runs, distinct) << "one execution per fire time";
     EXPECT_EQ(runs, started) << "every started workflow is one recorded fire time";
     // No fire time lost: consecutive fire times are one interval apart, start to end.
-    int64_t gaps = SqlInt(a, "SELECT count(*) FROM (SELECT fire_at - lag(fire_at) OVER (ORDER BY fire_at) AS d" + where +
-                                 ") x WHERE d <> interval '1 second'");
+    int64_t gaps = SqlInt(a, "SELECT count(*) FROM (SELECT fire_at - lag(fire_at) OVER (ORDER BY fire_at) AS d" +
+                                 where + ") x WHERE d <> interval '1 second'");
     EXPECT_EQ(gaps, 0) << Sql(a, "SELECT fire_at, outcome" + where + " ORDER BY fire_at");
   }
 }

@@ -119,6 +119,22 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   return out;
 }
 
+std::string Hmac(Digest digest, std::string_view key, std::string_view data) {
+  const EVP_MD* md = digest == Digest::kSha1 ? EVP_sha1() : digest == Digest::kSha512 ? EVP_sha512() : EVP_sha256();
+  std::string out(EVP_MAX_MD_SIZE, '\0');
+  unsigned int len = 0;
+  HMAC(md, key.data(), static_cast<int>(key.size()), U(data), data.size(), U(out), &len);
+  out.resize(len);
+  return out;
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(U(out), U(bytes), static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
 bool ConstantTimeEqual(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }

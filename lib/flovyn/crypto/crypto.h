@@ -21,6 +21,10 @@ std::optional<std::string> FromHex(std::string_view text);
 std::string Sha256(std::string_view data);  // raw 32 bytes
 std::string Sha256Hex(std::string_view data);
 std::string HmacSha256(std::string_view key, std::string_view data);  // raw 32 bytes
+enum class Digest { kSha1, kSha256, kSha512 };
+std::string Hmac(Digest digest, std::string_view key, std::string_view data);  // raw bytes
+// Standard base64 with padding (RFC 4648 section 4), as webhook senders sign with.
+std::string Base64Encode(std::string_view bytes);
 bool ConstantTimeEqual(std::string_view a, std::string_view b);
 
 // HKDF-SHA256 (RFC 5869).

@@ -1,8 +1,8 @@
 #include "schedule_runner.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
+
+#include <spdlog/spdlog.h>
 
 namespace flovyn::plugins {
 
@@ -228,7 +228,8 @@ Status ScheduleRunner::FireOne(db::Tx& tx, Schedule& s, Pass& p, Instant fire, c
   return Status::Ok();
 }
 
-StatusOr<engine::StartResult> ScheduleRunner::StartWorkflow(const Schedule& s, Instant fire, const std::string& trigger) {
+StatusOr<engine::StartResult> ScheduleRunner::StartWorkflow(const Schedule& s, Instant fire,
+                                                            const std::string& trigger) {
   engine::StartWorkflowRequest req;
   req.kind = s.spec.kind;
   req.queue = s.spec.queue;

@@ -156,10 +156,9 @@ StatusOr<FireRule> ScheduleSpec::Rule(Instant created) const {
 StatusOr<Schedule> ScheduleStore::Create(const std::string& tenant, const ScheduleSpec& s,
                                          std::optional<Instant> next) {
   auto r = pool_.Query(std::string(sql::kCreate) + sql::kColumns,
-                       {tenant, s.name, s.cron, s.timezone, std::to_string(s.interval_ms), Ms(s.start_at),
-                        Ms(s.end_at), s.kind, s.queue, s.input_json, OverlapName(s.overlap),
-                        std::to_string(s.catchup_window_ms), std::to_string(s.catchup_max), s.paused ? "t" : "f",
-                        Ms(next)});
+                       {tenant, s.name, s.cron, s.timezone, std::to_string(s.interval_ms), Ms(s.start_at), Ms(s.end_at),
+                        s.kind, s.queue, s.input_json, OverlapName(s.overlap), std::to_string(s.catchup_window_ms),
+                        std::to_string(s.catchup_max), s.paused ? "t" : "f", Ms(next)});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return Status(StatusCode::kAlreadyExists, "a schedule named '" + s.name + "' exists");
   return ScheduleOf(db::Row(*r, 0));

@@ -69,8 +69,7 @@ class ScheduleStore {
   StatusOr<std::optional<Schedule>> Get(const std::string& tenant, const std::string& id);
   StatusOr<bool> Delete(const std::string& tenant, const std::string& id);
   // Pausing keeps the next fire time; resuming sets it from now (missed times are not run).
-  StatusOr<bool> SetPaused(const std::string& tenant, const std::string& id, bool paused,
-                           std::optional<Instant> next);
+  StatusOr<bool> SetPaused(const std::string& tenant, const std::string& id, bool paused, std::optional<Instant> next);
   StatusOr<std::vector<ScheduleRun>> Runs(const std::string& schedule_id, int limit);
 
   // The runner's side, inside its transaction.

@@ -48,9 +48,12 @@ json ScheduleJson(const Schedule& s) {
 }
 
 json RunJson(const ScheduleRun& r) {
-  return {{"fireAt", FormatInstant(r.fire_at)},   {"trigger", r.trigger},
-          {"outcome", r.outcome},                  {"executionId", engine::OrNull(r.execution_id)},
-          {"latenessMs", r.lateness_ms},           {"recordedAt", r.recorded_at}};
+  return {{"fireAt", FormatInstant(r.fire_at)},
+          {"trigger", r.trigger},
+          {"outcome", r.outcome},
+          {"executionId", engine::OrNull(r.execution_id)},
+          {"latenessMs", r.lateness_ms},
+          {"recordedAt", r.recorded_at}};
 }
 
 StatusOr<std::optional<Instant>> InstantField(const json& body, const char* name) {
@@ -317,7 +320,8 @@ Response SchedulesPlugin::Backfill(const Request& req) {
   auto to = InstantField(body, "to");
   if (!from.ok()) return http::ErrorResponse(from.status());
   if (!to.ok()) return http::ErrorResponse(to.status());
-  if (!*from || !*to || **to < **from) return http::ErrorResponse(InvalidArgument("'from' and 'to' are required, from <= to"));
+  if (!*from || !*to || **to < **from)
+    return http::ErrorResponse(InvalidArgument("'from' and 'to' are required, from <= to"));
   auto rule = s->spec.Rule(s->created_at);
   if (!rule.ok()) return http::ErrorResponse(rule.status());
   std::vector<Instant> times;
@@ -343,25 +347,32 @@ void SchedulesPlugin::AddRoutes(http::Router& r) {
   const std::string manage(engine::ActionName(engine::Action::kSchedulesManage));
   const std::string base = "/api/tenants/{tenant}/schedules";
   r.Add("POST", base, route(&SchedulesPlugin::Create),
-        {.summary = "Create a schedule (cron in a time zone, or an interval)", .tag = "schedules", .has_body = true,
+        {.summary = "Create a schedule (cron in a time zone, or an interval)",
+         .tag = "schedules",
+         .has_body = true,
          .permission = manage});
-  r.Add("GET", base, route(&SchedulesPlugin::List), {.summary = "List schedules", .tag = "schedules", .permission = read});
-  r.Add("GET", base + "/{id}", route(&SchedulesPlugin::Get),
-        {.summary = "A schedule with its next five fire times and recent runs", .tag = "schedules",
-         .permission = read});
+  r.Add("GET", base, route(&SchedulesPlugin::List),
+        {.summary = "List schedules", .tag = "schedules", .permission = read});
+  r.Add(
+      "GET", base + "/{id}", route(&SchedulesPlugin::Get),
+      {.summary = "A schedule with its next five fire times and recent runs", .tag = "schedules", .permission = read});
   r.Add("DELETE", base + "/{id}", route(&SchedulesPlugin::Delete),
         {.summary = "Delete a schedule (its started workflows go on)", .tag = "schedules", .permission = manage});
   r.Add("POST", base + "/{id}/pause", route(&SchedulesPlugin::Pause),
         {.summary = "Pause a schedule", .tag = "schedules", .permission = manage});
   r.Add("POST", base + "/{id}/resume", route(&SchedulesPlugin::Resume),
-        {.summary = "Resume a schedule from now (times missed while paused are not run)", .tag = "schedules",
+        {.summary = "Resume a schedule from now (times missed while paused are not run)",
+         .tag = "schedules",
          .permission = manage});
   r.Add("POST", base + "/{id}/trigger", route(&SchedulesPlugin::Trigger),
-        {.summary = "Start the schedule's workflow now (under its overlap policy)", .tag = "schedules",
+        {.summary = "Start the schedule's workflow now (under its overlap policy)",
+         .tag = "schedules",
          .permission = manage});
   r.Add("POST", base + "/{id}/backfill", route(&SchedulesPlugin::Backfill),
         {.summary = "Start the workflow for every fire time in a past range (each at most once)",
-         .tag = "schedules", .has_body = true, .permission = manage});
+         .tag = "schedules",
+         .has_body = true,
+         .permission = manage});
 }
 
 }  // namespace flovyn::plugins
