@@ -6,6 +6,7 @@
 #include "engine/engine_module.h"
 #include "engine/limits.h"
 #include "engine/policy.h"
+#include "eventhook_plugin.h"
 #include "flovyn/http/router.h"
 #include "flovyn/runtime/cli.h"
 #include "flovyn/runtime/process.h"
@@ -54,16 +55,19 @@ std::string SecurityDocument() {
   // The route table as the server builds it: the engine's routes and the plugins'.
   engine::EngineModule engine({});
   plugins::WorkerTokenPlugin tokens("");
+  plugins::EventhookPlugin eventhook;
   plugins::SchedulesPlugin schedules;
   http::Router router;
   engine.AddRoutes(router);
   tokens.AddRoutes(router);
+  eventhook.AddRoutes(router);
   schedules.AddRoutes(router);
   return engine::SecurityMarkdown(router);
 }
 
 std::vector<const metrics::MetricSpec*> MetricSpecs() {
   std::vector<const metrics::MetricSpec*> all = engine::EngineMetricSpecs();
+  for (const auto* m : plugins::EventhookMetricSpecs()) all.push_back(m);
   for (const auto* m : plugins::ScheduleMetricSpecs()) all.push_back(m);
   return all;
 }
@@ -104,6 +108,7 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     auto tokens = std::make_unique<plugins::WorkerTokenPlugin>(settings.worker_token_secret);
     modules.push_back(std::move(engine));
     modules.push_back(std::move(tokens));
+    modules.push_back(std::make_unique<plugins::EventhookPlugin>());
     modules.push_back(std::make_unique<plugins::SchedulesPlugin>());
     for (const auto& f : extra_modules) modules.push_back(f());
     runtime::Process process(SpecFrom(settings, values), values, std::move(modules));

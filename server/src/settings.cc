@@ -1,5 +1,6 @@
 #include "settings.h"
 
+#include "eventhook_plugin.h"
 #include "flovyn/runtime/process_settings.h"
 #include "schedules_plugin.h"
 
@@ -200,6 +201,7 @@ const config::Schema& Schema() {
     AddAuthSettings(s);
     AddEngineSettings(s);
     AddGrpcSettings(s);
+    plugins::AddEventhookSettings(s);
     plugins::AddScheduleSettings(s);
     s.Add({.key = "engine.max_poll_ms",
            .type = Type::kInt,

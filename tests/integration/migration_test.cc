@@ -120,9 +120,9 @@ TEST(MigrationTest, PluginMigrationsRunAfterCoreAndAreListedAsPlugins) {
                                               "component DESC) FROM flovyn_schema_migrations");
   EXPECT_EQ(order.find("core/1"), 0u) << order;
   EXPECT_NE(order.find("testbed/1"), std::string::npos) << order;
-  EXPECT_NE(
-      HttpGet(server.http_port(), "/_/health").body.find("\"plugins\":[\"worker-token\",\"schedules\",\"testbed\"]"),
-      std::string::npos);
+  EXPECT_NE(HttpGet(server.http_port(), "/_/health")
+                .body.find("\"plugins\":[\"worker-token\",\"eventhook\",\"schedules\",\"testbed\"]"),
+            std::string::npos);
 }
 
 TEST(MigrationTest, AFailedMigrationLeavesTheDatabaseAsItWasAndStopsStartup) {

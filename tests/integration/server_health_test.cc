@@ -55,7 +55,7 @@ TEST(ServerHealthTest, RunningWithHealthyDependencies) {
   auto lj = json::parse(legacy.body);
   EXPECT_EQ(lj["status"], "UP");
   EXPECT_EQ(lj["version"], "0.1.0");
-  EXPECT_EQ(lj["plugins"], json::array({"worker-token", "schedules"}));
+  EXPECT_EQ(lj["plugins"], json::array({"worker-token", "eventhook", "schedules"}));
 
   for (const auto& r : {live, ready, startup, legacy}) ExpectNoSecret(r.body);
 }

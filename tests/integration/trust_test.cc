@@ -229,7 +229,8 @@ TEST(TrustTest, ALeaseSweepRowThatFailsIsSkippedAndCountedWhileOtherAbandonedTas
 // ---------------------------------------------------------------- roles
 
 // Actions a member may not take; everything else in the matrix is open to members.
-const std::set<std::string> kAdminOnly = {"tenants.create", "worker-tokens.manage", "worker.protocol"};
+const std::set<std::string> kAdminOnly = {"tenants.create", "worker-tokens.manage", "worker.protocol",
+                                          "eventhooks.manage"};
 // Actions a worker token may take over gRPC (REST refuses worker tokens outright).
 const std::set<std::string> kWorkerMay = {"worker.protocol", "workflows.read", "workflows.write", "tasks.write",
                                           "promises.settle"};

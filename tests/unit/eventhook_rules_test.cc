@@ -1,9 +1,9 @@
 // The eventhook plugin's decisions without a database: signatures as GitHub, Stripe and Slack
 // send them (valid, altered, replayed outside the tolerance), API keys and basic credentials,
 // event paths, route conditions and input mapping.
-#include "event_rules.h"
-
 #include <gtest/gtest.h>
+
+#include "event_rules.h"
 
 namespace flovyn::plugins {
 namespace {
@@ -62,9 +62,9 @@ TEST(EventhookVerifyTest, PlainHmacWithBase64AndSha1) {
   Verifier v = Parse({{"type", "hmac"}, {"header", "X-Sig"}, {"algorithm", "sha1"}, {"encoding", "base64"}});
   std::string sig = crypto::Base64Encode(crypto::Hmac(crypto::Digest::kSha1, "k", "payload"));
   EXPECT_TRUE(Verify(v, "k", "", {{"x-sig", sig}}, "payload", 0).ok());
-  EXPECT_FALSE(Verify(v, "k", "", {{"x-sig", crypto::Hex(crypto::Hmac(crypto::Digest::kSha1, "k", "payload"))}},
-                      "payload", 0)
-                   .ok());
+  EXPECT_FALSE(
+      Verify(v, "k", "", {{"x-sig", crypto::Hex(crypto::Hmac(crypto::Digest::kSha1, "k", "payload"))}}, "payload", 0)
+          .ok());
 }
 
 TEST(EventhookVerifyTest, ApiKeyAndBasicCompareAgainstAStoredHash) {
@@ -96,7 +96,8 @@ InboundEvent Push() {
   e.id = "e1";
   e.type = "push";
   e.headers = {{"x-github-event", "push"}, {"x-github-delivery", "d-1"}};
-  e.body = json::parse(R"({"ref":"refs/heads/main","repository":{"full_name":"acme/api"},"commits":[{"id":"c1"}],"n":3})");
+  e.body =
+      json::parse(R"({"ref":"refs/heads/main","repository":{"full_name":"acme/api"},"commits":[{"id":"c1"}],"n":3})");
   return e;
 }
 

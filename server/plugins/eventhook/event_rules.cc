@@ -117,7 +117,8 @@ StatusOr<std::vector<Condition>> ParseConditions(const json& spec) {
     } else if (op == "prefix") {
       cond.op = Condition::Op::kPrefix;
     } else {
-      return InvalidArgument("a condition's 'op' is one of equals, in, exists, prefix (got '" + op.substr(0, 40) + "')");
+      return InvalidArgument("a condition's 'op' is one of equals, in, exists, prefix (got '" + op.substr(0, 40) +
+                             "')");
     }
     cond.value = c.contains("value") ? c["value"] : json(nullptr);
     if (cond.op == Condition::Op::kIn && !cond.value.is_array()) {

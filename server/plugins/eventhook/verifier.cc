@@ -10,9 +10,12 @@ namespace {
 
 const char* DigestName(crypto::Digest d) {
   switch (d) {
-    case crypto::Digest::kSha1: return "sha1";
-    case crypto::Digest::kSha256: return "sha256";
-    case crypto::Digest::kSha512: return "sha512";
+    case crypto::Digest::kSha1:
+      return "sha1";
+    case crypto::Digest::kSha256:
+      return "sha256";
+    case crypto::Digest::kSha512:
+      return "sha512";
   }
   return "sha256";
 }
@@ -28,7 +31,8 @@ Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, st
 Status Fresh(std::string_view ts, const Verifier& v, int64_t now_s) {
   int64_t t = 0;
   auto [end, err] = std::from_chars(ts.data(), ts.data() + ts.size(), t);
-  if (ts.empty() || err != std::errc() || end != ts.data() + ts.size()) return Unauthenticated("the signature's timestamp is missing or not a number");
+  if (ts.empty() || err != std::errc() || end != ts.data() + ts.size())
+    return Unauthenticated("the signature's timestamp is missing or not a number");
   if (t < now_s - v.tolerance_seconds || t > now_s + v.tolerance_seconds) {
     return Unauthenticated("the signature's timestamp is outside the tolerance of " +
                            std::to_string(v.tolerance_seconds) + " s");
@@ -109,13 +113,21 @@ Status ReadHmac(const json& spec, Verifier& v) {
 
 json Verifier::ToJson() const {
   switch (type) {
-    case Type::kNone: return {{"type", "none"}};
-    case Type::kBasic: return {{"type", "basic"}};
-    case Type::kApiKey: return {{"type", "api_key"}, {"header", header}};
+    case Type::kNone:
+      return {{"type", "none"}};
+    case Type::kBasic:
+      return {{"type", "basic"}};
+    case Type::kApiKey:
+      return {{"type", "api_key"}, {"header", header}};
     case Type::kHmac:
-      return {{"type", "hmac"},         {"scheme", scheme},       {"header", header},
-              {"algorithm", DigestName(digest)}, {"prefix", prefix}, {"encoding", encoding},
-              {"timestampHeader", timestamp_header}, {"toleranceSeconds", tolerance_seconds}};
+      return {{"type", "hmac"},
+              {"scheme", scheme},
+              {"header", header},
+              {"algorithm", DigestName(digest)},
+              {"prefix", prefix},
+              {"encoding", encoding},
+              {"timestampHeader", timestamp_header},
+              {"toleranceSeconds", tolerance_seconds}};
   }
   return nullptr;
 }
@@ -154,13 +166,15 @@ std::string CredentialHash(std::string_view hash_key, std::string_view credentia
 Status Verify(const Verifier& v, std::string_view secret, std::string_view hash_key,
               const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body, int64_t now_s) {
   switch (v.type) {
-    case Verifier::Type::kNone: return Status::Ok();
-    case Verifier::Type::kHmac: return VerifyHmac(v, secret, headers, body, now_s);
+    case Verifier::Type::kNone:
+      return Status::Ok();
+    case Verifier::Type::kHmac:
+      return VerifyHmac(v, secret, headers, body, now_s);
     case Verifier::Type::kApiKey: {
       std::string_view key = HeaderValue(headers, v.header);
       if (key.empty()) return Unauthenticated("the " + v.header + " header is missing");
       return crypto::ConstantTimeEqual(CredentialHash(hash_key, key), secret) ? Status::Ok()
-                                                                               : Unauthenticated("the key is not valid");
+                                                                              : Unauthenticated("the key is not valid");
     }
     case Verifier::Type::kBasic: {
       std::string_view auth = HeaderValue(headers, "authorization");

@@ -109,6 +109,8 @@ struct WorkerRegistration {
 };
 
 struct SubmitTaskRequest {
+  // A caller-chosen id makes the submit idempotent: submitting it again creates nothing.
+  std::optional<std::string> id;
   std::string kind, queue = "default", input_json = "null";
   int max_attempts = 3;
   int64_t initial_backoff_ms = 1000, max_backoff_ms = 60000, lease_ms = 30000;

@@ -237,6 +237,14 @@ INSERT INTO task_executions (id, tenant_id, workflow_id, workflow_seq, kind, que
                              max_attempts, initial_backoff_ms, max_backoff_ms, lease_ms, traceparent)
 VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12))sql";
 
+// A standalone task with a caller-chosen id: a repeat of the same id inserts nothing.
+inline constexpr const char* kInsertTaskOnce = R"sql(
+INSERT INTO task_executions (id, tenant_id, workflow_id, workflow_seq, kind, queue, input,
+                             max_attempts, initial_backoff_ms, max_backoff_ms, lease_ms, traceparent)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)
+ON CONFLICT (id) DO NOTHING)sql";
+inline constexpr const char* kTaskTenant = "SELECT tenant_id FROM task_executions WHERE id = $1";
+
 // The task that has waited longest on the queue (and kinds, a JSON array or NULL), leased to $4.
 inline constexpr const char* kClaimTask = R"sql(
 WITH c AS (

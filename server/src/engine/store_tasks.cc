@@ -38,13 +38,21 @@ Status ValidateTask(SubmitTaskRequest& req) {
 StatusOr<TaskId> Store::SubmitTask(const TenantId& tenant, const SubmitTaskRequest& in) {
   SubmitTaskRequest req = in;
   RETURN_IF_ERROR(ValidateTask(req));
-  std::string id = NewUuid();
+  if (req.id && !IsUuid(*req.id)) return InvalidArgument("a task id must be a UUID");
+  std::string id = req.id.value_or(NewUuid());
   RETURN_IF_ERROR(Run([&](Unit& u) {
-    RETURN_IF_ERROR(
-        u.Exec(sql::kInsertTask,
-               {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
-                std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
-                std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms), NullIfEmpty(req.traceparent)}));
+    ASSIGN_OR_RETURN(auto r, u.Exec(req.id ? sql::kInsertTaskOnce : sql::kInsertTask,
+                                    {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
+                                     std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
+                                     std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms),
+                                     NullIfEmpty(req.traceparent)}));
+    if (r.affected() == 0) {  // submitted before: the same tenant's, or refused
+      ASSIGN_OR_RETURN(auto owner, u.Exec(sql::kTaskTenant, {id}));
+      if (owner.rows() == 0 || db::Row(owner, 0).Str("tenant_id") != tenant) {
+        return Status(StatusCode::kAlreadyExists, "a task with this id exists");
+      }
+      return Status::Ok();
+    }
     u.Wake(tenant, req.queue, WorkKind::kTask);
     return Status::Ok();
   }));
