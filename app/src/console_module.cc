@@ -63,6 +63,11 @@ void ConsoleModule::AddRoutes(http::Router& r) {
   r.Add("POST", "/workflows/{id}/promises/{promise}", member(&ConsoleModule::ResolvePromise), page);
   r.Add("GET", "/tasks", member(&ConsoleModule::Tasks), page);
   r.Add("GET", "/workers", member(&ConsoleModule::Workers), page);
+  r.Add("GET", "/schedules", member(&ConsoleModule::Schedules), page);
+  r.Add("GET", "/schedules/{id}", member(&ConsoleModule::ScheduleDetail), page);
+  r.Add("POST", "/schedules/{id}/{action}", member(&ConsoleModule::ScheduleAction), page);
+  r.Add("GET", "/eventhooks", member(&ConsoleModule::Eventhooks), page);
+  r.Add("POST", "/eventhooks/events/{id}/reprocess", member(&ConsoleModule::ReprocessEvent), page);
   r.Add("GET", "/worker-tokens", member(&ConsoleModule::WorkerTokens), page);
   r.Add("POST", "/worker-tokens", member(&ConsoleModule::CreateWorkerToken), page);
   r.Add("POST", "/worker-tokens/{id}/revoke", member(&ConsoleModule::RevokeWorkerToken), page);

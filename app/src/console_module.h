@@ -48,6 +48,11 @@ class ConsoleModule final : public runtime::Module {
   http::Response ResolvePromise(const http::Request&, Visit&);
   http::Response Tasks(const http::Request&, Visit&);
   http::Response Workers(const http::Request&, Visit&);
+  http::Response Schedules(const http::Request&, Visit&);
+  http::Response ScheduleDetail(const http::Request&, Visit&);
+  http::Response ScheduleAction(const http::Request&, Visit&);
+  http::Response Eventhooks(const http::Request&, Visit&);
+  http::Response ReprocessEvent(const http::Request&, Visit&);
   http::Response WorkerTokens(const http::Request&, Visit&);
   http::Response CreateWorkerToken(const http::Request&, Visit&);
   http::Response RevokeWorkerToken(const http::Request&, Visit&);

@@ -67,10 +67,12 @@ std::string Layout(const Frame& f, const std::string& body) {
                {"body", body},
                {"member", false}};
   if (f.session) {
-    static const std::array<std::array<const char*, 3>, 6> kNav = {
+    static const std::array<std::array<const char*, 3>, 8> kNav = {
         {{"overview", "/overview", "Overview"},
          {"workflows", "/workflows", "Workflows"},
          {"tasks", "/tasks", "Tasks"},
+         {"schedules", "/schedules", "Schedules"},
+         {"eventhooks", "/eventhooks", "Event hooks"},
          {"workers", "/workers", "Workers"},
          {"worker-tokens", "/worker-tokens", "Worker tokens"},
          {"api-keys", "/api-keys", "API keys"}}};

@@ -222,7 +222,7 @@ try {
 
   await step('every page is usable at phone width (no sideways scrolling)', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const p of ['/overview', '/workflows', '/tasks', '/workers', '/worker-tokens', '/api-keys']) {
+    for (const p of ['/overview', '/workflows', '/tasks', '/schedules', '/eventhooks', '/workers', '/worker-tokens', '/api-keys']) {
       await page.goto(`${appUrl}${p}`);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 1, `${p} scrolls sideways at phone width by ${overflow}px`);
@@ -254,6 +254,59 @@ try {
     assert.equal(await page.textContent('[data-status=COMPLETED]'), '2');
     await page.click('a.card[href="/workflows?status=COMPLETED"]');
     assert.equal(await page.locator('table.list tbody tr').count(), 2);
+  });
+
+  const api = (method, p, body) => fetch(`http://127.0.0.1:${httpPort}/api/tenants/browser-org${p}`, {
+    method, headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+  await step('a schedule shows its next five fire times and is paused, triggered and resumed', async () => {
+    const made = await api('POST', '/schedules', {
+      name: 'nightly', cron: '30 2 * * *', timezone: 'Europe/Berlin', workflow: { kind: 'report' },
+    });
+    assert.equal(made.status, 201);
+    await page.click('nav >> text=Schedules');
+    const row = page.locator('#schedules tr[data-name=nightly]');
+    assert.match(await row.textContent(), /30 2 \* \* \* \(Europe\/Berlin\)/);
+    await row.locator('a', { hasText: 'nightly' }).click();
+    assert.equal(await page.locator('#next-fires li').count(), 5);
+    for (const t of await page.locator('#next-fires li').allTextContents()) assert.match(t, /T0[01]:30:00/);
+    await page.click('button:has-text("Pause")');
+    await page.waitForSelector('h1 .badge:has-text("paused")');
+    await page.click('button:has-text("Trigger now")');
+    await until('the manual run', async () => (await page.textContent('#runs')).includes('manual'));
+    assert.match(await page.textContent('#runs'), /started/);
+    await page.click('button:has-text("Resume")');
+    await until('the schedule to be running again', async () => (await page.locator('h1 .badge').count()) === 0);
+  });
+
+  await step('an event hook delivery is listed with its outcome and reprocessed from the console', async () => {
+    const source = await (await api('POST', '/eventhook/sources', { slug: 'forms', verifier: { type: 'none' } })).json();
+    const route = await api('POST', '/eventhook/routes', {
+      sourceId: source.id, name: 'to-workflow', action: { type: 'start_workflow', kind: 'from-form' },
+    });
+    assert.equal(route.status, 201);
+    const delivered = await fetch(`http://127.0.0.1:${httpPort}${source.ingestPath}`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"field": 1}',
+    });
+    assert.equal(delivered.status, 202);
+    const { id } = await delivered.json();
+    await page.click('nav >> text=Event hooks');
+    assert.match(await page.textContent('#sources'), /forms/);
+    assert.match(await page.textContent('#routes'), /to-workflow/);
+    await until('the event to be processed', async () => {
+      await page.reload();
+      return (await page.textContent(`#events tr[data-id="${id}"]`)).includes('DONE');
+    });
+    assert.match(await page.textContent(`#events tr[data-id="${id}"]`), /to-workflow: start_workflow/);
+    await page.click(`#events tr[data-id="${id}"] button:has-text("Reprocess")`);
+    await until('the reprocessed event to be done again', async () => {
+      await page.reload();
+      return (await page.textContent(`#events tr[data-id="${id}"]`)).includes('DONE');
+    });
+    const events = await (await api('GET', `/eventhook/events/${id}`)).json();
+    assert.equal(events.status, 'DONE');
   });
 
   await step('revoking the token refuses the worker', async () => {

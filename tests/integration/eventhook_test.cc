@@ -2,9 +2,9 @@
 // signatures (valid, invalid, replayed outside the tolerance), duplicate deliveries, each route
 // action and condition, a failing action retried and then reprocessed by hand, limits, and two
 // replicas processing 1000 events with each handled once.
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "engine_harness.h"
 #include "flovyn/crypto/crypto.h"
@@ -45,10 +45,12 @@ std::string Stripe(const std::string& secret, const std::string& body, int64_t t
 
 json WaitEvent(EngineServer& s, const std::string& id, const std::string& status) {
   json e;
-  Eventually([&] {
-    e = s.RestJson("GET", "/api/tenants/acme/eventhook/events/" + id);
-    return e.value("status", "") == status;
-  }, 15s);
+  Eventually(
+      [&] {
+        e = s.RestJson("GET", "/api/tenants/acme/eventhook/events/" + id);
+        return e.value("status", "") == status;
+      },
+      15s);
   return e;
 }
 
@@ -66,8 +68,8 @@ TEST(EventhookTest, GithubSignaturesAreVerifiedAndADuplicateDeliveryIsOneWorkflo
   EngineServer s({.env = {{"METRICS__ENABLED", "true"}}});
   json source = GithubSource(s, "github");
   EXPECT_EQ(source["secret"], "gh-secret-123") << "the secret is shown on creation";
-  EXPECT_FALSE(s.RestJson("GET", "/api/tenants/acme/eventhook/sources/" + source["id"].get<std::string>())
-                   .contains("secret"))
+  EXPECT_FALSE(
+      s.RestJson("GET", "/api/tenants/acme/eventhook/sources/" + source["id"].get<std::string>()).contains("secret"))
       << "and never again";
   EXPECT_EQ(Postgres::Shared().Psql(Db(s), "SELECT count(*) FROM eventhook_sources WHERE secret LIKE '%gh-secret%'"),
             "0")
@@ -88,8 +90,10 @@ TEST(EventhookTest, GithubSignaturesAreVerifiedAndADuplicateDeliveryIsOneWorkflo
   auto again = Deliver(s, "github", body, h);
   EXPECT_EQ(again.status, 200) << "a duplicate delivery";
   EXPECT_EQ(json::parse(again.body)["id"], json::parse(first.body)["id"]);
-  auto forged = Deliver(s, "github", body, {{"X-GitHub-Event", "push"}, {"X-GitHub-Delivery", "d-2"},
-                                           {"X-Hub-Signature-256", Github("wrong-secret", body)}});
+  auto forged = Deliver(s, "github", body,
+                        {{"X-GitHub-Event", "push"},
+                         {"X-GitHub-Delivery", "d-2"},
+                         {"X-Hub-Signature-256", Github("wrong-secret", body)}});
   EXPECT_EQ(forged.status, 401) << forged.body;
   EXPECT_EQ(SqlInt(s, "SELECT count(*) FROM eventhook_events"), 1) << "a bad signature stores nothing";
   EXPECT_EQ(SqlInt(s, "SELECT rejected FROM eventhook_sources"), 1) << "but a counter";
@@ -103,8 +107,10 @@ TEST(EventhookTest, GithubSignaturesAreVerifiedAndADuplicateDeliveryIsOneWorkflo
   EXPECT_EQ(ScrapeMetric(s.server().metrics_port(), "flovyn_eventhook_events_total", "outcome=\"routed\""), 1);
   // A tag push does not match the route's condition: processed, nothing started.
   std::string tag = R"({"ref":"refs/tags/v1","repository":{"full_name":"acme/api"}})";
-  auto t = Deliver(s, "github", tag, {{"X-GitHub-Event", "push"}, {"X-GitHub-Delivery", "d-3"},
-                                     {"X-Hub-Signature-256", Github("gh-secret-123", tag)}});
+  auto t = Deliver(s, "github", tag,
+                   {{"X-GitHub-Event", "push"},
+                    {"X-GitHub-Delivery", "d-3"},
+                    {"X-Hub-Signature-256", Github("gh-secret-123", tag)}});
   ASSERT_EQ(t.status, 202);
   EXPECT_TRUE(WaitEvent(s, json::parse(t.body)["id"], "DONE")["actions"].empty());
   EXPECT_EQ(SqlInt(s, "SELECT count(*) FROM workflow_executions WHERE kind = 'on-push'"), 1);
@@ -123,7 +129,8 @@ TEST(EventhookTest, StripeSignaturesAreCheckedAgainstTheirTimestamp) {
   auto ok = Deliver(s, "stripe", body, {{"Stripe-Signature", Stripe("whsec_abcdef", body, NowSeconds())}});
   EXPECT_EQ(ok.status, 202) << ok.body;
   std::string body2 = R"({"id":"evt_2","type":"payment_intent.succeeded"})";
-  auto replayed = Deliver(s, "stripe", body2, {{"Stripe-Signature", Stripe("whsec_abcdef", body2, NowSeconds() - 400)}});
+  auto replayed =
+      Deliver(s, "stripe", body2, {{"Stripe-Signature", Stripe("whsec_abcdef", body2, NowSeconds() - 400)}});
   EXPECT_EQ(replayed.status, 401);
   EXPECT_NE(replayed.body.find("tolerance"), std::string::npos) << replayed.body;
   auto altered = Deliver(s, "stripe", body2 + " ", {{"Stripe-Signature", Stripe("whsec_abcdef", body2, NowSeconds())}});
@@ -147,15 +154,17 @@ TEST(EventhookTest, EachRouteActionTakesEffectOnce) {
   sdk::Worker worker(client, {});
   worker.RegisterWorkflow("approval", AwaitPromise);
   ASSERT_TRUE(worker.Start().ok());
-  json src = Post(s, "sources", {{"slug", "forms"}, {"verifier", {{"type", "none"}}}, {"eventTypePath", "body.kind"}},
-                  201);
+  json src =
+      Post(s, "sources", {{"slug", "forms"}, {"verifier", {{"type", "none"}}}, {"eventTypePath", "body.kind"}}, 201);
   auto route = [&](const std::string& name, const std::string& type, json action) {
     action["type"] = type;
     Post(s, "routes", {{"sourceId", src["id"]}, {"name", name}, {"eventTypes", {name}}, {"action", action}}, 201);
   };
   route("task", "submit_task", {{"kind", "send-mail"}, {"queue", "mail"}, {"input", "body.to"}});
   route("signal", "signal",
-        {{"signal", "paid"}, {"idempotencyKeyPath", "body.order"}, {"input", {{"amount", "body.amount"}}},
+        {{"signal", "paid"},
+         {"idempotencyKeyPath", "body.order"},
+         {"input", {{"amount", "body.amount"}}},
          {"workflow", {{"kind", "order"}, {"queue", "orders"}}}});
   route("resolve", "resolve_promise", {{"promiseIdPath", "body.promise"}, {"input", "body.answer"}});
   route("reject", "reject_promise", {{"promiseIdPath", "body.promise"}, {"errorPath", "body.why"}});
@@ -196,12 +205,14 @@ TEST(EventhookTest, EachRouteActionTakesEffectOnce) {
 
 TEST(EventhookTest, AFailingActionIsRetriedWithBackoffThenReprocessedByHand) {
   EngineServer s({.env = {{"EVENTHOOK__MAX_ATTEMPTS", "2"}}});
-  json src = Post(s, "sources", {{"slug", "hooks"}, {"verifier", {{"type", "api_key"}, {"header", "X-Key"}}},
-                                 {"secret", "key-0123456789"}},
-                  201);
+  json src = Post(
+      s, "sources",
+      {{"slug", "hooks"}, {"verifier", {{"type", "api_key"}, {"header", "X-Key"}}}, {"secret", "key-0123456789"}}, 201);
   // The route resolves a promise that does not exist: the action fails on every attempt.
-  Post(s, "routes", {{"sourceId", src["id"]}, {"name", "settle"},
-                     {"action", {{"type", "resolve_promise"}, {"promiseIdPath", "body.promise"}}}},
+  Post(s, "routes",
+       {{"sourceId", src["id"]},
+        {"name", "settle"},
+        {"action", {{"type", "resolve_promise"}, {"promiseIdPath", "body.promise"}}}},
        201);
   EXPECT_EQ(Deliver(s, "hooks", "{}", {{"X-Key", "wrong-key-000"}}).status, 401);
   auto r = Deliver(s, "hooks", R"({"promise":"7f1e2d3c-0000-4000-8000-000000000000"})", {{"X-Key", "key-0123456789"}});
@@ -213,8 +224,8 @@ TEST(EventhookTest, AFailingActionIsRetriedWithBackoffThenReprocessedByHand) {
   // Fix the route, then reprocess the event by hand.
   std::string route = s.RestJson("GET", "/api/tenants/acme/eventhook/routes")["items"][0]["id"];
   ASSERT_EQ(s.Rest("DELETE", "/api/tenants/acme/eventhook/routes/" + route).status, 200);
-  Post(s, "routes", {{"sourceId", src["id"]}, {"name", "fixed"}, {"action", {{"type", "start_workflow"}, {"kind", "k"}}}},
-       201);
+  Post(s, "routes",
+       {{"sourceId", src["id"]}, {"name", "fixed"}, {"action", {{"type", "start_workflow"}, {"kind", "k"}}}}, 201);
   auto again = s.Rest("POST", "/api/tenants/acme/eventhook/events/" + id + "/reprocess", "{}");
   ASSERT_EQ(again.status, 200) << again.body;
   json done = WaitEvent(s, id, "DONE");
@@ -224,8 +235,8 @@ TEST(EventhookTest, AFailingActionIsRetriedWithBackoffThenReprocessedByHand) {
 
 TEST(EventhookTest, LimitsAndUnknownSourcesAnswerClearlyAndStoreNothing) {
   EngineServer s;
-  Post(s, "sources", {{"slug", "small"}, {"verifier", {{"type", "none"}}}, {"maxBodyBytes", 100},
-                      {"ratePerSecond", 1}, {"burst", 2}},
+  Post(s, "sources",
+       {{"slug", "small"}, {"verifier", {{"type", "none"}}}, {"maxBodyBytes", 100}, {"ratePerSecond", 1}, {"burst", 2}},
        201);
   auto big = Deliver(s, "small", std::string(200, ' '), {});
   EXPECT_EQ(big.status, 429);
@@ -249,11 +260,17 @@ TEST(EventhookTest, LimitsAndUnknownSourcesAnswerClearlyAndStoreNothing) {
 TEST(EventhookTest, TwoReplicasProcessAThousandEventsEachOnce) {
   EngineServer a;
   EngineServer b({.database_url = a.database_url(), .create_tenants = false});
-  json src = Post(a, "sources", {{"slug", "bulk"}, {"verifier", {{"type", "none"}}}, {"idempotencyPaths", {"body.n"}},
-                                 {"ratePerSecond", 100000}, {"burst", 100000}},
+  json src = Post(a, "sources",
+                  {{"slug", "bulk"},
+                   {"verifier", {{"type", "none"}}},
+                   {"idempotencyPaths", {"body.n"}},
+                   {"ratePerSecond", 100000},
+                   {"burst", 100000}},
                   201);
-  Post(a, "routes", {{"sourceId", src["id"]}, {"name", "start"},
-                     {"action", {{"type", "start_workflow"}, {"kind", "bulk"}, {"input", "body"}}}},
+  Post(a, "routes",
+       {{"sourceId", src["id"]},
+        {"name", "start"},
+        {"action", {{"type", "start_workflow"}, {"kind", "bulk"}, {"input", "body"}}}},
        201);
   std::vector<std::thread> senders;
   std::atomic<int> accepted{0};
@@ -268,8 +285,8 @@ TEST(EventhookTest, TwoReplicasProcessAThousandEventsEachOnce) {
   }
   for (auto& t : senders) t.join();
   EXPECT_EQ(accepted.load(), 1000);
-  ASSERT_TRUE(Eventually([&] { return SqlInt(a, "SELECT count(*) FROM eventhook_events WHERE status = 'DONE'") == 1000; },
-                         60s));
+  ASSERT_TRUE(Eventually(
+      [&] { return SqlInt(a, "SELECT count(*) FROM eventhook_events WHERE status = 'DONE'") == 1000; }, 60s));
   EXPECT_EQ(SqlInt(a, "SELECT count(*) FROM workflow_executions WHERE kind = 'bulk'"), 1000);
   EXPECT_EQ(SqlInt(a, "SELECT count(*) FROM eventhook_events WHERE attempts <> 1"), 0) << "each handled once";
 }

@@ -1,10 +1,10 @@
 #include "event_processor.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <set>
+
+#include <spdlog/spdlog.h>
 
 #include "engine/commands.h"
 #include "engine/limits.h"
@@ -109,7 +109,8 @@ Status ValidateAction(const json& a) {
     RETURN_IF_ERROR(OptionalPath(a, "promiseIdPath"));
     return OptionalPath(a, "errorPath");
   }
-  return InvalidArgument("'action.type' is one of start_workflow, submit_task, signal, resolve_promise, reject_promise");
+  return InvalidArgument(
+      "'action.type' is one of start_workflow, submit_task, signal, resolve_promise, reject_promise");
 }
 
 void EventProcessor::Start() {
@@ -166,7 +167,8 @@ void EventProcessor::Handle(const StoredEvent& stored) {
   InboundEvent e;
   e.id = stored.id;
   e.type = stored.event_type.value_or("");
-  for (const auto& [k, v] : stored.headers.items()) e.headers.emplace_back(k, v.is_string() ? v.get<std::string>() : "");
+  for (const auto& [k, v] : stored.headers.items())
+    e.headers.emplace_back(k, v.is_string() ? v.get<std::string>() : "");
   e.body = json::parse(stored.body, nullptr, false);
   if (e.body.is_discarded()) e.body = nullptr;
   // Routes that succeeded in an earlier attempt are not run again.
@@ -214,9 +216,9 @@ void EventProcessor::Handle(const StoredEvent& stored) {
     metrics_->Count(stored.label, status == "FAILED" ? "failed" : "retried");
   } else {
     metrics_->Count(stored.label, actions.empty() ? "unrouted" : "routed");
-    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+    auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     metrics_->processing.Observe(static_cast<double>(std::max<int64_t>(0, now_ms - stored.received_ms)) / 1000.0);
   }
 }

@@ -127,7 +127,7 @@ void EventhookPlugin::Stop() {
 }
 
 StatusOr<std::pair<std::string, std::string>> EventhookPlugin::NewSecret(const std::string& tenant, const Verifier& v,
-                                                                        const json& body) {
+                                                                         const json& body) {
   if (v.type == Verifier::Type::kNone) return std::make_pair(std::string(), std::string());
   if (seal_key_.empty()) {
     return FailedPrecondition("sources with secrets need EVENTHOOK__SECRET_KEY (or WORKER_TOKEN_SECRET) to be set");
@@ -155,7 +155,8 @@ StatusOr<std::string> EventhookPlugin::HmacKey(const Source& s) const {
   auto box = crypto::Base64UrlDecode(s.secret);
   std::optional<std::string> key;
   if (box && !seal_key_.empty()) key = crypto::Open(seal_key_, *box, s.tenant_id);
-  if (!key) return Status(StatusCode::kUnauthenticated, "the source's secret cannot be opened (was the server's key changed?)");
+  if (!key)
+    return Status(StatusCode::kUnauthenticated, "the source's secret cannot be opened (was the server's key changed?)");
   return *key;
 }
 
@@ -170,16 +171,15 @@ Response EventhookPlugin::Ingest(const Request& req) {
   metrics_->Count(label, "received");
   if (req.body.size() > static_cast<size_t>(s.spec.max_body_bytes)) {
     metrics_->Count(label, "limited");
-    return http::ErrorResponse(Status(StatusCode::kResourceExhausted,
-                                      "the body is " + std::to_string(req.body.size()) +
-                                          " bytes, over the source's maxBodyBytes (" +
-                                          std::to_string(s.spec.max_body_bytes) + ")"))
+    return http::ErrorResponse(Status(StatusCode::kResourceExhausted, "the body is " + std::to_string(req.body.size()) +
+                                                                          " bytes, over the source's maxBodyBytes (" +
+                                                                          std::to_string(s.spec.max_body_bytes) + ")"))
         .With("X-Flovyn-Limit", "maxBodyBytes");
   }
   if (!rates_.Allow(s.id, s.spec.rate_per_second, s.spec.burst)) {
     metrics_->Count(label, "limited");
-    return http::ErrorResponse(ResourceExhausted("over the source's ratePerSecond (" +
-                                                 std::to_string(s.spec.rate_per_second) + ")"))
+    return http::ErrorResponse(
+               ResourceExhausted("over the source's ratePerSecond (" + std::to_string(s.spec.rate_per_second) + ")"))
         .With("Retry-After", "1");
   }
   std::string key;

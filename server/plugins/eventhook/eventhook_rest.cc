@@ -333,10 +333,13 @@ void EventhookPlugin::AddRoutes(http::Router& r) {
   r.Add("POST", base + "/in/{source}", route(&EventhookPlugin::Ingest),
         {.summary = "Receive a delivery (authenticated by the source's verifier, not by a user): 202 once stored, "
                     "200 for a duplicate",
-         .tag = tag, .has_body = true});
+         .tag = tag,
+         .has_body = true});
   r.Add("POST", base + "/sources", route(&EventhookPlugin::CreateSource),
-        {.summary = "Create an event source; its secret is shown only in this response", .tag = tag,
-         .has_body = true, .permission = manage});
+        {.summary = "Create an event source; its secret is shown only in this response",
+         .tag = tag,
+         .has_body = true,
+         .permission = manage});
   r.Add("GET", base + "/sources", route(&EventhookPlugin::ListSources),
         {.summary = "List event sources (never their secrets)", .tag = tag, .permission = read});
   r.Add("GET", base + "/sources/{id}", route(&EventhookPlugin::GetSource),
@@ -346,7 +349,9 @@ void EventhookPlugin::AddRoutes(http::Router& r) {
   r.Add("DELETE", base + "/sources/{id}", route(&EventhookPlugin::DeleteSource),
         {.summary = "Delete a source with its routes and events", .tag = tag, .permission = manage});
   r.Add("POST", base + "/routes", route(&EventhookPlugin::CreateRoute),
-        {.summary = "Create a route from a source's events to an action", .tag = tag, .has_body = true,
+        {.summary = "Create a route from a source's events to an action",
+         .tag = tag,
+         .has_body = true,
          .permission = manage});
   r.Add("GET", base + "/routes", route(&EventhookPlugin::ListRoutes),
         {.summary = "List routes", .tag = tag, .permission = read});
@@ -355,8 +360,10 @@ void EventhookPlugin::AddRoutes(http::Router& r) {
   r.Add("DELETE", base + "/routes/{id}", route(&EventhookPlugin::DeleteRoute),
         {.summary = "Delete a route", .tag = tag, .permission = manage});
   r.Add("GET", base + "/events", route(&EventhookPlugin::ListEvents),
-        {.summary = "Received events, newest first, with their outcome", .tag = tag,
-         .query = {"source", "status", "limit"}, .permission = read});
+        {.summary = "Received events, newest first, with their outcome",
+         .tag = tag,
+         .query = {"source", "status", "limit"},
+         .permission = read});
   r.Add("GET", base + "/events/{id}", route(&EventhookPlugin::GetEvent),
         {.summary = "A received event with its headers, body and actions", .tag = tag, .permission = read});
   r.Add("POST", base + "/events/{id}/reprocess", route(&EventhookPlugin::Reprocess),

@@ -155,10 +155,10 @@ std::string SelectRoutes(const char* where) {
 StatusOr<Source> EventhookStore::CreateSource(const std::string& tenant, const SourceSpec& s,
                                               const std::string& secret) {
   json paths = s.idempotency_paths;
-  auto r = pool_.Query(std::string(sql::kCreateSource) + sql::kSourceColumns,
-                       {tenant, s.slug, s.enabled ? "t" : "f", s.verifier.ToJson().dump(), secret, paths.dump(),
-                        s.event_type_path, std::to_string(s.max_body_bytes), std::to_string(s.rate_per_second),
-                        std::to_string(s.burst)});
+  auto r = pool_.Query(
+      std::string(sql::kCreateSource) + sql::kSourceColumns,
+      {tenant, s.slug, s.enabled ? "t" : "f", s.verifier.ToJson().dump(), secret, paths.dump(), s.event_type_path,
+       std::to_string(s.max_body_bytes), std::to_string(s.rate_per_second), std::to_string(s.burst)});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) return Status(StatusCode::kAlreadyExists, "a source with slug '" + s.slug + "' exists");
   return SourceOf(db::Row(*r, 0));
@@ -207,9 +207,9 @@ Status EventhookStore::CountRejected(const std::string& source_id) {
 }
 
 StatusOr<Route> EventhookStore::CreateRoute(const std::string& tenant, const RouteSpec& s) {
-  auto r = pool_.Query(std::string(sql::kCreateRoute) + sql::kRouteColumns,
-                       {tenant, s.source_id, s.name, s.enabled ? "t" : "f", s.event_types.dump(), s.conditions.dump(),
-                        s.action.dump()});
+  auto r = pool_.Query(
+      std::string(sql::kCreateRoute) + sql::kRouteColumns,
+      {tenant, s.source_id, s.name, s.enabled ? "t" : "f", s.event_types.dump(), s.conditions.dump(), s.action.dump()});
   if (!r.ok()) return r.status();
   if (r->rows() == 0) {
     auto source = GetSource(tenant, s.source_id);
@@ -267,9 +267,9 @@ StatusOr<std::vector<StoredEvent>> EventhookStore::ListEvents(const std::string&
 }
 
 StatusOr<std::optional<StoredEvent>> EventhookStore::GetEvent(const std::string& tenant, const std::string& id) {
-  auto r = pool_.Query(std::string("SELECT ") + sql::kEventColumns + sql::kEventJoin +
-                           "WHERE e.tenant_id = $1 AND e.id = $2",
-                       {tenant, id});
+  auto r = pool_.Query(
+      std::string("SELECT ") + sql::kEventColumns + sql::kEventJoin + "WHERE e.tenant_id = $1 AND e.id = $2",
+      {tenant, id});
   if (!r.ok()) return r.status();
   return First<StoredEvent>(*r, EventOf);
 }
@@ -281,7 +281,8 @@ StatusOr<bool> EventhookStore::Reprocess(const std::string& tenant, const std::s
 }
 
 StatusOr<std::vector<StoredEvent>> EventhookStore::Claim(int limit, int64_t lease_ms) {
-  auto r = pool_.Query(std::string(sql::kClaim) + sql::kEventColumns, {std::to_string(limit), std::to_string(lease_ms)});
+  auto r =
+      pool_.Query(std::string(sql::kClaim) + sql::kEventColumns, {std::to_string(limit), std::to_string(lease_ms)});
   if (!r.ok()) return r.status();
   return All<StoredEvent>(*r, EventOf);
 }
