@@ -115,13 +115,13 @@ Response ConsoleModule::Eventhooks(const Request&, Visit& v) {
     std::map<std::string, std::string> slugs;
     for (const auto& s : (*sources)["items"]) {
       slugs[Str(s, "id")] = Str(s, "slug");
-      src.push_back({{"slug", Str(s, "slug")},
-                     {"enabled", s.value("enabled", true)},
-                     {"verifier", Str(s["verifier"], "type") + (Str(s["verifier"], "scheme").empty()
-                                                                   ? ""
-                                                                   : " (" + Str(s["verifier"], "scheme") + ")")},
-                     {"ingestPath", Str(s, "ingestPath")},
-                     {"rejected", s.value("rejected", int64_t{0})}});
+      src.push_back(
+          {{"slug", Str(s, "slug")},
+           {"enabled", s.value("enabled", true)},
+           {"verifier", Str(s["verifier"], "type") +
+                            (Str(s["verifier"], "scheme").empty() ? "" : " (" + Str(s["verifier"], "scheme") + ")")},
+           {"ingestPath", Str(s, "ingestPath")},
+           {"rejected", s.value("rejected", int64_t{0})}});
     }
     for (const auto& r : (*routes)["items"]) {
       std::string types = Joined(r["eventTypes"]);

@@ -94,13 +94,15 @@ void ScheduleRunner::Loop() {
 
 StatusOr<int> ScheduleRunner::RunDue(int limit) {
   std::vector<Pass> passes;
-  Status s = db::InTransaction(pool_, [&](db::Tx& tx) -> Status {
+  // One transaction for the batch: the claims, the workflows started and the schedules moved on
+  // commit together (one commit for up to `limit` fire times).
+  Status s = engine_.Run([&](engine::Unit& u) -> Status {
     passes.clear();
-    auto due = ScheduleStore::ClaimDue(tx, limit);
+    auto due = ScheduleStore::ClaimDue(u.tx(), limit);
     if (!due.ok()) return due.status();
     Instant now = Now();
     for (Schedule& sch : *due) {
-      if (Status h = Handle(tx, sch, now, passes); !h.ok()) return h;
+      if (Status h = Handle(u, sch, now, passes); !h.ok()) return h;
     }
     return Status::Ok();
   });
@@ -109,7 +111,8 @@ StatusOr<int> ScheduleRunner::RunDue(int limit) {
   return static_cast<int>(passes.size());
 }
 
-Status ScheduleRunner::Handle(db::Tx& tx, Schedule& s, Instant now, std::vector<Pass>& passes) {
+Status ScheduleRunner::Handle(engine::Unit& u, Schedule& s, Instant now, std::vector<Pass>& passes) {
+  db::Tx& tx = u.tx();
   Pass p;
   p.now = now;
   p.advance.next_fire_at = s.next_fire_at;
@@ -133,7 +136,7 @@ Status ScheduleRunner::Handle(db::Tx& tx, Schedule& s, Instant now, std::vector<
       Instant buffered = *s.buffered_fire_at;
       p.advance.buffered_fire_at.reset();
       s.buffered_fire_at.reset();
-      if (Status st = FireOne(tx, s, p, buffered, "schedule", false); !st.ok()) return st;
+      if (Status st = FireOne(u, s, p, buffered, "schedule", false); !st.ok()) return st;
     }
   }
   if (s.next_fire_at && *s.next_fire_at <= now) {
@@ -156,7 +159,7 @@ Status ScheduleRunner::Handle(db::Tx& tx, Schedule& s, Instant now, std::vector<
       due.erase(due.begin(), due.end() - static_cast<std::ptrdiff_t>(keep));
     }
     for (Instant f : due) {
-      if (Status st = FireOne(tx, s, p, f, "schedule", true); !st.ok()) return st;
+      if (Status st = FireOne(u, s, p, f, "schedule", true); !st.ok()) return st;
     }
     if (t && s.spec.end_at && *t > *s.spec.end_at) t.reset();
     p.advance.next_fire_at = t;
@@ -183,8 +186,9 @@ void ScheduleRunner::Count(const Pass& p) {
   if (p.skipped_catchup > 0) metrics_->skips.With({"catchup"})->Inc(static_cast<double>(p.skipped_catchup));
 }
 
-Status ScheduleRunner::FireOne(db::Tx& tx, Schedule& s, Pass& p, Instant fire, const std::string& trigger,
+Status ScheduleRunner::FireOne(engine::Unit& u, Schedule& s, Pass& p, Instant fire, const std::string& trigger,
                                bool overlap) {
+  db::Tx& tx = u.tx();
   ScheduleRun run{fire, trigger, "started", std::nullopt, (p.now - fire).count(), ""};
   bool running = false;
   if (overlap && s.spec.overlap != Overlap::kAllowAll && s.last_execution_id) {
@@ -211,7 +215,7 @@ Status ScheduleRunner::FireOne(db::Tx& tx, Schedule& s, Pass& p, Instant fire, c
       if (!c.ok() && c.code() != StatusCode::kFailedPrecondition) return c;
       run.outcome = "started (the previous run was cancelled)";
     }
-    auto started = StartWorkflow(s, fire, trigger);
+    auto started = StartWorkflow(u, s, fire, trigger);
     if (!started.ok()) return started.status();
     run.execution_id = started->execution_id;
     s.last_execution_id = started->execution_id;
@@ -228,7 +232,7 @@ Status ScheduleRunner::FireOne(db::Tx& tx, Schedule& s, Pass& p, Instant fire, c
   return Status::Ok();
 }
 
-StatusOr<engine::StartResult> ScheduleRunner::StartWorkflow(const Schedule& s, Instant fire,
+StatusOr<engine::StartResult> ScheduleRunner::StartWorkflow(engine::Unit& u, const Schedule& s, Instant fire,
                                                             const std::string& trigger) {
   engine::StartWorkflowRequest req;
   req.kind = s.spec.kind;
@@ -237,13 +241,14 @@ StatusOr<engine::StartResult> ScheduleRunner::StartWorkflow(const Schedule& s, I
   // The fire time is the key: a repeated pass, another replica or a backfill of a time that
   // already ran finds the same execution. Manual triggers are keyed by their own time.
   req.idempotency_key = "schedule:" + s.id + ":" + (trigger == "manual" ? "manual:" : "") + FormatInstant(fire);
-  return engine_.StartWorkflow(engine::TenantId(s.tenant_id), req);
+  return engine_.StartWorkflowIn(u, engine::TenantId(s.tenant_id), req);
 }
 
 StatusOr<std::vector<ScheduleRun>> ScheduleRunner::Fire(const std::string& tenant, const std::string& id,
                                                         const std::vector<Instant>& times, const std::string& trigger) {
   std::unique_ptr<Pass> done;
-  Status s = db::InTransaction(pool_, [&](db::Tx& tx) -> Status {
+  Status s = engine_.Run([&](engine::Unit& u) -> Status {
+    db::Tx& tx = u.tx();
     auto sch = ScheduleStore::Lock(tx, tenant, id);
     if (!sch.ok()) return sch.status();
     auto p = std::make_unique<Pass>();
@@ -251,7 +256,7 @@ StatusOr<std::vector<ScheduleRun>> ScheduleRunner::Fire(const std::string& tenan
     p->advance.next_fire_at = sch->next_fire_at;
     p->advance.buffered_fire_at = sch->buffered_fire_at;
     for (Instant t : times) {
-      if (Status st = FireOne(tx, *sch, *p, t, trigger, trigger == "manual"); !st.ok()) return st;
+      if (Status st = FireOne(u, *sch, *p, t, trigger, trigger == "manual"); !st.ok()) return st;
     }
     p->advance.skips = p->skipped_overlap;
     if (Status st = Record(tx, sch->id, *p); !st.ok()) return st;

@@ -2,13 +2,14 @@
 // or at most `max_sleep`), claims due schedules with SKIP LOCKED, and for each fire time applies
 // the catch-up window and the overlap policy, starts the workflow with the fire time as its
 // idempotency key, records the run and moves the schedule to its next fire time, all in one
-// transaction. A crash between the start and the commit repeats the start, which the key turns
-// into the same execution: each fire time starts one workflow.
+// transaction with the engine's own rows: a fire time's workflow, its run and the schedule's next
+// fire time commit together or not at all, and the key makes a repeat find the same execution.
 #pragma once
 
 #include <thread>
 
 #include "engine/store.h"
+#include "engine/unit.h"
 #include "flovyn/core/mutex.h"
 #include "flovyn/metrics/catalogue.h"
 #include "flovyn/metrics/registry.h"
@@ -51,12 +52,13 @@ class ScheduleRunner {
  private:
   struct Pass;
   void Loop();
-  Status Handle(db::Tx& tx, Schedule& s, Instant now, std::vector<Pass>& passes);
+  Status Handle(engine::Unit& u, Schedule& s, Instant now, std::vector<Pass>& passes);
   static Status Record(db::Tx& tx, const std::string& id, const Pass& p);
   void Count(const Pass& p);
   // Applies the overlap policy to one fire time and records the outcome.
-  Status FireOne(db::Tx& tx, Schedule& s, Pass& p, Instant fire, const std::string& trigger, bool overlap);
-  StatusOr<engine::StartResult> StartWorkflow(const Schedule& s, Instant fire, const std::string& trigger);
+  Status FireOne(engine::Unit& u, Schedule& s, Pass& p, Instant fire, const std::string& trigger, bool overlap);
+  StatusOr<engine::StartResult> StartWorkflow(engine::Unit& u, const Schedule& s, Instant fire,
+                                              const std::string& trigger);
 
   db::Pool& pool_;
   engine::Store& engine_;

@@ -48,6 +48,8 @@ class Store {
 
   // Workflows
   StatusOr<StartResult> StartWorkflow(const TenantId& tenant, const StartWorkflowRequest& req);
+  // The same inside a unit of Run, so a plugin's own rows commit with the start (or neither).
+  StatusOr<StartResult> StartWorkflowIn(Unit& u, const TenantId& tenant, StartWorkflowRequest req);
   StatusOr<std::optional<WorkflowClaim>> ClaimWorkflow(const TenantId& tenant, const WorkerId& worker,
                                                        const std::string& queue, const std::vector<std::string>& kinds);
   StatusOr<SubmitResult> SubmitCommands(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution,

@@ -21,6 +21,11 @@ StatusOr<StartResult> Store::StartWorkflow(const TenantId& tenant, const StartWo
   return result;
 }
 
+StatusOr<StartResult> Store::StartWorkflowIn(Unit& u, const TenantId& tenant, StartWorkflowRequest req) {
+  RETURN_IF_ERROR(ValidateStart(req));
+  return InsertExecution(u, tenant, req, std::nullopt, std::nullopt);
+}
+
 namespace {
 // The history and state a worker replays from.
 Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {

@@ -18,6 +18,8 @@ class Unit {
  public:
   Unit(db::Tx& tx, EngineMetrics* metrics) : tx_(tx), metrics_(metrics) {}
   StatusOr<db::Result> Exec(std::string_view sql, const db::Params& params = {}) { return tx_.Exec(sql, params); }
+  // The transaction itself, for a plugin's own statements in the same commit.
+  db::Tx& tx() { return tx_; }
   // Runs after a successful commit.
   void AfterCommit(std::function<void(EngineMetrics&)> f) {
     if (metrics_) after_.push_back(std::move(f));
