@@ -201,3 +201,43 @@ TEST_F(StoreTest, TheStatusEnumsNameExactlyWhatTheDatabaseAccepts) {
 
 }  // namespace
 }  // namespace flovyn::testing
+
+namespace flovyn::testing {
+namespace {
+
+TEST_F(StoreTest, OperationsInAJoinedScopeCommitWithTheEnclosingUnitOrNotAtAll) {
+  auto start = [&](const std::string& key) {
+    engine::StartWorkflowRequest req{"joined", "jq", "null", key, ""};
+    return store_->StartWorkflow(tenant_, req);
+  };
+  // Rolled back: the start inside the scope goes with the enclosing unit.
+  Status failed = store_->Run([&](engine::Unit& u) -> Status {
+    engine::Store::Joined joined(u);
+    auto s = start("joined-1");
+    EXPECT_TRUE(s.ok());
+    return Status(StatusCode::kAborted, "the enclosing work gives up");
+  });
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(Sql("SELECT count(*) FROM workflow_executions WHERE kind = 'joined'"), "0");
+  EXPECT_FALSE(notifier_.Woke(engine::WorkKey(tenant_, "jq", engine::WorkKind::kWorkflow)))
+      << "nothing wakes for work that was rolled back";
+  // Committed: two starts and the enclosing statement in one transaction; pollers woken after.
+  Status ok = store_->Run([&](engine::Unit& u) -> Status {
+    engine::Store::Joined joined(u);
+    EXPECT_TRUE(start("joined-2").ok());
+    EXPECT_TRUE(start("joined-3").ok());
+    auto xid = u.Exec("SELECT count(DISTINCT xmin::text) AS n FROM workflow_executions WHERE kind = 'joined'");
+    EXPECT_TRUE(xid.ok());
+    EXPECT_EQ(std::string(xid->Get(0, 0)), "1") << "both rows written by this one transaction";
+    return Status::Ok();
+  });
+  ASSERT_TRUE(ok.ok()) << ok.message();
+  EXPECT_EQ(Sql("SELECT count(*) FROM workflow_executions WHERE kind = 'joined'"), "2");
+  EXPECT_TRUE(notifier_.Woke(engine::WorkKey(tenant_, "jq", engine::WorkKind::kWorkflow)));
+  // Outside a scope, each call has its own transaction again.
+  ASSERT_TRUE(start("joined-4").ok());
+  EXPECT_EQ(Sql("SELECT count(DISTINCT xmin::text) FROM workflow_executions WHERE kind = 'joined'"), "2");
+}
+
+}  // namespace
+}  // namespace flovyn::testing

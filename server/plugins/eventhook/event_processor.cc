@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <set>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -157,13 +157,39 @@ void EventProcessor::Loop() {
 }
 
 StatusOr<int> EventProcessor::RunOnce(int limit) {
-  auto events = store_.Claim(limit, options_.lease_ms);
-  if (!events.ok()) return events.status();
-  for (const auto& e : *events) Handle(e);
-  return static_cast<int>(events->size());
+  // A batch in one transaction: the claims, every action (the engine's operations join it, each
+  // action in a savepoint of its own) and the recorded outcomes commit once.
+  std::vector<Counted> counted;
+  Status s = engine_.Run([&](engine::Unit& u) -> Status {
+    counted.clear();
+    auto events = EventhookStore::Claim(u.tx(), limit, options_.lease_ms);
+    if (!events.ok()) return events.status();
+    engine::Store::Joined joined(u);
+    std::map<std::string, std::vector<Route>> routes;  // by source, read once per batch
+    for (const auto& e : *events) {
+      if (routes.count(e.source_id) == 0) {
+        auto r = EventhookStore::RoutesOf(u.tx(), e.source_id);
+        if (!r.ok()) return r.status();
+        routes[e.source_id] = std::move(*r);
+      }
+      auto c = Handle(u, e, routes[e.source_id]);
+      if (!c.ok()) return c.status();
+      counted.push_back(*c);
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  if (metrics_ != nullptr) {  // after the commit: a rolled-back batch is counted when it runs again
+    for (const auto& c : counted) {
+      metrics_->Count(c.label, c.outcome);
+      if (c.seconds >= 0) metrics_->processing.Observe(c.seconds);
+    }
+  }
+  return static_cast<int>(counted.size());
 }
 
-void EventProcessor::Handle(const StoredEvent& stored) {
+StatusOr<EventProcessor::Counted> EventProcessor::Handle(engine::Unit& u, const StoredEvent& stored,
+                                                         const std::vector<Route>& routes) {
   InboundEvent e;
   e.id = stored.id;
   e.type = stored.event_type.value_or("");
@@ -172,55 +198,54 @@ void EventProcessor::Handle(const StoredEvent& stored) {
   e.body = json::parse(stored.body, nullptr, false);
   if (e.body.is_discarded()) e.body = nullptr;
   // Routes that succeeded in an earlier attempt are not run again.
-  std::set<std::string> done;
+  std::map<std::string, json> done;
   for (const auto& a : stored.actions) {
-    if (a.value("ok", false)) done.insert(a.value("route", ""));
+    if (a.value("ok", false)) done[a.value("route", "")] = a;
   }
   json actions = json::array();
   std::optional<std::string> error;
-  auto routes = store_.RoutesOf(stored.source_id);
-  if (!routes.ok()) error = "the routes could not be read";
-  for (const Route& r : routes.ok() ? *routes : std::vector<Route>{}) {
+  for (const Route& r : routes) {
     const auto& types = r.spec.event_types;
     if (!types.empty() && std::find(types.begin(), types.end(), json(e.type)) == types.end()) continue;
     auto conditions = ParseConditions(r.spec.conditions);
     if (!conditions.ok() || !Holds(*conditions, e)) continue;
-    if (done.count(r.id) != 0) {
-      for (const auto& a : stored.actions) {
-        if (a.value("route", "") == r.id) actions.push_back(a);
-      }
+    if (auto d = done.find(r.id); d != done.end()) {
+      actions.push_back(d->second);
       continue;
     }
+    RETURN_IF_ERROR(u.Exec("SAVEPOINT eventhook_action"));
+    auto mark = u.Checkpoint();
     auto result = Act(r, e, stored.tenant_id);
     if (result.ok()) {
+      RETURN_IF_ERROR(u.Exec("RELEASE SAVEPOINT eventhook_action"));
       actions.push_back(*result);
-    } else {
-      actions.push_back({{"route", r.id}, {"name", r.spec.name}, {"ok", false}, {"error", result.status().message()}});
-      error = "route '" + r.spec.name + "': " + result.status().message();
+      continue;
     }
+    if (result.status().code() == StatusCode::kUnavailable) return result.status();  // the database
+    u.Rewind(std::move(mark));
+    RETURN_IF_ERROR(u.Exec("ROLLBACK TO SAVEPOINT eventhook_action"));
+    actions.push_back({{"route", r.id}, {"name", r.spec.name}, {"ok", false}, {"error", result.status().message()}});
+    error = "route '" + r.spec.name + "': " + result.status().message();
   }
   std::string status = "DONE";
   int64_t retry_ms = 0;
   if (error) {
-    bool last = stored.attempts >= options_.max_attempts;
-    status = last ? "FAILED" : "PENDING";
+    status = stored.attempts >= options_.max_attempts ? "FAILED" : "PENDING";
     retry_ms = std::min(options_.max_retry_ms, options_.first_retry_ms << std::min(stored.attempts - 1, 20));
   }
-  if (Status s = store_.Finish(stored, status, retry_ms, actions, error); !s.ok()) {
-    spdlog::warn("eventhook: the outcome of event {} could not be recorded ({}); it runs again", stored.id,
-                 s.message());
-    return;
-  }
-  if (metrics_ == nullptr) return;
-  if (error) {
-    metrics_->Count(stored.label, status == "FAILED" ? "failed" : "retried");
-  } else {
-    metrics_->Count(stored.label, actions.empty() ? "unrouted" : "routed");
+  RETURN_IF_ERROR(EventhookStore::Finish(u.tx(), stored, status, retry_ms, actions, error));
+  Counted c{stored.label,
+            error             ? (status == "FAILED" ? "failed" : "retried")
+            : actions.empty() ? "unrouted"
+                              : "routed",
+            -1};
+  if (!error) {
     auto now_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
-    metrics_->processing.Observe(static_cast<double>(std::max<int64_t>(0, now_ms - stored.received_ms)) / 1000.0);
+    c.seconds = static_cast<double>(std::max<int64_t>(0, now_ms - stored.received_ms)) / 1000.0;
   }
+  return c;
 }
 
 StatusOr<json> EventProcessor::Act(const Route& route, const InboundEvent& e, const std::string& tenant_id) {

@@ -2,15 +2,18 @@
 // idempotent by a key taken from the event: a workflow started under an idempotency key, a task
 // submitted under an id derived from the event and the route, a signal-with-start on the
 // execution that key names, a promise resolved or rejected (settling it again is a no-op).
-// Worker threads on every replica claim due events with SKIP LOCKED, run the source's matching
-// routes, and record the actions taken; a failed attempt is retried with exponential backoff
-// (skipping the routes that already succeeded) until it fails for good after `max_attempts`.
+// Worker threads on every replica claim batches of due events with SKIP LOCKED and handle each
+// batch in one transaction: the source's matching routes act through the engine's store (its
+// operations join the transaction, each action in a savepoint), and each event's outcome is
+// recorded; a failed attempt is retried with exponential backoff (skipping the routes that
+// already succeeded) until it fails for good after `max_attempts`.
 #pragma once
 
 #include <thread>
 #include <vector>
 
 #include "engine/store.h"
+#include "engine/unit.h"
 #include "eventhook_store.h"
 #include "flovyn/core/mutex.h"
 #include "flovyn/metrics/catalogue.h"
@@ -56,8 +59,14 @@ class EventProcessor {
   StatusOr<int> RunOnce(int limit = 10);
 
  private:
+  // What one event's processing counts once the batch commits.
+  struct Counted {
+    std::string label;
+    const char* outcome;
+    double seconds;  // receipt to done; negative when not done
+  };
   void Loop();
-  void Handle(const StoredEvent& e);
+  StatusOr<Counted> Handle(engine::Unit& u, const StoredEvent& e, const std::vector<Route>& routes);
   // The action's result ({"route", "action", ids...}), or why it failed.
   StatusOr<nlohmann::json> Act(const Route& route, const InboundEvent& e, const std::string& tenant);
 

@@ -238,8 +238,8 @@ StatusOr<bool> EventhookStore::DeleteRoute(const std::string& tenant, const std:
   return r->affected() > 0;
 }
 
-StatusOr<std::vector<Route>> EventhookStore::RoutesOf(const std::string& source_id) {
-  auto r = pool_.Query(SelectRoutes("WHERE source_id = $1 AND enabled ORDER BY created_at, id"), {source_id});
+StatusOr<std::vector<Route>> EventhookStore::RoutesOf(db::Tx& tx, const std::string& source_id) {
+  auto r = tx.Exec(SelectRoutes("WHERE source_id = $1 AND enabled ORDER BY created_at, id"), {source_id});
   if (!r.ok()) return r.status();
   return All<Route>(*r, RouteOf);
 }
@@ -280,17 +280,16 @@ StatusOr<bool> EventhookStore::Reprocess(const std::string& tenant, const std::s
   return r->affected() > 0;
 }
 
-StatusOr<std::vector<StoredEvent>> EventhookStore::Claim(int limit, int64_t lease_ms) {
-  auto r =
-      pool_.Query(std::string(sql::kClaim) + sql::kEventColumns, {std::to_string(limit), std::to_string(lease_ms)});
+StatusOr<std::vector<StoredEvent>> EventhookStore::Claim(db::Tx& tx, int limit, int64_t lease_ms) {
+  auto r = tx.Exec(std::string(sql::kClaim) + sql::kEventColumns, {std::to_string(limit), std::to_string(lease_ms)});
   if (!r.ok()) return r.status();
   return All<StoredEvent>(*r, EventOf);
 }
 
-Status EventhookStore::Finish(const StoredEvent& e, const std::string& status, int64_t retry_ms, const json& actions,
-                              const std::optional<std::string>& error) {
-  auto r = pool_.Query(sql::kFinish,
-                       {e.id, std::to_string(e.attempts), status, std::to_string(retry_ms), actions.dump(), error});
+Status EventhookStore::Finish(db::Tx& tx, const StoredEvent& e, const std::string& status, int64_t retry_ms,
+                              const json& actions, const std::optional<std::string>& error) {
+  auto r = tx.Exec(sql::kFinish,
+                   {e.id, std::to_string(e.attempts), status, std::to_string(retry_ms), actions.dump(), error});
   return r.ok() ? Status::Ok() : r.status();
 }
 

@@ -10,6 +10,7 @@
 
 #include "event_rules.h"
 #include "flovyn/db/pool.h"
+#include "flovyn/db/transaction.h"
 
 namespace flovyn::plugins {
 
@@ -80,8 +81,8 @@ class EventhookStore {
   StatusOr<std::vector<Route>> ListRoutes(const std::string& tenant);
   StatusOr<std::optional<Route>> GetRoute(const std::string& tenant, const std::string& id);
   StatusOr<bool> DeleteRoute(const std::string& tenant, const std::string& id);
-  // The source's enabled routes, oldest first.
-  StatusOr<std::vector<Route>> RoutesOf(const std::string& source_id);
+  // The source's enabled routes, oldest first (in the processor's transaction).
+  static StatusOr<std::vector<Route>> RoutesOf(db::Tx& tx, const std::string& source_id);
 
   // The event's id and whether it is new (false: a delivery with the same dedup key exists).
   StatusOr<std::pair<std::string, bool>> InsertEvent(const Source& source, const std::optional<std::string>& dedup_key,
@@ -92,12 +93,13 @@ class EventhookStore {
   // Back to PENDING with its attempts reset, whatever it ended as.
   StatusOr<bool> Reprocess(const std::string& tenant, const std::string& id);
 
-  // Claims up to `limit` due events, each for `lease_ms` (then it is due again).
-  StatusOr<std::vector<StoredEvent>> Claim(int limit, int64_t lease_ms);
+  // Claims up to `limit` due events (locked until `tx` ends, and due again `lease_ms` after
+  // it commits when nothing records their end).
+  static StatusOr<std::vector<StoredEvent>> Claim(db::Tx& tx, int limit, int64_t lease_ms);
   // Records an attempt's end (only while the claim of that attempt holds): DONE, FAILED, or
   // PENDING again in `retry_ms`.
-  Status Finish(const StoredEvent& e, const std::string& status, int64_t retry_ms, const nlohmann::json& actions,
-                const std::optional<std::string>& error);
+  static Status Finish(db::Tx& tx, const StoredEvent& e, const std::string& status, int64_t retry_ms,
+                       const nlohmann::json& actions, const std::optional<std::string>& error);
 
  private:
   db::Pool& pool_;

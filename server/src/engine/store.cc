@@ -18,7 +18,15 @@ static_assert(limits::kMaxDurationMs.value == 31536000000);
 Store::Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options, EngineMetrics* metrics)
     : pool_(pool), notifier_(notifier), options_(options), metrics_(metrics) {}
 
+namespace {
+thread_local Unit* joined_unit = nullptr;
+}  // namespace
+
+Store::Joined::Joined(Unit& u) { joined_unit = &u; }
+Store::Joined::~Joined() { joined_unit = nullptr; }
+
 Status Store::Run(const std::function<Status(Unit&)>& work, const char* operation) {
+  if (joined_unit != nullptr) return work(*joined_unit);
   trace::Span span(std::string("store.") + operation, trace::Kind::kClient);
   span.SetAttribute("db.system", "postgresql");
   std::unique_ptr<Unit> committed;

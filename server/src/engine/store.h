@@ -100,8 +100,20 @@ class Store {
   db::Pool& pool() { return pool_; }
 
   // Runs `work` in one transaction; its wake-ups and metrics take effect after commit. Its span
-  // is named after the calling operation ("store.SubmitCommands").
+  // is named after the calling operation ("store.SubmitCommands"). Inside a Joined scope on
+  // this thread, `work` runs in that scope's unit instead (no transaction of its own).
   Status Run(const std::function<Status(Unit&)>& work, const char* operation = __builtin_FUNCTION());
+
+  // While alive, every Store call on this thread joins `u`: a plugin runs several of the
+  // store's operations and its own statements in one commit (each in a savepoint of its
+  // choosing). Scopes do not nest.
+  class Joined {
+   public:
+    explicit Joined(Unit& u);
+    ~Joined();
+    Joined(const Joined&) = delete;
+    Joined& operator=(const Joined&) = delete;
+  };
 
  private:
   // The tenant a statement of engine/sql.h selects with $1 = value.
