@@ -31,6 +31,15 @@ json Message(const std::string& title, const std::string& message, const std::st
   return {{"title", title}, {"message", message}, {"back", back}};
 }
 
+std::string Joined(const json& a) {
+  std::string out;
+  if (!a.is_array()) return out;
+  for (const auto& x : a) {
+    if (x.is_string()) out += (out.empty() ? "" : ", ") + x.get<std::string>();
+  }
+  return out;
+}
+
 json NextPage(const json& list, std::string base, const std::vector<std::pair<const char*, std::string>>& filters) {
   if (!list.contains("nextCursor") || !list["nextCursor"].is_string()) return false;
   base += "?cursor=" + UrlEncode(list["nextCursor"].get<std::string>());

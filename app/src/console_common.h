@@ -35,6 +35,8 @@ inline int HttpFor(const Status& s) { return HttpStatusFor(s.code()); }
 Response Refusal(int status, const std::string& title, const std::string& message);
 // A string member of a JSON object; "" when absent or not a string.
 std::string Str(const json& j, const char* k);
+// The strings of a JSON array joined with ", " ("" for anything else).
+std::string Joined(const json& a);
 bool Terminal(const std::string& status);
 // The status_options partial's view: every status, `selected` marked.
 json StatusOptions(const std::vector<std::string>& values, const std::string& selected);

@@ -32,15 +32,6 @@ json ScheduleRow(const json& s) {
                           " s run, at most " + std::to_string(s.value("catchupMaxRuns", 0))}};
 }
 
-std::string Joined(const json& a) {
-  std::string out;
-  if (!a.is_array()) return out;
-  for (const auto& x : a) {
-    if (x.is_string()) out += (out.empty() ? "" : ", ") + x.get<std::string>();
-  }
-  return out;
-}
-
 // What an event's processing did, in a line.
 std::string Outcome(const json& e) {
   std::string error = Str(e, "error");

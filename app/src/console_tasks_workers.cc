@@ -33,16 +33,6 @@ Response ConsoleModule::Tasks(const Request& req, Visit& v) {
   });
 }
 
-namespace {
-std::string Joined(const json& a) {
-  std::string s;
-  if (a.is_array())
-    for (const auto& x : a)
-      if (x.is_string()) s += (s.empty() ? "" : ", ") + x.get<std::string>();
-  return s;
-}
-}  // namespace
-
 Response ConsoleModule::Workers(const Request&, Visit& v) {
   auto list = backend_->Call(*v.session, "GET", "/workers");
   return WithBackend(v.Frame("Workers", "workers"), list.status(), [&] {

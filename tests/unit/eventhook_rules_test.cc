@@ -1,9 +1,12 @@
 // The eventhook plugin's decisions without a database: signatures as GitHub, Stripe and Slack
 // send them (valid, altered, replayed outside the tolerance), API keys and basic credentials,
 // event paths, route conditions and input mapping.
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "event_rules.h"
+#include "eventhook_plugin.h"
 
 namespace flovyn::plugins {
 namespace {
@@ -143,6 +146,22 @@ TEST(EventhookRulesTest, InputIsTheWholeEventAPathOrAMapping) {
   EXPECT_EQ(mapped, json({{"repo", "acme/api"}, {"gone", nullptr}}));
   EXPECT_FALSE(ValidateInputMapping(json{{"repo", 5}}).ok());
   EXPECT_FALSE(ValidateInputMapping("query.x").ok());
+}
+
+TEST(EventhookRatesTest, BucketsRefillAndStayWithinTheirBound) {
+  SourceRates rates(3);
+  EXPECT_TRUE(rates.Allow("a", 1, 2));
+  EXPECT_TRUE(rates.Allow("a", 1, 2));
+  EXPECT_FALSE(rates.Allow("a", 1, 2)) << "the burst is spent";
+  EXPECT_TRUE(rates.Allow("b", 1, 1));
+  EXPECT_TRUE(rates.Allow("c", 1, 1));
+  // Past the bound with every bucket in use: a fourth source is refused, nothing grows.
+  EXPECT_FALSE(rates.Allow("d", 1, 1));
+  EXPECT_EQ(rates.size(), 3u);
+  // Idle buckets refill and are dropped to make room.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_TRUE(rates.Allow("d", 1, 1));
+  EXPECT_LE(rates.size(), 3u);
 }
 
 }  // namespace

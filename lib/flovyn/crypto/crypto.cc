@@ -111,13 +111,7 @@ std::string Sha256(std::string_view data) {
 
 std::string Sha256Hex(std::string_view data) { return Hex(Sha256(data)); }
 
-std::string HmacSha256(std::string_view key, std::string_view data) {
-  std::string out(EVP_MAX_MD_SIZE, '\0');
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), U(data), data.size(), U(out), &len);
-  out.resize(len);
-  return out;
-}
+std::string HmacSha256(std::string_view key, std::string_view data) { return Hmac(Digest::kSha256, key, data); }
 
 std::string Hmac(Digest digest, std::string_view key, std::string_view data) {
   const EVP_MD* md = digest == Digest::kSha1 ? EVP_sha1() : digest == Digest::kSha512 ? EVP_sha512() : EVP_sha256();

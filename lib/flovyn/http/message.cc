@@ -8,12 +8,14 @@
 
 namespace flovyn::http {
 
-std::string_view Request::Header(std::string_view name) const {
+std::string_view FindHeader(const HeaderList& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {
     if (k.size() == name.size() && strncasecmp(k.data(), name.data(), name.size()) == 0) return v;
   }
   return {};
 }
+
+std::string_view Request::Header(std::string_view name) const { return FindHeader(headers, name); }
 
 Response ErrorResponse(int http_status, std::string_view code, std::string_view message) {
   nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};

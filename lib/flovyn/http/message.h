@@ -12,6 +12,10 @@
 
 namespace flovyn::http {
 
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+// The first value of header `name` (compared case-insensitively), or "".
+std::string_view FindHeader(const HeaderList& headers, std::string_view name);
+
 struct Request {
   std::string method;  // upper case
   std::string target;  // as received

@@ -8,18 +8,6 @@ namespace flovyn::plugins {
 
 using nlohmann::json;
 
-std::string_view HeaderValue(const Headers& headers, std::string_view name) {
-  for (const auto& [k, v] : headers) {
-    if (k.size() != name.size()) continue;
-    bool same = true;
-    for (size_t i = 0; i < k.size() && same; ++i) {
-      same = std::tolower(static_cast<unsigned char>(k[i])) == std::tolower(static_cast<unsigned char>(name[i]));
-    }
-    if (same) return v;
-  }
-  return {};
-}
-
 std::vector<std::string_view> SplitText(std::string_view s, char sep) {
   std::vector<std::string_view> out;
   size_t start = 0;
@@ -65,7 +53,7 @@ Status ValidatePath(const std::string& path) {
 
 std::optional<json> Resolve(const InboundEvent& e, std::string_view path) {
   if (path.rfind("header.", 0) == 0) {
-    std::string_view v = HeaderValue(e.headers, path.substr(7));
+    std::string_view v = FindHeader(e.headers, path.substr(7));
     if (v.empty()) return std::nullopt;
     return json(std::string(v));
   }

@@ -15,12 +15,12 @@
 
 #include "flovyn/core/status.h"
 #include "flovyn/crypto/crypto.h"
+#include "flovyn/http/message.h"
 
 namespace flovyn::plugins {
 
-using Headers = std::vector<std::pair<std::string, std::string>>;
-// The first value of a header, the name compared without case; empty when absent.
-std::string_view HeaderValue(const Headers& headers, std::string_view name);
+using Headers = http::HeaderList;
+using http::FindHeader;
 // The parts of `s` between `sep` (empty parts kept).
 std::vector<std::string_view> SplitText(std::string_view s, char sep);
 

@@ -60,12 +60,12 @@ Status VerifyStripe(const Verifier& v, std::string_view secret, std::string_view
 
 Status VerifyHmac(const Verifier& v, std::string_view secret, const std::vector<std::pair<std::string, std::string>>& h,
                   std::string_view body, int64_t now_s) {
-  std::string_view header = HeaderValue(h, v.header);
+  std::string_view header = FindHeader(h, v.header);
   if (header.empty()) return Unauthenticated("the " + v.header + " header is missing");
   if (v.scheme == "stripe") return VerifyStripe(v, secret, header, body, now_s);
   std::string signed_payload(body);
   if (v.scheme == "slack") {
-    std::string_view ts = HeaderValue(h, v.timestamp_header);
+    std::string_view ts = FindHeader(h, v.timestamp_header);
     if (Status s = Fresh(ts, v, now_s); !s.ok()) return s;
     signed_payload = "v0:" + std::string(ts) + ":" + std::string(body);
   }
@@ -171,13 +171,13 @@ Status Verify(const Verifier& v, std::string_view secret, std::string_view hash_
     case Verifier::Type::kHmac:
       return VerifyHmac(v, secret, headers, body, now_s);
     case Verifier::Type::kApiKey: {
-      std::string_view key = HeaderValue(headers, v.header);
+      std::string_view key = FindHeader(headers, v.header);
       if (key.empty()) return Unauthenticated("the " + v.header + " header is missing");
       return crypto::ConstantTimeEqual(CredentialHash(hash_key, key), secret) ? Status::Ok()
                                                                               : Unauthenticated("the key is not valid");
     }
     case Verifier::Type::kBasic: {
-      std::string_view auth = HeaderValue(headers, "authorization");
+      std::string_view auth = FindHeader(headers, "authorization");
       if (auth.rfind("Basic ", 0) != 0) return Unauthenticated("HTTP basic credentials are required");
       std::string b64(auth.substr(6));
       for (char& c : b64) c = c == '+' ? '-' : c == '/' ? '_' : c;

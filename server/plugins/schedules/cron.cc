@@ -190,6 +190,10 @@ std::optional<Instant> FireRule::Next(Instant after) const {
   return anchor + periods * interval;
 }
 
+Instant InstantNow() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
 std::string FormatInstant(Instant t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", FromInstant(t), absl::UTCTimeZone());
 }

@@ -52,6 +52,9 @@ struct FireRule {
   std::optional<Instant> Next(Instant after) const;
 };
 
+// The system clock, to the millisecond.
+Instant InstantNow();
+
 // Milliseconds since the epoch as RFC 3339 in UTC ("2026-03-29T01:00:00.000Z"), and back.
 std::string FormatInstant(Instant t);
 StatusOr<Instant> ParseInstant(const std::string& text);

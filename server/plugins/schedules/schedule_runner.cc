@@ -33,7 +33,6 @@ const std::vector<const metrics::MetricSpec*>& ScheduleMetricSpecs() {
 }
 
 namespace {
-Instant Now() { return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()); }
 // Missed fire times counted one by one up to this many; a longer gap skips the rest at once.
 constexpr int kMaxEnumerated = 100000;
 }  // namespace
@@ -82,7 +81,7 @@ void ScheduleRunner::Loop() {
     if (handled.ok() && *handled >= kBatch) wake_at = std::chrono::steady_clock::now();  // more are due
     auto earliest = handled.ok() ? ScheduleStore(pool_).EarliestDue() : std::optional<Instant>();
     if (earliest.ok() && *earliest) {
-      auto in = std::max(std::chrono::milliseconds(0), **earliest - Now());
+      auto in = std::max(std::chrono::milliseconds(0), **earliest - InstantNow());
       wake_at = std::min(wake_at, std::chrono::steady_clock::now() + in);
     }
     MutexLock l(mu_);
@@ -100,7 +99,7 @@ StatusOr<int> ScheduleRunner::RunDue(int limit) {
     passes.clear();
     auto due = ScheduleStore::ClaimDue(u.tx(), limit);
     if (!due.ok()) return due.status();
-    Instant now = Now();
+    Instant now = InstantNow();
     for (Schedule& sch : *due) {
       if (Status h = Handle(u, sch, now, passes); !h.ok()) return h;
     }
@@ -252,7 +251,7 @@ StatusOr<std::vector<ScheduleRun>> ScheduleRunner::Fire(const std::string& tenan
     auto sch = ScheduleStore::Lock(tx, tenant, id);
     if (!sch.ok()) return sch.status();
     auto p = std::make_unique<Pass>();
-    p->now = Now();
+    p->now = InstantNow();
     p->advance.next_fire_at = sch->next_fire_at;
     p->advance.buffered_fire_at = sch->buffered_fire_at;
     for (Instant t : times) {

@@ -20,8 +20,6 @@ namespace {
 
 constexpr int kMaxBackfill = 1000;  // fire times one backfill request may start
 
-Instant Now() { return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()); }
-
 json InstantOrNull(const std::optional<Instant>& t) { return t ? json(FormatInstant(*t)) : json(nullptr); }
 
 json ScheduleJson(const Schedule& s) {
@@ -147,7 +145,7 @@ StatusOr<ScheduleSpec> SpecFrom(const json& body) {
   s.kind = start.kind;
   s.queue = start.queue;
   s.input_json = start.input_json;
-  auto rule = s.Rule(Now());
+  auto rule = s.Rule(InstantNow());
   if (!rule.ok()) return rule.status();
   return s;
 }
@@ -231,7 +229,7 @@ Response SchedulesPlugin::Create(const Request& req) {
     return http::ErrorResponse(ResourceExhausted("the tenant has " + std::to_string(*count) +
                                                  " schedules, the most SCHEDULES__MAX_PER_TENANT allows"));
   }
-  Instant now = Now();
+  Instant now = InstantNow();
   auto rule = spec->Rule(now);
   auto created = store_->Create(caller->tenant_id, *spec, FirstFire(*spec, *rule, now));
   if (!created.ok()) return http::ErrorResponse(created.status());
@@ -295,7 +293,7 @@ Response SchedulesPlugin::Resume(const Request& req) {
   auto rule = s->spec.Rule(s->created_at);
   if (!rule.ok()) return http::ErrorResponse(rule.status());
   // Times missed while paused are not run: the next fire time is counted from now.
-  auto next = FirstFire(s->spec, *rule, Now());
+  auto next = FirstFire(s->spec, *rule, InstantNow());
   auto done = store_->SetPaused(caller.tenant_id, s->id, false, next);
   if (!done.ok()) return http::ErrorResponse(done.status());
   runner_->Wake();
@@ -306,7 +304,7 @@ Response SchedulesPlugin::Trigger(const Request& req) {
   engine::Caller caller;
   auto s = Named(req, engine::Action::kSchedulesManage, &caller);
   if (!s.ok()) return http::ErrorResponse(s.status());
-  auto runs = runner_->Fire(caller.tenant_id, s->id, {Now()}, "manual");
+  auto runs = runner_->Fire(caller.tenant_id, s->id, {InstantNow()}, "manual");
   if (!runs.ok()) return http::ErrorResponse(runs.status());
   return engine::Json(200, RunJson(runs->front()));
 }
