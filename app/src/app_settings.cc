@@ -66,6 +66,13 @@ void AddSessionAndHashingSettings(config::Schema& s) {
          .description = "threads that hash and check passwords (argon2id, 19 MiB each)",
          .min_value = 1,
          .max_value = 64});
+  s.Add({.key = "console.max_live_pages",
+         .type = Type::kInt,
+         .default_value = "200",
+         .description = "workflow pages following their history live at once (each polls the server every second); "
+                        "beyond it a page falls back to reloading",
+         .min_value = 0,
+         .max_value = 100000});
   s.Add({.key = "auth.hash_queue",
          .type = Type::kInt,
          .default_value = "8",
@@ -110,6 +117,7 @@ Settings Settings::From(const config::Values& v) {
   s.backend_timeout_ms = v.Int("backend.timeout_ms");
   s.hash_threads = static_cast<int>(v.Int("auth.hash_threads"));
   s.hash_queue = static_cast<int>(v.Int("auth.hash_queue"));
+  s.max_live_pages = static_cast<int>(v.Int("console.max_live_pages"));
   return s;
 }
 

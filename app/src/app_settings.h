@@ -25,6 +25,7 @@ struct Settings {
   long backend_timeout_ms = 5000;
   int hash_threads = 2;
   int hash_queue = 8;
+  int max_live_pages = 200;
 
   bool production() const { return node_env == "production"; }
   static Settings From(const config::Values& v);

@@ -59,6 +59,7 @@ void ConsoleModule::AddRoutes(http::Router& r) {
   r.Add("GET", "/workflows", member(&ConsoleModule::Workflows), page);
   r.Add("POST", "/workflows", member(&ConsoleModule::StartWorkflow), page);
   r.Add("GET", "/workflows/{id}", member(&ConsoleModule::WorkflowDetail), page);
+  r.Add("GET", "/workflows/{id}/live", member(&ConsoleModule::WorkflowLive), page);
   r.Add("POST", "/workflows/{id}/cancel", member(&ConsoleModule::CancelWorkflow), page);
   r.Add("POST", "/workflows/{id}/promises/{promise}", member(&ConsoleModule::ResolvePromise), page);
   r.Add("GET", "/tasks", member(&ConsoleModule::Tasks), page);

@@ -2,6 +2,7 @@
 // the identity endpoints the server relies on (JWKS, API-key validation) and the console pages.
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "app_settings.h"
@@ -44,6 +45,9 @@ class ConsoleModule final : public runtime::Module {
   http::Response Workflows(const http::Request&, Visit&);
   http::Response StartWorkflow(const http::Request&, Visit&);
   http::Response WorkflowDetail(const http::Request&, Visit&);
+  // The detail page's live timeline: Server-Sent Events of the events after ?after= (or
+  // Last-Event-ID), relayed from the server; "end" once the workflow finished.
+  http::Response WorkflowLive(const http::Request&, Visit&);
   http::Response CancelWorkflow(const http::Request&, Visit&);
   http::Response ResolvePromise(const http::Request&, Visit&);
   http::Response Tasks(const http::Request&, Visit&);
@@ -70,6 +74,7 @@ class ConsoleModule final : public runtime::Module {
   std::unique_ptr<Identity> identity_;
   std::unique_ptr<KeyRing> keys_;
   std::unique_ptr<Backend> backend_;
+  std::shared_ptr<std::atomic<int>> live_pages_ = std::make_shared<std::atomic<int>>(0);  // open WorkflowLive streams
 };
 
 }  // namespace flovyn::app

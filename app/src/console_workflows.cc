@@ -39,7 +39,8 @@ Response ConsoleModule::Overview(const Request&, Visit& v) {
 }
 
 Response ConsoleModule::Workflows(const Request& req, Visit& v) {
-  std::string status = Query(req, "status"), kind = Query(req, "kind"), cursor = Query(req, "cursor");
+  std::string status = Query(req, "status"), kind = Query(req, "kind"), cursor = Query(req, "cursor"),
+              search = Query(req, "q");
   if (!status.empty() &&
       std::find(kWorkflowStatuses.begin(), kWorkflowStatuses.end(), status) == kWorkflowStatuses.end()) {
     return Refusal(400, "Bad filter", "Unknown workflow status.");
@@ -48,13 +49,23 @@ Response ConsoleModule::Workflows(const Request& req, Visit& v) {
   if (!status.empty()) q += "&status=" + UrlEncode(status);
   if (!kind.empty()) q += "&kind=" + UrlEncode(kind);
   if (!cursor.empty()) q += "&cursor=" + UrlEncode(cursor);
+  if (!search.empty()) q += "&q=" + UrlEncode(search);
   auto list = backend_->Call(*v.session, "GET", q);
+  // A search the server refuses is shown beside the form, which keeps what was typed.
+  std::string search_error;
+  if (!list.ok() && list.status().code() == StatusCode::kInvalidArgument && !search.empty()) {
+    search_error = list.status().message();
+    list = json{{"items", json::array()}, {"nextCursor", nullptr}};
+  }
   return WithBackend(v.Frame("Workflows", "workflows"), list.status(), [&] {
-    return Render("workflows", {{"statuses", StatusOptions(kWorkflowStatuses, status)},
-                                {"kind", kind},
-                                {"workflows", WorkflowRows((*list)["items"])},
-                                {"next", NextPage(*list, "/workflows", {{"status", status}, {"kind", kind}})},
-                                {"csrf", v.csrf}});
+    return Render("workflows",
+                  {{"statuses", StatusOptions(kWorkflowStatuses, status)},
+                   {"kind", kind},
+                   {"q", search},
+                   {"searchError", search_error.empty() ? json(false) : json(search_error)},
+                   {"workflows", WorkflowRows((*list)["items"])},
+                   {"next", NextPage(*list, "/workflows", {{"status", status}, {"kind", kind}, {"q", search}})},
+                   {"csrf", v.csrf}});
   });
 }
 
@@ -106,6 +117,9 @@ json WorkflowView(const json& x, const json& events) {
                {"input", JsonView(x["input"])},
                {"output", JsonView(x["output"])},
                {"error", Str(x, "error")},
+               {"problem", x.contains("problem") && x["problem"].is_object()
+                               ? json{{"message", Str(x["problem"], "message")}, {"at", Str(x["problem"], "at")}}
+                               : json(false)},
                {"open", open},
                {"pendingPromises", open ? PendingPromises(events) : json::array()}});
   return view;
@@ -134,9 +148,15 @@ Response ConsoleModule::WorkflowDetail(const Request& req, Visit& v) {
   auto fr = v.Frame("Workflow", "workflows");
   if (w.ok() && !Terminal(Str(*w, "status"))) fr.refresh_secs = 3;
   return WithBackend(fr, events.status(), [&] {
-    return Render("workflow", {{"workflow", WorkflowView(*w, (*events)["items"])},
-                               {"events", EventsView((*events)["items"])},
-                               {"csrf", v.csrf}});
+    const json& items = (*events)["items"];
+    int64_t last = items.empty() ? 0 : items.back().value("sequence", int64_t{0});
+    bool open = !Terminal(Str(*w, "status"));
+    return Render(
+        "workflow",
+        {{"workflow", WorkflowView(*w, items)},
+         {"events", EventsView(items)},
+         {"follow", open ? json("/workflows/" + UrlEncode(id) + "/live?after=" + std::to_string(last)) : json(false)},
+         {"csrf", v.csrf}});
   });
 }
 
@@ -163,6 +183,80 @@ Response ConsoleModule::ResolvePromise(const Request& req, Visit& v) {
       backend_->Call(*v.session, "POST", "/promises/" + UrlEncode(req.path_params.at("promise")) + "/resolve", &body);
   if (!r.ok()) return WithBackend(fr, r.status(), [] { return std::string(); });
   return Redirect("/workflows/" + UrlEncode(id));
+}
+
+namespace {
+
+// Relays a workflow's new events from the server as Server-Sent Events, each the JSON the page's
+// script turns into a timeline entry; holds one of the console's live-page slots until it ends.
+class LiveTimeline final : public http::BodyStream {
+ public:
+  LiveTimeline(const Backend& backend, Session session, std::string id, int64_t after,
+               std::shared_ptr<std::atomic<int>> slots)
+      : http::BodyStream(std::chrono::seconds(1)),
+        backend_(backend),
+        session_(std::move(session)),
+        id_(std::move(id)),
+        after_(after),
+        slots_(std::move(slots)),
+        last_sent_(std::chrono::steady_clock::now()) {}
+  ~LiveTimeline() override { slots_->fetch_sub(1); }
+
+  std::string Next(bool& end) override {
+    auto r = backend_.Call(session_, "GET", "/workflows/" + UrlEncode(id_) + "/events?after=" + std::to_string(after_));
+    if (!r.ok()) {
+      end = true;  // the page reloads and shows what is wrong
+      return "event: end\ndata: {}\n\n";
+    }
+    std::string out;
+    for (const auto& e : EventsView((*r)["items"])) {
+      after_ = e["sequence"].get<int64_t>();
+      json entry = {{"sequence", after_},
+                    {"type", e["type"]},
+                    {"time", e["time"]},
+                    {"payload", e["payload"].is_object() ? e["payload"]["text"] : json("")}};
+      out += "id: " + std::to_string(after_) + "\nevent: append\ndata: " + entry.dump() + "\n\n";
+      std::string type = e["type"];
+      if (type == "WORKFLOW_COMPLETED" || type == "WORKFLOW_FAILED" || type == "WORKFLOW_CANCELLED") end = true;
+    }
+    if (end) out += "event: end\ndata: {}\n\n";
+    auto now = std::chrono::steady_clock::now();
+    if (out.empty() && now - last_sent_ > std::chrono::seconds(15)) out = ": keep-alive\n\n";
+    if (!out.empty()) last_sent_ = now;
+    return out;
+  }
+
+ private:
+  const Backend& backend_;
+  Session session_;
+  std::string id_;
+  int64_t after_;
+  std::shared_ptr<std::atomic<int>> slots_;
+  std::chrono::steady_clock::time_point last_sent_;
+};
+
+int64_t AfterOf(const Request& req) {
+  std::string text(req.Header("last-event-id"));
+  if (text.empty()) text = Query(req, "after");
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(text);
+}
+
+}  // namespace
+
+Response ConsoleModule::WorkflowLive(const Request& req, Visit& v) {
+  int64_t after = AfterOf(req);
+  if (after < 0) return Refusal(400, "Bad request", "after must be a sequence number.");
+  if (live_pages_->fetch_add(1) >= settings_.max_live_pages) {
+    live_pages_->fetch_sub(1);
+    Response busy = Refusal(503, "Busy", "Too many pages follow workflows live (console.max_live_pages).");
+    busy.With("Retry-After", "5");
+    return busy;
+  }
+  Response r;
+  r.content_type = "text/event-stream";
+  r.stream = std::make_shared<LiveTimeline>(*backend_, *v.session, req.path_params.at("id"), after, live_pages_);
+  return r;
 }
 
 }  // namespace flovyn::app

@@ -105,6 +105,26 @@ void AddEngineSettings(config::Schema& s) {
          .description = "how long a worker holds a claimed workflow execution without submitting",
          .min_value = 100,
          .max_value = 3600000});
+  s.Add({.key = "engine.problem_retry_ms",
+         .type = Type::kInt,
+         .default_value = "10000",
+         .description = "how long an execution whose worker reported a problem (code that does not match its "
+                        "history) waits before it is handed out again",
+         .min_value = 100,
+         .max_value = 3600000});
+  s.Add({.key = "engine.sticky_ms",
+         .type = Type::kInt,
+         .default_value = "5000",
+         .description = "how long an execution that became pending stays with the worker that keeps it cached "
+                        "(that worker gets only the new events; others take it, with the whole history, after "
+                        "this); 0 turns caching off",
+         .min_value = 0,
+         .max_value = 600000});
+  s.Add({.key = "engine.allow_time_skipping",
+         .type = Type::kBool,
+         .default_value = "false",
+         .description = "tests only: the SkipTime call makes an execution's pending timers fire and its promises time "
+                        "out now (never in production)"});
   s.Add({.key = "engine.poll_sweep_ms",
          .type = Type::kInt,
          .default_value = "1000",
@@ -117,12 +137,56 @@ void AddEngineSettings(config::Schema& s) {
          .description = "long-polls one tenant may hold waiting at once; beyond it RESOURCE_EXHAUSTED",
          .min_value = 1,
          .max_value = 1000000});
+  s.Add({.key = "engine.max_event_streams",
+         .type = Type::kInt,
+         .default_value = "1000",
+         .description = "live history streams (GET .../events?follow=true) open at once; beyond it 503",
+         .min_value = 0,
+         .max_value = 100000});
+  s.Add({.key = "engine.event_stream_poll_ms",
+         .type = Type::kInt,
+         .default_value = "500",
+         .description = "how often a live history stream looks for new events",
+         .min_value = 10,
+         .max_value = 60000});
   s.Add({.key = "engine.max_streams_per_tenant",
          .type = Type::kInt,
          .default_value = "5000",
          .description = "notification streams one tenant may hold open at once; beyond it RESOURCE_EXHAUSTED",
          .min_value = 1,
          .max_value = 1000000});
+}
+
+void AddRetentionSettings(config::Schema& s) {
+  s.Add({.key = "retention.enabled",
+         .type = Type::kBool,
+         .default_value = "true",
+         .description = "delete finished executions past their tenant's retention period (retentionDays, default 30)"});
+  s.Add({.key = "retention.interval_ms",
+         .type = Type::kInt,
+         .default_value = "60000",
+         .description = "how often the retention sweep looks for expired executions",
+         .min_value = 10,
+         .max_value = 86400000});
+  s.Add({.key = "retention.batch_size",
+         .type = Type::kInt,
+         .default_value = "100",
+         .description = "executions deleted per transaction (bounds how long a purge holds row locks and the WAL "
+                        "each commit flushes)",
+         .min_value = 1,
+         .max_value = 100000});
+  s.Add({.key = "retention.batch_pause_ms",
+         .type = Type::kInt,
+         .default_value = "100",
+         .description = "pause between two batches of one sweep; the pause is also at least as long as the batch "
+                        "took, so a purge leaves the database at least half its time",
+         .min_value = 0,
+         .max_value = 3600000});
+  s.Add({.key = "retention.export_dir",
+         .type = Type::kString,
+         .default_value = "",
+         .description = "when set, each execution is appended as one JSON line to <dir>/executions-<date>.jsonl "
+                        "(and synced) before it is deleted"});
 }
 
 void AddGrpcSettings(config::Schema& s) {
@@ -201,6 +265,7 @@ const config::Schema& Schema() {
     AddAuthSettings(s);
     AddEngineSettings(s);
     AddGrpcSettings(s);
+    AddRetentionSettings(s);
     plugins::AddEventhookSettings(s);
     plugins::AddScheduleSettings(s);
     s.Add({.key = "engine.max_poll_ms",
@@ -236,10 +301,20 @@ Settings Settings::From(const config::Values& v) {
   s.api_key_validation_burst = v.Int("auth.api_key.validation_burst");
   s.api_key_max_validations_in_flight = v.Int("auth.api_key.max_validations_in_flight");
   s.workflow_lease_ms = v.Int("engine.workflow_lease_ms");
+  s.problem_retry_ms = v.Int("engine.problem_retry_ms");
+  s.sticky_ms = v.Int("engine.sticky_ms");
+  s.allow_time_skipping = v.Bool("engine.allow_time_skipping");
   s.poll_sweep_ms = v.Int("engine.poll_sweep_ms");
   s.max_poll_ms = v.Int("engine.max_poll_ms");
   s.max_polls_per_tenant = static_cast<int>(v.Int("engine.max_polls_per_tenant"));
   s.max_streams_per_tenant = static_cast<int>(v.Int("engine.max_streams_per_tenant"));
+  s.max_event_streams = static_cast<int>(v.Int("engine.max_event_streams"));
+  s.event_stream_poll_ms = v.Int("engine.event_stream_poll_ms");
+  s.retention_enabled = v.Bool("retention.enabled");
+  s.retention_interval_ms = v.Int("retention.interval_ms");
+  s.retention_batch_size = static_cast<int>(v.Int("retention.batch_size"));
+  s.retention_batch_pause_ms = v.Int("retention.batch_pause_ms");
+  s.retention_export_dir = v.String("retention.export_dir");
   s.grpc_handler_threads = static_cast<int>(v.Int("grpc.handler_threads"));
   s.grpc_handler_queue = static_cast<int>(v.Int("grpc.handler_queue"));
   s.grpc.max_connections = static_cast<int>(v.Int("grpc.max_connections"));

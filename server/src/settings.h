@@ -28,10 +28,20 @@ struct Settings {
   int64_t api_key_validations_per_sec = 5, api_key_validation_burst = 20, api_key_max_validations_in_flight = 4;
   long jwt_refetch_interval_ms = 10000;
   long workflow_lease_ms = 60000;
+  long problem_retry_ms = 10000;
+  long sticky_ms = 5000;
+  bool allow_time_skipping = false;
   long poll_sweep_ms = 1000;
   long max_poll_ms = 60000;
   int max_polls_per_tenant = 5000, max_streams_per_tenant = 5000;
   int grpc_handler_threads = 16, grpc_handler_queue = 10000;
+  int max_event_streams = 1000;
+  long event_stream_poll_ms = 500;
+  bool retention_enabled = true;
+  long retention_interval_ms = 60000;
+  int retention_batch_size = 100;
+  long retention_batch_pause_ms = 100;
+  std::string retention_export_dir;
   grpcsvc::ServerLimits grpc;
 
   static Settings From(const config::Values& v);

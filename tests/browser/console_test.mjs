@@ -309,6 +309,32 @@ try {
     assert.equal(events.status, 'DONE');
   });
 
+  await step('a running workflow page follows new events live, and search finds workflows by attribute', async () => {
+    const started = await (await api('POST', '/workflows', { kind: 'live-demo', queue: 'nobody-polls' })).json();
+    await page.goto(`${appUrl}/workflows/${started.id}`);
+    assert.match(await page.textContent('#timeline'), /WORKFLOW_STARTED/);
+    await page.evaluate(() => { window.notReloaded = true; });
+    assert.equal((await api('POST', `/workflows/${started.id}/signals`, { name: 'nudge', payload: { n: 1 } })).status, 202);
+    await page.waitForSelector('#timeline >> text=SIGNAL_RECEIVED', { timeout: 10000 });
+    assert.equal(await page.evaluate(() => window.notReloaded), true, 'the event arrived without a reload');
+    assert.equal((await api('POST', `/workflows/${started.id}/search-attributes`,
+      { attributes: { customer: 'c-browser', amount: 42 } })).status, 200);
+    await page.goto(`${appUrl}/workflows`);
+    await page.fill('input[name=q]', 'customer = "c-browser" AND amount > 40');
+    await page.click('form.filters button[type=submit]');
+    assert.equal(await page.locator('table.list tbody tr').count(), 1);
+    assert.match(await page.textContent('table.list tbody'), new RegExp(started.id.slice(0, 8)));
+    await page.fill('input[name=q]', 'customer =');
+    await page.click('form.filters button[type=submit]');
+    assert.match(await page.textContent('#search-error'), /expected a value after '='/);
+    assert.equal(await page.inputValue('input[name=q]'), 'customer =');
+    // Finishing the workflow ends the stream and the page shows the final status by itself.
+    await page.goto(`${appUrl}/workflows/${started.id}`);
+    assert.equal((await api('POST', `/workflows/${started.id}/cancel`)).status, 202);
+    await until('the page to show CANCELLED', async () => (await page.textContent('h1')).includes('CANCELLED'));
+    assert.match(await page.textContent('#timeline'), /WORKFLOW_CANCELLED/);
+  });
+
   await step('revoking the token refuses the worker', async () => {
     await page.goto(`${appUrl}/worker-tokens`);
     await page.click('tr[data-name="browser-worker"] button:has-text("Revoke")');

@@ -1,6 +1,9 @@
 // flovyn-app against a real flovyn-server and real PostgreSQL: identity, the tokens the server
 // trusts, CSRF and cookies, health, migrations, shutdown and bad input.
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <regex>
 #include <thread>
@@ -10,6 +13,8 @@
 
 #include "app_harness.h"
 #include "flovyn/crypto/crypto.h"
+#include "flovyn/sdk/workflow.h"
+#include "hostile.h"
 #include "identity.h"
 #include "otlp_collector.h"
 #include "signin_flood.h"
@@ -749,6 +754,121 @@ TEST(ConsoleTrustTest, ProductionResponsesCarryHsts) {
   EXPECT_EQ(page.headers["strict-transport-security"], "max-age=31536000; includeSubDomains");
   ConsoleStack dev({.app_env = {{"NODE_ENV", "development"}}});
   EXPECT_EQ(HttpGet(dev.app().port(), "/sign-in").headers.count("strict-transport-security"), 0u);
+}
+
+}  // namespace
+}  // namespace flovyn::testing
+
+namespace flovyn::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A raw GET held open (the live timeline is a stream): the connection, then what arrived until
+// `until` came or `wait` passed.
+int OpenStream(int port, const std::string& target, const std::string& cookie) {
+  int fd = ConnectLoopback(port);
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: flovyn_session=" + cookie + "\r\n\r\n";
+  EXPECT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  return fd;
+}
+
+std::string ReadFrom(int fd, const std::string& until, std::chrono::milliseconds wait = 10s) {
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  while (got.find(until) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+std::string ReadStream(int port, const std::string& target, const std::string& cookie, const std::string& until) {
+  int fd = OpenStream(port, target, cookie);
+  std::string got = ReadFrom(fd, until);
+  ::close(fd);
+  return got;
+}
+
+TEST(ConsoleLiveTest, TheLiveTimelineRelaysNewEventsAndOpenPagesAreBounded) {
+  ConsoleStack stack({.app_env = {{"CONSOLE__MAX_LIVE_PAGES", "1"}}});
+  ConsoleClient browser(stack.app().port());
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  browser.Get("/workflows");
+  auto started = browser.Post("/workflows", {{"kind", "live"}, {"queue", "nobody"}, {"input", "{}"}});
+  ASSERT_EQ(started.status, 303);
+  std::string id = started.headers["location"].substr(std::string("/workflows/").size());
+  std::string cookie = browser.Cookie("flovyn_session");
+  std::string live = "/workflows/" + id + "/live?after=0";
+  // One page may follow: it gets the history as events the page's script appends.
+  int first = OpenStream(stack.app().port(), live, cookie);
+  std::string got = ReadFrom(first, "WORKFLOW_STARTED");
+  EXPECT_NE(got.find("text/event-stream"), std::string::npos) << got;
+  EXPECT_NE(got.find("event: append"), std::string::npos) << got;
+  EXPECT_NE(got.find("WORKFLOW_STARTED"), std::string::npos) << got;
+  std::string busy = ReadStream(stack.app().port(), live, cookie, "</html>");
+  EXPECT_NE(busy.find("HTTP/1.1 503"), std::string::npos) << busy;
+  EXPECT_NE(busy.find("console.max_live_pages"), std::string::npos) << busy;
+  ::close(first);  // the page goes away; its slot comes free
+  // After the workflow ends the stream says so and closes.
+  ASSERT_EQ(browser.Post("/workflows/" + id + "/cancel", {}).status, 303);
+  std::string ended;
+  ASSERT_TRUE(Eventually([&] {
+    ended = ReadStream(stack.app().port(), "/workflows/" + id + "/live?after=1", cookie, "event: end");
+    return ended.find("event: end") != std::string::npos;
+  }));
+  EXPECT_NE(ended.find("WORKFLOW_CANCELLED"), std::string::npos) << ended;
+  EXPECT_EQ(ended.find("WORKFLOW_STARTED"), std::string::npos) << "after=1 skips the first event";
+  EXPECT_EQ(browser.Get("/workflows/" + id + "/live?after=x").status, 400);
+}
+
+// The code now labels first; the history it meets was recorded charging first.
+flovyn::Workflow<json> Relabelled(flovyn::WorkflowContext& ctx, json) {
+  co_await ctx.Task("label", 0);
+  co_return nullptr;
+}
+
+TEST(ConsoleProblemTest, AnExecutionItsWorkerCannotReplayShowsTheViolationOnItsPage) {
+  ConsoleStack stack({.server_env = {{"ENGINE__PROBLEM_RETRY_MS", "60000"}}});
+  ConsoleClient browser(stack.app().port());
+  ASSERT_TRUE(browser.SignUp("ada@example.com", "correct-horse-1", "Acme", "acme"));
+  browser.Get("/workflows");
+  auto started = browser.Post("/workflows", {{"kind", "pay"}, {"queue", "default"}, {"input", "{}"}});
+  ASSERT_EQ(started.status, 303);
+  std::string id = started.headers["location"].substr(std::string("/workflows/").size());
+
+  // The first decision, made by earlier code over the raw protocol: charge, then wait.
+  std::string owner = ConsoleKey(stack.app_database()).Sign(ClaimsFor(stack, "acme", "owner"));
+  auto made = stack.engine().Rest("POST", "/api/tenants/acme/worker-tokens", R"({"name":"w"})", owner);
+  ASSERT_EQ(made.status, 201) << made.body;
+  sdk::Client client({.target = "127.0.0.1:" + std::to_string(stack.engine().server().grpc_port()),
+                      .token = json::parse(made.body)["token"]});
+  auto held = ClaimNextWorkflow(client);
+  ASSERT_TRUE(
+      SubmitAs(client, held.worker_id, id, 1, {sdk::ScheduleTask("charge", "0", 1, 0, "elsewhere"), sdk::Suspend()})
+          .ok());
+  ASSERT_TRUE(browser.Get("/workflows/" + id).body.find("id=\"problem\"") == std::string::npos);
+
+  sdk::Worker worker(client, {.name = "relabelled", .poll_timeout = 500ms});
+  worker.RegisterWorkflow("pay", Relabelled);
+  ASSERT_TRUE(worker.Start().ok());
+  ASSERT_TRUE(client.Signal(id, "wake", "null").ok());  // pending again: the new code meets the history
+  std::string page;
+  for (int i = 0; i < 100; ++i) {
+    page = browser.Get("/workflows/" + id).body;
+    if (page.find("id=\"problem\"") != std::string::npos) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  worker.Stop();
+  EXPECT_NE(page.find("code does not match this history"), std::string::npos) << page;
+  EXPECT_NE(page.find("determinism violation at step 1: the history holds task &quot;charge&quot;"), std::string::npos)
+      << page;
+  EXPECT_NE(page.find("the code issued task &quot;label&quot;"), std::string::npos) << page;
+  EXPECT_EQ(page.find("FAILED"), std::string::npos) << "neither failed nor changed";
 }
 
 }  // namespace

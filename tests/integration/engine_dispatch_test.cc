@@ -396,7 +396,12 @@ TEST(EngineDispatchTest, HeartbeatsExtendTheLeaseProgressIsVisibleAndCancellatio
   EXPECT_EQ(s.RestJson("GET", "/api/tenants/acme/tasks/" + task_id)["progress"], json({{"percent", 40}}));
   // Cancelled: the holder learns at its next heartbeat, and its result is refused.
   ASSERT_TRUE(client.CancelTask(task_id, "no longer needed").ok());
-  EXPECT_EQ(client.HeartbeatTask(w, claim.task(), &hb).error_code(), grpc::StatusCode::ABORTED);
+  ASSERT_TRUE(client.HeartbeatTask(w, claim.task(), &hb).ok());
+  EXPECT_TRUE(hb.cancel_requested());
+  v1::Task other_attempt = claim.task();
+  other_attempt.set_attempt(claim.task().attempt() + 1);
+  EXPECT_EQ(client.HeartbeatTask(w, other_attempt, &hb).error_code(), grpc::StatusCode::ABORTED)
+      << "only the holder of that attempt is told";
   EXPECT_EQ(client.CompleteTask(w, claim.task(), "1").error_code(), grpc::StatusCode::ABORTED);
   EXPECT_EQ(s.RestJson("GET", "/api/tenants/acme/tasks/" + task_id)["status"], "CANCELLED");
 }

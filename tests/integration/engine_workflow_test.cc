@@ -124,6 +124,34 @@ TEST(EngineWorkflowTest, TimerFiresAfterItsDuration) {
   EXPECT_GE((*fired)["createdAtMs"].get<int64_t>() - (*started)["createdAtMs"].get<int64_t>(), 700);
 }
 
+TEST(EngineWorkflowTest, CancellingATimerThatFiredWhileTheWorkerDecidedIsRecordedAndChangesNothing) {
+  EngineServer s;
+  sdk::Client client(s.ClientFor("acme"));
+  std::string id = StartRest(s, "race", nullptr);
+  auto held = ClaimNextWorkflow(client);
+  // The worker keeps the execution (no Suspend) while its timer fires on the server.
+  v1::SubmitWorkflowCommandsResponse first;
+  ASSERT_TRUE(SubmitAs(client, held.worker_id, id, 1, {sdk::StartTimer("deadline", 50)}, &first).ok());
+  for (int i = 0; i < 100 && SqlInt(s, "SELECT count(*) FROM timers WHERE status = 'FIRED'") == 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  v1::WorkflowCommand cancel;
+  cancel.mutable_cancel_timer()->set_name("deadline");
+  auto st = SubmitAs(client, held.worker_id, id, first.last_sequence(), {cancel, sdk::Complete("\"task won\"")});
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  auto events = s.Events("acme", id);
+  EXPECT_TRUE(DenseHistory(events));
+  std::vector<std::string> expected{"WORKFLOW_STARTED", "TIMER_STARTED", "TIMER_CANCELLED", "WORKFLOW_COMPLETED"};
+  EXPECT_EQ(Types(events), expected) << "the buffered TIMER_FIRED goes with the ended run";
+  EXPECT_EQ(events[2]["payload"]["alreadyFired"], true);
+  // A timer that never existed is still refused.
+  std::string other = StartRest(s, "race", nullptr);
+  auto held2 = ClaimNextWorkflow(client);
+  v1::WorkflowCommand ghost;
+  ghost.mutable_cancel_timer()->set_name("ghost");
+  EXPECT_EQ(SubmitAs(client, held2.worker_id, other, 1, {ghost}).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST(EngineWorkflowTest, APendingTimerSurvivesAServerRestartAndFiresOnce) {
   EngineServer s;
   auto sleepy = [](const History& h) -> std::vector<v1::WorkflowCommand> {

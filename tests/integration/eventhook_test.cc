@@ -16,9 +16,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using sdk::History;
 
-std::string Db(EngineServer& s) { return s.database_url().substr(s.database_url().rfind('/') + 1); }
-int64_t SqlInt(EngineServer& s, const std::string& sql) { return std::stoll(Postgres::Shared().Psql(Db(s), sql)); }
-
 json Post(EngineServer& s, const std::string& path, const json& body, int expect) {
   auto r = s.Rest("POST", "/api/tenants/acme/eventhook/" + path, body.dump());
   EXPECT_EQ(r.status, expect) << path << ": " << r.body;
@@ -71,8 +68,7 @@ TEST(EventhookTest, GithubSignaturesAreVerifiedAndADuplicateDeliveryIsOneWorkflo
   EXPECT_FALSE(
       s.RestJson("GET", "/api/tenants/acme/eventhook/sources/" + source["id"].get<std::string>()).contains("secret"))
       << "and never again";
-  EXPECT_EQ(Postgres::Shared().Psql(Db(s), "SELECT count(*) FROM eventhook_sources WHERE secret LIKE '%gh-secret%'"),
-            "0")
+  EXPECT_EQ(Sql(s, "SELECT count(*) FROM eventhook_sources WHERE secret LIKE '%gh-secret%'"), "0")
       << "it is stored sealed";
   Post(s, "routes",
        {{"sourceId", source["id"]},
@@ -136,8 +132,7 @@ TEST(EventhookTest, StripeSignaturesAreCheckedAgainstTheirTimestamp) {
   auto altered = Deliver(s, "stripe", body2 + " ", {{"Stripe-Signature", Stripe("whsec_abcdef", body2, NowSeconds())}});
   EXPECT_EQ(altered.status, 401);
   EXPECT_EQ(SqlInt(s, "SELECT count(*) FROM eventhook_events"), 1);
-  EXPECT_EQ(Postgres::Shared().Psql(Db(s), "SELECT event_type || ' ' || dedup_key FROM eventhook_events"),
-            "payment_intent.succeeded evt_1");
+  EXPECT_EQ(Sql(s, "SELECT event_type || ' ' || dedup_key FROM eventhook_events"), "payment_intent.succeeded evt_1");
 }
 
 // A workflow that waits on a promise and completes with how it was settled.

@@ -15,12 +15,6 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-std::string Db(EngineServer& s) { return s.database_url().substr(s.database_url().rfind('/') + 1); }
-
-std::string Sql(EngineServer& s, const std::string& sql) { return Postgres::Shared().Psql(Db(s), sql); }
-
-int64_t SqlInt(EngineServer& s, const std::string& sql) { return std::stoll(Sql(s, sql)); }
-
 json Create(EngineServer& s, json body, int expect = 201) {
   auto r = s.Rest("POST", "/api/tenants/acme/schedules", body.dump());
   EXPECT_EQ(r.status, expect) << r.body;

@@ -105,6 +105,28 @@ std::vector<json> EngineServer::Events(const std::string& slug, const std::strin
   return out;
 }
 
+std::string StartWorkflow(EngineServer& s, const std::string& kind, const json& input, const std::string& slug) {
+  json body = {{"kind", kind}, {"input", input}};
+  return s.RestJson("POST", "/api/tenants/" + slug + "/workflows", body.dump(), TenantKey(slug)).value("id", "");
+}
+
+std::vector<json> PayloadsOf(const std::vector<json>& events, const std::string& type) {
+  std::vector<json> out;
+  for (const auto& e : events) {
+    if (e["type"] == type) out.push_back(e["payload"]);
+  }
+  return out;
+}
+
+json WaitForEvent(EngineServer& s, const std::string& id, const std::string& type, const std::string& slug) {
+  for (int i = 0; i < 200; ++i) {
+    auto found = PayloadsOf(s.Events(slug, id), type);
+    if (!found.empty()) return found.front();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return nullptr;
+}
+
 ::testing::AssertionResult DenseHistory(const std::vector<json>& events) {
   for (size_t i = 0; i < events.size(); ++i) {
     if (events[i]["sequence"] != static_cast<int64_t>(i + 1)) {
@@ -114,11 +136,18 @@ std::vector<json> EngineServer::Events(const std::string& slug, const std::strin
   return ::testing::AssertionSuccess();
 }
 
+std::string Sql(EngineServer& s, const std::string& sql) {
+  return Postgres::Shared().Psql(s.database_url().substr(s.database_url().rfind('/') + 1), sql);
+}
+
+int64_t SqlInt(EngineServer& s, const std::string& sql) { return std::stoll(Sql(s, sql)); }
+
 std::string RowCounts(EngineServer& s) {
   std::string db = s.database_url().substr(s.database_url().rfind('/') + 1);
   std::string sql = "SELECT ''";
-  for (const char* table : {"tenants", "workflow_executions", "workflow_events", "task_executions", "promises",
-                            "worker_tokens", "workflow_event_buffer", "workflow_state", "timers"}) {
+  for (const char* table :
+       {"tenants", "workflow_executions", "workflow_events", "task_executions", "promises", "worker_tokens",
+        "workflow_event_buffer", "workflow_state", "timers", "workflow_search_attributes"}) {
     sql += std::string(" || ',' || (SELECT count(*) FROM ") + table + ")";
   }
   return Postgres::Shared().Psql(db, sql);
@@ -136,6 +165,17 @@ HeldWorkflow ClaimNextWorkflow(sdk::Client& client, const std::string& queue) {
   EXPECT_TRUE(client.PollWorkflow(poll, &held.claim).ok());
   EXPECT_TRUE(held.claim.has_work());
   return held;
+}
+
+grpc::Status SubmitAs(sdk::Client& client, const std::string& worker, const std::string& id, int64_t expected_sequence,
+                      const std::vector<v1::WorkflowCommand>& commands, v1::SubmitWorkflowCommandsResponse* out) {
+  v1::SubmitWorkflowCommandsRequest sub;
+  sub.set_worker_id(worker);
+  sub.set_execution_id(id);
+  sub.set_expected_sequence(expected_sequence);
+  for (const auto& c : commands) *sub.add_commands() = c;
+  v1::SubmitWorkflowCommandsResponse own;
+  return client.SubmitCommands(sub, out != nullptr ? out : &own);
 }
 
 }  // namespace flovyn::testing

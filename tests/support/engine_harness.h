@@ -54,6 +54,10 @@ class EngineServer {
   int last_http_port_ = 0, last_grpc_port_ = 0;
 };
 
+// One statement on the server's database, as psql prints its result; the same as a number.
+std::string Sql(EngineServer& s, const std::string& sql);
+int64_t SqlInt(EngineServer& s, const std::string& sql);
+
 // Row counts of every engine table, to prove that a refused request changed nothing.
 std::string RowCounts(EngineServer& s);
 
@@ -63,7 +67,19 @@ struct HeldWorkflow {
   v1::PollWorkflowResponse claim;
 };
 HeldWorkflow ClaimNextWorkflow(sdk::Client& client, const std::string& queue = "default");
+// Submits `commands` for execution `id` as `worker`, expecting the history at `expected_sequence`.
+grpc::Status SubmitAs(sdk::Client& client, const std::string& worker, const std::string& id, int64_t expected_sequence,
+                      const std::vector<v1::WorkflowCommand>& commands,
+                      v1::SubmitWorkflowCommandsResponse* out = nullptr);
 
+// Starts a workflow over REST as tenant `slug`; returns its id ("" when refused).
+std::string StartWorkflow(EngineServer& s, const std::string& kind, const nlohmann::json& input,
+                          const std::string& slug = "acme");
+// The execution's events of `type`, their payloads in order.
+std::vector<nlohmann::json> PayloadsOf(const std::vector<nlohmann::json>& events, const std::string& type);
+// Waits (up to 10 s) until the history holds an event of `type`; its payload, or null.
+nlohmann::json WaitForEvent(EngineServer& s, const std::string& id, const std::string& type,
+                            const std::string& slug = "acme");
 // Asserts that a history is dense: sequences 1..n in order.
 ::testing::AssertionResult DenseHistory(const std::vector<nlohmann::json>& events);
 

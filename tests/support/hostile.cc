@@ -177,13 +177,17 @@ double HealthCallMs(int grpc_port, std::chrono::milliseconds deadline) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-RapidResetResult RapidReset(int grpc_port, pid_t pid, std::chrono::milliseconds duration) {
+RapidResetResult RapidReset(int grpc_port, pid_t pid, std::chrono::milliseconds duration, long at_least_pairs) {
   RapidResetResult r;
-  auto end = Clock::now() + duration;
-  auto next_sample = Clock::now();
+  r.baseline_mb = ReadProc(pid).rss_mb;
+  auto start = Clock::now();
+  auto end = start + duration;
+  auto next_sample = start;
   std::unique_ptr<H2Conn> c;
   const std::string path = "/flovyn.v1.WorkflowDispatch/StartWorkflow";
-  while (Clock::now() < end) {
+  // A slow machine sends fewer pairs in the time: go on until the volume asked for, up to four
+  // times the duration.
+  while (Clock::now() < end || (r.pairs < at_least_pairs && Clock::now() < start + 4 * duration)) {
     if (!c || !c->ok() || c->streams_opened() > (1u << 30)) {
       c = std::make_unique<H2Conn>(grpc_port);
       ++r.connections;

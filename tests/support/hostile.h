@@ -53,11 +53,12 @@ class H2Conn {
 
 struct RapidResetResult {
   long pairs = 0;
+  double baseline_mb = 0;  // the server's resident memory before the flood
   int connections = 0;
   ProcStats peak;
   double recovery_ms = -1;  // a normal call from another client after the flood; -1: failed
 };
-RapidResetResult RapidReset(int grpc_port, pid_t pid, std::chrono::milliseconds duration);
+RapidResetResult RapidReset(int grpc_port, pid_t pid, std::chrono::milliseconds duration, long at_least_pairs = 0);
 
 struct HalfOpenResult {
   long streams = 0;

@@ -107,6 +107,26 @@ TEST(WorkHubTest, OneNotificationWakesOnePollerAndStreamsAllHearIt) {
   EXPECT_EQ(hub.waiting(), 1);
 }
 
+// News for an execution a worker keeps cached goes to that worker's poller, not the oldest
+// waiter; when that worker is not waiting, the oldest gets it as usual. Streams hear it all the same.
+TEST(WorkHubTest, TaggedNewsWakesThePollerWithThatTagFirst) {
+  WorkHub hub(10s);
+  Woken oldest, keeper, stream;
+  auto far = WorkHub::Clock::now() + 60s;
+  std::string key = engine::WorkKey("t", "q", engine::WorkKind::kWorkflow);
+  std::string any = engine::AnyKindKey("t", "q");
+  ASSERT_NE(hub.Park(key, hub.Observe(key), far, oldest.Fn(), "worker-a").ticket, 0u);
+  ASSERT_NE(hub.Park(key, hub.Observe(key), far, keeper.Fn(), "worker-b").ticket, 0u);
+  ASSERT_NE(hub.Park(any, hub.Observe(any), far, stream.Fn()).ticket, 0u);
+  hub.Notify(engine::TaggedKey(key, "worker-b"));
+  EXPECT_EQ(keeper.count(), 1u);
+  EXPECT_EQ(oldest.count(), 0u);
+  EXPECT_EQ(stream.count(), 1u);
+  hub.Notify(engine::TaggedKey(key, "worker-gone"));
+  EXPECT_EQ(oldest.count(), 1u) << "nobody with that tag waits: the oldest waiter gets it";
+  EXPECT_EQ(hub.waiting(), 0);
+}
+
 TEST(WorkHubTest, NewsBetweenObserveAndParkIsNotLost) {
   WorkHub hub(10s);
   std::string key = engine::WorkKey("t", "q", engine::WorkKind::kWorkflow);

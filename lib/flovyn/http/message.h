@@ -1,8 +1,10 @@
 // HTTP request and response values handed between the server and its handlers.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,11 +32,30 @@ struct Request {
   std::string_view Header(std::string_view name) const;
 };
 
+// A response body produced over time (Server-Sent Events). After the head, the server calls
+// Next() on its handler threads, first at once and then every `interval`, and writes what it
+// returns ("" for nothing new) until Next() sets `end`, the client goes away or the server
+// drains; then the connection closes. Next() must return quickly: it holds a handler thread.
+// The stream is destroyed once the response has ended.
+class BodyStream {
+ public:
+  explicit BodyStream(std::chrono::milliseconds interval) : interval_(interval) {}
+  virtual ~BodyStream() = default;
+  BodyStream(const BodyStream&) = delete;
+  BodyStream& operator=(const BodyStream&) = delete;
+  virtual std::string Next(bool& end) = 0;
+  std::chrono::milliseconds interval() const { return interval_; }
+
+ private:
+  std::chrono::milliseconds interval_;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<BodyStream> stream;  // set: `body` is ignored and the body streams (no length)
 
   Response& With(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));

@@ -1,5 +1,6 @@
 // An example worker: the "greet" workflow runs one "shout" task and completes with a greeting;
-// the "approval" workflow waits for the promise "approval" and completes with its value.
+// the "approval" workflow waits for the promise "approval" and completes with its value. Both
+// are coroutines (docs/sdk-cpp.md).
 //
 //   FLOVYN_GRPC_TARGET=127.0.0.1:9090 FLOVYN_WORKER_TOKEN=fwt_... flovyn-greeter-worker
 //
@@ -10,43 +11,37 @@
 #include <cstdlib>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include "flovyn/sdk/client.h"
 
 namespace {
 
-using flovyn::sdk::History;
-using nlohmann::json;
+using flovyn::Json;
+using flovyn::Workflow;
+using flovyn::WorkflowContext;
 namespace v1 = flovyn::v1;
 
 volatile std::sig_atomic_t g_stop = 0;
 
-std::vector<v1::WorkflowCommand> Greet(const History& h) {
-  if (h.Count("TASK_SCHEDULED") == 0) return {flovyn::sdk::ScheduleTask("shout", h.Input()), flovyn::sdk::Suspend()};
-  auto done = h.OfType("TASK_COMPLETED");
-  if (done.empty()) return {flovyn::sdk::Suspend()};
-  json out = json::parse(done[0]->payload_json())["output"];
-  return {flovyn::sdk::Complete(json{{"greeting", out}}.dump())};
+Workflow<Json> Greet(WorkflowContext& ctx, Json input) {
+  Json greeting = co_await ctx.Task("shout", input);
+  co_return Json{{"greeting", greeting}};
 }
 
-std::vector<v1::WorkflowCommand> Approval(const History& h) {
-  if (h.Count("PROMISE_CREATED") == 0) return {flovyn::sdk::CreatePromise("approval"), flovyn::sdk::Suspend()};
-  auto resolved = h.OfType("PROMISE_RESOLVED");
-  if (!resolved.empty()) {
-    json value = json::parse(resolved[0]->payload_json())["value"];
-    return {flovyn::sdk::Complete(json{{"approved", value}}.dump())};
+Workflow<Json> Approval(WorkflowContext& ctx, Json) {
+  try {
+    Json value = co_await ctx.Promise("approval");
+    co_return Json{{"approved", value}};
+  } catch (const flovyn::WorkflowError&) {  // rejected or timed out
   }
-  if (h.Count("PROMISE_REJECTED") > 0 || h.Count("PROMISE_TIMED_OUT") > 0) return {flovyn::sdk::Fail("not approved")};
-  return {flovyn::sdk::Suspend()};
+  throw std::runtime_error("not approved");
 }
 
 std::string Shout(const v1::Task& t) {
-  json in = json::parse(t.input_json(), nullptr, false);
+  Json in = Json::parse(t.input_json(), nullptr, false);
   std::string who =
       in.is_object() && in.contains("name") && in["name"].is_string() ? in["name"].get<std::string>() : "world";
   for (auto& c : who) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return json("HELLO, " + who + "!").dump();
+  return Json("HELLO, " + who + "!").dump();
 }
 
 const char* Env(const char* name, const char* fallback) {

@@ -1,8 +1,11 @@
 #include "engine/commands.h"
 
 #include "engine/limits.h"
+#include "engine/search.h"
+#include "engine/sql.h"
 #include "engine/values.h"
 #include "flovyn/core/status_macros.h"
+#include "flovyn/db/row.h"
 #include "flovyn/trace/trace.h"
 
 namespace flovyn::engine {
@@ -77,8 +80,26 @@ Status Validate(FailWorkflow& c, const std::string&) { return limits::Text(c.err
 
 Status Validate(Suspend&, const std::string&) { return Status::Ok(); }
 
+Status Validate(SetSearchAttributes& c, const std::string&) {
+  RETURN_IF_ERROR(Normalise(c.attributes_json, "SetSearchAttributes.attributes_json"));
+  return ValidateSearchAttributes(json::parse(c.attributes_json));
+}
+
+Status Validate(ContinueAsNew& c, const std::string&) { return Normalise(c.input_json, "ContinueAsNew.input_json"); }
+
+Status Validate(CancelScheduledTask& c, const std::string&) {
+  if (c.scheduled_sequence <= 0) return InvalidArgument("CancelScheduledTask.scheduled_sequence is required");
+  return limits::Text(c.reason, "CancelScheduledTask.reason");
+}
+
+Status Validate(CancelChildWorkflow& c, const std::string&) {
+  RETURN_IF_ERROR(limits::Name(c.name, "CancelChildWorkflow.name"));
+  return limits::Text(c.reason, "CancelChildWorkflow.reason");
+}
+
 bool Ends(const WorkflowCommand& c) {
-  return std::holds_alternative<CompleteWorkflow>(c) || std::holds_alternative<FailWorkflow>(c);
+  return std::holds_alternative<CompleteWorkflow>(c) || std::holds_alternative<FailWorkflow>(c) ||
+         std::holds_alternative<ContinueAsNew>(c);
 }
 
 }  // namespace
@@ -97,7 +118,9 @@ Status ValidateBatch(std::vector<WorkflowCommand>& batch, const std::string& wor
     return limits::Exceeded("commands", limits::kCommandsPerSubmit);
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (i > 0 && Ends(batch[i - 1])) return InvalidArgument("no command may follow CompleteWorkflow or FailWorkflow");
+    if (i > 0 && Ends(batch[i - 1])) {
+      return InvalidArgument("no command may follow CompleteWorkflow, FailWorkflow or ContinueAsNew");
+    }
     RETURN_IF_ERROR(std::visit([&](auto& c) { return Validate(c, workflow_queue); }, batch[i]));
   }
   return Status::Ok();
@@ -124,8 +147,12 @@ Status Handle(Execution& e, BatchOutcome&, const StartTimer& c) {
 
 Status Handle(Execution& e, BatchOutcome&, const CancelTimer& c) {
   ASSIGN_OR_RETURN(bool cancelled, e.CancelTimer(c.name));
-  if (!cancelled) return InvalidArgument("no pending timer named '" + c.name + "'");
-  return e.Append("TIMER_CANCELLED", {{"name", c.name}});
+  if (cancelled) return e.Append("TIMER_CANCELLED", {{"name", c.name}});
+  // It fired while the worker decided (its TIMER_FIRED follows from the buffer): the cancel is
+  // recorded and changes nothing, so a race the code decided the other way still goes through.
+  ASSIGN_OR_RETURN(bool fired, e.TimerFired(c.name));
+  if (!fired) return InvalidArgument("no pending timer named '" + c.name + "'");
+  return e.Append("TIMER_CANCELLED", {{"name", c.name}, {"alreadyFired", true}});
 }
 
 Status Handle(Execution& e, BatchOutcome&, const CreatePromise& c) {
@@ -159,19 +186,61 @@ Status Handle(Execution& e, BatchOutcome&, const RecordOperation& c) {
   return e.Append("OPERATION_COMPLETED", {{"name", c.name}, {"result", json::parse(c.result_json)}});
 }
 
+Status Handle(Execution& e, BatchOutcome& out, const ContinueAsNew& c) {
+  std::string next = NewUuid();
+  RETURN_IF_ERROR(e.Append("WORKFLOW_CONTINUED_AS_NEW", {{"executionId", next}, {"input", json::parse(c.input_json)}}));
+  StartWorkflowRequest run{e.kind, e.queue, c.input_json, std::nullopt, trace::CurrentTraceParent(), e.id};
+  RETURN_IF_ERROR(InsertExecution(e.unit(), e.tenant_id, run, e.parent_id, e.parent_name, next).status());
+  e.parent_id.reset();  // the parent waits for the last run: this one ends without telling it
+  out.terminal = std::make_pair(WorkflowStatus::kCompleted, json{{"continuedAsNew", next}});
+  return e.Append("WORKFLOW_COMPLETED", {{"output", out.terminal->second}});
+}
+
 Status Handle(Execution& e, BatchOutcome& out, const CompleteWorkflow& c) {
   out.terminal = std::make_pair(WorkflowStatus::kCompleted, json::parse(c.output_json));
   return e.Append("WORKFLOW_COMPLETED", {{"output", out.terminal->second}});
 }
 
 Status Handle(Execution& e, BatchOutcome& out, const FailWorkflow& c) {
+  if (c.cancelled) {
+    if (!e.cancel_pending) return InvalidArgument("FailWorkflow.cancelled: no cancellation was requested");
+    out.terminal = std::make_pair(WorkflowStatus::kCancelled, json(c.error.empty() ? "cancelled" : c.error));
+    return e.Append("WORKFLOW_CANCELLED", {{"error", c.error}});
+  }
   out.terminal = std::make_pair(WorkflowStatus::kFailed, json(c.error));
   return e.Append("WORKFLOW_FAILED", {{"error", c.error}});
+}
+
+Status Handle(Execution& e, BatchOutcome&, const CancelScheduledTask& c) {
+  std::string seq = std::to_string(c.scheduled_sequence);
+  ASSIGN_OR_RETURN(auto r, e.unit().Exec(sql::kTaskOfExecutionSeq, {e.id, seq}));
+  if (r.rows() == 0) return InvalidArgument("no task scheduled at sequence " + seq);
+  db::Row row(r, 0);
+  if (IsTerminal(row.Str("status"))) return Status::Ok();  // it ended first: nothing to cancel
+  ASSIGN_OR_RETURN(auto cancelled, CancelTaskRow(e.unit(), row.Str("id"), c.scheduled_sequence,
+                                                 c.reason.empty() ? "cancelled by its workflow" : c.reason));
+  return e.Append("TASK_CANCELLED", cancelled);
+}
+
+Status Handle(Execution& e, BatchOutcome&, const CancelChildWorkflow& c) {
+  ASSIGN_OR_RETURN(auto r, e.unit().Exec(sql::kChildByName, {e.id, c.name}));
+  if (r.rows() == 0) return InvalidArgument("no child workflow named '" + c.name + "'");
+  ASSIGN_OR_RETURN(auto child, Execution::Lock(e.unit(), e.tenant_id, db::Row(r, 0).Str("id")));
+  if (IsTerminal(child.status) || child.cancel_requested) return Status::Ok();
+  json requested = {{"reason", c.reason.empty() ? "cancelled by its parent" : c.reason}};
+  // Its CHILD_WORKFLOW_FAILED reaches this execution's buffer, flushed at the end of the batch.
+  return CancelExecution(e.unit(), child, requested, std::chrono::milliseconds(0));
 }
 
 Status Handle(Execution&, BatchOutcome& out, const Suspend&) {
   out.suspend = true;
   return Status::Ok();
+}
+
+Status Handle(Execution& e, BatchOutcome&, const SetSearchAttributes& c) {
+  json attributes = json::parse(c.attributes_json);
+  RETURN_IF_ERROR(PutSearchAttributes(e.unit(), e.tenant_id, e.id, attributes));
+  return e.Append("SEARCH_ATTRIBUTES_SET", {{"attributes", attributes}});
 }
 
 }  // namespace flovyn::engine

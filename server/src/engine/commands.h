@@ -50,21 +50,37 @@ struct CompleteWorkflow {
 };
 struct FailWorkflow {
   std::string error;
+  bool cancelled = false;  // the code stopped on a cancellation request: the execution ends CANCELLED
 };
 struct Suspend {};
+struct SetSearchAttributes {
+  std::string attributes_json;  // an object; null values remove keys
+};
+struct ContinueAsNew {
+  std::string input_json;
+};
+struct CancelScheduledTask {
+  int64_t scheduled_sequence = 0;
+  std::string reason;
+};
+struct CancelChildWorkflow {
+  std::string name;
+  std::string reason;
+};
 
 using WorkflowCommand = std::variant<ScheduleTask, StartTimer, CancelTimer, CreatePromise, ScheduleChildWorkflow,
-                                     SetState, ClearState, RecordOperation, CompleteWorkflow, FailWorkflow, Suspend>;
+                                     SetState, ClearState, RecordOperation, CompleteWorkflow, FailWorkflow, Suspend,
+                                     SetSearchAttributes, ContinueAsNew, CancelScheduledTask, CancelChildWorkflow>;
 
 // Checks every command of the batch against the limits and normalises it in place (JSON
 // documents, default queues and retry settings); the first failure names the command's field.
-// Nothing may follow CompleteWorkflow or FailWorkflow.
+// Nothing may follow CompleteWorkflow, FailWorkflow or ContinueAsNew.
 Status ValidateBatch(std::vector<WorkflowCommand>& batch, const std::string& workflow_queue);
 
 // What the batch decided about the execution after its commands.
 struct BatchOutcome {
   bool suspend = false;
-  std::optional<std::pair<WorkflowStatus, nlohmann::json>> terminal;  // COMPLETED/FAILED, output or error
+  std::optional<std::pair<WorkflowStatus, nlohmann::json>> terminal;  // how it ended, output or error
 };
 
 // One handler per command, each over the locked execution; a command that conflicts with what
@@ -80,6 +96,10 @@ Status Handle(Execution& e, BatchOutcome& out, const RecordOperation& c);
 Status Handle(Execution& e, BatchOutcome& out, const CompleteWorkflow& c);
 Status Handle(Execution& e, BatchOutcome& out, const FailWorkflow& c);
 Status Handle(Execution& e, BatchOutcome& out, const Suspend& c);
+Status Handle(Execution& e, BatchOutcome& out, const SetSearchAttributes& c);
+Status Handle(Execution& e, BatchOutcome& out, const ContinueAsNew& c);
+Status Handle(Execution& e, BatchOutcome& out, const CancelScheduledTask& c);
+Status Handle(Execution& e, BatchOutcome& out, const CancelChildWorkflow& c);
 
 // Validation shared with the REST API's starts.
 Status ValidateStart(StartWorkflowRequest& req);

@@ -1,5 +1,7 @@
 #include "engine/engine_metrics.h"
 
+#include "engine/retention.h"
+
 namespace flovyn::engine {
 
 namespace metric {
@@ -44,6 +46,13 @@ const MetricSpec kSweepErrors{"flovyn_sweep_errors_total",
 const MetricSpec kTimerLag{
     "flovyn_timer_lag_seconds", T::kHistogram, "How late timers fired after their due time.", {}, "Engine"};
 const MetricSpec kTimersFired{"flovyn_timers_fired_total", T::kCounter, "Timers fired.", {}, "Engine"};
+const MetricSpec kWorkflowProblems{
+    "flovyn_workflow_problems_total",
+    T::kCounter,
+    "Executions a worker could not replay (a determinism violation) and reported instead "
+    "of submitting.",
+    {},
+    "Engine"};
 const MetricSpec kLongPollsActive{
     "flovyn_long_polls_active", T::kGauge, "Long-polls waiting for work, by kind.", {"kind"}, "Engine"};
 const MetricSpec kStreamsActive{
@@ -56,7 +65,8 @@ const std::vector<const metrics::MetricSpec*>& EngineMetricSpecs() {
   static const std::vector<const metrics::MetricSpec*> all{
       &kWorkflowsStarted, &kWorkflowsCompleted, &kWorkflowsFailed, &kWorkflowsCancelled, &kTasks,
       &kDispatchLatency,  &kQueueDepth,         &kLeaseExpiries,   &kSweepErrors,        &kTimerLag,
-      &kTimersFired,      &kLongPollsActive,    &kStreamsActive};
+      &kTimersFired,      &kLongPollsActive,    &kStreamsActive,   &kRetentionDeleted,   &kRetentionExported,
+      &kRetentionLag,     &kRetentionErrors,    &kWorkflowProblems};
   return all;
 }
 

@@ -12,8 +12,8 @@ namespace flovyn::engine {
 
 namespace metric {
 extern const metrics::MetricSpec kWorkflowsStarted, kWorkflowsCompleted, kWorkflowsFailed, kWorkflowsCancelled, kTasks,
-    kDispatchLatency, kQueueDepth, kLeaseExpiries, kSweepErrors, kTimerLag, kTimersFired, kLongPollsActive,
-    kStreamsActive;
+    kDispatchLatency, kQueueDepth, kLeaseExpiries, kSweepErrors, kTimerLag, kTimersFired, kWorkflowProblems,
+    kLongPollsActive, kStreamsActive;
 }  // namespace metric
 
 // Every engine series, for the catalogue (runtime::ProgramHooks::metrics).
@@ -32,6 +32,7 @@ struct EngineMetrics {
         sweep_errors(r.CounterOf(metric::kSweepErrors)),
         timer_lag(*r.HistogramOf(metric::kTimerLag).With({})),
         timers_fired(*r.CounterOf(metric::kTimersFired).With({})),
+        problems(r.CounterOf(metric::kWorkflowProblems).With({})),
         long_polls(r.GaugeOf(metric::kLongPollsActive)),
         streams(*r.GaugeOf(metric::kStreamsActive).With({})) {}
 
@@ -46,6 +47,7 @@ struct EngineMetrics {
   metrics::Family<metrics::Counter>& sweep_errors;
   metrics::Histogram& timer_lag;
   metrics::Counter& timers_fired;
+  metrics::Counter* problems;
   metrics::Family<metrics::Gauge>& long_polls;
   metrics::Gauge& streams;
 };

@@ -16,7 +16,7 @@ using http::Request;
 using http::Respond;
 using nlohmann::json;
 
-EngineModule::EngineModule(EngineSettings settings) : settings_(std::move(settings)) {}
+EngineModule::EngineModule(EngineSettings settings) : settings_(std::move(settings)), follow_(settings_.follow) {}
 EngineModule::~EngineModule() { Stop(); }
 
 Status EngineModule::Start(const runtime::Context& ctx) {
@@ -69,6 +69,8 @@ Status EngineModule::Start(const runtime::Context& ctx) {
   notifier_->Start();
   scheduler_ = std::make_unique<Scheduler>(*store_, settings_.scheduler_tick);
   scheduler_->Start();
+  retention_ = std::make_unique<Retention>(*store_, settings_.retention, &ctx.metrics);
+  retention_->Start();
   spdlog::info("engine started (wake-ups through {})", ctx.nats ? "NATS" : "PostgreSQL LISTEN/NOTIFY");
   return Status::Ok();
 }
@@ -84,6 +86,7 @@ void EngineModule::BeginDrain() {
 }
 
 void EngineModule::Stop() {
+  if (retention_) retention_->Stop();
   if (scheduler_) scheduler_->Stop();
   if (notifier_) notifier_->Stop();
   // After the gRPC server has shut down: no call can submit any more.
@@ -92,7 +95,7 @@ void EngineModule::Stop() {
 
 void EngineModule::AddRoutes(http::Router& r) {
   router_ = &r;
-  RestApi api{r, rest_, store_};
+  RestApi api{r, rest_, store_, follow_};
   AddRestRoutes(api);
   // The document describing all of the above, from this same table.
   r.Add("GET", "/api/docs/openapi.json", http::Sync([this](const Request&) {

@@ -6,9 +6,11 @@
 
 #include "engine/auth.h"
 #include "engine/engine_metrics.h"
+#include "engine/event_follow.h"
 #include "engine/grpc_services.h"
 #include "engine/notifier.h"
 #include "engine/rest_support.h"
+#include "engine/retention.h"
 #include "engine/scheduler.h"
 #include "engine/store.h"
 #include "engine/tenancy.h"
@@ -32,6 +34,8 @@ struct EngineSettings {
   size_t handler_queue = 10000;  // calls waiting for a handler thread; beyond it RESOURCE_EXHAUSTED
   StoreOptions store;
   std::chrono::milliseconds scheduler_tick{100};
+  RetentionOptions retention;
+  FollowOptions follow;
 };
 
 class EngineModule final : public runtime::Module {
@@ -58,10 +62,12 @@ class EngineModule final : public runtime::Module {
   std::unique_ptr<RestContext> rest_;
   std::unique_ptr<CallContext> calls_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Retention> retention_;
   std::unique_ptr<WorkerLifecycleService> lifecycle_svc_;
   std::unique_ptr<WorkflowDispatchService> dispatch_svc_;
   std::unique_ptr<TaskExecutionService> task_svc_;
   const http::Router* router_ = nullptr;
+  FollowSlots follow_;
 };
 
 }  // namespace flovyn::engine

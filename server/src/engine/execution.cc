@@ -37,6 +37,8 @@ StatusOr<Execution> Execution::Lock(Unit& u, const std::string& tenant, const st
   e.parent_name = row.Opt("parent_name");
   e.cancel_requested = row.Bool("cancel_requested");
   e.lease_valid = row.Bool("lease_valid");
+  e.sticky_worker = row.Opt("sticky_worker");
+  e.cancel_pending = row.Bool("cancel_pending");
   return e;
 }
 
@@ -145,6 +147,11 @@ StatusOr<bool> Execution::CancelTimer(const std::string& name) {
   return r.affected() > 0;
 }
 
+StatusOr<bool> Execution::TimerFired(const std::string& name) {
+  ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kTimerFired, {id, name}));
+  return r.rows() > 0;
+}
+
 StatusOr<bool> Execution::InsertPromise(const std::string& promise_id, const std::string& name, int64_t timeout_ms) {
   ASSIGN_OR_RETURN(auto r,
                    u_->Exec(sql::kInsertPromise, {promise_id, tenant_id, id, name, std::to_string(timeout_ms)}));
@@ -172,6 +179,7 @@ StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const 
   }
   json payload = {{"kind", req.kind}, {"queue", req.queue}, {"input", json::parse(req.input_json)}};
   if (parent_id) payload["parentId"] = *parent_id;
+  if (req.continued_from) payload["continuedFrom"] = *req.continued_from;
   RETURN_IF_ERROR(u.Exec(sql::kInsertEvent, {id, "1", "WORKFLOW_STARTED", Dump(payload)}).status());
   u.Wake(tenant, req.queue, WorkKind::kWorkflow);
   u.AfterCommit([kind = req.kind](EngineMetrics& m) { m.started.With({kind})->Inc(); });
@@ -189,6 +197,32 @@ Status Deliver(Unit& u, const std::string& tenant, const std::string& execution_
     e.Wake(e.queue, WorkKind::kWorkflow);
   }
   return u.Exec(sql::kSaveDelivery, {e.id, std::string(Name(e.status)), std::to_string(e.last_seq)}).status();
+}
+
+StatusOr<json> CancelTaskRow(Unit& u, const std::string& task_id, int64_t scheduled_seq, const std::string& reason) {
+  RETURN_IF_ERROR(u.Exec(sql::kCancelTask, {task_id, reason.empty() ? std::string("cancelled") : reason}).status());
+  u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"cancelled"})->Inc(); });
+  return json{{"taskId", task_id}, {"scheduledSequence", scheduled_seq}, {"reason", reason}};
+}
+
+Status CancelExecution(Unit& u, Execution& e, const json& requested, std::chrono::milliseconds lease) {
+  if (e.HeldByWorker()) {
+    // The worker learns at its next submit; the execution is cancelled then.
+    RETURN_IF_ERROR(e.Buffer("CANCELLATION_REQUESTED", requested, true));
+    return e.MarkCancelRequested();
+  }
+  RETURN_IF_ERROR(e.CancelNow(lease, requested));
+  ASSIGN_OR_RETURN(auto kids, u.Exec(sql::kOpenChildren, {e.id}));
+  for (int i = 0; i < kids.rows(); ++i) {
+    ASSIGN_OR_RETURN(auto child, Execution::Lock(u, e.tenant_id, db::Row(kids, i).Str("id")));
+    if (child.HeldByWorker()) {
+      RETURN_IF_ERROR(child.MarkCancelRequested());
+      continue;
+    }
+    child.parent_id.reset();  // the parent is cancelled already
+    RETURN_IF_ERROR(child.CancelNow(lease, json::object()));
+  }
+  return Status::Ok();
 }
 
 Status DeliverIfOpen(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,

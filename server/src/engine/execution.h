@@ -33,8 +33,10 @@ class Execution {
   int64_t last_seq = 0;
   std::optional<std::string> lease_owner, parent_id, parent_name;
   bool cancel_requested = false;
-  bool lease_valid = false;     // a worker holds it and its lease has not expired
-  std::vector<Event> appended;  // by this unit, in order
+  bool lease_valid = false;                  // a worker holds it and its lease has not expired
+  bool cancel_pending = false;               // a graceful cancellation waits for the code (cancel_deadline set)
+  std::optional<std::string> sticky_worker;  // the worker that keeps it cached
+  std::vector<Event> appended;               // by this unit, in order
 
   bool HeldByWorker() const { return status == WorkflowStatus::kRunning && lease_valid; }
 
@@ -63,11 +65,17 @@ class Execution {
   StatusOr<std::optional<int64_t>> InsertTimer(const std::string& name, int64_t duration_ms);
   // false when no pending timer has that name.
   StatusOr<bool> CancelTimer(const std::string& name);
+  // The timer fired (its TIMER_FIRED may still wait in the buffer while a worker holds this).
+  StatusOr<bool> TimerFired(const std::string& name);
   // false when a promise of that name exists.
   StatusOr<bool> InsertPromise(const std::string& promise_id, const std::string& name, int64_t timeout_ms);
   Status PutState(const std::string& key, const std::string& value_json);
   Status DeleteState(const std::string& key);
-  void Wake(const std::string& on_queue, WorkKind work) { u_->Wake(tenant_id, on_queue, work); }
+  // The execution's own workflow work wakes the worker that keeps it cached first.
+  void Wake(const std::string& on_queue, WorkKind work) {
+    bool own = work == WorkKind::kWorkflow && on_queue == queue && sticky_worker;
+    u_->Wake(tenant_id, on_queue, work, own ? *sticky_worker : std::string());
+  }
   Unit& unit() { return *u_; }
 
  private:
@@ -81,6 +89,15 @@ StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const 
                                       const std::optional<std::string>& parent_id,
                                       const std::optional<std::string>& parent_name,
                                       const std::optional<std::string>& id = std::nullopt);
+
+// Marks an open task CANCELLED (its running attempt learns it at its next heartbeat) and counts
+// it; returns the TASK_CANCELLED payload for the workflow that scheduled it at `scheduled_seq`.
+StatusOr<nlohmann::json> CancelTaskRow(Unit& u, const std::string& task_id, int64_t scheduled_seq,
+                                       const std::string& reason);
+
+// Cancels `e` now, or at its holder's next submit when a worker holds it; its open children go
+// with it. `requested` is the CANCELLATION_REQUESTED payload.
+Status CancelExecution(Unit& u, Execution& e, const nlohmann::json& requested, std::chrono::milliseconds lease);
 
 // Delivers an event from outside the workflow (task result, timer, promise, child, signal).
 // While a worker holds the execution it is buffered and appended after the worker's commands.

@@ -1,5 +1,7 @@
 #include "engine/grpc_services.h"
 
+#include <spdlog/spdlog.h>
+
 #include "engine/limits.h"
 #include "engine/waiting_calls.h"
 #include "engine/wire.h"
@@ -135,8 +137,17 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
         ToProto(c.execution, res->mutable_execution());
         for (const auto& e : c.events) ToProto(e, res->add_events());
         for (const auto& [k, v] : c.state) (*res->mutable_state_json())[k] = v;
+        res->set_history_after(c.history_after);
         return true;
       },
+      .tag = req->worker_id(),
+      .release =
+          [this, req, res](const TenantId& tenant) {
+            Status s =
+                store_.ReleaseWorkflowClaim(tenant, WorkerId(req->worker_id()), ExecutionId(res->execution().id()));
+            if (!s.ok()) spdlog::debug("release of an unanswered claim: {}", s.message());
+            res->Clear();  // whatever reaches the caller now says "no work"
+          },
   };
   return StartPoll(ctx, calls_, waiting_, std::move(spec));
 }
@@ -149,12 +160,22 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
     auto commands = FromProto(req->commands());
     if (!commands.ok()) return ToGrpc(commands.status());
     auto r = store_.SubmitCommands(tenant, WorkerId(req->worker_id()), ExecutionId(req->execution_id()),
-                                   req->expected_sequence(), std::move(*commands));
+                                   req->expected_sequence(), std::move(*commands), req->keep_cached());
     if (!r.ok()) return ToGrpc(r.status());
     res->set_last_sequence(r->last_sequence);
     res->set_status(r->status);
     for (const auto& e : r->events) ToProto(e, res->add_events());
     return ::grpc::Status::OK;
+  });
+}
+
+::grpc::ServerUnaryReactor* WorkflowDispatchService::ReportWorkflowProblem(::grpc::CallbackServerContext* ctx,
+                                                                           const v1::ReportWorkflowProblemRequest* req,
+                                                                           v1::ReportWorkflowProblemResponse*) {
+  FLOVYN_UNARY({
+    if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
+    return ToGrpc(store_.ReportProblem(tenant, WorkerId(req->worker_id()), ExecutionId(req->execution_id()),
+                                       req->expected_sequence(), req->message()));
   });
 }
 
@@ -219,6 +240,18 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
     auto r = store_.State(tenant, ExecutionId(req->execution_id()));
     if (!r.ok()) return ToGrpc(r.status());
     for (const auto& [k, v] : *r) (*res->mutable_state_json())[k] = v;
+    return ::grpc::Status::OK;
+  });
+}
+
+::grpc::ServerUnaryReactor* WorkflowDispatchService::SkipTime(::grpc::CallbackServerContext* ctx,
+                                                              const v1::SkipTimeRequest* req,
+                                                              v1::SkipTimeResponse* res) {
+  FLOVYN_UNARY({
+    auto r = store_.SkipTime(tenant, ExecutionId(req->execution_id()));
+    if (!r.ok()) return ToGrpc(r.status());
+    res->set_timers(r->first);
+    res->set_promises(r->second);
     return ::grpc::Status::OK;
   });
 }
@@ -294,7 +327,8 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
     auto r =
         store_.HeartbeatTask(tenant, WorkerId(req->worker_id()), TaskId(req->task_id()), req->attempt(), std::nullopt);
     if (!r.ok()) return ToGrpc(r.status());
-    res->set_lease_expires_at_ms(*r);
+    res->set_lease_expires_at_ms(r->lease_expires_at_ms);
+    res->set_cancel_requested(r->cancel_requested);
     return ::grpc::Status::OK;
   });
 }

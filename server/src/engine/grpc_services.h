@@ -104,6 +104,9 @@ class WorkflowDispatchService final : public v1::WorkflowDispatch::CallbackServi
   ::grpc::ServerUnaryReactor* SubmitWorkflowCommands(::grpc::CallbackServerContext*,
                                                      const v1::SubmitWorkflowCommandsRequest*,
                                                      v1::SubmitWorkflowCommandsResponse*) override;
+  ::grpc::ServerUnaryReactor* ReportWorkflowProblem(::grpc::CallbackServerContext*,
+                                                    const v1::ReportWorkflowProblemRequest*,
+                                                    v1::ReportWorkflowProblemResponse*) override;
   ::grpc::ServerUnaryReactor* StartWorkflow(::grpc::CallbackServerContext*, const v1::StartWorkflowRequest*,
                                             v1::StartWorkflowResponse*) override;
   ::grpc::ServerUnaryReactor* SignalWorkflow(::grpc::CallbackServerContext*, const v1::SignalWorkflowRequest*,
@@ -118,6 +121,8 @@ class WorkflowDispatchService final : public v1::WorkflowDispatch::CallbackServi
                                         v1::GetEventsResponse*) override;
   ::grpc::ServerUnaryReactor* GetState(::grpc::CallbackServerContext*, const v1::GetStateRequest*,
                                        v1::GetStateResponse*) override;
+  ::grpc::ServerUnaryReactor* SkipTime(::grpc::CallbackServerContext*, const v1::SkipTimeRequest*,
+                                       v1::SkipTimeResponse*) override;
   ::grpc::ServerWriteReactor<v1::WorkNotification>* SubscribeToNotifications(
       ::grpc::CallbackServerContext*, const v1::SubscribeToNotificationsRequest*) override;
 

@@ -3,9 +3,10 @@
 namespace flovyn::engine::limits {
 
 const std::vector<Limit>& All() {
-  static const std::vector<Limit> all = {kJsonMaxDepth,      kJsonMaxBytes, kRequestMaxBytes, kGrpcMessageMaxBytes,
-                                         kMaxDurationMs,     kNameMaxBytes, kTextMaxBytes,    kMaxAttempts,
-                                         kCommandsPerSubmit, kListItems,    kPageSize};
+  static const std::vector<Limit> all = {
+      kJsonMaxDepth, kJsonMaxBytes,     kRequestMaxBytes,     kGrpcMessageMaxBytes, kMaxDurationMs,
+      kNameMaxBytes, kTextMaxBytes,     kMaxAttempts,         kCommandsPerSubmit,   kListItems,
+      kPageSize,     kSearchAttributes, kSearchValueMaxBytes, kSearchQueryMaxBytes, kSearchQueryMaxTerms};
   return all;
 }
 

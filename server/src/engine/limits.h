@@ -42,6 +42,12 @@ inline constexpr Limit kCommandsPerSubmit{"commands_per_submit", 1000, "commands
 inline constexpr Limit kListItems{"list_items", 100, "items",
                                   "kinds in a poll; queues, workflow kinds and task kinds of a worker"};
 inline constexpr Limit kPageSize{"page_size", 500, "items", "`limit` of a REST listing"};
+inline constexpr Limit kSearchAttributes{"search_attributes", 50, "keys", "search attributes of one execution"};
+inline constexpr Limit kSearchValueMaxBytes{"search_value_max_bytes", 1000, "bytes",
+                                            "a string value of a search attribute or of a search query"};
+inline constexpr Limit kSearchQueryMaxBytes{"search_query_max_bytes", 4000, "bytes", "a search query (`q`)"};
+inline constexpr Limit kSearchQueryMaxTerms{"search_query_max_terms", 32, "comparisons",
+                                            "comparisons in one search query (each value of IN counts)"};
 
 const std::vector<Limit>& All();
 // docs/limits.md

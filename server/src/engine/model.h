@@ -36,6 +36,8 @@ struct WorkflowView {
   std::string created_at, updated_at;
   std::optional<std::string> completed_at;
   std::string traceparent;
+  std::optional<std::string> problem, problem_at;  // a worker could not replay it (see ReportProblem)
+  std::string search_attributes_json = "{}";       // filled by GetWorkflow
 };
 
 struct TaskView {
@@ -62,6 +64,7 @@ struct StartWorkflowRequest {
   std::string kind, queue = "default", input_json = "null";
   std::optional<std::string> idempotency_key;
   std::string traceparent;
+  std::optional<std::string> continued_from;  // the run this one continues (ContinueAsNew)
 };
 
 struct StartResult {
@@ -73,6 +76,9 @@ struct WorkflowClaim {
   WorkflowView execution;
   std::vector<Event> events;
   std::vector<std::pair<std::string, std::string>> state;  // key, value json
+  // 0: `events` is the whole history; otherwise the events after this sequence, which the
+  // claiming worker keeps cached.
+  int64_t history_after = 0;
 };
 
 struct TaskClaim {
@@ -93,6 +99,8 @@ struct FailResult {
 
 struct ListFilter {
   std::optional<std::string> status, kind;
+  std::optional<std::string> queue, parent;  // workflows only
+  std::optional<std::string> query;          // workflows only: the search language of engine/search.h
   int limit = 50;
   std::optional<std::string> cursor;  // opaque, from the previous page
 };

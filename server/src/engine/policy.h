@@ -16,6 +16,7 @@ namespace flovyn::engine {
 enum class Action {
   kTenantsCreate,       // create a tenant
   kTenantsRead,         // see the tenant(s) the caller belongs to
+  kTenantsManage,       // change the tenant's settings (retention)
   kWorkflowsRead,       // list and read executions, events, state, counts
   kWorkflowsWrite,      // start, signal, cancel executions
   kTasksRead,           // list and read tasks

@@ -82,6 +82,25 @@ void AddTenantRoutes(RestApi& api) {
             return Json(200, ToJson(t));
           },
           {.summary = "Get a tenant", .tag = "tenants"});
+
+  api.Add("GET", "/api/tenants/{tenant}/retention", Action::kTenantsRead,
+          [&store = api.store](const Request&, const Caller& c) {
+            ASSIGN_OR_RETURN_WITH(auto days, store->RetentionDays(c.tenant_id), Err);
+            return Json(200, {{"retentionDays", days}});
+          },
+          {.summary = "How long finished executions are kept", .tag = "tenants"});
+
+  api.Add(
+      "PUT", "/api/tenants/{tenant}/retention", Action::kTenantsManage,
+      [&store = api.store](const Request& req, const Caller& c) {
+        ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
+        ASSIGN_OR_RETURN_WITH(auto days, IntField(body, "retentionDays"), Err);
+        if (!days || *days < 1 || *days > 36500) return Err(InvalidArgument("retentionDays must be 1 to 36500"));
+        Status s = store->SetRetentionDays(c.tenant_id, static_cast<int>(*days));
+        if (!s.ok()) return Err(s);
+        return Json(200, {{"retentionDays", *days}});
+      },
+      {.summary = "Set how long finished executions are kept (1 to 36500 days)", .tag = "tenants", .has_body = true});
 }
 
 // Starting, signalling and cancelling workflows.
@@ -103,16 +122,22 @@ void AddWorkflowWriteRoutes(RestApi& api) {
           [&store = api.store](const Request& req, const Caller& c) {
             const TenantId& tenant = c.tenant_id;
             std::string reason;
-            if (!req.body.empty()) {  // optional body {"reason": "..."}
+            int64_t grace_ms = 0;
+            if (!req.body.empty()) {  // optional body {"reason": "...", "graceMs": N}
               ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
               ASSIGN_OR_RETURN_WITH(auto given, StringField(body, "reason"), Err);
               reason = given.value_or("");
+              ASSIGN_OR_RETURN_WITH(auto grace, IntField(body, "graceMs"), Err);
+              grace_ms = grace.value_or(0);
             }
-            Status s = store->Cancel(tenant, ExecutionId(req.path_params.at("id")), reason);
+            Status s = store->Cancel(tenant, ExecutionId(req.path_params.at("id")), reason,
+                                     std::chrono::milliseconds(grace_ms));
             if (!s.ok()) return Err(s);
             return Json(202, {{"cancelRequested", true}});
           },
-          {.summary = "Cancel a workflow", .tag = "workflows"});
+          {.summary = "Cancel a workflow (graceMs: the code sees the request and may compensate first; "
+                      "it is cancelled outright when that time has passed)",
+           .tag = "workflows"});
 
   api.Add("POST", "/api/tenants/{tenant}/workflows/{id}/signals", Action::kWorkflowsWrite,
           [&store = api.store](const Request& req, const Caller& c) {
@@ -125,6 +150,20 @@ void AddWorkflowWriteRoutes(RestApi& api) {
             return Json(202, {{"delivered", true}});
           },
           {.summary = "Send a signal to a workflow", .tag = "workflows", .has_body = true});
+
+  api.Add("POST", "/api/tenants/{tenant}/workflows/{id}/search-attributes", Action::kWorkflowsWrite,
+          [&store = api.store](const Request& req, const Caller& c) {
+            ExecutionId id(req.path_params.at("id"));
+            ASSIGN_OR_RETURN_WITH(auto w, store->GetWorkflow(c.tenant_id, id), Err);  // 404 before 400
+            ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
+            auto attributes = body.find("attributes");
+            if (attributes == body.end() || !attributes->is_object()) {
+              return Err(InvalidArgument("'attributes' must be an object of strings, numbers, booleans or null"));
+            }
+            ASSIGN_OR_RETURN_WITH(auto all, store->SetSearchAttributes(c.tenant_id, id, attributes->dump()), Err);
+            return Json(200, {{"searchAttributes", json::parse(all)}});
+          },
+          {.summary = "Set search attributes of a workflow (null removes one)", .tag = "workflows", .has_body = true});
 
   api.Add("POST", "/api/tenants/{tenant}/signal-with-start", Action::kWorkflowsWrite,
           [&store = api.store](const Request& req, const Caller& c) {
@@ -146,18 +185,19 @@ void AddWorkflowWriteRoutes(RestApi& api) {
 
 // Workflows and their histories and state, as the console and clients read them.
 void AddWorkflowReadRoutes(RestApi& api) {
-  api.Add(
-      "GET", "/api/tenants/{tenant}/workflows", Action::kWorkflowsRead,
-      [&store = api.store](const Request& req, const Caller& c) {
-        const TenantId& tenant = c.tenant_id;
-        ASSIGN_OR_RETURN_WITH(auto filter, ListFilterFrom(req, kWorkflowStatuses), Err);
-        ASSIGN_OR_RETURN_WITH(auto page, store->ListWorkflows(tenant, filter), Err);
-        json items = json::array();
-        for (const auto& w : page.items) items.push_back(ToJson(w));
-        return Json(200,
-                    {{"items", items}, {"nextCursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
-      },
-      {.summary = "List workflows, newest first", .tag = "workflows", .query = {"status", "kind", "limit", "cursor"}});
+  api.Add("GET", "/api/tenants/{tenant}/workflows", Action::kWorkflowsRead,
+          [&store = api.store](const Request& req, const Caller& c) {
+            const TenantId& tenant = c.tenant_id;
+            ASSIGN_OR_RETURN_WITH(auto filter, ListFilterFrom(req, kWorkflowStatuses), Err);
+            ASSIGN_OR_RETURN_WITH(auto page, store->ListWorkflows(tenant, filter), Err);
+            json items = json::array();
+            for (const auto& w : page.items) items.push_back(ToJson(w));
+            return Json(200,
+                        {{"items", items}, {"nextCursor", page.next_cursor ? json(*page.next_cursor) : json(nullptr)}});
+          },
+          {.summary = "List or search workflows, newest first (q: the search language, docs/search.md)",
+           .tag = "workflows",
+           .query = {"status", "kind", "queue", "parent", "q", "limit", "cursor"}});
 
   api.Add("GET", "/api/tenants/{tenant}/workflow-counts", Action::kWorkflowsRead,
           [&store = api.store](const Request&, const Caller& c) {
@@ -173,20 +213,35 @@ void AddWorkflowReadRoutes(RestApi& api) {
   api.Add("GET", "/api/tenants/{tenant}/workflows/{id}", Action::kWorkflowsRead,
           [&store = api.store](const Request& req, const Caller& c) {
             const TenantId& tenant = c.tenant_id;
-            ASSIGN_OR_RETURN_WITH(auto w, store->GetWorkflow(tenant, ExecutionId(req.path_params.at("id"))), Err);
+            ExecutionId id(req.path_params.at("id"));
+            ASSIGN_OR_RETURN_WITH(auto w, store->GetWorkflow(tenant, id), Err);
+            ASSIGN_OR_RETURN_WITH(w.search_attributes_json, store->SearchAttributesOf(id), Err);
             return Json(200, ToJson(w));
           },
           {.summary = "Get a workflow execution", .tag = "workflows"});
 
   api.Add("GET", "/api/tenants/{tenant}/workflows/{id}/events", Action::kWorkflowsRead,
-          [&store = api.store](const Request& req, const Caller& c) {
+          [&store = api.store, &follow = api.follow](const Request& req, const Caller& c) {
             const TenantId& tenant = c.tenant_id;
-            ASSIGN_OR_RETURN_WITH(auto events, store->Events(tenant, ExecutionId(req.path_params.at("id"))), Err);
+            auto f = req.query.find("follow");
+            if ((f != req.query.end() && f->second == "true") ||
+                req.Header("accept").find("text/event-stream") != std::string_view::npos) {
+              return FollowEvents(*store, follow, tenant, ExecutionId(req.path_params.at("id")), req);
+            }
+            int64_t after = 0;
+            if (auto a = req.query.find("after"); a != req.query.end()) {
+              ASSIGN_OR_RETURN_WITH(after, SequenceParam(a->second), Err);
+            }
+            ASSIGN_OR_RETURN_WITH(auto events, store->Events(tenant, ExecutionId(req.path_params.at("id")), after),
+                                  Err);
             json items = json::array();
             for (const auto& e : events) items.push_back(ToJson(e));
             return Json(200, {{"items", items}});
           },
-          {.summary = "A workflow's event history", .tag = "workflows"});
+          {.summary = "A workflow's event history; follow=true (or Accept: text/event-stream) streams it as "
+                      "Server-Sent Events, resumable with Last-Event-ID",
+           .tag = "workflows",
+           .query = {"follow", "after"}});
 
   api.Add("GET", "/api/tenants/{tenant}/workflows/{id}/state", Action::kWorkflowsRead,
           [&store = api.store](const Request& req, const Caller& c) {
@@ -239,6 +294,20 @@ void AddTaskRoutes(RestApi& api) {
             return Json(200, ToJson(t));
           },
           {.summary = "Get a task", .tag = "tasks"});
+
+  api.Add("POST", "/api/tenants/{tenant}/tasks/{id}/cancel", Action::kTasksWrite,
+          [&store = api.store](const Request& req, const Caller& c) {
+            std::string reason;
+            if (!req.body.empty()) {  // optional body {"reason": "..."}
+              ASSIGN_OR_RETURN_WITH(auto body, JsonBody(req), Err);
+              ASSIGN_OR_RETURN_WITH(auto given, StringField(body, "reason"), Err);
+              reason = given.value_or("");
+            }
+            Status s = store->CancelTask(c.tenant_id, TaskId(req.path_params.at("id")), reason);
+            if (!s.ok()) return Err(s);
+            return Json(202, {{"cancelRequested", true}});
+          },
+          {.summary = "Cancel a task (a running attempt learns it at its next heartbeat)", .tag = "tasks"});
 }
 
 // Settling promises from outside; the registered workers.

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 
+#include "engine/event_follow.h"
 #include "engine/policy.h"
 #include "engine/rest_support.h"
 #include "engine/store.h"
@@ -17,6 +18,7 @@ struct RestApi {
   http::Router& router;
   std::unique_ptr<RestContext>& rest;
   std::unique_ptr<Store>& store;
+  FollowSlots& follow;  // open event streams (engine/event_follow.h)
   // A route that needs `action`: the caller is authenticated, authorised and mapped to the
   // {tenant} of the path (when it has one) before `f` runs.
   void Add(const char* method, const char* path, Action action,

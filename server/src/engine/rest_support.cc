@@ -82,7 +82,9 @@ json ToJson(const WorkflowView& w) {
           {"lastSequence", w.last_sequence},
           {"createdAt", w.created_at},
           {"updatedAt", w.updated_at},
-          {"completedAt", OrNull(w.completed_at)}};
+          {"completedAt", OrNull(w.completed_at)},
+          {"searchAttributes", Parsed(w.search_attributes_json)},
+          {"problem", w.problem ? json{{"message", *w.problem}, {"at", OrNull(w.problem_at)}} : json(nullptr)}};
 }
 
 json ToJson(const TaskView& t) {
@@ -153,6 +155,9 @@ StatusOr<ListFilter> ListFilterFrom(const http::Request& req, const std::vector<
   }
   f.kind = q("kind");
   f.cursor = q("cursor");
+  f.queue = q("queue");
+  f.parent = q("parent");
+  f.query = q("q");
   return f;
 }
 

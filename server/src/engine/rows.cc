@@ -30,6 +30,8 @@ WorkflowView WorkflowFrom(const db::Row& r) {
   w.updated_at = r.Str("updated_at");
   w.completed_at = r.Opt("completed_at");
   w.traceparent = r.Str("traceparent");
+  w.problem = r.Opt("problem");
+  w.problem_at = r.Opt("problem_at");
   return w;
 }
 
@@ -118,8 +120,6 @@ StatusOr<Page<View>> ListPage(db::Pool& pool, const char* sql, View (*from)(cons
   return page;
 }
 
-template StatusOr<Page<WorkflowView>> ListPage(db::Pool&, const char*, WorkflowView (*)(const db::Row&),
-                                               const std::string&, const ListFilter&);
 template StatusOr<Page<TaskView>> ListPage(db::Pool&, const char*, TaskView (*)(const db::Row&), const std::string&,
                                            const ListFilter&);
 

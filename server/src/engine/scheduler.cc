@@ -57,6 +57,11 @@ void Scheduler::Tick() {
       else if (*n > 0)
         spdlog::info("scheduler: {} expired lease(s) returned to the queue", *n);
     }
+    auto overdue = store_.CancelOverdue(100);
+    if (!overdue.ok())
+      spdlog::debug("scheduler: {}", overdue.status().message());
+    else if (*overdue > 0)
+      spdlog::info("scheduler: {} execution(s) cancelled at the end of their grace period", *overdue);
   }
   ScheduleNext();
 }

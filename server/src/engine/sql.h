@@ -40,7 +40,8 @@ SELECT id, slug, name, created_at::text AS created_at, owner FROM tenants ORDER 
   "id, kind, queue, status, coalesce(input::text, 'null') AS input, "                       \
   "coalesce(output::text, 'null') AS output, error, parent_id, idempotency_key, last_seq, " \
   "created_at::text AS created_at, updated_at::text AS updated_at, "                        \
-  "completed_at::text AS completed_at, coalesce(traceparent, '') AS traceparent"
+  "completed_at::text AS completed_at, coalesce(traceparent, '') AS traceparent, problem, " \
+  "problem_at::text AS problem_at"
 
 inline constexpr const char* kWorkflowById =
     "SELECT " FLOVYN_WORKFLOW_COLUMNS " FROM workflow_executions WHERE id = $1";
@@ -48,13 +49,11 @@ inline constexpr const char* kWorkflowById =
 inline constexpr const char* kWorkflowOfTenant =
     "SELECT " FLOVYN_WORKFLOW_COLUMNS " FROM workflow_executions WHERE id = $1 AND tenant_id = $2";
 
-// Newest first, filtered by status and kind, continuing after the cursor ($4, $5).
-inline constexpr const char* kListWorkflows =
-    "SELECT " FLOVYN_WORKFLOW_COLUMNS
-    " FROM workflow_executions "
-    "WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR kind = $3) "
-    "AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid)) "
-    "ORDER BY created_at DESC, id DESC LIMIT $6";
+// The start of every workflow listing and search: the builder in Store::ListWorkflows appends
+// the filters (fixed fragments, values as parameters: engine/search.h), the cursor, the order
+// (created_at DESC, id DESC) and the limit.
+inline constexpr const char* kListWorkflowsSelect =
+    "SELECT " FLOVYN_WORKFLOW_COLUMNS " FROM workflow_executions e WHERE e.tenant_id = $1";
 
 #undef FLOVYN_WORKFLOW_COLUMNS
 
@@ -64,12 +63,13 @@ SELECT status, count(*) AS n FROM workflow_executions WHERE tenant_id = $1 GROUP
 // The execution row every change to an execution starts from, locked until commit.
 inline constexpr const char* kLockExecution = R"sql(
 SELECT id, tenant_id, kind, queue, status, last_seq, lease_owner, parent_id, parent_name,
-       cancel_requested, coalesce(lease_expires_at > now(), false) AS lease_valid
+       cancel_requested, coalesce(lease_expires_at > now(), false) AS lease_valid, sticky_worker,
+       cancel_deadline IS NOT NULL AS cancel_pending
 FROM workflow_executions WHERE id = $1 AND tenant_id = $2 FOR UPDATE)sql";
 
 // Writes the mutable columns of a locked execution back; $5 keeps the worker's lease.
 inline constexpr const char* kSaveExecution = R"sql(
-UPDATE workflow_executions SET status = $2, last_seq = $3, cancel_requested = $4,
+UPDATE workflow_executions SET status = $2, last_seq = $3, cancel_requested = $4, problem = NULL, problem_at = NULL,
   lease_owner = CASE WHEN $5 THEN lease_owner ELSE NULL END,
   lease_expires_at = CASE WHEN $5 THEN now() + $6 * interval '1 millisecond' ELSE NULL END,
   updated_at = now(),
@@ -80,11 +80,32 @@ WHERE id = $1)sql";
 inline constexpr const char* kSaveDelivery = R"sql(
 UPDATE workflow_executions SET status = $2, last_seq = $3, updated_at = now() WHERE id = $1)sql";
 
+// The holder could not apply its code to the history: the problem is recorded and the claim
+// lapses in $3 ms, when the lease sweep hands the execution out again; the history is untouched.
+inline constexpr const char* kReportProblem = R"sql(
+UPDATE workflow_executions SET problem = $2, problem_at = now(), lease_owner = NULL,
+  lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
+WHERE id = $1)sql";
+
 inline constexpr const char* kSaveSequence = R"sql(
 UPDATE workflow_executions SET last_seq = $2 WHERE id = $1)sql";
 
 inline constexpr const char* kMarkCancelRequested = R"sql(
 UPDATE workflow_executions SET cancel_requested = true WHERE id = $1)sql";
+
+// A graceful cancellation: the execution is cancelled outright at the deadline, $2 ms from now.
+inline constexpr const char* kSetCancelDeadline = R"sql(
+UPDATE workflow_executions SET cancel_deadline = now() + $2 * interval '1 millisecond' WHERE id = $1)sql";
+
+inline constexpr const char* kOverdueCancellations = R"sql(
+SELECT id, tenant_id FROM workflow_executions
+WHERE cancel_deadline < now() AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED') AND NOT cancel_requested
+LIMIT $1 FOR UPDATE SKIP LOCKED)sql";
+
+// A child of execution $1 by the name its parent gave it.
+inline constexpr const char* kChildByName = R"sql(
+SELECT id FROM workflow_executions WHERE parent_id = $1 AND parent_name = $2
+ORDER BY created_at DESC LIMIT 1)sql";
 
 inline constexpr const char* kSetOutput = R"sql(
 UPDATE workflow_executions SET output = $2::jsonb WHERE id = $1)sql";
@@ -108,16 +129,25 @@ SELECT id FROM workflow_executions
 WHERE parent_id = $1 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))sql";
 
 // The oldest pending execution of the queue (and kinds, a JSON array or NULL), leased to $4.
+// An execution another worker keeps cached is left to it for $6 ms after it became pending.
+// history_after: the sequence this worker holds when the execution is its own sticky one.
 inline constexpr const char* kClaimWorkflow = R"sql(
 WITH c AS (
-  SELECT id, updated_at AS pending_since FROM workflow_executions
+  SELECT id, updated_at AS pending_since, sticky_worker, sticky_seq FROM workflow_executions
   WHERE tenant_id = $1 AND queue = $2 AND status = 'PENDING'
     AND ($3::json IS NULL OR kind IN (SELECT json_array_elements_text($3::json)))
+    AND (sticky_worker IS NULL OR sticky_worker = $4 OR updated_at < now() - $6 * interval '1 millisecond')
   ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 UPDATE workflow_executions w SET status = 'RUNNING', lease_owner = $4,
-  lease_expires_at = now() + $5 * interval '1 millisecond', updated_at = now()
+  lease_expires_at = now() + $5 * interval '1 millisecond', updated_at = now(),
+  sticky_worker = NULL, sticky_seq = NULL
 FROM c WHERE w.id = c.id
-RETURNING w.id, greatest(extract(epoch from clock_timestamp() - c.pending_since), 0) AS waited)sql";
+RETURNING w.id, greatest(extract(epoch from clock_timestamp() - c.pending_since), 0) AS waited,
+  CASE WHEN c.sticky_worker = $4 THEN c.sticky_seq ELSE 0 END AS history_after)sql";
+
+// The worker that submitted keeps the execution cached at sequence $3.
+inline constexpr const char* kSetSticky = R"sql(
+UPDATE workflow_executions SET sticky_worker = $2, sticky_seq = $3 WHERE id = $1)sql";
 
 // ------------------------------------------------------------------------------ history
 
@@ -129,6 +159,11 @@ inline constexpr const char* kEventsOfExecution = R"sql(
 SELECT seq, type, payload::text AS payload,
        (extract(epoch from created_at) * 1000)::bigint AS created_at_ms
 FROM workflow_events WHERE execution_id = $1 ORDER BY seq)sql";
+
+inline constexpr const char* kEventsOfExecutionAfter = R"sql(
+SELECT seq, type, payload::text AS payload,
+       (extract(epoch from created_at) * 1000)::bigint AS created_at_ms
+FROM workflow_events WHERE execution_id = $1 AND seq > $2 ORDER BY seq)sql";
 
 inline constexpr const char* kEventsOfTenantAfter = R"sql(
 SELECT e.seq, e.type, e.payload::text AS payload,
@@ -172,8 +207,18 @@ inline constexpr const char* kCancelTimer = R"sql(
 UPDATE timers SET status = 'CANCELLED'
 WHERE execution_id = $1 AND name = $2 AND status = 'PENDING')sql";
 
+inline constexpr const char* kTimerFired = R"sql(
+SELECT 1 FROM timers WHERE execution_id = $1 AND name = $2 AND status = 'FIRED')sql";
+
 inline constexpr const char* kCancelTimersOfExecution = R"sql(
 UPDATE timers SET status = 'CANCELLED' WHERE execution_id = $1 AND status = 'PENDING')sql";
+
+// Time skipping (tests): the execution's pending timers and promise timeouts become due now.
+inline constexpr const char* kSkipTimers = R"sql(
+UPDATE timers SET fire_at = now() WHERE execution_id = $1 AND status = 'PENDING' AND fire_at > now())sql";
+inline constexpr const char* kSkipPromiseTimeouts = R"sql(
+UPDATE promises SET timeout_at = now()
+WHERE execution_id = $1 AND status = 'PENDING' AND timeout_at IS NOT NULL AND timeout_at > now())sql";
 
 inline constexpr const char* kDueTimers = R"sql(
 SELECT t.execution_id, t.name, w.tenant_id, extract(epoch from clock_timestamp() - t.fire_at) AS lag
@@ -289,10 +334,19 @@ UPDATE task_executions SET heartbeat_at = now(),
 WHERE id = $1
 RETURNING (extract(epoch from lease_expires_at) * 1000)::bigint AS lease_expires_at_ms)sql";
 
+// The task execution $1 scheduled at sequence $2.
+inline constexpr const char* kTaskOfExecutionSeq = R"sql(
+SELECT id, status FROM task_executions WHERE workflow_id = $1 AND workflow_seq = $2 FOR UPDATE)sql";
+
 inline constexpr const char* kCancelTask = R"sql(
 UPDATE task_executions SET status = 'CANCELLED', cancel_requested = true, error = $2,
-  lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), completed_at = now()
+  lease_expires_at = NULL, updated_at = now(), completed_at = now()
 WHERE id = $1)sql";
+
+// The task was cancelled while worker $3 held attempt $4: its heartbeat says so.
+inline constexpr const char* kTaskCancelledWhileHeld = R"sql(
+SELECT 1 FROM task_executions
+WHERE id = $1 AND tenant_id = $2 AND status = 'CANCELLED' AND lease_owner = $3 AND attempt = $4)sql";
 
 inline constexpr const char* kCancelTasksOfExecution = R"sql(
 UPDATE task_executions SET status = 'CANCELLED', cancel_requested = true, updated_at = now(),
@@ -344,5 +398,96 @@ FROM workers WHERE tenant_id = $1 ORDER BY last_heartbeat_at DESC LIMIT 1000)sql
 inline constexpr const char* kSavepoint = "SAVEPOINT sweep_row";
 inline constexpr const char* kReleaseSavepoint = "RELEASE SAVEPOINT sweep_row";
 inline constexpr const char* kRollbackToSavepoint = "ROLLBACK TO SAVEPOINT sweep_row";
+
+// ------------------------------------------------------------------------------ search attributes
+
+inline constexpr const char* kUpsertSearchAttribute = R"sql(
+INSERT INTO workflow_search_attributes (execution_id, tenant_id, key, value, text_value, num_value, bool_value,
+                                        time_value)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6::float8, $7::boolean, $8::timestamptz)
+ON CONFLICT (execution_id, key) DO UPDATE SET value = excluded.value, text_value = excluded.text_value,
+  num_value = excluded.num_value, bool_value = excluded.bool_value, time_value = excluded.time_value)sql";
+
+inline constexpr const char* kDeleteSearchAttribute = R"sql(
+DELETE FROM workflow_search_attributes WHERE execution_id = $1 AND key = $2)sql";
+
+inline constexpr const char* kCountSearchAttributes = R"sql(
+SELECT count(*) AS n FROM workflow_search_attributes WHERE execution_id = $1)sql";
+
+inline constexpr const char* kSearchAttributesOf = R"sql(
+SELECT key, value::text AS value FROM workflow_search_attributes WHERE execution_id = $1 ORDER BY key)sql";
+
+// ------------------------------------------------------------------------------ retention
+
+inline constexpr const char* kRetentionOfTenant = R"sql(
+SELECT retention_days FROM tenants WHERE id = $1)sql";
+
+inline constexpr const char* kSetRetention = R"sql(
+UPDATE tenants SET retention_days = $2 WHERE id = $1)sql";
+
+// Up to $1 finished executions past their tenant's retention, oldest first per tenant, locked
+// (SKIP LOCKED: replicas purge different rows). Reads only the finished-rows index.
+inline constexpr const char* kExpiredExecutions = R"sql(
+SELECT x.id FROM tenants t CROSS JOIN LATERAL (
+  SELECT e.id FROM workflow_executions e
+  WHERE e.tenant_id = t.id AND e.completed_at IS NOT NULL
+    AND e.completed_at < now() - t.retention_days * interval '1 day'
+  ORDER BY e.completed_at LIMIT $1 FOR UPDATE OF e SKIP LOCKED) x
+LIMIT $1)sql";
+
+// Each execution of $1 (a JSON array of ids) as one JSON document: the row, its tenant's slug,
+// its history, state and search attributes; what the export directory receives.
+inline constexpr const char* kExportExecutions = R"sql(
+SELECT json_build_object(
+  'id', e.id, 'tenant', t.slug, 'kind', e.kind, 'queue', e.queue, 'status', e.status,
+  'input', e.input, 'output', e.output, 'error', e.error, 'parentId', e.parent_id,
+  'idempotencyKey', e.idempotency_key, 'createdAt', e.created_at, 'completedAt', e.completed_at,
+  'events', (SELECT coalesce(json_agg(json_build_object('sequence', v.seq, 'type', v.type,
+                                                        'payload', v.payload, 'createdAt', v.created_at)
+                                      ORDER BY v.seq), '[]'::json)
+             FROM workflow_events v WHERE v.execution_id = e.id),
+  'state', (SELECT coalesce(json_object_agg(s.key, s.value), '{}'::json) FROM workflow_state s
+            WHERE s.execution_id = e.id),
+  'searchAttributes', (SELECT coalesce(json_object_agg(a.key, a.value), '{}'::json)
+                       FROM workflow_search_attributes a WHERE a.execution_id = e.id))::text AS line
+FROM workflow_executions e JOIN tenants t ON t.id = e.tenant_id
+WHERE e.id IN (SELECT json_array_elements_text($1::json)::uuid) ORDER BY e.completed_at)sql";
+
+// Deletes the executions of $1 (a JSON array of ids) with everything that belongs to them, in
+// one statement, and counts what went, table by table.
+inline constexpr const char* kPurgeExecutions = R"sql(
+WITH doomed AS (SELECT json_array_elements_text($1::json)::uuid AS id),
+ev AS (DELETE FROM workflow_events WHERE execution_id IN (SELECT id FROM doomed) RETURNING 1),
+buf AS (DELETE FROM workflow_event_buffer WHERE execution_id IN (SELECT id FROM doomed) RETURNING 1),
+tk AS (DELETE FROM task_executions WHERE workflow_id IN (SELECT id FROM doomed) RETURNING 1),
+tm AS (DELETE FROM timers WHERE execution_id IN (SELECT id FROM doomed) RETURNING 1),
+pr AS (DELETE FROM promises WHERE execution_id IN (SELECT id FROM doomed) RETURNING 1),
+st AS (DELETE FROM workflow_state WHERE execution_id IN (SELECT id FROM doomed) RETURNING 1),
+sa AS (DELETE FROM workflow_search_attributes WHERE execution_id IN (SELECT id FROM doomed) RETURNING 1),
+ex AS (DELETE FROM workflow_executions WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+SELECT (SELECT count(*) FROM ex) AS executions, (SELECT count(*) FROM ev) + (SELECT count(*) FROM buf) AS events,
+       (SELECT count(*) FROM tk) AS tasks, (SELECT count(*) FROM tm) AS timers,
+       (SELECT count(*) FROM pr) AS promises, (SELECT count(*) FROM st) AS state,
+       (SELECT count(*) FROM sa) AS attributes)sql";
+
+// Standalone tasks past their tenant's retention, up to $1, deleted.
+inline constexpr const char* kPurgeStandaloneTasks = R"sql(
+WITH doomed AS (
+  SELECT x.id FROM tenants t CROSS JOIN LATERAL (
+    SELECT k.id FROM task_executions k
+    WHERE k.tenant_id = t.id AND k.workflow_id IS NULL AND k.completed_at IS NOT NULL
+      AND k.completed_at < now() - t.retention_days * interval '1 day'
+    ORDER BY k.completed_at LIMIT $1 FOR UPDATE OF k SKIP LOCKED) x
+  LIMIT $1)
+DELETE FROM task_executions WHERE id IN (SELECT id FROM doomed))sql";
+
+// How far the purge is behind: the oldest finished execution past its tenant's retention, in
+// seconds past that point (0 when none is).
+inline constexpr const char* kRetentionLag = R"sql(
+SELECT coalesce(max(extract(epoch FROM (now() - t.retention_days * interval '1 day') - o.oldest)), 0)::float8 AS lag
+FROM tenants t CROSS JOIN LATERAL (
+  SELECT min(e.completed_at) AS oldest FROM workflow_executions e
+  WHERE e.tenant_id = t.id AND e.completed_at IS NOT NULL) o
+WHERE o.oldest < now() - t.retention_days * interval '1 day')sql";
 
 }  // namespace flovyn::engine::sql

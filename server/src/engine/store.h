@@ -27,6 +27,12 @@ namespace flovyn::engine {
 
 struct StoreOptions {
   std::chrono::milliseconds workflow_lease{60000};
+  // How long an execution whose worker reported a problem waits before it is handed out again.
+  std::chrono::milliseconds problem_retry{10000};
+  bool allow_time_skipping = false;  // tests only: SkipTime makes timers and promise timeouts due now
+  // How long after an execution becomes pending it stays with the worker that keeps it cached
+  // (other workers leave it alone until then); 0: no worker keeps executions.
+  std::chrono::milliseconds sticky{5000};
 };
 
 class Store {
@@ -52,13 +58,31 @@ class Store {
   StatusOr<StartResult> StartWorkflowIn(Unit& u, const TenantId& tenant, StartWorkflowRequest req);
   StatusOr<std::optional<WorkflowClaim>> ClaimWorkflow(const TenantId& tenant, const WorkerId& worker,
                                                        const std::string& queue, const std::vector<std::string>& kinds);
+  // `keep_cached`: the worker keeps the execution in memory; its next claim of it within
+  // StoreOptions::sticky carries only the new events.
   StatusOr<SubmitResult> SubmitCommands(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution,
-                                        int64_t expected_sequence, std::vector<WorkflowCommand> commands);
+                                        int64_t expected_sequence, std::vector<WorkflowCommand> commands,
+                                        bool keep_cached = false);
+  // Hands a claimed execution back (PENDING, woken) when the worker still holds it: its poll was
+  // cancelled while the claim ran, so the worker never saw it.
+  Status ReleaseWorkflowClaim(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution);
+  // The holder cannot apply its code to the history (a determinism violation): records `message`
+  // with the execution, changes nothing else, and lets the claim lapse after problem_retry.
+  // ABORTED when the worker no longer holds it at `expected_sequence`.
+  Status ReportProblem(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution,
+                       int64_t expected_sequence, const std::string& message);
   Status Signal(const TenantId& tenant, const ExecutionId& execution, const std::string& name,
                 const std::string& payload_json);
+  // Tests only (allow_time_skipping): the execution's pending timers fire and its promises time
+  // out at the next sweep. Returns how many of each; FAILED_PRECONDITION when not allowed.
+  StatusOr<std::pair<int, int>> SkipTime(const TenantId& tenant, const ExecutionId& execution);
   StatusOr<StartResult> SignalWithStart(const TenantId& tenant, const StartWorkflowRequest& start,
                                         const std::string& name, const std::string& payload_json);
-  Status Cancel(const TenantId& tenant, const ExecutionId& execution, const std::string& reason = "");
+  // `grace` 0: cancels now (or at the holder's next submit). Otherwise CANCELLATION_REQUESTED
+  // goes to the workflow's code, which may compensate and end itself; the execution is cancelled
+  // outright when it has not ended `grace` later (CancelOverdue).
+  Status Cancel(const TenantId& tenant, const ExecutionId& execution, const std::string& reason = "",
+                std::chrono::milliseconds grace = std::chrono::milliseconds(0));
   Status ResolvePromise(const TenantId& tenant, const PromiseId& promise, const std::string& value_json);
   Status RejectPromise(const TenantId& tenant, const PromiseId& promise, const std::string& error);
   StatusOr<WorkflowView> GetWorkflow(const TenantId& tenant, const ExecutionId& execution);
@@ -78,8 +102,12 @@ class Store {
                                 const std::string& error, bool non_retryable);
   // Extends the lease (and records progress); returns the new lease end in ms since the epoch.
   // ABORTED when the worker no longer holds the task (expired, cancelled, completed).
-  StatusOr<int64_t> HeartbeatTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
-                                  const std::optional<std::string>& progress_json);
+  struct TaskHeartbeat {
+    int64_t lease_expires_at_ms = 0;
+    bool cancel_requested = false;  // cancelled while this worker held it: stop, the result is refused
+  };
+  StatusOr<TaskHeartbeat> HeartbeatTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
+                                        const std::optional<std::string>& progress_json);
   Status CancelTask(const TenantId& tenant, const TaskId& task, const std::string& reason);
   StatusOr<TaskView> GetTask(const TenantId& tenant, const TaskId& task);
   StatusOr<Page<TaskView>> ListTasks(const TenantId& tenant, const ListFilter& filter);
@@ -89,11 +117,34 @@ class Store {
   Status WorkerHeartbeat(const TenantId& tenant, const WorkerId& worker);
   StatusOr<std::vector<WorkerView>> ListWorkers(const TenantId& tenant);
 
+  // Search attributes set from outside the workflow (no history event); NOT_FOUND for another
+  // tenant's execution. Returns the attributes after the change.
+  StatusOr<std::string> SetSearchAttributes(const TenantId& tenant, const ExecutionId& execution,
+                                            const std::string& attributes_json);
+  // The attributes of an execution the caller has already found in its tenant (GetWorkflow).
+  StatusOr<std::string> SearchAttributesOf(const ExecutionId& execution);
+
+  // Retention (engine/retention.h): each tenant's period, and the purge of what outlived it.
+  StatusOr<int> RetentionDays(const TenantId& tenant);
+  Status SetRetentionDays(const TenantId& tenant, int days);
+  struct Purged {
+    int64_t executions = 0, events = 0, tasks = 0, timers = 0, promises = 0, state = 0, attributes = 0;
+  };
+  // One batch in one transaction: up to `limit` finished executions past their tenant's
+  // retention (SKIP LOCKED) with their events, tasks, timers, promises, state and attributes,
+  // then up to `limit` standalone tasks. `exporter`, when set, receives each execution as one
+  // JSON document before the delete commits; its error rolls the batch back.
+  StatusOr<Purged> PurgeExpired(int limit, const std::function<Status(const std::vector<std::string>&)>& exporter);
+  // Seconds the oldest expired execution has waited past its retention (0: none waits).
+  StatusOr<double> RetentionLag();
+
   // Background work, safe on every replica at once; each returns how many items it handled.
   StatusOr<int> FireDueTimers(int limit = 100);
   StatusOr<int> TimeOutPromises(int limit = 100);
   StatusOr<int> ExpireWorkflowLeases(int limit = 100);
   StatusOr<int> ExpireTaskLeases(int limit = 100);
+  // Cancels the executions whose graceful cancellation's deadline passed.
+  StatusOr<int> CancelOverdue(int limit = 100);
   // Refreshes the queue-depth gauges (work available and not claimed, by kind and queue).
   Status RefreshQueueDepth();
 

@@ -170,17 +170,25 @@ StatusOr<FailResult> Store::FailTask(const TenantId& tenant, const WorkerId& wor
   return result;
 }
 
-StatusOr<int64_t> Store::HeartbeatTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id,
-                                       int attempt, const std::optional<std::string>& progress_json) {
+StatusOr<Store::TaskHeartbeat> Store::HeartbeatTask(const TenantId& tenant, const WorkerId& worker,
+                                                    const TaskId& task_id, int attempt,
+                                                    const std::optional<std::string>& progress_json) {
   std::optional<std::string> progress;
   if (progress_json) {
     ASSIGN_OR_RETURN(progress, NormaliseJson(*progress_json, "progress"));
   }
-  int64_t out = 0;
+  TaskHeartbeat out;
   RETURN_IF_ERROR(Run([&](Unit& u) {
-    RETURN_IF_ERROR(LockHeld(u, tenant, worker, task_id, attempt));
+    auto held = LockHeld(u, tenant, worker, task_id, attempt);
+    if (!held.ok() && held.status().code() == StatusCode::kAborted && !progress) {
+      ASSIGN_OR_RETURN(auto c,
+                       u.Exec(sql::kTaskCancelledWhileHeld, {task_id, tenant, worker, std::to_string(attempt)}));
+      out.cancel_requested = c.rows() > 0;
+      if (out.cancel_requested) return Status::Ok();
+    }
+    RETURN_IF_ERROR(held.status());
     ASSIGN_OR_RETURN(auto r, u.Exec(sql::kHeartbeatTask, {task_id, progress}));
-    out = db::Row(r, 0).Int("lease_expires_at_ms");
+    out.lease_expires_at_ms = db::Row(r, 0).Int("lease_expires_at_ms");
     return Status::Ok();
   }));
   return out;
@@ -195,13 +203,10 @@ Status Store::CancelTask(const TenantId& tenant, const TaskId& task_id, const st
     db::Row row(r, 0);
     std::string status = row.Str("status");
     if (IsTerminal(status)) return FailedPrecondition("task is already " + status);
-    RETURN_IF_ERROR(u.Exec(sql::kCancelTask, {task_id, reason.empty() ? std::string("cancelled") : reason}));
-    u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"cancelled"})->Inc(); });
+    ASSIGN_OR_RETURN(auto cancelled, CancelTaskRow(u, task_id, row.Int("workflow_seq"), reason));
     auto workflow = row.Opt("workflow_id");
     if (!workflow) return Status::Ok();
-    return DeliverIfOpen(u, tenant, *workflow, "TASK_CANCELLED",
-                         {{"taskId", task_id}, {"scheduledSequence", row.Int("workflow_seq")}, {"reason", reason}},
-                         true);
+    return DeliverIfOpen(u, tenant, *workflow, "TASK_CANCELLED", cancelled, true);
   });
 }
 

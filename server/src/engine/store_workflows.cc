@@ -2,6 +2,7 @@
 // cancellation, promises and the views of executions.
 #include "engine/limits.h"
 #include "engine/rows.h"
+#include "engine/search.h"
 #include "engine/sql.h"
 #include "engine/store.h"
 #include "flovyn/core/status_macros.h"
@@ -27,11 +28,13 @@ StatusOr<StartResult> Store::StartWorkflowIn(Unit& u, const TenantId& tenant, St
 }
 
 namespace {
-// The history and state a worker replays from.
+// The history (after `c.history_after`) and state a worker replays from.
 Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
   ASSIGN_OR_RETURN(auto w, u.Exec(sql::kWorkflowById, {id}));
   c.execution = WorkflowFrom(db::Row(w, 0));
-  ASSIGN_OR_RETURN(auto ev, u.Exec(sql::kEventsOfExecution, {id}));
+  ASSIGN_OR_RETURN(auto ev, c.history_after > 0
+                                ? u.Exec(sql::kEventsOfExecutionAfter, {id, std::to_string(c.history_after)})
+                                : u.Exec(sql::kEventsOfExecution, {id}));
   for (int i = 0; i < ev.rows(); ++i) c.events.push_back(EventFrom(db::Row(ev, i)));
   ASSIGN_OR_RETURN(auto st, u.Exec(sql::kStateOfExecution, {id}));
   for (int i = 0; i < st.rows(); ++i) c.state.emplace_back(db::Row(st, i).Str("key"), db::Row(st, i).Str("value"));
@@ -46,7 +49,8 @@ StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const TenantId& tena
   RETURN_IF_ERROR(Run([&](Unit& u) {
     claim.reset();
     ASSIGN_OR_RETURN(auto r, u.Exec(sql::kClaimWorkflow, {tenant, queue, JsonArray(kinds, true), worker,
-                                                          std::to_string(options_.workflow_lease.count())}));
+                                                          std::to_string(options_.workflow_lease.count()),
+                                                          std::to_string(options_.sticky.count())}));
     if (r.rows() == 0) return Status::Ok();
     db::Row row(r, 0);
     std::string id = row.Str("id");
@@ -56,6 +60,7 @@ StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const TenantId& tena
     RETURN_IF_ERROR(e.FlushBuffer());
     if (!e.appended.empty()) RETURN_IF_ERROR(e.SaveSequence());
     WorkflowClaim c;
+    c.history_after = row.Int("history_after");
     RETURN_IF_ERROR(ReadForReplay(u, id, c));
     claim = std::move(c);
     return Status::Ok();
@@ -63,9 +68,20 @@ StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const TenantId& tena
   return claim;
 }
 
+Status Store::ReleaseWorkflowClaim(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution_id) {
+  return Run([&](Unit& u) {
+    ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
+    if (e.status != WorkflowStatus::kRunning || e.lease_owner.value_or("") != worker.str()) return Status::Ok();
+    e.status = WorkflowStatus::kPending;
+    RETURN_IF_ERROR(e.Save(options_.workflow_lease, false));
+    e.Wake(e.queue, WorkKind::kWorkflow);
+    return Status::Ok();
+  });
+}
+
 StatusOr<SubmitResult> Store::SubmitCommands(const TenantId& tenant, const WorkerId& worker,
                                              const ExecutionId& execution_id, int64_t expected_sequence,
-                                             std::vector<WorkflowCommand> commands) {
+                                             std::vector<WorkflowCommand> commands, bool keep_cached) {
   SubmitResult result;
   RETURN_IF_ERROR(Run([&](Unit& u) {
     ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
@@ -76,10 +92,44 @@ StatusOr<SubmitResult> Store::SubmitCommands(const TenantId& tenant, const Worke
       return Status(StatusCode::kAborted, "stale sequence: expected " + std::to_string(expected_sequence) +
                                               ", history is at " + std::to_string(e.last_seq));
     }
+    bool sticky = keep_cached && options_.sticky.count() > 0;
+    if (sticky) e.sticky_worker = worker.str();  // so a wake-up in this batch finds it first
     ASSIGN_OR_RETURN(result, ApplyBatch(e, commands));
+    if (sticky && !IsTerminal(e.status)) {
+      RETURN_IF_ERROR(u.Exec(sql::kSetSticky, {e.id, worker.str(), std::to_string(e.last_seq)}).status());
+    }
     return Status::Ok();
   }));
   return result;
+}
+
+StatusOr<std::pair<int, int>> Store::SkipTime(const TenantId& tenant, const ExecutionId& execution_id) {
+  if (!options_.allow_time_skipping) {
+    return FailedPrecondition("time skipping is for tests: the server runs without engine.allow_time_skipping");
+  }
+  std::pair<int, int> out;
+  RETURN_IF_ERROR(Run([&](Unit& u) {
+    ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
+    ASSIGN_OR_RETURN(auto t, u.Exec(sql::kSkipTimers, {e.id}));
+    ASSIGN_OR_RETURN(auto p, u.Exec(sql::kSkipPromiseTimeouts, {e.id}));
+    out = {static_cast<int>(t.affected()), static_cast<int>(p.affected())};
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Status Store::ReportProblem(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution_id,
+                            int64_t expected_sequence, const std::string& message) {
+  RETURN_IF_ERROR(limits::Text(message, "message"));
+  return Run([&](Unit& u) {
+    ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
+    if (e.status != WorkflowStatus::kRunning || e.lease_owner.value_or("") != worker.str() ||
+        e.last_seq != expected_sequence) {
+      return Status(StatusCode::kAborted, "execution is not held by this worker at that sequence");
+    }
+    u.AfterCommit([](EngineMetrics& m) { m.problems->Inc(); });
+    return u.Exec(sql::kReportProblem, {e.id, message, std::to_string(options_.problem_retry.count())}).status();
+  });
 }
 
 // Validates the whole batch, runs each command's handler, then settles the execution: ended,
@@ -138,8 +188,10 @@ StatusOr<StartResult> Store::SignalWithStart(const TenantId& tenant, const Start
   return result;
 }
 
-Status Store::Cancel(const TenantId& tenant, const ExecutionId& execution_id, const std::string& reason) {
+Status Store::Cancel(const TenantId& tenant, const ExecutionId& execution_id, const std::string& reason,
+                     std::chrono::milliseconds grace) {
   RETURN_IF_ERROR(limits::Text(reason, "reason"));
+  RETURN_IF_ERROR(limits::Duration(grace.count(), "graceMs"));
   json requested = reason.empty() ? json::object() : json{{"reason", reason}};
   return Run([&](Unit& u) {
     ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
@@ -147,24 +199,13 @@ Status Store::Cancel(const TenantId& tenant, const ExecutionId& execution_id, co
       return FailedPrecondition("workflow execution is already " + std::string(Name(e.status)));
     }
     if (e.cancel_requested) return Status::Ok();
-    if (e.HeldByWorker()) {
-      // The worker learns at its next submit; the execution is cancelled then.
-      RETURN_IF_ERROR(e.Buffer("CANCELLATION_REQUESTED", requested, true));
-      return e.MarkCancelRequested();
+    if (grace.count() > 0) {
+      if (e.cancel_pending) return Status::Ok();  // the first deadline stands
+      requested["graceMs"] = grace.count();
+      RETURN_IF_ERROR(u.Exec(sql::kSetCancelDeadline, {e.id, std::to_string(grace.count())}).status());
+      return Deliver(u, tenant, e.id, "CANCELLATION_REQUESTED", requested, true);
     }
-    RETURN_IF_ERROR(e.CancelNow(options_.workflow_lease, requested));
-    // Children go with their parent.
-    ASSIGN_OR_RETURN(auto kids, u.Exec(sql::kOpenChildren, {e.id}));
-    for (int i = 0; i < kids.rows(); ++i) {
-      ASSIGN_OR_RETURN(auto child, Execution::Lock(u, tenant, db::Row(kids, i).Str("id")));
-      if (child.HeldByWorker()) {
-        RETURN_IF_ERROR(child.MarkCancelRequested());
-        continue;
-      }
-      child.parent_id.reset();  // the parent is cancelled already
-      RETURN_IF_ERROR(child.CancelNow(options_.workflow_lease, json::object()));
-    }
-    return Status::Ok();
+    return CancelExecution(u, e, requested, options_.workflow_lease);
   });
 }
 
@@ -185,8 +226,40 @@ StatusOr<WorkflowView> Store::GetWorkflow(const TenantId& tenant, const Executio
   return WorkflowFrom(db::Row(r, 0));
 }
 
+// One statement shape for lists and searches: the filters are clauses over fixed columns, the
+// query is the search language's WHERE (engine/search.h), every value a parameter.
 StatusOr<Page<WorkflowView>> Store::ListWorkflows(const TenantId& tenant, const ListFilter& f) {
-  return ListPage<WorkflowView>(pool_, sql::kListWorkflows, WorkflowFrom, tenant, f);
+  db::Params params{tenant};
+  std::string text = sql::kListWorkflowsSelect;
+  auto param = [&params](std::optional<std::string> v, const char* cast) {
+    params.push_back(std::move(v));
+    return "$" + std::to_string(params.size()) + cast;
+  };
+  if (f.status) text += " AND e.status = " + param(f.status, "");
+  if (f.kind) text += " AND e.kind = " + param(f.kind, "");
+  if (f.queue) text += " AND e.queue = " + param(f.queue, "");
+  if (f.parent) {
+    if (!IsUuid(*f.parent)) return InvalidArgument("parent must be a workflow execution id (a UUID)");
+    text += " AND e.parent_id = " + param(f.parent, "::uuid");
+  }
+  if (f.query) {
+    ASSIGN_OR_RETURN(auto where, ParseSearch(*f.query, static_cast<int>(params.size()) + 1));
+    text += " AND " + where.sql;
+    params.insert(params.end(), where.params.begin(), where.params.end());
+  }
+  if (f.cursor) {
+    auto c = DecodeCursor(*f.cursor);
+    if (!c) return InvalidArgument("invalid cursor");
+    text +=
+        " AND (e.created_at, e.id) < (" + param(c->first, "::timestamptz") + ", " + param(c->second, "::uuid") + ")";
+  }
+  int limit = std::clamp(f.limit, 1, 500);
+  text += " ORDER BY e.created_at DESC, e.id DESC LIMIT " + param(std::to_string(limit + 1), "");
+  ASSIGN_OR_RETURN(auto r, pool_.Query(text, params));
+  Page<WorkflowView> page;
+  for (int i = 0; i < r.rows() && i < limit; ++i) page.items.push_back(WorkflowFrom(db::Row(r, i)));
+  if (r.rows() > limit) page.next_cursor = EncodeCursor(page.items.back().created_at, page.items.back().id);
+  return page;
 }
 
 StatusOr<std::map<std::string, int64_t>> Store::CountWorkflows(const TenantId& tenant) {
@@ -213,6 +286,14 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> Store::State(const Te
   out.reserve(static_cast<size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.emplace_back(db::Row(r, i).Str("key"), db::Row(r, i).Str("value"));
   return out;
+}
+
+StatusOr<int> Store::CancelOverdue(int limit) {
+  return Sweep("cancel-deadlines", sql::kOverdueCancellations, limit, [this](Unit& u, const db::Result& r, int i) {
+    db::Row row(r, i);
+    ASSIGN_OR_RETURN(auto e, Execution::Lock(u, row.Str("tenant_id"), row.Str("id")));
+    return CancelExecution(u, e, json{{"reason", "the cancellation's grace period ended"}}, options_.workflow_lease);
+  });
 }
 
 StatusOr<int> Store::ExpireWorkflowLeases(int limit) {

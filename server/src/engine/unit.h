@@ -24,8 +24,9 @@ class Unit {
   void AfterCommit(std::function<void(EngineMetrics&)> f) {
     if (metrics_) after_.push_back(std::move(f));
   }
-  void Wake(const std::string& tenant, const std::string& queue, WorkKind kind) {
-    wake_.insert(WorkKey(tenant, queue, kind));
+  // `tag`: the worker that keeps the execution cached, woken first when it waits (TaggedKey).
+  void Wake(const std::string& tenant, const std::string& queue, WorkKind kind, const std::string& tag = {}) {
+    wake_.insert(tag.empty() ? WorkKey(tenant, queue, kind) : TaggedKey(WorkKey(tenant, queue, kind), tag));
   }
   // What a rolled-back savepoint must forget: its wake-ups and after-commit work.
   struct Mark {

@@ -98,6 +98,10 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
     uint64_t seen = waiting_.hub.Observe(key_);
     auto claimed = spec_.claim(tenant_);
     if (!claimed.ok()) return Complete(ToGrpc(claimed.status()));
+    if (*claimed && ctx_->IsCancelled() && spec_.release) {
+      spec_.release(tenant_);  // nobody will read the answer
+      return Complete(::grpc::Status::OK);
+    }
     if (*claimed) {
       waiting_.hub.Notify(key_);  // there may be more: let the next waiting poller look
       return Complete(::grpc::Status::OK);
@@ -107,7 +111,8 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
       l.Unlock();
       return Complete(::grpc::Status::OK);
     }
-    auto parked = waiting_.hub.Park(key_, seen, deadline_, [this](WorkHub::Wake why) { OnWake(why); });
+    auto parked = waiting_.hub.Park(
+        key_, seen, deadline_, [this](WorkHub::Wake why) { OnWake(why); }, spec_.tag);
     if (parked.ticket != 0) {
       ticket_ = parked.ticket;
       return;  // from here the hub owns the next step

@@ -21,6 +21,11 @@ struct PollSpec {
   std::function<::grpc::Status()> validate;
   // Claims and fills the response; true when work was claimed.
   std::function<StatusOr<bool>(const TenantId& tenant)> claim;
+  // The poller's tag (its worker's id): news tagged for it (TaggedKey) wakes it first.
+  std::string tag = {};
+  // The caller went away while the claim ran (a worker stopping cancels its polls): hands the
+  // claimed work back instead of leaving it to its lease.
+  std::function<void(const TenantId& tenant)> release = {};
 };
 
 // One long-poll; it completes when a claim finds work, at its deadline, when the caller goes

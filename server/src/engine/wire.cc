@@ -35,9 +35,18 @@ std::optional<WorkflowCommand> FromProto(const v1::WorkflowCommand& cmd) {
     case C::kCompleteWorkflow:
       return CompleteWorkflow{cmd.complete_workflow().output_json()};
     case C::kFailWorkflow:
-      return FailWorkflow{cmd.fail_workflow().error()};
+      return FailWorkflow{cmd.fail_workflow().error(), cmd.fail_workflow().cancelled()};
     case C::kSuspend:
       return Suspend{};
+    case C::kSetSearchAttributes:
+      return SetSearchAttributes{cmd.set_search_attributes().attributes_json()};
+    case C::kContinueAsNew:
+      return ContinueAsNew{cmd.continue_as_new().input_json()};
+    case C::kCancelScheduledTask:
+      return CancelScheduledTask{cmd.cancel_scheduled_task().scheduled_sequence(),
+                                 cmd.cancel_scheduled_task().reason()};
+    case C::kCancelChildWorkflow:
+      return CancelChildWorkflow{cmd.cancel_child_workflow().name(), cmd.cancel_child_workflow().reason()};
     case C::COMMAND_NOT_SET:
       break;
   }

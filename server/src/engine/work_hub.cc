@@ -16,6 +16,12 @@ std::string AnyKindKey(const std::string& tenant_id, const std::string& queue) {
 }
 
 namespace {
+constexpr char kTagSeparator = '\x1f';  // never in a tenant id or queue name (no control characters)
+}  // namespace
+
+std::string TaggedKey(const std::string& key, const std::string& tag) { return key + kTagSeparator + tag; }
+
+namespace {
 bool IsStreamKey(const std::string& key) { return !key.empty() && key[0] == '*'; }
 }  // namespace
 
@@ -43,7 +49,8 @@ uint64_t WorkHub::Observe(const std::string& key) {
   return SlotFor(key).version;
 }
 
-WorkHub::Parked WorkHub::Park(const std::string& key, uint64_t seen, Clock::time_point deadline, WakeFn fn) {
+WorkHub::Parked WorkHub::Park(const std::string& key, uint64_t seen, Clock::time_point deadline, WakeFn fn,
+                              std::string tag) {
   MutexLock l(mu_);
   if (draining_) return {0, Wake::kDrain};
   Slot& slot = SlotFor(key);
@@ -52,7 +59,9 @@ WorkHub::Parked WorkHub::Park(const std::string& key, uint64_t seen, Clock::time
   uint64_t ticket = next_ticket_++;
   slot.waiters.push_back(ticket);
   auto d = deadlines_.emplace(deadline, ticket);
-  waiters_.emplace(ticket, Waiter{key, std::prev(slot.waiters.end()), d, std::move(fn)});
+  Waiter w{key, std::prev(slot.waiters.end()), d, std::move(fn), std::nullopt};
+  if (!tag.empty()) w.in_tagged = slot.tagged.emplace(std::move(tag), ticket);
+  waiters_.emplace(ticket, std::move(w));
   if (deadline < tick_at_ && time_.Cancel(tick_timer_)) {
     // Otherwise the tick is running now and will see this deadline when it takes the lock.
     tick_at_ = deadline;
@@ -65,9 +74,7 @@ bool WorkHub::Cancel(uint64_t ticket) {
   MutexLock l(mu_);
   auto it = waiters_.find(ticket);
   if (it == waiters_.end()) return false;
-  auto s = slots_.find(it->second.key);
-  if (s != slots_.end()) s->second.waiters.erase(it->second.in_slot);
-  deadlines_.erase(it->second.in_deadlines);
+  Unlink(it->second);
   waiters_.erase(it);
   return true;
 }
@@ -75,22 +82,34 @@ bool WorkHub::Cancel(uint64_t ticket) {
 void WorkHub::Take(uint64_t ticket, Wake why, Ready& out) {
   auto it = waiters_.find(ticket);
   if (it == waiters_.end()) return;
-  auto s = slots_.find(it->second.key);
-  if (s != slots_.end()) s->second.waiters.erase(it->second.in_slot);
-  deadlines_.erase(it->second.in_deadlines);
+  Unlink(it->second);
   out.emplace_back(std::move(it->second.fn), why);
   waiters_.erase(it);
 }
 
-void WorkHub::WakeOne(Slot& slot, Wake why, Ready& out) {
-  if (!slot.waiters.empty()) Take(slot.waiters.front(), why, out);
+void WorkHub::WakeOne(Slot& slot, Wake why, Ready& out, const std::string& tag) {
+  if (slot.waiters.empty()) return;
+  if (!tag.empty()) {
+    auto t = slot.tagged.find(tag);
+    if (t != slot.tagged.end()) return Take(t->second, why, out);
+  }
+  Take(slot.waiters.front(), why, out);
+}
+
+void WorkHub::Unlink(const Waiter& w) {
+  auto s = slots_.find(w.key);
+  if (s != slots_.end()) {
+    s->second.waiters.erase(w.in_slot);
+    if (w.in_tagged) s->second.tagged.erase(*w.in_tagged);
+  }
+  deadlines_.erase(w.in_deadlines);
 }
 
 void WorkHub::WakeAll(Slot& slot, Wake why, Ready& out) {
   while (!slot.waiters.empty()) Take(slot.waiters.front(), why, out);
 }
 
-void WorkHub::NotifyLocked(const std::string& key, Ready& out) {
+void WorkHub::NotifyLocked(const std::string& key, Ready& out, const std::string& tag) {
   auto it = slots_.find(key);
   if (it == slots_.end()) return;  // nobody here waits or is about to: nothing to remember
   Slot& slot = it->second;
@@ -101,7 +120,7 @@ void WorkHub::NotifyLocked(const std::string& key, Ready& out) {
   if (IsStreamKey(key))
     WakeAll(slot, Wake::kNews, out);
   else
-    WakeOne(slot, Wake::kNews, out);
+    WakeOne(slot, Wake::kNews, out, tag);
 }
 
 void WorkHub::Notify(const std::string& key) {
@@ -114,8 +133,10 @@ void WorkHub::Notify(const std::string& key) {
       for (const auto& [k, s] : slots_) all.push_back(k);
       for (const auto& k : all) NotifyLocked(k, ready);
     } else {
-      NotifyLocked(key, ready);
-      if (key.size() > 2 && key[1] == '|' && !IsStreamKey(key)) NotifyLocked("*" + key.substr(1), ready);
+      size_t sep = key.find(kTagSeparator);
+      std::string base = sep == std::string::npos ? key : key.substr(0, sep);
+      NotifyLocked(base, ready, sep == std::string::npos ? std::string() : key.substr(sep + 1));
+      if (base.size() > 2 && base[1] == '|' && !IsStreamKey(base)) NotifyLocked("*" + base.substr(1), ready);
     }
   }
   Run(ready);

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -25,6 +26,9 @@ enum class WorkKind { kWorkflow, kTask };
 std::string WorkKey(const std::string& tenant_id, const std::string& queue, WorkKind kind);
 // Bumped whenever either kind of work on the queue is notified (notification streams wait on it).
 std::string AnyKindKey(const std::string& tenant_id, const std::string& queue);
+// A notification of `key` meant for one waiter first: the one parked with `tag` (a worker's id,
+// for the execution it keeps cached), any other when that one is not waiting.
+std::string TaggedKey(const std::string& key, const std::string& tag);
 
 class WorkHub {
  public:
@@ -60,8 +64,9 @@ class WorkHub {
   // draining, nothing is parked and `immediate` says why (the caller acts on it itself).
   // Otherwise `fn` runs exactly once, on the hub's timer thread or a notifier's thread, never
   // under the hub's lock, unless Cancel removes it first. On a poll key one notification wakes
-  // one waiter; on an any-kind key (streams) it wakes them all.
-  Parked Park(const std::string& key, uint64_t seen, Clock::time_point deadline, WakeFn fn);
+  // one waiter (a tagged one, TaggedKey, the waiter parked with that tag if there is one); on an
+  // any-kind key (streams) it wakes them all.
+  Parked Park(const std::string& key, uint64_t seen, Clock::time_point deadline, WakeFn fn, std::string tag = {});
   // True when the waiter was removed before waking (its callback will not run).
   bool Cancel(uint64_t ticket);
 
@@ -74,7 +79,8 @@ class WorkHub {
  private:
   struct Slot {
     uint64_t version = 0;
-    std::list<uint64_t> waiters;  // tickets, oldest first
+    std::list<uint64_t> waiters;                  // tickets, oldest first
+    std::multimap<std::string, uint64_t> tagged;  // the waiters parked with a tag, by tag
     Clock::time_point touched;
   };
   struct Waiter {
@@ -82,14 +88,16 @@ class WorkHub {
     std::list<uint64_t>::iterator in_slot;
     std::multimap<Clock::time_point, uint64_t>::iterator in_deadlines;
     WakeFn fn;
+    std::optional<std::multimap<std::string, uint64_t>::iterator> in_tagged;
   };
   using Ready = std::vector<std::pair<WakeFn, Wake>>;
 
   Slot& SlotFor(const std::string& key) REQUIRES(mu_);
-  void WakeOne(Slot& slot, Wake why, Ready& out) REQUIRES(mu_);
+  void WakeOne(Slot& slot, Wake why, Ready& out, const std::string& tag = {}) REQUIRES(mu_);
   void WakeAll(Slot& slot, Wake why, Ready& out) REQUIRES(mu_);
   void Take(uint64_t ticket, Wake why, Ready& out) REQUIRES(mu_);
-  void NotifyLocked(const std::string& key, Ready& out) REQUIRES(mu_);
+  void Unlink(const Waiter& w) REQUIRES(mu_);  // out of its slot (and tag) and the deadlines
+  void NotifyLocked(const std::string& key, Ready& out, const std::string& tag = {}) REQUIRES(mu_);
   void Tick();  // deadlines, sweeps and eviction; reschedules itself
   static void Run(Ready& ready);
 

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "flovyn/sdk/replay.h"
+
 namespace flovyn::sdk {
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
@@ -158,6 +160,22 @@ grpc::Status Client::SubmitCommands(const v1::SubmitWorkflowCommandsRequest& req
   return dispatch_->SubmitWorkflowCommands(&ctx, req, out);
 }
 
+grpc::Status Client::SkipTime(const std::string& execution_id, v1::SkipTimeResponse* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::SkipTimeRequest req;
+  req.set_execution_id(execution_id);
+  v1::SkipTimeResponse own;
+  return dispatch_->SkipTime(&ctx, req, out ? out : &own);
+}
+
+grpc::Status Client::ReportProblem(const v1::ReportWorkflowProblemRequest& req) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout);
+  v1::ReportWorkflowProblemResponse out;
+  return dispatch_->ReportWorkflowProblem(&ctx, req, &out);
+}
+
 grpc::Status Client::PollTask(const v1::PollTaskRequest& req, v1::PollTaskResponse* out, grpc::ClientContext* ctx) {
   grpc::ClientContext own;
   if (ctx == nullptr) ctx = &own;
@@ -165,13 +183,22 @@ grpc::Status Client::PollTask(const v1::PollTaskRequest& req, v1::PollTaskRespon
   return tasks_->PollTask(ctx, req, out);
 }
 
-grpc::Status Client::CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx, options_.call_timeout, task.traceparent());
-  v1::CompleteTaskRequest req;
+namespace {
+// A request about one attempt of a task the worker holds.
+template <typename Request>
+Request ForTask(const std::string& worker_id, const v1::Task& task) {
+  Request req;
   req.set_worker_id(worker_id);
   req.set_task_id(task.id());
   req.set_attempt(task.attempt());
+  return req;
+}
+}  // namespace
+
+grpc::Status Client::CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout, task.traceparent());
+  auto req = ForTask<v1::CompleteTaskRequest>(worker_id, task);
   req.set_output_json(output_json);
   v1::CompleteTaskResponse res;
   return tasks_->CompleteTask(&ctx, req, &res);
@@ -181,10 +208,7 @@ grpc::Status Client::FailTask(const std::string& worker_id, const v1::Task& task
                               bool non_retryable, v1::FailTaskResponse* out) {
   grpc::ClientContext ctx;
   Prepare(&ctx, options_.call_timeout, task.traceparent());
-  v1::FailTaskRequest req;
-  req.set_worker_id(worker_id);
-  req.set_task_id(task.id());
-  req.set_attempt(task.attempt());
+  auto req = ForTask<v1::FailTaskRequest>(worker_id, task);
   req.set_error(error);
   req.set_non_retryable(non_retryable);
   v1::FailTaskResponse res;
@@ -194,11 +218,18 @@ grpc::Status Client::FailTask(const std::string& worker_id, const v1::Task& task
 grpc::Status Client::HeartbeatTask(const std::string& worker_id, const v1::Task& task, v1::TaskHeartbeatResponse* out) {
   grpc::ClientContext ctx;
   Prepare(&ctx, options_.call_timeout, task.traceparent());
-  v1::TaskHeartbeatRequest req;
-  req.set_worker_id(worker_id);
-  req.set_task_id(task.id());
-  req.set_attempt(task.attempt());
+  auto req = ForTask<v1::TaskHeartbeatRequest>(worker_id, task);
   return tasks_->Heartbeat(&ctx, req, out);
+}
+
+grpc::Status Client::ReportProgress(const std::string& worker_id, const v1::Task& task,
+                                    const std::string& progress_json) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout, task.traceparent());
+  auto req = ForTask<v1::ReportProgressRequest>(worker_id, task);
+  req.set_progress_json(progress_json);
+  v1::ReportProgressResponse out;
+  return tasks_->ReportProgress(&ctx, req, &out);
 }
 
 std::unique_ptr<grpc::ClientReader<v1::WorkNotification>> Client::Subscribe(grpc::ClientContext* ctx,
@@ -246,6 +277,12 @@ v1::WorkflowCommand ScheduleChild(const std::string& name, const std::string& ki
   s->set_kind(kind);
   s->set_input_json(input_json);
   s->set_queue(queue);
+  return c;
+}
+
+v1::WorkflowCommand SetSearchAttributes(const std::string& attributes_json) {
+  v1::WorkflowCommand c;
+  c.mutable_set_search_attributes()->set_attributes_json(attributes_json);
   return c;
 }
 
@@ -313,7 +350,7 @@ grpc::Status Worker::Start() {
   for (const auto& [k, f] : tasks_) req.add_task_kinds(k);
   auto s = client_.RegisterWorker(req, &worker_id_);
   if (!s.ok()) return s;
-  if (!workflows_.empty()) {
+  if (!workflows_.empty() || !durable_.empty()) {
     for (int i = 0; i < options_.workflow_pollers; ++i) threads_.emplace_back([this] { WorkflowLoop(); });
   }
   if (!tasks_.empty()) {
@@ -350,6 +387,7 @@ void Worker::WorkflowLoop() {
     req.set_worker_id(worker_id_);
     req.set_queue(options_.queue);
     for (const auto& [k, f] : workflows_) req.add_kinds(k);
+    for (const auto& [k, f] : durable_) req.add_kinds(k);
     req.set_timeout_ms(options_.poll_timeout.count());
     v1::PollWorkflowResponse res;
     grpc::ClientContext ctx;
@@ -361,28 +399,38 @@ void Worker::WorkflowLoop() {
       continue;
     }
     if (!res.has_work()) continue;
-    std::vector<v1::WorkflowEvent> events(res.events().begin(), res.events().end());
-    History h(events);
-    std::vector<v1::WorkflowCommand> commands;
-    auto it = workflows_.find(res.execution().kind());
-    if (it == workflows_.end()) {
-      commands.push_back(Fail("no handler for workflow kind " + res.execution().kind()));
-    } else {
-      try {
-        commands = it->second(h);
-      } catch (const std::exception& e) {
-        commands = {Fail(std::string("workflow code failed: ") + e.what())};
-      }
+    if (auto d = durable_.find(res.execution().kind()); d != durable_.end()) {
+      Activate(res, d->second);
+      continue;
     }
+    std::vector<v1::WorkflowCommand> commands = DecideFor(res);
+    int64_t last_sequence = res.events().empty() ? 0 : res.events(res.events_size() - 1).sequence();
     v1::SubmitWorkflowCommandsRequest sub;
     sub.set_worker_id(worker_id_);
     sub.set_execution_id(res.execution().id());
-    sub.set_expected_sequence(h.last_sequence());
+    sub.set_expected_sequence(last_sequence);
     for (auto& c : commands) *sub.add_commands() = c;
     v1::SubmitWorkflowCommandsResponse out;
     // ABORTED: someone else got there first; drop it.
     (void)client_.SubmitCommands(sub, &out, res.execution().traceparent());
   }
+}
+
+std::vector<v1::WorkflowCommand> Worker::DecideFor(const v1::PollWorkflowResponse& res) {
+  std::vector<v1::WorkflowEvent> events(res.events().begin(), res.events().end());
+  const std::string& kind = res.execution().kind();
+  auto it = workflows_.find(kind);
+  if (it == workflows_.end()) return {Fail("no handler for workflow kind " + kind)};
+  try {
+    return it->second(History(std::move(events)));
+  } catch (const std::exception& e) {
+    return {Fail(std::string("workflow code failed: ") + e.what())};
+  }
+}
+
+std::string Worker::last_violation() const {
+  absl::MutexLock l(&polls_mu_);
+  return last_violation_;
 }
 
 void Worker::TaskLoop() {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,13 +14,19 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <absl/base/thread_annotations.h>
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
+#include "flovyn/sdk/workflow.h"
 #include "flovyn/v1/flovyn.grpc.pb.h"
+
+namespace flovyn::detail {
+class Replay;
+}
 
 namespace flovyn::sdk {
 
@@ -43,6 +50,9 @@ class Client {
   grpc::Status RejectPromise(const std::string& promise_id, const std::string& error);
   grpc::Status GetEvents(const std::string& execution_id, std::vector<v1::WorkflowEvent>* out);
   grpc::Status GetState(const std::string& execution_id, std::map<std::string, std::string>* out);
+  // Tests only (a server with ENGINE__ALLOW_TIME_SKIPPING=true): the execution's pending timers
+  // fire and its promises time out now.
+  grpc::Status SkipTime(const std::string& execution_id, v1::SkipTimeResponse* out = nullptr);
   grpc::Status SubmitTask(const v1::SubmitTaskRequest& req, std::string* task_id);
   grpc::Status CancelTask(const std::string& task_id, const std::string& reason = "");
 
@@ -56,12 +66,15 @@ class Client {
   // trace that started the work.
   grpc::Status SubmitCommands(const v1::SubmitWorkflowCommandsRequest& req, v1::SubmitWorkflowCommandsResponse* out,
                               const std::string& traceparent = "");
+  // Instead of submitting: the code does not match the execution's history.
+  grpc::Status ReportProblem(const v1::ReportWorkflowProblemRequest& req);
   grpc::Status PollTask(const v1::PollTaskRequest& req, v1::PollTaskResponse* out, grpc::ClientContext* ctx = nullptr);
   // Task results carry the task's traceparent.
   grpc::Status CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json);
   grpc::Status FailTask(const std::string& worker_id, const v1::Task& task, const std::string& error,
                         bool non_retryable = false, v1::FailTaskResponse* out = nullptr);
   grpc::Status HeartbeatTask(const std::string& worker_id, const v1::Task& task, v1::TaskHeartbeatResponse* out);
+  grpc::Status ReportProgress(const std::string& worker_id, const v1::Task& task, const std::string& progress_json);
   std::unique_ptr<grpc::ClientReader<v1::WorkNotification>> Subscribe(grpc::ClientContext* ctx,
                                                                       const std::string& queue);
 
@@ -85,6 +98,8 @@ v1::WorkflowCommand CreatePromise(const std::string& name, int64_t timeout_ms = 
 v1::WorkflowCommand ScheduleChild(const std::string& name, const std::string& kind, const std::string& input_json,
                                   const std::string& queue = "");
 v1::WorkflowCommand SetState(const std::string& key, const std::string& value_json);
+// A JSON object of strings, numbers and booleans (null removes a key).
+v1::WorkflowCommand SetSearchAttributes(const std::string& attributes_json);
 v1::WorkflowCommand RecordOperation(const std::string& name, const std::string& result_json);
 v1::WorkflowCommand Complete(const std::string& output_json);
 v1::WorkflowCommand Fail(const std::string& error);
@@ -117,12 +132,38 @@ struct TaskFailure : std::runtime_error {
   bool non_retryable;
 };
 
+// What a task function sees of its task: the attempt, heartbeats (which extend its lease and say
+// whether it was cancelled), progress, and a cancellation flag to poll.
+class TaskContext {
+ public:
+  TaskContext(Client& client, std::string worker_id, const v1::Task& task)
+      : client_(client), worker_id_(std::move(worker_id)), task_(task) {}
+  const v1::Task& task() const { return task_; }
+  int attempt() const { return task_.attempt(); }
+  // Extends the lease. False once the task was cancelled or is no longer this worker's: stop
+  // and return (the result will be refused).
+  bool Heartbeat();
+  // Records progress (JSON, shown over REST and in the console); false as for Heartbeat.
+  bool Progress(const Json& progress);
+  bool Cancelled() const { return cancelled_; }
+
+ private:
+  Client& client_;
+  std::string worker_id_;
+  const v1::Task& task_;
+  bool cancelled_ = false;
+};
+
 struct WorkerOptions {
   std::string name = "worker";
   std::string queue = "default";
   int workflow_pollers = 1;
   int task_pollers = 1;
   std::chrono::milliseconds poll_timeout{5000};
+  // Coroutine workflows kept in memory between their activations (least recently used goes
+  // first): a kept one gets only its new events from the server and runs on from where it
+  // waits, instead of replaying its whole history. 0: every activation replays.
+  size_t workflow_cache_size = 1000;
 };
 
 class Worker {
@@ -130,11 +171,39 @@ class Worker {
   Worker(Client& client, WorkerOptions options);
   ~Worker();
   void RegisterWorkflow(const std::string& kind, WorkflowFn fn) { workflows_[kind] = std::move(fn); }
+  // A coroutine workflow (flovyn/sdk/workflow.h), replayed over the history at each step.
+  void RegisterWorkflow(const std::string& kind, WorkflowFactory f) { durable_[kind] = std::move(f); }
+  template <typename Out, typename In>
+  void RegisterWorkflow(const std::string& kind, flovyn::Workflow<Out> (*fn)(WorkflowContext&, In)) {
+    durable_[kind] = MakeWorkflow(fn);
+  }
   void RegisterTask(const std::string& kind, TaskFn fn) { tasks_[kind] = std::move(fn); }
+  // A task as a plain function with typed input and output (nlohmann to_json/from_json).
+  // Throwing TaskFailure fails the attempt (permanently when asked); any other exception fails it
+  // as retryable.
+  template <typename Out, typename In>
+  void RegisterTask(const std::string& kind, Out (*fn)(TaskContext&, In)) {
+    tasks_[kind] = [this, fn](const v1::Task& t) -> std::string {
+      TaskContext ctx(client_, worker_id_, t);
+      In in = detail::FromJson<In>(Json::parse(t.input_json()));
+      if constexpr (std::is_void_v<Out>) {
+        fn(ctx, std::move(in));
+        return "null";
+      } else {
+        return Json(fn(ctx, std::move(in))).dump();
+      }
+    };
+  }
   grpc::Status Start();
   void Stop();
   const std::string& id() const { return worker_id_; }
   uint64_t tasks_completed() const { return tasks_completed_; }
+  // The last determinism violation this worker refused to submit (empty: none).
+  std::string last_violation() const;
+  // Activations of coroutine workflows: run on from the cache, or replayed from the start.
+  uint64_t cached_activations() const { return cached_activations_; }
+  uint64_t full_replays() const { return full_replays_; }
+  size_t cached_workflows() const;
 
  private:
   void WorkflowLoop();
@@ -144,13 +213,26 @@ class Worker {
   void Untrack(grpc::ClientContext* ctx);
   Client& client_;
   WorkerOptions options_;
+  std::vector<v1::WorkflowCommand> DecideFor(const v1::PollWorkflowResponse& res);  // a decider's commands
+  // One activation of a coroutine workflow, submitted; keeps it cached when it goes on.
+  void Activate(const v1::PollWorkflowResponse& res, const WorkflowFactory& workflow);
+  void Refuse(const v1::PollWorkflowResponse& res, int64_t at_sequence, const std::string& violation);
+  std::unique_ptr<detail::Replay> TakeCached(const std::string& execution_id);
+  void KeepCached(const std::string& execution_id, std::unique_ptr<detail::Replay> replay);
   std::map<std::string, WorkflowFn> workflows_;
+  std::map<std::string, WorkflowFactory> durable_;
   std::map<std::string, TaskFn> tasks_;
   std::string worker_id_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> tasks_completed_{0};
-  absl::Mutex polls_mu_;
+  mutable absl::Mutex polls_mu_;
   std::set<grpc::ClientContext*> polls_ ABSL_GUARDED_BY(polls_mu_);
+  std::string last_violation_ ABSL_GUARDED_BY(polls_mu_);
+  std::atomic<uint64_t> cached_activations_{0}, full_replays_{0};
+  mutable absl::Mutex cache_mu_;
+  std::list<std::string> cache_order_ ABSL_GUARDED_BY(cache_mu_);  // most recently used first
+  std::unordered_map<std::string, std::pair<std::unique_ptr<detail::Replay>, std::list<std::string>::iterator>> cache_
+      ABSL_GUARDED_BY(cache_mu_);
   std::vector<std::thread> threads_;
 };
 

@@ -1,0 +1,182 @@
+// SDK benchmark (prints figures; not a test), against a running flovyn-server (security off):
+//   throughput STYLE STEPS N   N workflows of STEPS sequential task steps, started at once and run
+//                              by one worker (2 workflow pollers, 8 task pollers) written as
+//                              coroutines (STYLE "coroutine") or as a decider over the raw history
+//                              (STYLE "decider", the reference); prints "STYLE STEPS N seconds rate".
+//   long MODE STEPS            one workflow of STEPS sequential tasks, one decision per step, run by
+//                              a single-threaded loop (it also runs the tasks) that measures each
+//                              decision: the bytes the poll brought and the worker CPU the decision
+//                              took. MODE "cached" keeps the replay between steps, as the worker's
+//                              cache does (the server sends only new events); "full" replays the
+//                              whole history each step. Prints the means for steps 1-10 and the
+//                              last 10.
+// Usage: bench_sdk GRPC_TARGET TENANT (throughput STYLE STEPS N | long MODE STEPS)
+#include <time.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "flovyn/sdk/client.h"
+#include "flovyn/sdk/replay.h"
+
+using namespace flovyn;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int g_steps = 1;
+
+Workflow<int> Steps(WorkflowContext& ctx, Json) {
+  int v = 0;
+  for (int i = 0; i < g_steps; ++i) v = co_await ctx.Task<int>("step", v);
+  co_return v;
+}
+
+std::vector<v1::WorkflowCommand> StepsDecider(const sdk::History& h) {
+  auto done = h.OfType("TASK_COMPLETED");
+  if (h.Count("TASK_SCHEDULED") > done.size()) return {sdk::Suspend()};
+  if (static_cast<int>(done.size()) == g_steps) {
+    return {sdk::Complete(Json::parse(done.back()->payload_json())["output"].dump())};
+  }
+  std::string in = done.empty() ? "0" : Json::parse(done.back()->payload_json())["output"].dump();
+  return {sdk::ScheduleTask("step", in), sdk::Suspend()};
+}
+
+int Throughput(sdk::Client& client, const std::string& style, int n) {
+  sdk::Worker worker(client, {.name = "bench",
+                              .queue = "bench-" + style,
+                              .workflow_pollers = 2,
+                              .task_pollers = 8,
+                              .poll_timeout = std::chrono::milliseconds(1000)});
+  worker.RegisterTask("step", [](const v1::Task& t) { return std::to_string(std::stoi(t.input_json()) + 1); });
+  if (style == "coroutine") {
+    worker.RegisterWorkflow("steps", Steps);
+  } else {
+    worker.RegisterWorkflow("steps", StepsDecider);
+  }
+  if (!worker.Start().ok()) return 1;
+  std::vector<std::string> ids;
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    v1::StartWorkflowResponse r;
+    if (client.StartWorkflow("steps", "null", &r, "bench-" + style).ok()) ids.push_back(r.execution_id());
+  }
+  for (const auto& id : ids) {  // each completes with its last event WORKFLOW_COMPLETED
+    while (true) {
+      std::vector<v1::WorkflowEvent> ev;
+      if (client.GetEvents(id, &ev).ok() && !ev.empty() && ev.back().type() == "WORKFLOW_COMPLETED") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  worker.Stop();
+  std::printf("%s %d %zu %.2f %.1f\n", style.c_str(), g_steps, ids.size(), secs,
+              static_cast<double>(ids.size()) / secs);
+  return 0;
+}
+
+Workflow<int> LongRun(WorkflowContext& ctx, Json) {
+  int v = 0;
+  for (int i = 0; i < g_steps; ++i) v = co_await ctx.Task<int>("inc", v);
+  co_return v;
+}
+
+// Runs the one task the workflow waits for.
+bool RunTask(sdk::Client& client, const std::string& worker) {
+  v1::PollTaskRequest poll;
+  poll.set_worker_id(worker);
+  poll.set_queue("bench-long");
+  poll.set_timeout_ms(5000);
+  v1::PollTaskResponse res;
+  if (!client.PollTask(poll, &res).ok() || !res.has_work()) return false;
+  return client.CompleteTask(worker, res.task(), std::to_string(std::stoi(res.task().input_json()) + 1)).ok();
+}
+
+double ThreadCpuMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
+int Long(sdk::Client& client, bool cached) {
+  std::string worker;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("bench-long");
+  if (!client.RegisterWorker(reg, &worker).ok()) return 1;
+  v1::StartWorkflowResponse started;
+  if (!client.StartWorkflow("long", "null", &started, "bench-long").ok()) return 1;
+  WorkflowFactory wf = MakeWorkflow(LongRun);
+  std::vector<std::pair<double, double>> per_step;  // bytes polled, CPU microseconds
+  std::unique_ptr<detail::Replay> kept;
+  while (true) {
+    v1::PollWorkflowRequest poll;
+    poll.set_worker_id(worker);
+    poll.set_queue("bench-long");
+    poll.set_timeout_ms(5000);
+    v1::PollWorkflowResponse res;
+    if (!client.PollWorkflow(poll, &res).ok() || !res.has_work()) continue;
+    double cpu0 = ThreadCpuMicros();
+    std::vector<v1::WorkflowEvent> events(res.events().begin(), res.events().end());
+    Decision d;
+    if (cached && kept && res.history_after() == kept->last_sequence()) {
+      d = kept->Continue(events);
+    } else {
+      if (res.history_after() != 0) return 1;  // not what this loop keeps
+      kept = std::make_unique<detail::Replay>(res.execution().id(), events);
+      d = kept->Run(wf);
+    }
+    double cpu = ThreadCpuMicros() - cpu0;
+    if (!d.violation.empty()) return 1;
+    v1::SubmitWorkflowCommandsRequest sub;
+    sub.set_worker_id(worker);
+    sub.set_execution_id(res.execution().id());
+    sub.set_expected_sequence(kept->last_sequence());
+    sub.set_keep_cached(cached);
+    for (auto& c : d.commands) *sub.add_commands() = c;
+    v1::SubmitWorkflowCommandsResponse out;
+    if (!client.SubmitCommands(sub, &out).ok() || d.completed) break;
+    cpu0 = ThreadCpuMicros();
+    if (cached) kept->Append({out.events().begin(), out.events().end()});
+    per_step.emplace_back(static_cast<double>(res.ByteSizeLong()), cpu + ThreadCpuMicros() - cpu0);
+    if (!RunTask(client, worker)) return 1;
+  }
+  auto mean = [&per_step](size_t from, size_t to) {
+    std::pair<double, double> m{0, 0};
+    for (size_t i = from; i < to; ++i) {
+      m.first += per_step[i].first;
+      m.second += per_step[i].second;
+    }
+    double n = static_cast<double>(to - from);
+    return std::make_pair(m.first / n, m.second / n);
+  };
+  size_t n = per_step.size();
+  auto early = mean(0, std::min<size_t>(10, n));
+  auto late = mean(n >= 10 ? n - 10 : 0, n);
+  std::printf("%s %d %zu %.0f %.1f %.0f %.1f\n", cached ? "cached" : "full", g_steps, n, early.first, early.second,
+              late.first, late.second);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: bench_sdk GRPC_TARGET TENANT (throughput STYLE STEPS N | long MODE STEPS)\n");
+    return 2;
+  }
+  sdk::Client client({.target = argv[1], .tenant = argv[2], .call_timeout = std::chrono::seconds(30)});
+  std::string mode = argv[3];
+  if (mode == "throughput" && argc >= 7) {
+    g_steps = std::stoi(argv[5]);
+    return Throughput(client, argv[4], std::stoi(argv[6]));
+  }
+  if (mode == "long" && argc >= 6) {
+    g_steps = std::stoi(argv[5]);
+    return Long(client, std::string(argv[4]) == "cached");
+  }
+  std::fprintf(stderr, "unknown mode\n");
+  return 2;
+}
