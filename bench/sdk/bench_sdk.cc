@@ -10,12 +10,20 @@
 //                              cache does (the server sends only new events); "full" replays the
 //                              whole history each step. Prints the means for steps 1-10 and the
 //                              last 10.
-// Usage: bench_sdk GRPC_TARGET TENANT (throughput STYLE STEPS N | long MODE STEPS)
+//   sleep N MS                 N workflows, started one after another, each sleeping MS once; the
+//                              worker measures how late each resumes (from the moment the code
+//                              asked to sleep to the moment it runs again, minus MS). Prints
+//                              "N p50 p99 max" in milliseconds.
+// Usage: bench_sdk GRPC_TARGET TENANT (throughput STYLE STEPS N | long MODE STEPS | sleep N MS)
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -160,11 +168,62 @@ int Long(sdk::Client& client, bool cached) {
   return 0;
 }
 
+std::mutex g_sleep_mu;
+std::map<int, Clock::time_point> g_asleep;  // when each workflow's code asked to sleep
+std::vector<double> g_late;                 // how late each woke, in milliseconds
+std::set<int> g_woke;
+int g_sleep_ms = 1000;
+
+Workflow<int> Sleeper(WorkflowContext& ctx, Json input) {
+  int i = input.get<int>();
+  {
+    std::lock_guard<std::mutex> l(g_sleep_mu);
+    g_asleep.emplace(i, Clock::now());  // the first activation's moment; a replay keeps it
+  }
+  co_await ctx.Sleep(std::chrono::milliseconds(g_sleep_ms));
+  {
+    std::lock_guard<std::mutex> l(g_sleep_mu);
+    if (g_woke.insert(i).second) {
+      g_late.push_back(std::chrono::duration<double, std::milli>(Clock::now() - g_asleep[i]).count() - g_sleep_ms);
+    }
+  }
+  co_return i;
+}
+
+int Sleep(sdk::Client& client, int n) {
+  sdk::Worker worker(client, {.name = "bench-sleep",
+                              .queue = "bench-sleep",
+                              .workflow_pollers = 2,
+                              .poll_timeout = std::chrono::milliseconds(1000)});
+  worker.RegisterWorkflow("sleeper", Sleeper);
+  if (!worker.Start().ok()) return 1;
+  for (int i = 0; i < n; ++i) {
+    v1::StartWorkflowResponse r;
+    if (!client.StartWorkflow("sleeper", std::to_string(i), &r, "bench-sleep").ok()) return 1;
+  }
+  auto until = Clock::now() + std::chrono::milliseconds(g_sleep_ms) + std::chrono::seconds(60);
+  while (Clock::now() < until) {
+    {
+      std::lock_guard<std::mutex> l(g_sleep_mu);
+      if (static_cast<int>(g_late.size()) == n) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  worker.Stop();
+  std::lock_guard<std::mutex> l(g_sleep_mu);
+  if (static_cast<int>(g_late.size()) != n) return 1;
+  std::sort(g_late.begin(), g_late.end());
+  auto at = [](double q) { return g_late[std::min(g_late.size() - 1, static_cast<size_t>(q * g_late.size()))]; };
+  std::printf("%d %.1f %.1f %.1f\n", n, at(0.5), at(0.99), g_late.back());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: bench_sdk GRPC_TARGET TENANT (throughput STYLE STEPS N | long MODE STEPS)\n");
+    std::fprintf(stderr,
+                 "usage: bench_sdk GRPC_TARGET TENANT (throughput STYLE STEPS N | long MODE STEPS | sleep N MS)\n");
     return 2;
   }
   sdk::Client client({.target = argv[1], .tenant = argv[2], .call_timeout = std::chrono::seconds(30)});
@@ -176,6 +235,10 @@ int main(int argc, char** argv) {
   if (mode == "long" && argc >= 6) {
     g_steps = std::stoi(argv[5]);
     return Long(client, std::string(argv[4]) == "cached");
+  }
+  if (mode == "sleep" && argc >= 6) {
+    g_sleep_ms = std::stoi(argv[5]);
+    return Sleep(client, std::stoi(argv[4]));
   }
   std::fprintf(stderr, "unknown mode\n");
   return 2;

@@ -53,6 +53,22 @@ function startWorker(grpcPort, token) {
   return child;
 }
 
+// The exit code of a worker, or, when it has not exited within the time, an error carrying what
+// it printed and the stacks of its threads (so a hang says where it hangs).
+async function exitOf(child, timeoutMs = 20000) {
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); });
+  const code = await Promise.race([child.exited, late]);
+  clearTimeout(timer);
+  if (code !== 'late') return code;
+  let stacks = '';
+  try {
+    stacks = execFileSync('gdb', ['-p', String(child.pid), '-batch', '-ex', 'thread apply all bt'],
+      { encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) { stacks = `(no stacks: ${e.message})`; }
+  throw new Error(`worker ${child.pid} did not exit within ${timeoutMs} ms\noutput:\n${child.output}\nstacks:\n${stacks}`);
+}
+
 async function until(what, fn, timeoutMs = 20000) {
   const end = Date.now() + timeoutMs;
   let last;
@@ -63,12 +79,20 @@ async function until(what, fn, timeoutMs = 20000) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
+// Each step has a bound of its own, so a hang fails the step that hung, by name, instead of
+// the whole test running into CTest's timeout.
+const STEP_TIMEOUT_MS = 90000;
 async function step(name, fn) {
+  let timer;
   try {
-    await fn();
+    await Promise.race([fn(), new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`step still running after ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+    })]);
+    clearTimeout(timer);
     passed++;
     console.log(`ok   ${name}`);
   } catch (e) {
+    clearTimeout(timer);
     failed++;
     console.log(`FAIL ${name}\n     ${e.stack || e}`);
     throw e;
@@ -103,6 +127,8 @@ try {
     (await fetch(`${appUrl}/api/health/ready`)).status === 200);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(20000);
+  context.setDefaultNavigationTimeout(20000);
   const page = await context.newPage();
   page.on('dialog', (d) => d.accept());
   let worker;
@@ -341,9 +367,9 @@ try {
     await page.waitForURL(/\/worker-tokens$/);
     assert.match(await page.textContent('tr[data-name="browser-worker"]'), /revoked/);
     worker.kill('SIGTERM');
-    assert.equal(await worker.exited, 0);
+    assert.equal(await exitOf(worker), 0);
     const again = startWorker(grpcPort, token);
-    assert.equal(await again.exited, 3, again.output);
+    assert.equal(await exitOf(again), 3, again.output);
     assert.match(again.output, /refused: 16/);
   });
 

@@ -1,7 +1,13 @@
-// The scheduler driven by a ManualTime over the in-process store: each kind of background work
-// happens on the tick it belongs to, and not before, with no sleeps.
+// The scheduler driven by a ManualTime over the in-process store: timers fire at their
+// deadlines (hinted by the commit that made them, or learnt from the database after a run), not
+// on a fixed tick; leases and overdue cancellations are swept every sweep; no run after Stop.
+// No sleeps: the database's clock is moved by moving the rows' deadlines into the past.
 #include "engine/scheduler.h"
 
+#include <condition_variable>
+#include <mutex>
+
+#include "flovyn/db/transaction.h"
 #include "store_fixture.h"
 
 namespace flovyn::testing {
@@ -12,44 +18,154 @@ using namespace std::chrono_literals;
 
 class SchedulerTest : public StoreTest {
  protected:
+  void TearDown() override { notifier_.SetDeadlineSink(nullptr); }
   bool Fired(const ExecutionId& id) {
     auto types = EventTypes(id);
     return std::find(types.begin(), types.end(), "TIMER_FIRED") != types.end();
   }
+  // What the database's clock would say once the timers are due: their deadlines moved back.
+  void MakeDue(const ExecutionId& id) {
+    Sql("UPDATE timers SET fire_at = now() - interval '1 millisecond' WHERE execution_id = $1", {id});
+  }
+  void Connect(Scheduler& s) {
+    notifier_.SetDeadlineSink([&s](int64_t unix_ms) { s.Hint(unix_ms); });
+  }
   ManualTime time_;
 };
 
-TEST_F(SchedulerTest, ADueTimerFiresOnTheNextTickAndNoTickRunsAfterStop) {
-  auto id = StartAndClaim("q");
-  ASSERT_TRUE(Submit(id, {StartTimer{"t", 60000}, Suspend{}}).ok());
-  Sql("UPDATE timers SET fire_at = now() - interval '1 second' WHERE execution_id = $1", {id});
-  Scheduler scheduler(*store_, 100ms, &time_);
+TEST_F(SchedulerTest, ATimerFiresAtItsDeadlineHintedByTheCommitNotOnTheSweep) {
+  Scheduler scheduler(*store_, 60s, &time_);
+  Connect(scheduler);
   scheduler.Start();
-  time_.Advance(99ms);
-  EXPECT_FALSE(Fired(id)) << "no tick yet";
-  time_.Advance(1ms);
-  EXPECT_TRUE(Fired(id)) << "the first tick fires what is due";
+  time_.Advance(0ms);  // the first run: nothing is due or pending
+  EXPECT_EQ(scheduler.planned(), time_.Now() + 60s) << "nothing pending: the next run is the sweep";
 
-  auto later = StartAndClaim("q2");  // the first is pending again on "q"
-  ASSERT_TRUE(Submit(later, {StartTimer{"t", 60000}, Suspend{}}).ok());
-  Sql("UPDATE timers SET fire_at = now() - interval '1 second' WHERE execution_id = $1", {later});
-  scheduler.Stop();
-  time_.Advance(10s);
-  EXPECT_FALSE(Fired(later)) << "stopped: no more ticks";
+  auto id = StartAndClaim("q");
+  ASSERT_TRUE(Submit(id, {StartTimer{"t", 300}, Suspend{}}).ok());
+  auto planned = scheduler.planned() - time_.Now();
+  EXPECT_GT(planned, 200ms) << "the hint is the timer's deadline";
+  EXPECT_LE(planned, 301ms);
+  MakeDue(id);
+  time_.Advance(planned - 1ms);
+  EXPECT_FALSE(Fired(id)) << "no run before the deadline";
+  time_.Advance(1ms);
+  EXPECT_TRUE(Fired(id)) << "the run at the deadline fires it, 59.7 s before the sweep";
+  EXPECT_EQ(EventTypes(id).back(), "TIMER_FIRED");
 }
 
-TEST_F(SchedulerTest, ExpiredLeasesReturnToTheQueueOnEveryFifthTick) {
+TEST_F(SchedulerTest, AfterARunTheNextDeadlineComesFromTheDatabaseSoTimersFromBeforeAStartAreOnTime) {
+  auto id = StartAndClaim("q");
+  ASSERT_TRUE(Submit(id, {StartTimer{"t", 10000}, Suspend{}}).ok());  // no scheduler to hint yet
+  Scheduler scheduler(*store_, 60s, &time_);
+  scheduler.Start();
+  time_.Advance(0ms);
+  auto planned = scheduler.planned() - time_.Now();
+  EXPECT_GT(planned, 5s) << "planned for the pending timer";
+  EXPECT_LE(planned, 10001ms);
+  time_.Advance(5s);
+  EXPECT_FALSE(Fired(id));
+  MakeDue(id);
+  time_.Advance(planned - 5s);
+  EXPECT_TRUE(Fired(id));
+}
+
+TEST_F(SchedulerTest, AnEarlierHintReplacesALaterPlanAndALaterHintDoesNot) {
+  Scheduler scheduler(*store_, 60s, &time_);
+  scheduler.Start();
+  time_.Advance(0ms);
+  auto unix_now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  scheduler.Hint(unix_now + 2000);
+  auto first = scheduler.planned() - time_.Now();
+  EXPECT_GT(first, 1900ms);
+  EXPECT_LE(first, 2000ms);
+  scheduler.Hint(unix_now + 5000);
+  EXPECT_EQ(scheduler.planned() - time_.Now(), first) << "a later deadline waits for the run planned before it";
+  scheduler.Hint(unix_now + 1000);
+  EXPECT_LE(scheduler.planned() - time_.Now(), 1000ms);
+}
+
+TEST_F(SchedulerTest, APromiseTimeoutIsADeadlineToo) {
+  Scheduler scheduler(*store_, 60s, &time_);
+  Connect(scheduler);
+  scheduler.Start();
+  time_.Advance(0ms);
+  auto id = StartAndClaim("q");
+  ASSERT_TRUE(Submit(id, {CreatePromise{"p", 400}, Suspend{}}).ok());
+  auto planned = scheduler.planned() - time_.Now();
+  EXPECT_GT(planned, 300ms);
+  EXPECT_LE(planned, 401ms);
+  Sql("UPDATE promises SET timeout_at = now() - interval '1 millisecond' WHERE execution_id = $1", {id});
+  time_.Advance(planned);
+  EXPECT_EQ(Sql("SELECT status FROM promises WHERE execution_id = $1", {id}), "TIMED_OUT");
+}
+
+TEST_F(SchedulerTest, NoRunAfterStop) {
+  Scheduler scheduler(*store_, 100ms, &time_);
+  Connect(scheduler);
+  scheduler.Start();
+  time_.Advance(0ms);
+  auto id = StartAndClaim("q");
+  ASSERT_TRUE(Submit(id, {StartTimer{"t", 50}, Suspend{}}).ok());
+  MakeDue(id);
+  scheduler.Stop();
+  time_.Advance(10s);
+  EXPECT_FALSE(Fired(id)) << "stopped: no more runs";
+  notifier_.SetDeadlineSink(nullptr);
+}
+
+TEST_F(SchedulerTest, ExpiredLeasesReturnToTheQueueOnTheNextSweep) {
+  Scheduler scheduler(*store_, 500ms, &time_);
+  scheduler.Start();
+  time_.Advance(0ms);
   auto id = StartAndClaim("q");
   Sql("UPDATE workflow_executions SET lease_expires_at = now() - interval '1 second' WHERE id = $1", {id});
-  Scheduler scheduler(*store_, 100ms, &time_);
-  scheduler.Start();
-  for (int tick = 1; tick < Scheduler::kLeaseEvery; ++tick) {
-    time_.Advance(100ms);
-    EXPECT_EQ(Sql("SELECT status FROM workflow_executions WHERE id = $1", {id}), "RUNNING") << "tick " << tick;
-  }
-  time_.Advance(100ms);
+  time_.Advance(499ms);
+  EXPECT_EQ(Sql("SELECT status FROM workflow_executions WHERE id = $1", {id}), "RUNNING") << "before the sweep";
+  time_.Advance(1ms);
   EXPECT_EQ(Sql("SELECT status FROM workflow_executions WHERE id = $1", {id}), "PENDING");
   EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kWorkflow))) << "pollers are woken";
+}
+
+// Another replica's commit reaches this one's scheduler: the deadline travels through
+// PostgreSQL's NOTIFY (the notifier used without NATS) to the other notifier's sink.
+TEST_F(SchedulerTest, ADeadlineCommittedOnOneReplicaReachesTheOtherThroughNotify) {
+  WorkHub hub_a, hub_b;
+  PostgresNotifier a(hub_a, *pool_), b(hub_b, *pool_);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int64_t> at_a, at_b;
+  a.SetDeadlineSink([&](int64_t ms) {
+    std::lock_guard<std::mutex> l(mu);
+    at_a.push_back(ms);
+  });
+  b.SetDeadlineSink([&](int64_t ms) {
+    std::lock_guard<std::mutex> l(mu);
+    at_b.push_back(ms);
+    cv.notify_all();
+  });
+  b.Start();
+  // The listener may not be listening yet: send until it hears (each NOTIFY is a new commit).
+  bool heard = false;
+  for (int attempt = 0; attempt < 50 && !heard; ++attempt) {
+    ASSERT_TRUE(db::InTransaction(*pool_, [&](db::Tx& tx) { return a.InTransaction(tx, DeadlineKey(1234567)); }).ok());
+    std::unique_lock<std::mutex> l(mu);
+    heard = cv.wait_for(l, 100ms, [&] { return !at_b.empty(); });
+  }
+  b.Stop();
+  ASSERT_TRUE(heard);
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(at_b.front(), 1234567);
+  EXPECT_TRUE(at_a.empty()) << "the sender's own NOTIFY is not delivered back to it";
+}
+
+TEST(DeadlineKeyTest, RoundTripsAndIsNeverAWorkKey) {
+  EXPECT_EQ(ParseDeadlineKey(DeadlineKey(1700000000123)), 1700000000123);
+  EXPECT_FALSE(ParseDeadlineKey(WorkKey("00000000-0000-0000-0000-000000000001", "q", WorkKind::kTask)));
+  EXPECT_FALSE(ParseDeadlineKey("@deadline/"));
+  EXPECT_FALSE(ParseDeadlineKey("@deadline/12x"));
+  EXPECT_FALSE(ParseDeadlineKey("*"));
 }
 
 }  // namespace

@@ -13,10 +13,12 @@
 
 namespace flovyn::testing {
 
-// Records the keys the store wakes after each commit (the seam to NATS or LISTEN/NOTIFY).
+// Records the keys the store wakes after each commit (the seam to NATS or LISTEN/NOTIFY) and
+// hands deadlines to its sink, as the real notifiers do.
 class RecordingNotifier : public engine::WorkNotifier {
  public:
   void AfterCommit(const std::string& key) override {
+    if (DeliverDeadline(key)) return;
     std::lock_guard<std::mutex> l(mu_);
     woken_.insert(key);
   }

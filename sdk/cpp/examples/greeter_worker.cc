@@ -57,6 +57,7 @@ int main() {
   flovyn::sdk::ClientOptions options;
   options.target = Env("FLOVYN_GRPC_TARGET", "127.0.0.1:9090");
   options.token = Env("FLOVYN_WORKER_TOKEN", "");
+  options.tenant = Env("FLOVYN_TENANT", "");  // with an admin key or with security off
   flovyn::sdk::Client client(options);
   flovyn::sdk::Worker worker(client, {.name = Env("FLOVYN_WORKER_NAME", "greeter"),
                                       .queue = Env("FLOVYN_QUEUE", "default"),

@@ -66,8 +66,10 @@ Status EngineModule::Start(const runtime::Context& ctx) {
   lifecycle_svc_ = std::make_unique<WorkerLifecycleService>(*store_, *calls_);
   dispatch_svc_ = std::make_unique<WorkflowDispatchService>(*store_, *calls_, *waiting_);
   task_svc_ = std::make_unique<TaskExecutionService>(*store_, *calls_, *waiting_);
+  scheduler_ = std::make_unique<Scheduler>(*store_, settings_.scheduler_sweep);
+  // Deadlines committed here or on another replica wake the scheduler when they fall due.
+  notifier_->SetDeadlineSink([s = scheduler_.get()](int64_t unix_ms) { s->Hint(unix_ms); });
   notifier_->Start();
-  scheduler_ = std::make_unique<Scheduler>(*store_, settings_.scheduler_tick);
   scheduler_->Start();
   retention_ = std::make_unique<Retention>(*store_, settings_.retention, &ctx.metrics);
   retention_->Start();
@@ -87,6 +89,7 @@ void EngineModule::BeginDrain() {
 
 void EngineModule::Stop() {
   if (retention_) retention_->Stop();
+  if (notifier_) notifier_->SetDeadlineSink(nullptr);  // no hint reaches a stopped scheduler
   if (scheduler_) scheduler_->Stop();
   if (notifier_) notifier_->Stop();
   // After the gRPC server has shut down: no call can submit any more.

@@ -33,7 +33,8 @@ struct EngineSettings {
   int handler_threads = 16;      // the gRPC handler pool (unary calls and claims)
   size_t handler_queue = 10000;  // calls waiting for a handler thread; beyond it RESOURCE_EXHAUSTED
   StoreOptions store;
-  std::chrono::milliseconds scheduler_tick{100};
+  // The scheduler's safety-net sweep (timers run at their deadlines; leases expire here).
+  std::chrono::milliseconds scheduler_sweep{500};
   RetentionOptions retention;
   FollowOptions follow;
 };

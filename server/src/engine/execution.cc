@@ -139,6 +139,7 @@ Status Execution::InsertTask(const std::string& task_id, const TaskSpec& t, int6
 StatusOr<std::optional<int64_t>> Execution::InsertTimer(const std::string& name, int64_t duration_ms) {
   ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kInsertTimer, {id, name, std::to_string(duration_ms)}));
   if (r.rows() == 0) return std::optional<int64_t>();
+  u_->Deadline(db::Row(r, 0).Int("due_in_ms"));
   return std::optional<int64_t>(db::Row(r, 0).Int("fire_at_ms"));
 }
 
@@ -155,6 +156,7 @@ StatusOr<bool> Execution::TimerFired(const std::string& name) {
 StatusOr<bool> Execution::InsertPromise(const std::string& promise_id, const std::string& name, int64_t timeout_ms) {
   ASSIGN_OR_RETURN(auto r,
                    u_->Exec(sql::kInsertPromise, {promise_id, tenant_id, id, name, std::to_string(timeout_ms)}));
+  if (r.rows() > 0 && timeout_ms > 0) u_->Deadline(db::Row(r, 0).Int("due_in_ms"));
   return r.affected() > 0;
 }
 

@@ -1,5 +1,7 @@
 #include "engine/notifier.h"
 
+#include <charconv>
+
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
@@ -9,7 +11,21 @@ namespace flovyn::engine {
 namespace {
 constexpr const char* kChannel = "flovyn_work";
 constexpr const char* kSubject = "flovyn.work";
+// Work keys start with a tenant id (a UUID), so this prefix is never one of them.
+constexpr std::string_view kDeadlinePrefix = "@deadline/";
 }  // namespace
+
+std::string DeadlineKey(int64_t unix_ms) { return std::string(kDeadlinePrefix) + std::to_string(unix_ms); }
+
+std::optional<int64_t> ParseDeadlineKey(const std::string& key) {
+  if (key.compare(0, kDeadlinePrefix.size(), kDeadlinePrefix) != 0) return std::nullopt;
+  int64_t ms = 0;
+  const char* first = key.data() + kDeadlinePrefix.size();
+  const char* last = key.data() + key.size();
+  auto [end, ec] = std::from_chars(first, last, ms);
+  if (ec != std::errc() || end != last || first == last) return std::nullopt;
+  return ms;
+}
 
 PostgresNotifier::PostgresNotifier(WorkHub& hub, db::Pool& pool) : LocalNotifier(hub), pool_(pool) {
   unsigned char b[8];
@@ -53,20 +69,20 @@ void PostgresNotifier::Listen() {
         PQfreemem(n);
         auto slash = payload.find('/');
         if (slash == std::string::npos || payload.compare(0, slash, instance_) == 0) continue;  // ours
-        hub_.Notify(payload.substr(slash + 1));
+        Deliver(payload.substr(slash + 1));
       }
     }
   }
 }
 
 void NatsNotifier::AfterCommit(const std::string& key) {
-  hub_.Notify(key);
+  Deliver(key);
   // Best effort: other replicas still find the work on their next sweep.
   (void)nats_.Publish(kSubject, key);
 }
 
 void NatsNotifier::Start() {
-  Status s = nats_.Subscribe(kSubject, [this](const std::string&, const std::string& key) { hub_.Notify(key); });
+  Status s = nats_.Subscribe(kSubject, [this](const std::string&, const std::string& key) { Deliver(key); });
   if (!s.ok()) spdlog::warn("cannot subscribe to NATS work notifications: {}", s.message());
 }
 

@@ -1,19 +1,24 @@
 #include "engine/scheduler.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 namespace flovyn::engine {
 
-Scheduler::Scheduler(Store& store, std::chrono::milliseconds tick, TimeSource* time)
+using std::chrono::milliseconds;
+
+Scheduler::Scheduler(Store& store, milliseconds sweep, TimeSource* time)
     : store_(store),
-      tick_(tick),
+      sweep_(sweep),
       own_time_(time == nullptr ? std::make_unique<SystemTime>("flovyn-scheduler") : nullptr),
       time_(time == nullptr ? own_time_.get() : time) {}
 
 void Scheduler::Start() {
   MutexLock l(mu_);
   stopped_ = false;
-  next_ = time_->At(time_->Now() + tick_, [this] { Tick(); });
+  next_sweep_ = time_->Now();
+  PlanLocked(next_sweep_);
 }
 
 void Scheduler::Stop() {
@@ -26,14 +31,63 @@ void Scheduler::Stop() {
   if (own_time_) own_time_->Stop();  // joins the timer thread, so a running tick has finished
 }
 
-void Scheduler::ScheduleNext() {
+Scheduler::time_point Scheduler::planned() const {
   MutexLock l(mu_);
-  if (!stopped_) next_ = time_->At(time_->Now() + tick_, [this] { Tick(); });
+  return planned_;
+}
+
+void Scheduler::PlanLocked(time_point at) {
+  if (stopped_) return;
+  if (next_ != 0) time_->Cancel(next_);
+  planned_ = at;
+  next_ = time_->At(at, [this] { Tick(); });
+}
+
+void Scheduler::Hint(int64_t unix_ms) {
+  auto now_unix = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  auto delta = milliseconds(unix_ms) - now_unix;
+  MutexLock l(mu_);
+  time_point at = time_->Now() + delta;
+  if (running_) {
+    hinted_ = std::min(hinted_, at);
+  } else if (next_ == 0 || at < planned_) {
+    PlanLocked(at);
+  }
 }
 
 void Scheduler::Tick() {
+  time_point sweep_due;
+  {
+    MutexLock l(mu_);
+    if (stopped_) return;
+    running_ = true;
+    next_ = 0;  // this run; a hint from now on is kept for the end of it
+    hinted_ = time_point::max();
+    sweep_due = next_sweep_;
+  }
+  FireDue();
+  time_point now = time_->Now();
+  if (now >= sweep_due) {
+    Sweep();
+    MutexLock l(mu_);
+    next_sweep_ = now + sweep_;
+  }
+  std::optional<time_point> deadline;
+  if (auto due = store_.NextDeadline(); !due.ok()) {
+    spdlog::debug("scheduler: {}", due.status().message());
+  } else if (*due) {
+    deadline = **due > 0 ? now + milliseconds(**due) : now + kOverdueRetry;
+  }
+  MutexLock l(mu_);
+  running_ = false;
+  time_point next = std::min(next_sweep_, hinted_);
+  if (deadline) next = std::min(next, *deadline);
+  PlanLocked(next);
+}
+
+void Scheduler::FireDue() {
   using Job = StatusOr<int> (Store::*)(int);
-  // Drain each kind of due work in batches; a failure (database down) is retried next tick.
+  // Drain each kind of due work in batches; a failure (database down) is retried next run.
   for (Job job : {&Store::FireDueTimers, &Store::TimeOutPromises}) {
     for (int batch = 0; batch < 10; ++batch) {
       auto n = (store_.*job)(100);
@@ -44,26 +98,26 @@ void Scheduler::Tick() {
       if (*n < 100) break;
     }
   }
+}
+
+void Scheduler::Sweep() {
+  using Job = StatusOr<int> (Store::*)(int);
   if (++depth_every_ >= kDepthEvery) {
     depth_every_ = 0;
     if (Status s = store_.RefreshQueueDepth(); !s.ok()) spdlog::debug("scheduler: {}", s.message());
   }
-  if (++lease_every_ >= kLeaseEvery) {
-    lease_every_ = 0;
-    for (Job job : {&Store::ExpireWorkflowLeases, &Store::ExpireTaskLeases}) {
-      auto n = (store_.*job)(100);
-      if (!n.ok())
-        spdlog::debug("scheduler: {}", n.status().message());
-      else if (*n > 0)
-        spdlog::info("scheduler: {} expired lease(s) returned to the queue", *n);
-    }
-    auto overdue = store_.CancelOverdue(100);
-    if (!overdue.ok())
-      spdlog::debug("scheduler: {}", overdue.status().message());
-    else if (*overdue > 0)
-      spdlog::info("scheduler: {} execution(s) cancelled at the end of their grace period", *overdue);
+  for (Job job : {&Store::ExpireWorkflowLeases, &Store::ExpireTaskLeases}) {
+    auto n = (store_.*job)(100);
+    if (!n.ok())
+      spdlog::debug("scheduler: {}", n.status().message());
+    else if (*n > 0)
+      spdlog::info("scheduler: {} expired lease(s) returned to the queue", *n);
   }
-  ScheduleNext();
+  auto overdue = store_.CancelOverdue(100);
+  if (!overdue.ok())
+    spdlog::debug("scheduler: {}", overdue.status().message());
+  else if (*overdue > 0)
+    spdlog::info("scheduler: {} execution(s) cancelled at the end of their grace period", *overdue);
 }
 
 }  // namespace flovyn::engine

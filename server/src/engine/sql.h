@@ -201,7 +201,8 @@ DELETE FROM workflow_state WHERE execution_id = $1 AND key = $2)sql";
 inline constexpr const char* kInsertTimer = R"sql(
 INSERT INTO timers (execution_id, name, fire_at)
 VALUES ($1, $2, now() + $3 * interval '1 millisecond') ON CONFLICT DO NOTHING
-RETURNING (extract(epoch from fire_at) * 1000)::bigint AS fire_at_ms)sql";
+RETURNING (extract(epoch from fire_at) * 1000)::bigint AS fire_at_ms,
+          ceil(extract(epoch from fire_at - clock_timestamp()) * 1000)::bigint AS due_in_ms)sql";
 
 inline constexpr const char* kCancelTimer = R"sql(
 UPDATE timers SET status = 'CANCELLED'
@@ -220,6 +221,14 @@ inline constexpr const char* kSkipPromiseTimeouts = R"sql(
 UPDATE promises SET timeout_at = now()
 WHERE execution_id = $1 AND status = 'PENDING' AND timeout_at IS NOT NULL AND timeout_at > now())sql";
 
+// When the next pending timer or promise timeout falls due, in milliseconds from now by the
+// database's clock (negative when overdue); no row value when there is none.
+inline constexpr const char* kNextDeadline = R"sql(
+SELECT ceil(extract(epoch from LEAST(
+         (SELECT min(fire_at) FROM timers WHERE status = 'PENDING'),
+         (SELECT min(timeout_at) FROM promises WHERE status = 'PENDING' AND timeout_at IS NOT NULL))
+       - clock_timestamp()) * 1000)::bigint AS due_in_ms)sql";
+
 inline constexpr const char* kDueTimers = R"sql(
 SELECT t.execution_id, t.name, w.tenant_id, extract(epoch from clock_timestamp() - t.fire_at) AS lag
 FROM timers t JOIN workflow_executions w ON w.id = t.execution_id
@@ -236,7 +245,8 @@ inline constexpr const char* kInsertPromise = R"sql(
 INSERT INTO promises (id, tenant_id, execution_id, name, timeout_at)
 VALUES ($1, $2, $3, $4,
         CASE WHEN $5::bigint > 0 THEN now() + $5::bigint * interval '1 millisecond' END)
-ON CONFLICT DO NOTHING)sql";
+ON CONFLICT DO NOTHING
+RETURNING ceil(extract(epoch from timeout_at - clock_timestamp()) * 1000)::bigint AS due_in_ms)sql";
 
 inline constexpr const char* kLockPromise = R"sql(
 SELECT execution_id, name, status FROM promises WHERE id = $1 AND tenant_id = $2 FOR UPDATE)sql";

@@ -20,6 +20,10 @@ Store::Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options, Engin
 
 namespace {
 thread_local Unit* joined_unit = nullptr;
+
+std::string DeadlineKeyOf(std::chrono::system_clock::time_point at) {
+  return DeadlineKey(std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());
+}
 }  // namespace
 
 Store::Joined::Joined(Unit& u) { joined_unit = &u; }
@@ -34,11 +38,13 @@ Status Store::Run(const std::function<Status(Unit&)>& work, const char* operatio
     auto u = std::make_unique<Unit>(tx, metrics_);
     RETURN_IF_ERROR(work(*u));
     for (const auto& k : u->wakes()) RETURN_IF_ERROR(notifier_.InTransaction(tx, k));
+    if (u->deadline()) RETURN_IF_ERROR(notifier_.InTransaction(tx, DeadlineKeyOf(*u->deadline())));
     committed = std::move(u);
     return Status::Ok();
   });
   if (s.ok()) {
     for (const auto& k : committed->wakes()) notifier_.AfterCommit(k);
+    if (committed->deadline()) notifier_.AfterCommit(DeadlineKeyOf(*committed->deadline()));
     committed->RunAfterCommit();
   } else if (s.code() == StatusCode::kInternal || s.code() == StatusCode::kUnavailable ||
              s.code() == StatusCode::kDeadlineExceeded) {

@@ -145,6 +145,9 @@ class Store {
   StatusOr<int> ExpireTaskLeases(int limit = 100);
   // Cancels the executions whose graceful cancellation's deadline passed.
   StatusOr<int> CancelOverdue(int limit = 100);
+  // Milliseconds until the next pending timer or promise timeout by the database's clock
+  // (negative when overdue), none when nothing is pending.
+  StatusOr<std::optional<int64_t>> NextDeadline();
   // Refreshes the queue-depth gauges (work available and not claimed, by kind and queue).
   Status RefreshQueueDepth();
 

@@ -32,6 +32,11 @@ StatusOr<int> Store::TimeOutPromises(int limit) {
   });
 }
 
+StatusOr<std::optional<int64_t>> Store::NextDeadline() {
+  ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kNextDeadline));
+  return db::Row(r, 0).OptInt("due_in_ms");
+}
+
 Status Store::RefreshQueueDepth() {
   if (metrics_ == nullptr) return Status::Ok();
   // Queue names come from the network: the deepest kDepthQueues queues of each kind get their

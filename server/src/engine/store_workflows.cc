@@ -113,6 +113,7 @@ StatusOr<std::pair<int, int>> Store::SkipTime(const TenantId& tenant, const Exec
     ASSIGN_OR_RETURN(auto t, u.Exec(sql::kSkipTimers, {e.id}));
     ASSIGN_OR_RETURN(auto p, u.Exec(sql::kSkipPromiseTimeouts, {e.id}));
     out = {static_cast<int>(t.affected()), static_cast<int>(p.affected())};
+    if (out.first + out.second > 0) u.Deadline(0);
     return Status::Ok();
   }));
   return out;

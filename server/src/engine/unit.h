@@ -3,7 +3,11 @@
 // thread, inside Store::Run.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,17 +32,26 @@ class Unit {
   void Wake(const std::string& tenant, const std::string& queue, WorkKind kind, const std::string& tag = {}) {
     wake_.insert(tag.empty() ? WorkKey(tenant, queue, kind) : TaggedKey(WorkKey(tenant, queue, kind), tag));
   }
-  // What a rolled-back savepoint must forget: its wake-ups and after-commit work.
+  // A timer or promise timeout this unit creates falls due in `due_in_ms` (measured by the
+  // database's clock when it was written): after commit the schedulers wake for the earliest.
+  void Deadline(int64_t due_in_ms) {
+    auto at = std::chrono::system_clock::now() + std::chrono::milliseconds(std::max<int64_t>(due_in_ms, 0));
+    if (!deadline_ || at < *deadline_) deadline_ = at;
+  }
+  // What a rolled-back savepoint must forget: its wake-ups, deadlines and after-commit work.
   struct Mark {
     std::set<std::string> wakes;
+    std::optional<std::chrono::system_clock::time_point> deadline;
     size_t after = 0;
   };
-  Mark Checkpoint() const { return {wake_, after_.size()}; }
+  Mark Checkpoint() const { return {wake_, deadline_, after_.size()}; }
   void Rewind(Mark m) {
     wake_ = std::move(m.wakes);
+    deadline_ = m.deadline;
     after_.resize(m.after);
   }
   const std::set<std::string>& wakes() const { return wake_; }
+  const std::optional<std::chrono::system_clock::time_point>& deadline() const { return deadline_; }
   void RunAfterCommit() {
     for (auto& f : after_) f(*metrics_);
   }
@@ -47,6 +60,7 @@ class Unit {
   db::Tx& tx_;
   EngineMetrics* metrics_;
   std::set<std::string> wake_;
+  std::optional<std::chrono::system_clock::time_point> deadline_;
   std::vector<std::function<void(EngineMetrics&)>> after_;
 };
 
