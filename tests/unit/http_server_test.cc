@@ -48,6 +48,17 @@ class HttpServerTest : public ::testing::Test {
                 }));
     router_.Add("GET", "/probe", Sync([](const Request&) { return JsonResponse(200, "{}"); }),
                 {.before_running = true, .run_inline = true, .summary = ""});
+    router_.Add("DELETE", "/api/thing", Sync([](const Request&) {
+                  Response r;
+                  r.status = 204;
+                  return r;
+                }));
+    router_.Add("GET", "/api/framed", Sync([](const Request&) {
+                  // Framing is the server's: a handler's own framing headers are not sent.
+                  Response r = JsonResponse(200, R"({"ok":true})");
+                  r.With("Content-Length", "999").With("Connection", "upgrade").With("X-Kept", "yes");
+                  return r;
+                }));
     ServerOptions o;
     o.bind_address = "127.0.0.1";
     o.max_body_bytes = 1024;
@@ -68,6 +79,38 @@ TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   for (size_t p = out.find("HTTP/1.1 200"); p != std::string::npos; p = out.find("HTTP/1.1 200", p + 1)) ++count;
   EXPECT_EQ(count, 3u) << out;
   EXPECT_NE(out.find("[12]"), std::string::npos);
+}
+
+// RFC 9112 framing of what the server writes: HEAD has the length of the body it leaves out, 204
+// has neither length nor body, HTTP/1.0 keeps the connection only when asked and says so, and a
+// handler cannot frame the message itself.
+TEST_F(HttpServerTest, ResponsesAreFramedByTheServerForHeadNoContentAndHttp10) {
+  std::string head = RawExchange(server_->port(), "HEAD /probe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("Content-Length: 2\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("Connection: close\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.substr(head.size() - 4), "\r\n\r\n") << "no body after the head: " << head;
+
+  std::string none = RawExchange(server_->port(), "DELETE /api/thing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(none.rfind("HTTP/1.1 204 No Content\r\n", 0), 0u) << none;
+  EXPECT_EQ(none.find("Content-Length"), std::string::npos) << none;
+  EXPECT_EQ(none.substr(none.size() - 4), "\r\n\r\n") << none;
+
+  std::string kept = RawExchange(server_->port(),
+                                 "GET /probe HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                 "GET /probe HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(kept.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << kept;
+  size_t second = kept.find("HTTP/1.0 200 OK", 1);
+  ASSERT_NE(second, std::string::npos) << "the kept connection served the second request: " << kept;
+  EXPECT_NE(kept.substr(0, second).find("Connection: keep-alive\r\n"), std::string::npos) << kept;
+  EXPECT_NE(kept.substr(second).find("Connection: close\r\n"), std::string::npos) << "then closed: " << kept;
+
+  std::string framed = RawExchange(server_->port(), "GET /api/framed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(framed.find("Content-Length: 11\r\n"), std::string::npos) << framed;
+  EXPECT_EQ(framed.find("999"), std::string::npos) << framed;
+  EXPECT_EQ(framed.find("upgrade"), std::string::npos) << framed;
+  EXPECT_NE(framed.find("X-Kept: yes\r\n"), std::string::npos) << framed;
+  EXPECT_EQ(framed.substr(framed.size() - 11), R"({"ok":true})") << framed;
 }
 
 TEST_F(HttpServerTest, OversizedBodyIs413WithJsonError) {

@@ -1,5 +1,6 @@
 #include "flovyn/health/monitor.h"
 
+#include <atomic>
 #include <thread>
 
 #include "flovyn/core/mutex.h"
@@ -42,9 +43,9 @@ uint64_t Monitor::runs() const {
 void Monitor::Evaluate(std::function<void(const Report&)> done) {
   UniqueLock l(mu_);
   if (has_cache_ && Clock::now() - cached_at_ <= max_age_) {
-    Report r = cached_;
+    std::shared_ptr<const Report> r = cached_;
     l.Unlock();
-    done(r);
+    done(*r);
     return;
   }
   waiters_.push_back(std::move(done));
@@ -104,7 +105,9 @@ void Monitor::StartRun() {
 }
 
 void Monitor::Finish(const std::shared_ptr<Run>& run) {
+  static std::atomic<uint64_t> last_id{0};
   Report report;
+  report.id = ++last_id;
   {
     MutexLock l(run->mu);
     report.checks = run->results;
@@ -128,7 +131,7 @@ void Monitor::Finish(const std::shared_ptr<Run>& run) {
         runs_counter_->With({name, r.up ? "up" : "down"})->Inc();
       }
     }
-    cached_ = report;
+    cached_ = std::make_shared<const Report>(report);
     cached_at_ = Clock::now();
     has_cache_ = true;
     running_ = false;

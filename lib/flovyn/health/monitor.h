@@ -35,6 +35,9 @@ struct CheckResult {
 struct Report {
   bool all_up = true;
   std::map<std::string, CheckResult> checks;
+  // Unique to the run that produced it, across monitors: what is built from a report (a probe's
+  // body) is kept until the next run.
+  uint64_t id = 0;
 };
 
 // Must return by `deadline`; the monitor stops waiting at the deadline regardless.
@@ -69,7 +72,7 @@ class Monitor {
   CondVar threads_cv_;
   bool running_ GUARDED_BY(mu_) = false;
   std::vector<std::function<void(const Report&)>> waiters_ GUARDED_BY(mu_);
-  Report cached_ GUARDED_BY(mu_);
+  std::shared_ptr<const Report> cached_ GUARDED_BY(mu_);
   Clock::time_point cached_at_ GUARDED_BY(mu_){};
   bool has_cache_ GUARDED_BY(mu_) = false;
   uint64_t runs_ GUARDED_BY(mu_) = 0;

@@ -40,7 +40,8 @@ void RefuseConnection(tcp::socket& socket) {
 }  // namespace
 
 void Server::Impl::DoAccept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+  net::io_context& home = *iocs[next_ioc++ % iocs.size()];
+  acceptor.async_accept(home, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
     if (ec && ResourceExhausted(ec)) {
       if (accept_errors != nullptr) accept_errors->Inc();
@@ -96,10 +97,10 @@ Status Server::Start() {
                        ec.message());
   }
   i.bound_port = i.acceptor.local_endpoint().port();
-  i.io_work.emplace(i.ioc.get_executor());
+  for (auto& c : i.iocs) i.io_work.push_back(net::make_work_guard(*c));
   i.handler_work.emplace(i.handler_ioc.get_executor());
   i.DoAccept();
-  for (int n = 0; n < i.opt.io_threads; ++n) i.io_threads.emplace_back([&i] { i.ioc.run(); });
+  for (auto& c : i.iocs) i.io_threads.emplace_back([c = c.get()] { c->run(); });
   for (int n = 0; n < i.opt.handler_threads; ++n) {
     auto done = std::make_shared<std::atomic<bool>>(false);
     i.handler_done.push_back(done);
@@ -127,15 +128,12 @@ void Server::StopAccepting() {
   }
 }
 
-int Server::in_flight() const {
-  MutexLock l(impl_->idle_mu);
-  return impl_->in_flight;
-}
+int Server::in_flight() const { return impl_->in_flight.load(std::memory_order_acquire); }
 
 bool Server::WaitIdle(std::chrono::steady_clock::time_point deadline) {
   MutexLock l(impl_->idle_mu);
-  while (impl_->in_flight != 0) {
-    if (!impl_->idle_cv.WaitUntil(impl_->idle_mu, deadline)) return impl_->in_flight == 0;
+  while (in_flight() != 0) {
+    if (!impl_->idle_cv.WaitUntil(impl_->idle_mu, deadline)) return in_flight() == 0;
   }
   return true;
 }
@@ -175,8 +173,8 @@ void Server::Stop(std::chrono::milliseconds handler_grace) {
     }
   }
   i.handler_threads.clear();
-  i.io_work.reset();
-  i.ioc.stop();
+  i.io_work.clear();
+  for (auto& c : i.iocs) c->stop();
   for (auto& t : i.io_threads) t.join();
   i.io_threads.clear();
 }

@@ -34,7 +34,7 @@ class Session;
 
 // The method as a metrics label: the standard ones, anything else "other", so invented methods
 // cannot create series.
-inline std::string MethodLabel(std::string_view m) {
+inline const char* MethodLabel(std::string_view m) {
   for (const char* known : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
     if (m == known) return known;
   }
@@ -54,12 +54,19 @@ class Server::Impl {
     }
   }
 
+  static std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
+    std::vector<std::unique_ptr<net::io_context>> out;
+    for (int i = 0; i < std::max(n, 1); ++i) out.push_back(std::make_unique<net::io_context>(1));
+    return out;
+  }
   void DoAccept();
   void Register(const std::shared_ptr<Session>& s);
   void Unregister(Session* s);
+  void RequestBegun() { in_flight.fetch_add(1, std::memory_order_relaxed); }
   void RequestDone() {
-    MutexLock l(idle_mu);
-    if (--in_flight == 0) idle_cv.NotifyAll();
+    if (in_flight.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    MutexLock l(idle_mu);  // a waiter checks in_flight under this lock before it sleeps
+    idle_cv.NotifyAll();
   }
 
   ServerOptions opt;
@@ -78,11 +85,15 @@ class Server::Impl {
 
   Mutex idle_mu;
   CondVar idle_cv;
-  int in_flight GUARDED_BY(idle_mu) = 0;
+  std::atomic<int> in_flight{0};
 
   // Declared after the session registry: destroying the contexts destroys sessions.
-  net::io_context ioc;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> io_work;
+  // One context per I/O thread, each run by its own thread only: a connection lives on one of
+  // them (given out in turn), so its work needs no strand and never wakes another thread.
+  std::vector<std::unique_ptr<net::io_context>> iocs = MakeContexts(opt.io_threads);
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> io_work;
+  size_t next_ioc = 0;                   // accept handler only
+  net::io_context& ioc = *iocs.front();  // the acceptor's
   tcp::acceptor acceptor{ioc};
   net::steady_timer accept_timer{ioc};
   net::io_context handler_ioc;
@@ -109,7 +120,7 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
   }
 
-  // Runs on the session's strand.
+  // Runs on the session's executor (its I/O thread).
   void CloseIfIdle() { busy_ ? void(close_after_ = true) : Close(); }
   void ForceClose() { Close(); }
   bool busy() const { return busy_; }
@@ -130,8 +141,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void BeginRequest() {
     busy_ = true;
     start_ = std::chrono::steady_clock::now();
-    MutexLock l(srv_.idle_mu);
-    ++srv_.in_flight;
+    srv_.RequestBegun();
   }
 
   void OnRead(beast::error_code ec) {
@@ -224,13 +234,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Runs the route's handler (inline, or on the handler threads); its answer comes back to this
-  // session's strand once.
+  // session's executor once.
   void Dispatch(const Route& route, Request req) {
     auto self = shared_from_this();
     auto once = std::make_shared<std::atomic<bool>>(false);
+    // dispatch: an inline handler answering at once is already on this session's executor, so
+    // its answer is written without another trip through the scheduler.
     Respond respond = [self, once](Response r) {
       if (once->exchange(true)) return;
-      net::post(self->executor(), [self, r = std::move(r)]() mutable { self->Send(std::move(r)); });
+      net::dispatch(self->executor(), [self, r = std::move(r)]() mutable { self->Send(std::move(r)); });
     };
     auto run = [route = &route, respond, r = std::move(req)]() mutable { InvokeRoute(*route, std::move(r), respond); };
     if (route.options.run_inline) {
@@ -240,29 +252,45 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // Writes the response: a head of our own making (status line, the handler's headers, then
+  // the framing, which is ours alone) and the body, gathered into one write.
   void Send(Response r) {
     if (r.stream) return StartStream(std::move(r));
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(r.status), version_);
-    res->set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res->set(k, v);
-    bool keep = keep_alive_ && !close_after_ && !srv_.Closing();
-    res->keep_alive(keep);
-    res->body() = std::move(r.body);
-    res->prepare_payload();
-    if (head_) {
-      res->content_length(res->body().size());
-      res->body().clear();
-      head_ = false;
-    }
     status_ = r.status;
+    bool keep = keep_alive_ && !close_after_ && !srv_.Closing();
+    bool bodiless = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
+    auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+    head_buf_.assign(version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    head_buf_.append(std::to_string(r.status)).append(" ").append(reason.data(), reason.size()).append("\r\n");
+    bool typed = false;
+    for (const auto& [k, v] : r.headers) {
+      if (beast::iequals(k, "Content-Length") || beast::iequals(k, "Connection") ||
+          beast::iequals(k, "Transfer-Encoding")) {
+        continue;
+      }
+      typed = typed || beast::iequals(k, "Content-Type");
+      head_buf_.append(k).append(": ").append(v).append("\r\n");
+    }
+    if (!bodiless) {
+      if (!typed) head_buf_.append("Content-Type: ").append(r.content_type).append("\r\n");
+      head_buf_.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+    }
+    if (!keep) {
+      head_buf_.append("Connection: close\r\n");
+    } else if (version_ == 10) {
+      head_buf_.append("Connection: keep-alive\r\n");
+    }
+    head_buf_.append("\r\n");
+    body_buf_ = head_ || bodiless ? std::string() : std::move(r.body);
+    head_ = false;
     stream_.expires_after(srv_.opt.read_timeout);
-    bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      self->OnWrite(ec, !res->keep_alive());
-    });
+    std::array<net::const_buffer, 2> out{net::buffer(head_buf_), net::buffer(body_buf_)};
+    net::async_write(stream_, out,
+                     [self = shared_from_this(), keep](beast::error_code ec, size_t) { self->OnWrite(ec, !keep); });
   }
 
   // A streamed response: the head without a length (the body ends when the connection closes),
-  // then what the stream yields, asked for on the handler threads (the strand never blocks).
+  // then what the stream yields, asked for on the handler threads (the I/O thread never blocks).
   void StartStream(Response r) {
     status_ = r.status;
     body_stream_ = std::move(r.stream);
@@ -345,9 +373,17 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnWrite(beast::error_code ec, bool close) {
     if (srv_.requests != nullptr) {
-      srv_.requests->With({method_, route_, std::to_string(status_)})->Inc();
-      srv_.latency->With({method_, route_})
-          ->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+      // The series of the last request is kept: a connection mostly repeats the same request.
+      if (method_ != counted_method_ || route_ != counted_route_ || status_ != counted_status_) {
+        std::string method(method_), route(route_);
+        counted_ = srv_.requests->With({method, route, std::to_string(status_)});
+        timed_ = srv_.latency->With({method, route});
+        counted_method_ = method_;
+        counted_route_ = route_;
+        counted_status_ = status_;
+      }
+      counted_->Inc();
+      timed_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
     busy_ = false;
     srv_.RequestDone();
@@ -372,8 +408,16 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<BodyStream> body_stream_;        // a streamed response in progress
   std::optional<net::steady_timer> stream_timer_;  // its next poll
   std::string remote_;
-  std::string method_, route_;
+  std::string head_buf_, body_buf_;       // the response being written
+  const char* method_ = "other";          // MethodLabel's
+  std::string_view route_ = "unmatched";  // the route's pattern (the router outlives us) or a literal
   int status_ = 0;
+  // The metric series of the last request counted.
+  const char* counted_method_ = nullptr;
+  std::string_view counted_route_;
+  int counted_status_ = 0;
+  metrics::Counter* counted_ = nullptr;
+  metrics::Histogram* timed_ = nullptr;
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool head_ = false;

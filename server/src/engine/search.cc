@@ -9,6 +9,7 @@
 
 #include "engine/limits.h"
 #include "engine/sql.h"
+#include "engine/sql_search.h"
 #include "engine/values.h"
 #include "flovyn/core/status_macros.h"
 #include "flovyn/db/row.h"

@@ -3,6 +3,7 @@
 #include "engine/rows.h"
 #include "engine/search.h"
 #include "engine/sql.h"
+#include "engine/sql_search.h"
 #include "engine/store.h"
 #include "flovyn/core/status_macros.h"
 
