@@ -37,6 +37,10 @@ function start(name, binary, extraEnv) {
   const log = fs.openSync(path.join(artifacts, `${name}.log`), 'w');
   const child = spawn(binary, [], { env: { ...env, ...extraEnv }, stdio: ['ignore', log, log] });
   children.push(child);
+  child.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  Object.defineProperty(child, 'output', {
+    get: () => fs.readFileSync(path.join(artifacts, `${name}.log`), 'utf8').split('\n').slice(-40).join('\n'),
+  });
   return child;
 }
 
@@ -53,8 +57,8 @@ function startWorker(grpcPort, token) {
   return child;
 }
 
-// The exit code of a worker, or, when it has not exited within the time, an error carrying what
-// it printed and the stacks of its threads (so a hang says where it hangs).
+// The exit code of a child (a worker, the server), or, when it has not exited within the time,
+// an error carrying what it printed last and the stacks of its threads (so a hang says where).
 async function exitOf(child, timeoutMs = 20000) {
   let timer;
   const late = new Promise((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); });
@@ -66,7 +70,7 @@ async function exitOf(child, timeoutMs = 20000) {
     stacks = execFileSync('gdb', ['-p', String(child.pid), '-batch', '-ex', 'thread apply all bt'],
       { encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) { stacks = `(no stacks: ${e.message})`; }
-  throw new Error(`worker ${child.pid} did not exit within ${timeoutMs} ms\noutput:\n${child.output}\nstacks:\n${stacks}`);
+  throw new Error(`process ${child.pid} did not exit within ${timeoutMs} ms\noutput:\n${child.output}\nstacks:\n${stacks}`);
 }
 
 async function until(what, fn, timeoutMs = 20000) {
@@ -375,7 +379,7 @@ try {
 
   await step('with the server down the console says so plainly', async () => {
     server.kill('SIGTERM');
-    await new Promise((r) => server.on('exit', r));
+    assert.equal(await exitOf(server, 30000), 0);
     const r = await page.goto(`${appUrl}/workflows`);
     assert.equal(r.status(), 503);
     assert.match(await page.textContent('#backend-down'), /cannot be reached/);

@@ -8,6 +8,17 @@ void Server::Impl::Register(const std::shared_ptr<Session>& s) {
   if (open_connections != nullptr) open_connections->Set(static_cast<double>(sessions.size()));
 }
 
+std::vector<std::shared_ptr<Session>> Server::Impl::LiveSessions() {
+  // Released after the lock: the last reference to a session may be one of these (its handler
+  // finished meanwhile on its own thread), and its destructor takes sessions_mu to unregister.
+  std::vector<std::shared_ptr<Session>> live;
+  MutexLock l(sessions_mu);
+  for (auto& [p, w] : sessions) {
+    if (auto s = w.lock()) live.push_back(std::move(s));
+  }
+  return live;
+}
+
 void Server::Impl::Unregister(Session* s) {
   MutexLock l(sessions_mu);
   sessions.erase(s);
@@ -122,10 +133,7 @@ void Server::StopAccepting() {
     i.acceptor.close(ec);
     i.accept_timer.cancel();
   });
-  MutexLock l(i.sessions_mu);
-  for (auto& [p, w] : i.sessions) {
-    if (auto s = w.lock()) net::post(s->executor(), [s] { s->CloseIfIdle(); });
-  }
+  for (auto& s : i.LiveSessions()) net::post(s->executor(), [s] { s->CloseIfIdle(); });
 }
 
 int Server::in_flight() const { return impl_->in_flight.load(std::memory_order_acquire); }
@@ -141,10 +149,7 @@ bool Server::WaitIdle(std::chrono::steady_clock::time_point deadline) {
 int Server::CloseAll() {
   auto& i = *impl_;
   int cut = in_flight();
-  MutexLock l(i.sessions_mu);
-  for (auto& [p, w] : i.sessions) {
-    if (auto s = w.lock()) net::post(s->executor(), [s] { s->ForceClose(); });
-  }
+  for (auto& s : i.LiveSessions()) net::post(s->executor(), [s] { s->ForceClose(); });
   return cut;
 }
 

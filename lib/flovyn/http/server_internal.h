@@ -61,6 +61,8 @@ class Server::Impl {
   }
   void DoAccept();
   void Register(const std::shared_ptr<Session>& s);
+  // The sessions still alive, as owners (taken under sessions_mu, which the caller must not hold).
+  std::vector<std::shared_ptr<Session>> LiveSessions() EXCLUDES(sessions_mu);
   void Unregister(Session* s);
   void RequestBegun() { in_flight.fetch_add(1, std::memory_order_relaxed); }
   void RequestDone() {
