@@ -1,8 +1,9 @@
 // Engine throughput driver (prints figures; not a test). Against a running flovyn-server:
 //   throughput: W workers long-poll a queue while submitters schedule N standalone tasks;
-//               reports tasks scheduled+dispatched+completed per second;
+//               reports tasks scheduled+dispatched+completed per second; BATCH (default 1) is
+//               the tasks each poll may claim (max_tasks);
 //   latency:    one waiting poller, one task at a time; schedule-to-poll p50/p99.
-// Usage: bench_engine TARGET TENANT throughput WORKERS TASKS | latency SAMPLES
+// Usage: bench_engine TARGET TENANT throughput WORKERS TASKS [BATCH] | latency SAMPLES
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,7 +16,7 @@
 using Clock = std::chrono::steady_clock;
 using namespace flovyn;
 
-int Throughput(sdk::Client& client, int workers, int tasks) {
+int Throughput(sdk::Client& client, int workers, int tasks, int batch) {
   std::string queue =
       "bench-" + std::to_string(workers) + "-" + std::to_string(Clock::now().time_since_epoch().count());
   std::atomic<int> completed{0};
@@ -33,9 +34,13 @@ int Throughput(sdk::Client& client, int workers, int tasks) {
         req.set_worker_id(worker_id);
         req.set_queue(queue);
         req.set_timeout_ms(500);
+        req.set_max_tasks(batch);
         v1::PollTaskResponse res;
         if (!client.PollTask(req, &res).ok() || !res.has_work()) continue;
         if (client.CompleteTask(worker_id, res.task(), "null").ok()) ++completed;
+        for (const auto& t : res.more_tasks()) {
+          if (client.CompleteTask(worker_id, t, "null").ok()) ++completed;
+        }
       }
     });
   }
@@ -111,7 +116,9 @@ int main(int argc, char** argv) {
   o.tenant = argv[2];
   sdk::Client client(o);
   std::string mode = argv[3];
-  if (mode == "throughput" && argc >= 6) return Throughput(client, std::atoi(argv[4]), std::atoi(argv[5]));
+  if (mode == "throughput" && argc >= 6) {
+    return Throughput(client, std::atoi(argv[4]), std::atoi(argv[5]), argc >= 7 ? std::atoi(argv[6]) : 1);
+  }
   if (mode == "latency") return Latency(client, std::atoi(argv[4]));
   return 2;
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -132,6 +133,80 @@ TEST(EngineDispatchTest, AWorkerKilledMidTaskLosesItsLeaseAndAnotherWorkerGetsTh
   EXPECT_TRUE(client.CompleteTask(b_id, b_task.task(), "2").ok());
   EXPECT_EQ(s.WaitWorkflow("acme", started.execution_id())["status"], "COMPLETED");
   wf.Stop();
+}
+
+// A poll claims up to max_tasks at once (the first in `task`, the rest in `more_tasks`), each
+// held under its own lease; past the server's limit the poll is refused naming it and claims
+// nothing. The SDK's worker asks for several per poll and runs every task once.
+TEST(EngineDispatchTest, APollClaimsUpToMaxTasksEachOnceAndMoreThanTheLimitIsRefusedNamingIt) {
+  EngineServer s;
+  sdk::Client client(s.ClientFor("acme"));
+  std::string worker;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("batcher");
+  ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
+  for (int i = 0; i < 12; ++i) {
+    v1::SubmitTaskRequest t;
+    t.set_kind("noop");
+    t.set_queue("batch");
+    t.set_input_json(std::to_string(i));
+    std::string id;
+    ASSERT_TRUE(client.SubmitTask(t, &id).ok());
+  }
+  v1::PollTaskRequest poll;
+  poll.set_worker_id(worker);
+  poll.set_queue("batch");
+  poll.set_timeout_ms(1000);
+  poll.set_max_tasks(101);
+  v1::PollTaskResponse refused;
+  auto st = client.PollTask(poll, &refused);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("max_tasks_per_poll"), std::string::npos) << st.error_message();
+  EXPECT_FALSE(refused.has_work());
+
+  std::set<std::string> seen;
+  std::vector<v1::Task> held;
+  for (int want : {5, 10}) {
+    poll.set_max_tasks(want);
+    v1::PollTaskResponse res;
+    ASSERT_TRUE(client.PollTask(poll, &res).ok());
+    ASSERT_TRUE(res.has_work());
+    held.push_back(res.task());
+    for (const auto& t : res.more_tasks()) held.push_back(t);
+    EXPECT_EQ(1 + res.more_tasks_size(), want == 5 ? 5 : 7) << "max_tasks " << want;
+  }
+  for (const auto& t : held) {
+    EXPECT_TRUE(seen.insert(t.id()).second) << "claimed twice: " << t.id();
+    EXPECT_EQ(t.attempt(), 1);
+    EXPECT_GT(t.lease_expires_at_ms(), 0);
+    EXPECT_TRUE(client.CompleteTask(worker, t, t.input_json()).ok());
+  }
+  EXPECT_EQ(seen.size(), 12u) << "the refused poll claimed nothing, so all twelve were left for these two";
+
+  std::atomic<int> runs{0};
+  sdk::Worker batched(client, {.name = "batched",
+                               .queue = "sdk-batch",
+                               .task_pollers = 2,
+                               .poll_timeout = std::chrono::milliseconds(500),
+                               .max_tasks_per_poll = 8});
+  batched.RegisterTask("inc", [&runs](const v1::Task& t) {
+    ++runs;
+    return Inc(t);
+  });
+  for (int i = 0; i < 40; ++i) {
+    v1::SubmitTaskRequest t;
+    t.set_kind("inc");
+    t.set_queue("sdk-batch");
+    t.set_input_json(std::to_string(i));
+    std::string id;
+    ASSERT_TRUE(client.SubmitTask(t, &id).ok());
+  }
+  ASSERT_TRUE(batched.Start().ok());
+  for (int i = 0; i < 200 && batched.tasks_completed() < 40; ++i) std::this_thread::sleep_for(50ms);
+  std::this_thread::sleep_for(200ms);
+  batched.Stop();
+  EXPECT_EQ(batched.tasks_completed(), 40u);
+  EXPECT_EQ(runs.load(), 40) << "each task ran once";
 }
 
 TEST(EngineDispatchTest, TwoServersOnOneDatabaseNeverClaimWorkTwiceAndFireEachTimerOnce) {

@@ -239,5 +239,50 @@ TEST_F(StoreTest, OperationsInAJoinedScopeCommitWithTheEnclosingUnitOrNotAtAll) 
   EXPECT_EQ(Sql("SELECT count(DISTINCT xmin::text) FROM workflow_executions WHERE kind = 'joined'"), "2");
 }
 
+// A poll may claim several tasks in one transaction: oldest first, each under its own lease and
+// attempt, never more than asked, and never one another worker holds. Claims nobody received go
+// back to the queue as if never made (their attempt is not spent), and only while still held.
+TEST_F(StoreTest, SeveralTasksAreClaimedAtOnceOldestFirstAndUnreceivedClaimsGoBack) {
+  std::vector<TaskId> ids;
+  for (int i = 0; i < 7; ++i) {
+    auto id = store_->SubmitTask(tenant_, {.kind = "noop", .queue = "batch", .input_json = std::to_string(i)});
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    ids.push_back(*id);
+  }
+  auto first = store_->ClaimTasks(tenant_, worker_, "batch", {}, 5);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 5u);
+  for (size_t i = 0; i < first->size(); ++i) {
+    EXPECT_EQ((*first)[i].task.id, ids[i].str()) << "oldest first, at " << i;
+    EXPECT_EQ((*first)[i].task.attempt, 1);
+    EXPECT_GT((*first)[i].lease_expires_at_ms, 0);
+  }
+  EXPECT_EQ(Sql("SELECT count(*) FROM task_executions WHERE queue = 'batch' AND status = 'RUNNING'"), "5");
+
+  auto rest = store_->ClaimTasks(tenant_, worker_, "batch", {}, 5);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 2u) << "only what is left";
+  EXPECT_EQ((*rest)[0].task.id, ids[5].str());
+  auto none = store_->ClaimTasks(tenant_, worker_, "batch", {}, 5);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  // Two of the first claims were never received; one of them was completed meanwhile.
+  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, ids[1], 1, "null").ok());
+  notifier_.Clear();
+  ASSERT_TRUE(store_->ReleaseTaskClaims(tenant_, worker_, {{ids[0].str(), 1}, {ids[1].str(), 1}}).ok());
+  EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, "batch", WorkKind::kTask)));
+  EXPECT_EQ(store_->GetTask(tenant_, ids[0])->status, "PENDING");
+  EXPECT_EQ(store_->GetTask(tenant_, ids[1])->status, "COMPLETED") << "a finished task stays finished";
+  ASSERT_TRUE(
+      store_->ReleaseTaskClaims(tenant_, WorkerId("00000000-0000-0000-0000-000000000000"), {{ids[2].str(), 1}}).ok());
+  EXPECT_EQ(store_->GetTask(tenant_, ids[2])->status, "RUNNING") << "another worker cannot release it";
+  auto again = store_->ClaimTasks(tenant_, worker_, "batch", {}, 5);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].task.id, ids[0].str());
+  EXPECT_EQ((*again)[0].task.attempt, 1) << "the released claim did not spend an attempt";
+}
+
 }  // namespace
 }  // namespace flovyn::testing

@@ -271,16 +271,35 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
       .kind = WorkKind::kTask,
       .queue = req->queue(),
       .timeout_ms = req->timeout_ms(),
-      .validate = [req] { return RequirePoll(*req); },
+      .validate =
+          [req] {
+            if (auto s = RequirePoll(*req); !s.ok()) return s;
+            if (req->max_tasks() < 0 || req->max_tasks() > limits::kTasksPerPoll.value) {
+              return ToGrpc(limits::Exceeded("max_tasks", limits::kTasksPerPoll));
+            }
+            return ::grpc::Status::OK;
+          },
       .claim = [this, req, res](const TenantId& tenant) -> StatusOr<bool> {
         std::vector<std::string> kinds(req->kinds().begin(), req->kinds().end());
-        auto claim = store_.ClaimTask(tenant, WorkerId(req->worker_id()), req->queue(), kinds);
-        if (!claim.ok()) return claim.status();
-        if (!claim->has_value()) return false;
+        auto claims =
+            store_.ClaimTasks(tenant, WorkerId(req->worker_id()), req->queue(), kinds, std::max(req->max_tasks(), 1));
+        if (!claims.ok()) return claims.status();
+        if (claims->empty()) return false;
         res->set_has_work(true);
-        ToProto((*claim)->task, (*claim)->lease_expires_at_ms, res->mutable_task());
+        for (size_t i = 0; i < claims->size(); ++i) {
+          const TaskClaim& c = (*claims)[i];
+          ToProto(c.task, c.lease_expires_at_ms, i == 0 ? res->mutable_task() : res->add_more_tasks());
+        }
         return true;
       },
+      .release =
+          [this, req, res](const TenantId& tenant) {
+            std::vector<std::pair<std::string, int>> held{{res->task().id(), res->task().attempt()}};
+            for (const auto& t : res->more_tasks()) held.emplace_back(t.id(), t.attempt());
+            Status s = store_.ReleaseTaskClaims(tenant, WorkerId(req->worker_id()), held);
+            if (!s.ok()) spdlog::debug("release of unanswered task claims: {}", s.message());
+            res->Clear();
+          },
   };
   return StartPoll(ctx, calls_, waiting_, std::move(spec));
 }

@@ -6,7 +6,8 @@ const std::vector<Limit>& All() {
   static const std::vector<Limit> all = {
       kJsonMaxDepth, kJsonMaxBytes,     kRequestMaxBytes,     kGrpcMessageMaxBytes, kMaxDurationMs,
       kNameMaxBytes, kTextMaxBytes,     kMaxAttempts,         kCommandsPerSubmit,   kListItems,
-      kPageSize,     kSearchAttributes, kSearchValueMaxBytes, kSearchQueryMaxBytes, kSearchQueryMaxTerms};
+      kPageSize,     kSearchAttributes, kSearchValueMaxBytes, kSearchQueryMaxBytes, kSearchQueryMaxTerms,
+      kTasksPerPoll};
   return all;
 }
 

@@ -307,13 +307,21 @@ WITH c AS (
   SELECT id, next_attempt_at AS available_since FROM task_executions
   WHERE tenant_id = $1 AND queue = $2 AND status = 'PENDING' AND next_attempt_at <= now()
     AND ($3::json IS NULL OR kind IN (SELECT json_array_elements_text($3::json)))
-  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+  ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED)
 UPDATE task_executions t SET status = 'RUNNING', attempt = t.attempt + 1, lease_owner = $4,
   lease_expires_at = now() + least(t.lease_ms, 31536000000) * interval '1 millisecond',
   heartbeat_at = now(), updated_at = now()
 FROM c WHERE t.id = c.id
 RETURNING t.id, (extract(epoch from t.lease_expires_at) * 1000)::bigint AS lease_expires_at_ms,
-          greatest(extract(epoch from clock_timestamp() - c.available_since), 0) AS waited)sql";
+          greatest(extract(epoch from clock_timestamp() - c.available_since), 0) AS waited,
+          extract(epoch from c.available_since) AS available_since)sql";
+
+// A claim nobody received (its poll was cancelled): back to the queue as if never claimed.
+inline constexpr const char* kReleaseTask = R"sql(
+UPDATE task_executions SET status = 'PENDING', attempt = attempt - 1, lease_owner = NULL,
+  lease_expires_at = NULL, heartbeat_at = NULL, updated_at = now()
+WHERE id = $1 AND tenant_id = $2 AND status = 'RUNNING' AND lease_owner = $3 AND attempt = $4
+RETURNING queue)sql";
 
 inline constexpr const char* kLockTask = R"sql(
 SELECT status, attempt, lease_owner, workflow_id, coalesce(workflow_seq, 0) AS workflow_seq,

@@ -96,6 +96,14 @@ class Store {
   StatusOr<TaskId> SubmitTask(const TenantId& tenant, const SubmitTaskRequest& req);
   StatusOr<std::optional<TaskClaim>> ClaimTask(const TenantId& tenant, const WorkerId& worker, const std::string& queue,
                                                const std::vector<std::string>& kinds);
+  // Up to `limit` tasks at once, oldest first, each under its own lease (the claim of a batch is
+  // one transaction).
+  StatusOr<std::vector<TaskClaim>> ClaimTasks(const TenantId& tenant, const WorkerId& worker, const std::string& queue,
+                                              const std::vector<std::string>& kinds, int limit);
+  // Claims whose poll was cancelled before it answered go back to the queue at once (each
+  // (task id, attempt) still held by `worker`).
+  Status ReleaseTaskClaims(const TenantId& tenant, const WorkerId& worker,
+                           const std::vector<std::pair<std::string, int>>& claims);
   Status CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
                       const std::string& output_json);
   StatusOr<FailResult> FailTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,

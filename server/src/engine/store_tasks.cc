@@ -61,24 +61,50 @@ StatusOr<TaskId> Store::SubmitTask(const TenantId& tenant, const SubmitTaskReque
 
 StatusOr<std::optional<TaskClaim>> Store::ClaimTask(const TenantId& tenant, const WorkerId& worker,
                                                     const std::string& queue, const std::vector<std::string>& kinds) {
-  std::optional<TaskClaim> claim;
+  ASSIGN_OR_RETURN(auto claims, ClaimTasks(tenant, worker, queue, kinds, 1));
+  if (claims.empty()) return std::optional<TaskClaim>();
+  return std::optional<TaskClaim>(std::move(claims.front()));
+}
+
+StatusOr<std::vector<TaskClaim>> Store::ClaimTasks(const TenantId& tenant, const WorkerId& worker,
+                                                   const std::string& queue, const std::vector<std::string>& kinds,
+                                                   int limit) {
+  std::vector<TaskClaim> claims;
   RETURN_IF_ERROR(Run([&](Unit& u) {
-    claim.reset();
-    ASSIGN_OR_RETURN(auto r, u.Exec(sql::kClaimTask, {tenant, queue, JsonArray(kinds, true), worker}));
-    if (r.rows() == 0) return Status::Ok();
-    db::Row row(r, 0);
-    std::string id = row.Str("id");
-    u.AfterCommit([waited = row.Double("waited")](EngineMetrics& m) { m.dispatch.With({"task"})->Observe(waited); });
-    ASSIGN_OR_RETURN(auto t, u.Exec(sql::kTaskById, {id}));
-    TaskClaim c{TaskFrom(db::Row(t, 0)), row.Int("lease_expires_at_ms")};
-    if (c.task.workflow_id) {
-      RETURN_IF_ERROR(DeliverIfOpen(u, tenant, *c.task.workflow_id, "TASK_STARTED",
-                                    {{"taskId", id}, {"attempt", c.task.attempt}, {"workerId", worker}}, false));
+    claims.clear();
+    ASSIGN_OR_RETURN(auto r, u.Exec(sql::kClaimTask, {tenant, queue, JsonArray(kinds, true), worker,
+                                                      std::to_string(std::max(limit, 1))}));
+    std::vector<std::pair<double, int>> order;  // RETURNING's order is not the claim's: oldest first
+    order.reserve(static_cast<size_t>(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) order.emplace_back(db::Row(r, i).Double("available_since"), i);
+    std::sort(order.begin(), order.end());
+    for (const auto& [_, i] : order) {
+      db::Row row(r, i);
+      std::string id = row.Str("id");
+      u.AfterCommit([waited = row.Double("waited")](EngineMetrics& m) { m.dispatch.With({"task"})->Observe(waited); });
+      ASSIGN_OR_RETURN(auto t, u.Exec(sql::kTaskById, {id}));
+      TaskClaim c{TaskFrom(db::Row(t, 0)), row.Int("lease_expires_at_ms")};
+      if (c.task.workflow_id) {
+        RETURN_IF_ERROR(DeliverIfOpen(u, tenant, *c.task.workflow_id, "TASK_STARTED",
+                                      {{"taskId", id}, {"attempt", c.task.attempt}, {"workerId", worker}}, false));
+      }
+      claims.push_back(std::move(c));
     }
-    claim = std::move(c);
     return Status::Ok();
   }));
-  return claim;
+  return claims;
+}
+
+Status Store::ReleaseTaskClaims(const TenantId& tenant, const WorkerId& worker,
+                                const std::vector<std::pair<std::string, int>>& claims) {
+  return Run([&](Unit& u) {
+    for (const auto& [id, attempt] : claims) {
+      if (!IsUuid(id)) continue;
+      ASSIGN_OR_RETURN(auto r, u.Exec(sql::kReleaseTask, {id, tenant, worker, std::to_string(attempt)}));
+      if (r.rows() > 0) u.Wake(tenant, db::Row(r, 0).Str("queue"), WorkKind::kTask);
+    }
+    return Status::Ok();
+  });
 }
 
 namespace {

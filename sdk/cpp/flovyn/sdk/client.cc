@@ -440,6 +440,7 @@ void Worker::TaskLoop() {
     req.set_queue(options_.queue);
     for (const auto& [k, f] : tasks_) req.add_kinds(k);
     req.set_timeout_ms(options_.poll_timeout.count());
+    req.set_max_tasks(std::max(options_.max_tasks_per_poll, 1));
     v1::PollTaskResponse res;
     grpc::ClientContext ctx;
     if (!Track(&ctx)) break;
@@ -450,17 +451,22 @@ void Worker::TaskLoop() {
       continue;
     }
     if (!res.has_work()) continue;
-    const v1::Task& task = res.task();
-    auto it = tasks_.find(task.kind());
-    try {
-      if (it == tasks_.end()) throw TaskFailure("no handler for task kind " + task.kind(), true);
-      std::string out = it->second(task);
-      if (client_.CompleteTask(worker_id_, task, out).ok()) ++tasks_completed_;
-    } catch (const TaskFailure& f) {
-      (void)client_.FailTask(worker_id_, task, f.what(), f.non_retryable);
-    } catch (const std::exception& e) {
-      (void)client_.FailTask(worker_id_, task, e.what(), false);
-    }
+    // Every task claimed is run, even when stopping: each is held until its lease ends otherwise.
+    RunTask(res.task());
+    for (const auto& t : res.more_tasks()) RunTask(t);
+  }
+}
+
+void Worker::RunTask(const v1::Task& task) {
+  auto it = tasks_.find(task.kind());
+  try {
+    if (it == tasks_.end()) throw TaskFailure("no handler for task kind " + task.kind(), true);
+    std::string out = it->second(task);
+    if (client_.CompleteTask(worker_id_, task, out).ok()) ++tasks_completed_;
+  } catch (const TaskFailure& f) {
+    (void)client_.FailTask(worker_id_, task, f.what(), f.non_retryable);
+  } catch (const std::exception& e) {
+    (void)client_.FailTask(worker_id_, task, e.what(), false);
   }
 }
 

@@ -164,6 +164,9 @@ struct WorkerOptions {
   // first): a kept one gets only its new events from the server and runs on from where it
   // waits, instead of replaying its whole history. 0: every activation replays.
   size_t workflow_cache_size = 1000;
+  // Tasks each task poller claims per poll (the server allows up to 100): a poll that brings
+  // several saves the claims' round trips and commits; the poller runs them one after another.
+  int max_tasks_per_poll = 1;
 };
 
 class Worker {
@@ -208,6 +211,7 @@ class Worker {
  private:
   void WorkflowLoop();
   void TaskLoop();
+  void RunTask(const v1::Task& task);
   // Registers the context of a poll in flight so Stop can cancel it; false when stopping.
   bool Track(grpc::ClientContext* ctx);
   void Untrack(grpc::ClientContext* ctx);
