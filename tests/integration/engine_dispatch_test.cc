@@ -135,6 +135,19 @@ TEST(EngineDispatchTest, AWorkerKilledMidTaskLosesItsLeaseAndAnotherWorkerGetsTh
   wf.Stop();
 }
 
+// N standalone tasks of `kind` on `queue`, inputs 0..n-1.
+bool SubmitTasks(sdk::Client& client, const std::string& kind, const std::string& queue, int n) {
+  for (int i = 0; i < n; ++i) {
+    v1::SubmitTaskRequest t;
+    t.set_kind(kind);
+    t.set_queue(queue);
+    t.set_input_json(std::to_string(i));
+    std::string id;
+    if (!client.SubmitTask(t, &id).ok()) return false;
+  }
+  return true;
+}
+
 // A poll claims up to max_tasks at once (the first in `task`, the rest in `more_tasks`), each
 // held under its own lease; past the server's limit the poll is refused naming it and claims
 // nothing. The SDK's worker asks for several per poll and runs every task once.
@@ -145,14 +158,7 @@ TEST(EngineDispatchTest, APollClaimsUpToMaxTasksEachOnceAndMoreThanTheLimitIsRef
   v1::RegisterWorkerRequest reg;
   reg.set_name("batcher");
   ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
-  for (int i = 0; i < 12; ++i) {
-    v1::SubmitTaskRequest t;
-    t.set_kind("noop");
-    t.set_queue("batch");
-    t.set_input_json(std::to_string(i));
-    std::string id;
-    ASSERT_TRUE(client.SubmitTask(t, &id).ok());
-  }
+  ASSERT_TRUE(SubmitTasks(client, "noop", "batch", 12));
   v1::PollTaskRequest poll;
   poll.set_worker_id(worker);
   poll.set_queue("batch");
@@ -193,14 +199,7 @@ TEST(EngineDispatchTest, APollClaimsUpToMaxTasksEachOnceAndMoreThanTheLimitIsRef
     ++runs;
     return Inc(t);
   });
-  for (int i = 0; i < 40; ++i) {
-    v1::SubmitTaskRequest t;
-    t.set_kind("inc");
-    t.set_queue("sdk-batch");
-    t.set_input_json(std::to_string(i));
-    std::string id;
-    ASSERT_TRUE(client.SubmitTask(t, &id).ok());
-  }
+  ASSERT_TRUE(SubmitTasks(client, "inc", "sdk-batch", 40));
   ASSERT_TRUE(batched.Start().ok());
   for (int i = 0; i < 200 && batched.tasks_completed() < 40; ++i) std::this_thread::sleep_for(50ms);
   std::this_thread::sleep_for(200ms);
