@@ -287,8 +287,11 @@ class Session : public std::enable_shared_from_this<Session> {
     head_ = false;
     stream_.expires_after(srv_.opt.read_timeout);
     std::array<net::const_buffer, 2> out{net::buffer(head_buf_), net::buffer(body_buf_)};
-    net::async_write(stream_, out,
-                     [self = shared_from_this(), keep](beast::error_code ec, size_t) { self->OnWrite(ec, !keep); });
+    net::async_write(stream_, out, [self = shared_from_this(), keep](beast::error_code ec, size_t) {
+      // An idle connection keeps no response body (the head's buffer is reused).
+      std::string().swap(self->body_buf_);
+      self->OnWrite(ec, !keep);
+    });
   }
 
   // A streamed response: the head without a length (the body ends when the connection closes),
