@@ -120,6 +120,28 @@ void AddEngineSettings(config::Schema& s) {
                         "this); 0 turns caching off",
          .min_value = 0,
          .max_value = 600000});
+  s.Add({.key = "engine.group_commit_max",
+         .type = Type::kInt,
+         .default_value = "64",
+         .description = "group commit: at most this many concurrent task submissions, task results, workflow starts "
+                        "and command batches share one transaction, each answered after its commit; 1 commits "
+                        "each alone",
+         .min_value = 1,
+         .max_value = 1000});
+  s.Add({.key = "engine.group_commit_lanes",
+         .type = Type::kInt,
+         .default_value = "2",
+         .description = "group commit: how many shared transactions may commit at once (callers arriving "
+                        "meanwhile form the next group)",
+         .min_value = 1,
+         .max_value = 64});
+  s.Add({.key = "engine.group_commit_window_us",
+         .type = Type::kInt,
+         .default_value = "0",
+         .description = "group commit: microseconds a group waits for more callers before it begins; 0 groups "
+                        "only the callers that arrive while earlier groups commit (no added latency when idle)",
+         .min_value = 0,
+         .max_value = 100000});
   s.Add({.key = "engine.allow_time_skipping",
          .type = Type::kBool,
          .default_value = "false",
@@ -303,6 +325,9 @@ Settings Settings::From(const config::Values& v) {
   s.workflow_lease_ms = v.Int("engine.workflow_lease_ms");
   s.problem_retry_ms = v.Int("engine.problem_retry_ms");
   s.sticky_ms = v.Int("engine.sticky_ms");
+  s.group_commit_max = static_cast<int>(v.Int("engine.group_commit_max"));
+  s.group_commit_lanes = static_cast<int>(v.Int("engine.group_commit_lanes"));
+  s.group_commit_window_us = v.Int("engine.group_commit_window_us");
   s.allow_time_skipping = v.Bool("engine.allow_time_skipping");
   s.poll_sweep_ms = v.Int("engine.poll_sweep_ms");
   s.max_poll_ms = v.Int("engine.max_poll_ms");

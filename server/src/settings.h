@@ -30,6 +30,8 @@ struct Settings {
   long workflow_lease_ms = 60000;
   long problem_retry_ms = 10000;
   long sticky_ms = 5000;
+  int group_commit_max = 64, group_commit_lanes = 2;
+  long group_commit_window_us = 0;
   bool allow_time_skipping = false;
   long poll_sweep_ms = 1000;
   long max_poll_ms = 60000;

@@ -133,6 +133,7 @@ TEST(MetricsCatalogueTest, EveryCatalogueMetricIsExposedAndEngineMetricsMoveWith
   EXPECT_TRUE(moved("flovyn_lease_expiries_total", "kind=\"task\""));
   EXPECT_TRUE(moved("flovyn_timers_fired_total"));
   EXPECT_TRUE(moved("flovyn_timer_lag_seconds_count"));
+  EXPECT_TRUE(moved("flovyn_group_commit_units_count"));
   EXPECT_EQ(Value(during, "flovyn_queue_depth", "kind=\"task\",queue=\"depth-q\""), 2);
   EXPECT_GE(Value(during, "flovyn_long_polls_active", "kind=\"task\""), 1);
   EXPECT_GE(Value(during, "flovyn_notification_streams_active"), 1);

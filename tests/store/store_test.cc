@@ -249,9 +249,11 @@ TEST_F(StoreTest, SeveralTasksAreClaimedAtOnceOldestFirstAndUnreceivedClaimsGoBa
     ASSERT_TRUE(id.ok()) << id.status().ToString();
     ids.push_back(*id);
   }
-  auto first = store_->ClaimTasks(tenant_, worker_, "batch", {}, 5);
+  bool more = false;
+  auto first = store_->ClaimTasks(tenant_, worker_, "batch", {}, 5, &more);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   ASSERT_EQ(first->size(), 5u);
+  EXPECT_TRUE(more) << "two were left behind: the next waiting poller is woken for them";
   for (size_t i = 0; i < first->size(); ++i) {
     EXPECT_EQ((*first)[i].task.id, ids[i].str()) << "oldest first, at " << i;
     EXPECT_EQ((*first)[i].task.attempt, 1);
@@ -259,9 +261,10 @@ TEST_F(StoreTest, SeveralTasksAreClaimedAtOnceOldestFirstAndUnreceivedClaimsGoBa
   }
   EXPECT_EQ(Sql("SELECT count(*) FROM task_executions WHERE queue = 'batch' AND status = 'RUNNING'"), "5");
 
-  auto rest = store_->ClaimTasks(tenant_, worker_, "batch", {}, 5);
+  auto rest = store_->ClaimTasks(tenant_, worker_, "batch", {}, 5, &more);
   ASSERT_TRUE(rest.ok());
   ASSERT_EQ(rest->size(), 2u) << "only what is left";
+  EXPECT_FALSE(more) << "nothing was left: no poller is woken for nothing";
   EXPECT_EQ((*rest)[0].task.id, ids[5].str());
   auto none = store_->ClaimTasks(tenant_, worker_, "batch", {}, 5);
   ASSERT_TRUE(none.ok());

@@ -172,6 +172,38 @@ TEST(WorkHubTest, DeadlineSweepCancelAndDrainEachWakeExactlyOnce) {
   EXPECT_EQ(hub.Park(key, hub.Observe(key), time.Now() + 60s, drained.Fn()).immediate, WorkHub::Wake::kDrain);
 }
 
+TEST(WorkHubTest, AQueueFoundEmptyStaysKnownEmptyForItsScopeUntilNewsOrTheSweep) {
+  ManualTime time;
+  WorkHub hub(1s, &time);
+  std::string key = engine::WorkKey("t", "q", engine::WorkKind::kTask);
+  uint64_t seen = hub.Observe(key);
+  EXPECT_FALSE(hub.KnownEmpty(key, seen, "a")) << "nothing is known before a claim found nothing";
+  hub.FoundEmpty(key, seen, "a");
+  EXPECT_TRUE(hub.KnownEmpty(key, hub.Observe(key), "a"));
+  EXPECT_FALSE(hub.KnownEmpty(key, hub.Observe(key), "b")) << "another poller's kinds are not known empty";
+  hub.Notify(key);  // news: the next poll of any scope claims again
+  EXPECT_FALSE(hub.KnownEmpty(key, hub.Observe(key), "a"));
+
+  // A claim during which news arrived proves nothing.
+  seen = hub.Observe(key);
+  hub.Notify(key);
+  hub.FoundEmpty(key, seen, "a");
+  EXPECT_FALSE(hub.KnownEmpty(key, hub.Observe(key), "a"));
+
+  // The sweep forgets it too: work may have become due without news (a retry's backoff).
+  seen = hub.Observe(key);
+  hub.FoundEmpty(key, seen, "a");
+  EXPECT_TRUE(hub.KnownEmpty(key, seen, "a"));
+  time.Advance(1s);
+  EXPECT_FALSE(hub.KnownEmpty(key, hub.Observe(key), "a"));
+
+  // At most kEmptyScopes scopes are remembered per key.
+  seen = hub.Observe(key);
+  for (size_t i = 0; i < WorkHub::kEmptyScopes + 5; ++i) hub.FoundEmpty(key, seen, "s" + std::to_string(i));
+  EXPECT_TRUE(hub.KnownEmpty(key, seen, "s0"));
+  EXPECT_FALSE(hub.KnownEmpty(key, seen, "s" + std::to_string(WorkHub::kEmptyScopes)));
+}
+
 TEST(WorkHubTest, KeysWithoutWaitersAreForgottenAfterTwoSweeps) {
   ManualTime time;
   WorkHub hub(1s, &time);

@@ -53,6 +53,12 @@ const MetricSpec kWorkflowProblems{
     "of submitting.",
     {},
     "Engine"};
+const MetricSpec kGroupCommitUnits{"flovyn_group_commit_units",
+                                   T::kHistogram,
+                                   "Units of work (task submissions and results, workflow starts, command batches) per "
+                                   "shared transaction of the group commit.",
+                                   {},
+                                   "Engine"};
 const MetricSpec kLongPollsActive{
     "flovyn_long_polls_active", T::kGauge, "Long-polls waiting for work, by kind.", {"kind"}, "Engine"};
 const MetricSpec kStreamsActive{
@@ -63,10 +69,10 @@ const MetricSpec kStreamsActive{
 const std::vector<const metrics::MetricSpec*>& EngineMetricSpecs() {
   using namespace metric;
   static const std::vector<const metrics::MetricSpec*> all{
-      &kWorkflowsStarted, &kWorkflowsCompleted, &kWorkflowsFailed, &kWorkflowsCancelled, &kTasks,
-      &kDispatchLatency,  &kQueueDepth,         &kLeaseExpiries,   &kSweepErrors,        &kTimerLag,
-      &kTimersFired,      &kLongPollsActive,    &kStreamsActive,   &kRetentionDeleted,   &kRetentionExported,
-      &kRetentionLag,     &kRetentionErrors,    &kWorkflowProblems};
+      &kWorkflowsStarted, &kWorkflowsCompleted, &kWorkflowsFailed,  &kWorkflowsCancelled, &kTasks,
+      &kDispatchLatency,  &kQueueDepth,         &kLeaseExpiries,    &kSweepErrors,        &kTimerLag,
+      &kTimersFired,      &kLongPollsActive,    &kStreamsActive,    &kRetentionDeleted,   &kRetentionExported,
+      &kRetentionLag,     &kRetentionErrors,    &kWorkflowProblems, &kGroupCommitUnits};
   return all;
 }
 

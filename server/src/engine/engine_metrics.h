@@ -13,7 +13,7 @@ namespace flovyn::engine {
 namespace metric {
 extern const metrics::MetricSpec kWorkflowsStarted, kWorkflowsCompleted, kWorkflowsFailed, kWorkflowsCancelled, kTasks,
     kDispatchLatency, kQueueDepth, kLeaseExpiries, kSweepErrors, kTimerLag, kTimersFired, kWorkflowProblems,
-    kLongPollsActive, kStreamsActive;
+    kLongPollsActive, kStreamsActive, kGroupCommitUnits;
 }  // namespace metric
 
 // Every engine series, for the catalogue (runtime::ProgramHooks::metrics).
@@ -33,6 +33,7 @@ struct EngineMetrics {
         timer_lag(*r.HistogramOf(metric::kTimerLag).With({})),
         timers_fired(*r.CounterOf(metric::kTimersFired).With({})),
         problems(r.CounterOf(metric::kWorkflowProblems).With({})),
+        group_units(*r.HistogramOf(metric::kGroupCommitUnits, {1, 2, 4, 8, 16, 32, 64, 128}).With({})),
         long_polls(r.GaugeOf(metric::kLongPollsActive)),
         streams(*r.GaugeOf(metric::kStreamsActive).With({})) {}
 
@@ -48,6 +49,7 @@ struct EngineMetrics {
   metrics::Histogram& timer_lag;
   metrics::Counter& timers_fired;
   metrics::Counter* problems;
+  metrics::Histogram& group_units;
   metrics::Family<metrics::Gauge>& long_polls;
   metrics::Gauge& streams;
 };

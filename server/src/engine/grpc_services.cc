@@ -127,18 +127,18 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
       .queue = req->queue(),
       .timeout_ms = req->timeout_ms(),
       .validate = [req] { return RequirePoll(*req); },
-      .claim = [this, req, res](const TenantId& tenant) -> StatusOr<bool> {
+      .claim = [this, req, res](const TenantId& tenant) -> StatusOr<Claimed> {
         std::vector<std::string> kinds(req->kinds().begin(), req->kinds().end());
         auto claim = store_.ClaimWorkflow(tenant, WorkerId(req->worker_id()), req->queue(), kinds);
         if (!claim.ok()) return claim.status();
-        if (!claim->has_value()) return false;
+        if (!claim->has_value()) return Claimed::kNothing;
         const WorkflowClaim& c = **claim;
         res->set_has_work(true);
         ToProto(c.execution, res->mutable_execution());
         for (const auto& e : c.events) ToProto(e, res->add_events());
         for (const auto& [k, v] : c.state) (*res->mutable_state_json())[k] = v;
         res->set_history_after(c.history_after);
-        return true;
+        return Claimed::kSomeAndMore;  // a workflow claim takes one: others may wait
       },
       .tag = req->worker_id(),
       .release =
@@ -263,6 +263,17 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 
 // ---------------------------------------------------------------- TaskExecution
 
+namespace {
+// The tasks a poll selects: its kinds, in order, whatever order the worker sent them in.
+std::string TaskScope(const v1::PollTaskRequest& req) {
+  std::vector<std::string> kinds(req.kinds().begin(), req.kinds().end());
+  std::sort(kinds.begin(), kinds.end());
+  std::string scope = "kinds:";
+  for (const auto& k : kinds) scope += k + '\x1f';
+  return scope;
+}
+}  // namespace
+
 ::grpc::ServerUnaryReactor* TaskExecutionService::PollTask(::grpc::CallbackServerContext* ctx,
                                                            const v1::PollTaskRequest* req, v1::PollTaskResponse* res) {
   PollSpec spec{
@@ -279,19 +290,21 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
             }
             return ::grpc::Status::OK;
           },
-      .claim = [this, req, res](const TenantId& tenant) -> StatusOr<bool> {
+      .claim = [this, req, res](const TenantId& tenant) -> StatusOr<Claimed> {
         std::vector<std::string> kinds(req->kinds().begin(), req->kinds().end());
-        auto claims =
-            store_.ClaimTasks(tenant, WorkerId(req->worker_id()), req->queue(), kinds, std::max(req->max_tasks(), 1));
+        bool more = false;
+        auto claims = store_.ClaimTasks(tenant, WorkerId(req->worker_id()), req->queue(), kinds,
+                                        std::max(req->max_tasks(), 1), &more);
         if (!claims.ok()) return claims.status();
-        if (claims->empty()) return false;
+        if (claims->empty()) return Claimed::kNothing;
         res->set_has_work(true);
         for (size_t i = 0; i < claims->size(); ++i) {
           const TaskClaim& c = (*claims)[i];
           ToProto(c.task, c.lease_expires_at_ms, i == 0 ? res->mutable_task() : res->add_more_tasks());
         }
-        return true;
+        return more ? Claimed::kSomeAndMore : Claimed::kSome;
       },
+      .empty_scope = TaskScope(*req),
       .release =
           [this, req, res](const TenantId& tenant) {
             std::vector<std::pair<std::string, int>> held{{res->task().id(), res->task().attempt()}};

@@ -307,14 +307,16 @@ WITH c AS (
   SELECT id, next_attempt_at AS available_since FROM task_executions
   WHERE tenant_id = $1 AND queue = $2 AND status = 'PENDING' AND next_attempt_at <= now()
     AND ($3::json IS NULL OR kind IN (SELECT json_array_elements_text($3::json)))
-  ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED)
+  ORDER BY next_attempt_at LIMIT $5::int + 1 FOR UPDATE SKIP LOCKED),
+p AS (SELECT id, available_since FROM c ORDER BY available_since LIMIT $5::int)
 UPDATE task_executions t SET status = 'RUNNING', attempt = t.attempt + 1, lease_owner = $4,
   lease_expires_at = now() + least(t.lease_ms, 31536000000) * interval '1 millisecond',
   heartbeat_at = now(), updated_at = now()
-FROM c WHERE t.id = c.id
+FROM p WHERE t.id = p.id
 RETURNING t.id, (extract(epoch from t.lease_expires_at) * 1000)::bigint AS lease_expires_at_ms,
-          greatest(extract(epoch from clock_timestamp() - c.available_since), 0) AS waited,
-          extract(epoch from c.available_since) AS available_since)sql";
+          greatest(extract(epoch from clock_timestamp() - p.available_since), 0) AS waited,
+          extract(epoch from p.available_since) AS available_since,
+          (SELECT count(*) FROM c) > $5::int AS more)sql";
 
 // A claim nobody received (its poll was cancelled): back to the queue as if never claimed.
 inline constexpr const char* kReleaseTask = R"sql(

@@ -18,19 +18,23 @@ static_assert(limits::kMaxDurationMs.value == 31536000000);
 Store::Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options, EngineMetrics* metrics)
     : pool_(pool), notifier_(notifier), options_(options), metrics_(metrics) {}
 
-namespace {
-thread_local Unit* joined_unit = nullptr;
+thread_local Unit* Store::joined_unit_ = nullptr;
 
 std::string DeadlineKeyOf(std::chrono::system_clock::time_point at) {
   return DeadlineKey(std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());
 }
-}  // namespace
 
-Store::Joined::Joined(Unit& u) { joined_unit = &u; }
-Store::Joined::~Joined() { joined_unit = nullptr; }
+Store::Joined::Joined(Unit& u) { joined_unit_ = &u; }
+Store::Joined::~Joined() { joined_unit_ = nullptr; }
+
+void Store::Committed(Unit& u) {
+  for (const auto& k : u.wakes()) notifier_.AfterCommit(k);
+  if (u.deadline()) notifier_.AfterCommit(DeadlineKeyOf(*u.deadline()));
+  u.RunAfterCommit();
+}
 
 Status Store::Run(const std::function<Status(Unit&)>& work, const char* operation) {
-  if (joined_unit != nullptr) return work(*joined_unit);
+  if (joined_unit_ != nullptr) return work(*joined_unit_);
   trace::Span span(std::string("store.") + operation, trace::Kind::kClient);
   span.SetAttribute("db.system", "postgresql");
   std::unique_ptr<Unit> committed;
@@ -43,9 +47,7 @@ Status Store::Run(const std::function<Status(Unit&)>& work, const char* operatio
     return Status::Ok();
   });
   if (s.ok()) {
-    for (const auto& k : committed->wakes()) notifier_.AfterCommit(k);
-    if (committed->deadline()) notifier_.AfterCommit(DeadlineKeyOf(*committed->deadline()));
-    committed->RunAfterCommit();
+    Committed(*committed);
   } else if (s.code() == StatusCode::kInternal || s.code() == StatusCode::kUnavailable ||
              s.code() == StatusCode::kDeadlineExceeded) {
     span.SetError(s.message());

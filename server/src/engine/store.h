@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <set>
@@ -20,6 +21,7 @@
 #include "engine/notifier.h"
 #include "engine/unit.h"
 #include "engine/values.h"
+#include "flovyn/core/mutex.h"
 #include "flovyn/db/pool.h"
 #include "flovyn/db/transaction.h"
 
@@ -33,7 +35,19 @@ struct StoreOptions {
   // How long after an execution becomes pending it stays with the worker that keeps it cached
   // (other workers leave it alone until then); 0: no worker keeps executions.
   std::chrono::milliseconds sticky{5000};
+  // Group commit: concurrent completions, submissions and starts share one transaction, up to
+  // this many per commit (1: each commits alone). Each caller is answered after that commit.
+  int group_commit_max = 64;
+  // How many shared transactions may be in flight at once; callers arriving meanwhile form the
+  // next group.
+  int group_commit_lanes = 2;
+  // How long a group waits for more callers before it begins (0: it begins at once and groups
+  // only the callers that arrived while earlier groups committed).
+  std::chrono::microseconds group_commit_window{0};
 };
+
+// The notifier key of a deadline (DeadlineKey) at `at`.
+std::string DeadlineKeyOf(std::chrono::system_clock::time_point at);
 
 class Store {
  public:
@@ -97,9 +111,9 @@ class Store {
   StatusOr<std::optional<TaskClaim>> ClaimTask(const TenantId& tenant, const WorkerId& worker, const std::string& queue,
                                                const std::vector<std::string>& kinds);
   // Up to `limit` tasks at once, oldest first, each under its own lease (the claim of a batch is
-  // one transaction).
+  // one transaction). `more`, when given, says whether available tasks were left behind.
   StatusOr<std::vector<TaskClaim>> ClaimTasks(const TenantId& tenant, const WorkerId& worker, const std::string& queue,
-                                              const std::vector<std::string>& kinds, int limit);
+                                              const std::vector<std::string>& kinds, int limit, bool* more = nullptr);
   // Claims whose poll was cancelled before it answered go back to the queue at once (each
   // (task id, attempt) still held by `worker`).
   Status ReleaseTaskClaims(const TenantId& tenant, const WorkerId& worker,
@@ -166,6 +180,18 @@ class Store {
   // this thread, `work` runs in that scope's unit instead (no transaction of its own).
   Status Run(const std::function<Status(Unit&)>& work, const char* operation = __builtin_FUNCTION());
 
+  // Runs `work` like Run, in a transaction it may share with other callers of RunGrouped (group
+  // commit, StoreOptions::group_commit_*). Units of one group run in the order of their
+  // `order_key` (the row each locks first, so concurrent groups take locks in one order). The
+  // result is `work`'s own: when any unit of a group fails before the commit, nothing of the
+  // group is kept and every unit runs again alone. A failed commit fails every unit of it.
+  Status RunGrouped(const std::function<Status(Unit&)>& work, std::string order_key,
+                    const char* operation = __builtin_FUNCTION());
+  struct GroupStats {
+    int64_t commits = 0, units = 0, reruns = 0;
+  };
+  GroupStats group_stats() const;
+
   // While alive, every Store call on this thread joins `u`: a plugin runs several of the
   // store's operations and its own statements in one commit (each in a savepoint of its
   // choosing). Scopes do not nest.
@@ -189,8 +215,20 @@ class Store {
                       const std::function<Status(Unit&, const db::Result&, int)>& per_row,
                       const char* operation = __builtin_FUNCTION());
 
+  static thread_local Unit* joined_unit_;  // the unit of this thread's Joined scope
+  struct Grouped;
+  void CommitGroup(std::vector<Grouped*>& group);
+  // The group's units in one transaction; `committing` is set once COMMIT was sent.
+  Status CommitTogether(std::vector<Grouped*>& group, bool& committing);
+  // Notifies the committed unit's wake-ups and deadline and runs its after-commit work.
+  void Committed(Unit& u);
+
   db::Pool& pool_;
   WorkNotifier& notifier_;
+  mutable Mutex group_mu_;
+  std::deque<Grouped*> group_queue_ GUARDED_BY(group_mu_);
+  int group_lanes_busy_ GUARDED_BY(group_mu_) = 0;
+  GroupStats group_stats_ GUARDED_BY(group_mu_);
   StoreOptions options_;
   EngineMetrics* metrics_;
   // (kind, queue) series of the depth gauge, and those set to 0 at the last refresh; used by

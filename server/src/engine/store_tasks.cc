@@ -40,22 +40,24 @@ StatusOr<TaskId> Store::SubmitTask(const TenantId& tenant, const SubmitTaskReque
   RETURN_IF_ERROR(ValidateTask(req));
   if (req.id && !IsUuid(*req.id)) return InvalidArgument("a task id must be a UUID");
   std::string id = req.id.value_or(NewUuid());
-  RETURN_IF_ERROR(Run([&](Unit& u) {
-    ASSIGN_OR_RETURN(auto r, u.Exec(req.id ? sql::kInsertTaskOnce : sql::kInsertTask,
-                                    {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
-                                     std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
-                                     std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms),
-                                     NullIfEmpty(req.traceparent)}));
-    if (r.affected() == 0) {  // submitted before: the same tenant's, or refused
-      ASSIGN_OR_RETURN(auto owner, u.Exec(sql::kTaskTenant, {id}));
-      if (owner.rows() == 0 || db::Row(owner, 0).Str("tenant_id") != tenant) {
-        return Status(StatusCode::kAlreadyExists, "a task with this id exists");
-      }
-      return Status::Ok();
-    }
-    u.Wake(tenant, req.queue, WorkKind::kTask);
-    return Status::Ok();
-  }));
+  RETURN_IF_ERROR(RunGrouped(
+      [&](Unit& u) {
+        ASSIGN_OR_RETURN(auto r, u.Exec(req.id ? sql::kInsertTaskOnce : sql::kInsertTask,
+                                        {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
+                                         std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
+                                         std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms),
+                                         NullIfEmpty(req.traceparent)}));
+        if (r.affected() == 0) {  // submitted before: the same tenant's, or refused
+          ASSIGN_OR_RETURN(auto owner, u.Exec(sql::kTaskTenant, {id}));
+          if (owner.rows() == 0 || db::Row(owner, 0).Str("tenant_id") != tenant) {
+            return Status(StatusCode::kAlreadyExists, "a task with this id exists");
+          }
+          return Status::Ok();
+        }
+        u.Wake(tenant, req.queue, WorkKind::kTask);
+        return Status::Ok();
+      },
+      id));
   return TaskId(id);
 }
 
@@ -68,12 +70,13 @@ StatusOr<std::optional<TaskClaim>> Store::ClaimTask(const TenantId& tenant, cons
 
 StatusOr<std::vector<TaskClaim>> Store::ClaimTasks(const TenantId& tenant, const WorkerId& worker,
                                                    const std::string& queue, const std::vector<std::string>& kinds,
-                                                   int limit) {
+                                                   int limit, bool* more) {
   std::vector<TaskClaim> claims;
   RETURN_IF_ERROR(Run([&](Unit& u) {
     claims.clear();
     ASSIGN_OR_RETURN(auto r, u.Exec(sql::kClaimTask, {tenant, queue, JsonArray(kinds, true), worker,
                                                       std::to_string(std::max(limit, 1))}));
+    if (more != nullptr) *more = r.rows() > 0 && db::Row(r, 0).Bool("more");
     std::vector<std::pair<double, int>> order;  // RETURNING's order is not the claim's: oldest first
     order.reserve(static_cast<size_t>(r.rows()));
     for (int i = 0; i < r.rows(); ++i) order.emplace_back(db::Row(r, i).Double("available_since"), i);
@@ -173,26 +176,31 @@ StatusOr<FailResult> FailAttempt(Unit& u, const std::string& tenant, const HeldT
 Status Store::CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id, int attempt,
                            const std::string& output_json) {
   ASSIGN_OR_RETURN(auto output, NormaliseJson(output_json, "output"));
-  return Run([&](Unit& u) {
-    ASSIGN_OR_RETURN(auto h, LockHeld(u, tenant, worker, task_id, attempt));
-    RETURN_IF_ERROR(u.Exec(sql::kCompleteTask, {task_id, output}));
-    u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"completed"})->Inc(); });
-    if (!h.workflow_id) return Status::Ok();
-    return DeliverIfOpen(u, tenant, *h.workflow_id, "TASK_COMPLETED",
-                         {{"taskId", task_id}, {"scheduledSequence", h.workflow_seq}, {"output", json::parse(output)}},
-                         true);
-  });
+  // Ordered by task: a group locks its tasks (and then their executions) in one order.
+  return RunGrouped(
+      [&](Unit& u) {
+        ASSIGN_OR_RETURN(auto h, LockHeld(u, tenant, worker, task_id, attempt));
+        RETURN_IF_ERROR(u.Exec(sql::kCompleteTask, {task_id, output}));
+        u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"completed"})->Inc(); });
+        if (!h.workflow_id) return Status::Ok();
+        return DeliverIfOpen(
+            u, tenant, *h.workflow_id, "TASK_COMPLETED",
+            {{"taskId", task_id}, {"scheduledSequence", h.workflow_seq}, {"output", json::parse(output)}}, true);
+      },
+      task_id.str());
 }
 
 StatusOr<FailResult> Store::FailTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id, int attempt,
                                      const std::string& error, bool non_retryable) {
   RETURN_IF_ERROR(limits::Text(error, "error"));
   FailResult result;
-  RETURN_IF_ERROR(Run([&](Unit& u) {
-    ASSIGN_OR_RETURN(auto h, LockHeld(u, tenant, worker, task_id, attempt));
-    ASSIGN_OR_RETURN(result, FailAttempt(u, tenant, h, error, non_retryable));
-    return Status::Ok();
-  }));
+  RETURN_IF_ERROR(RunGrouped(
+      [&](Unit& u) {
+        ASSIGN_OR_RETURN(auto h, LockHeld(u, tenant, worker, task_id, attempt));
+        ASSIGN_OR_RETURN(result, FailAttempt(u, tenant, h, error, non_retryable));
+        return Status::Ok();
+      },
+      task_id.str()));
   return result;
 }
 

@@ -15,10 +15,13 @@ StatusOr<StartResult> Store::StartWorkflow(const TenantId& tenant, const StartWo
   StartWorkflowRequest req = in;
   RETURN_IF_ERROR(ValidateStart(req));
   StartResult result;
-  RETURN_IF_ERROR(Run([&](Unit& u) {
-    ASSIGN_OR_RETURN(result, InsertExecution(u, tenant, req, std::nullopt, std::nullopt));
-    return Status::Ok();
-  }));
+  // Inserts only (an id given twice waits on the first): no row locked before another's.
+  RETURN_IF_ERROR(RunGrouped(
+      [&](Unit& u) {
+        ASSIGN_OR_RETURN(result, InsertExecution(u, tenant, req, std::nullopt, std::nullopt));
+        return Status::Ok();
+      },
+      std::string()));
   return result;
 }
 
@@ -83,23 +86,25 @@ StatusOr<SubmitResult> Store::SubmitCommands(const TenantId& tenant, const Worke
                                              const ExecutionId& execution_id, int64_t expected_sequence,
                                              std::vector<WorkflowCommand> commands, bool keep_cached) {
   SubmitResult result;
-  RETURN_IF_ERROR(Run([&](Unit& u) {
-    ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
-    if (e.status != WorkflowStatus::kRunning || e.lease_owner.value_or("") != worker.str()) {
-      return Status(StatusCode::kAborted, "execution is not held by this worker (its lease may have expired)");
-    }
-    if (e.last_seq != expected_sequence) {
-      return Status(StatusCode::kAborted, "stale sequence: expected " + std::to_string(expected_sequence) +
-                                              ", history is at " + std::to_string(e.last_seq));
-    }
-    bool sticky = keep_cached && options_.sticky.count() > 0;
-    if (sticky) e.sticky_worker = worker.str();  // so a wake-up in this batch finds it first
-    ASSIGN_OR_RETURN(result, ApplyBatch(e, commands));
-    if (sticky && !IsTerminal(e.status)) {
-      RETURN_IF_ERROR(u.Exec(sql::kSetSticky, {e.id, worker.str(), std::to_string(e.last_seq)}).status());
-    }
-    return Status::Ok();
-  }));
+  RETURN_IF_ERROR(RunGrouped(
+      [&](Unit& u) {
+        ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
+        if (e.status != WorkflowStatus::kRunning || e.lease_owner.value_or("") != worker.str()) {
+          return Status(StatusCode::kAborted, "execution is not held by this worker (its lease may have expired)");
+        }
+        if (e.last_seq != expected_sequence) {
+          return Status(StatusCode::kAborted, "stale sequence: expected " + std::to_string(expected_sequence) +
+                                                  ", history is at " + std::to_string(e.last_seq));
+        }
+        bool sticky = keep_cached && options_.sticky.count() > 0;
+        if (sticky) e.sticky_worker = worker.str();  // so a wake-up in this batch finds it first
+        ASSIGN_OR_RETURN(result, ApplyBatch(e, commands));
+        if (sticky && !IsTerminal(e.status)) {
+          RETURN_IF_ERROR(u.Exec(sql::kSetSticky, {e.id, worker.str(), std::to_string(e.last_seq)}).status());
+        }
+        return Status::Ok();
+      },
+      execution_id.str()));
   return result;
 }
 

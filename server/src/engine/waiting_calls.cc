@@ -96,15 +96,17 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
     if (waiting_.hub.draining() || ctx_->IsCancelled()) return Complete(::grpc::Status::OK);
     trace::ScopedContext scope(span_.context());
     uint64_t seen = waiting_.hub.Observe(key_);
-    auto claimed = spec_.claim(tenant_);
-    if (!claimed.ok()) return Complete(ToGrpc(claimed.status()));
-    if (*claimed && ctx_->IsCancelled() && spec_.release) {
-      spec_.release(tenant_);  // nobody will read the answer
-      return Complete(::grpc::Status::OK);
-    }
-    if (*claimed) {
-      waiting_.hub.Notify(key_);  // there may be more: let the next waiting poller look
-      return Complete(::grpc::Status::OK);
+    bool scoped = !spec_.empty_scope.empty();
+    if (!scoped || !waiting_.hub.KnownEmpty(key_, seen, spec_.empty_scope)) {
+      auto claimed = spec_.claim(tenant_);
+      if (!claimed.ok()) return Complete(ToGrpc(claimed.status()));
+      if (*claimed != Claimed::kNothing && ctx_->IsCancelled() && spec_.release) {
+        spec_.release(tenant_);  // nobody will read the answer
+        return Complete(::grpc::Status::OK);
+      }
+      if (*claimed == Claimed::kSomeAndMore) waiting_.hub.Notify(key_);  // let the next waiting poller look
+      if (*claimed != Claimed::kNothing) return Complete(::grpc::Status::OK);
+      if (scoped) waiting_.hub.FoundEmpty(key_, seen, spec_.empty_scope);
     }
     UniqueLock l(mu_);  // a wake-up waits for this to finish
     if (cancelled_) {

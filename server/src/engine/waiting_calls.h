@@ -12,6 +12,10 @@
 
 namespace flovyn::engine {
 
+// What a poll's claim found: nothing, work, or work and more left behind (the next waiting
+// poller is woken for it).
+enum class Claimed { kNothing, kSome, kSomeAndMore };
+
 struct PollSpec {
   std::string_view service;
   const char* method;
@@ -19,8 +23,12 @@ struct PollSpec {
   std::string queue;
   int64_t timeout_ms;
   std::function<::grpc::Status()> validate;
-  // Claims and fills the response; true when work was claimed.
-  std::function<StatusOr<bool>(const TenantId& tenant)> claim;
+  // Claims and fills the response.
+  std::function<StatusOr<Claimed>(const TenantId& tenant)> claim;
+  // Non-empty: what this poller's claim selects (its kinds). A claim that finds nothing is
+  // remembered under it (WorkHub::FoundEmpty) so that later polls of the same scope park
+  // without claiming until news or the sweep. Empty: every poll claims first.
+  std::string empty_scope = {};
   // The poller's tag (its worker's id): news tagged for it (TaggedKey) wakes it first.
   std::string tag = {};
   // The caller went away while the claim ran (a worker stopping cancels its polls): hands the

@@ -49,6 +49,19 @@ uint64_t WorkHub::Observe(const std::string& key) {
   return SlotFor(key).version;
 }
 
+void WorkHub::FoundEmpty(const std::string& key, uint64_t seen, const std::string& scope) {
+  MutexLock l(mu_);
+  auto it = slots_.find(key);
+  if (it == slots_.end() || it->second.version != seen || it->second.empty.size() >= kEmptyScopes) return;
+  it->second.empty.insert(scope);
+}
+
+bool WorkHub::KnownEmpty(const std::string& key, uint64_t seen, const std::string& scope) const {
+  MutexLock l(mu_);
+  auto it = slots_.find(key);
+  return it != slots_.end() && it->second.version == seen && it->second.empty.count(scope) > 0;
+}
+
 WorkHub::Parked WorkHub::Park(const std::string& key, uint64_t seen, Clock::time_point deadline, WakeFn fn,
                               std::string tag) {
   MutexLock l(mu_);
@@ -115,6 +128,7 @@ void WorkHub::NotifyLocked(const std::string& key, Ready& out, const std::string
   Slot& slot = it->second;
   slot.version = ++news_;
   slot.touched = time_.Now();
+  slot.empty.clear();
   // One unit of news wakes one poller; a poller that claims work passes the news on, so a
   // burst reaches as many pollers as it has work for, without a herd. Streams all hear it.
   if (IsStreamKey(key))
@@ -180,6 +194,7 @@ void WorkHub::Tick() {
       next_sweep_ = now + sweep_;
       for (auto it = slots_.begin(); it != slots_.end();) {
         Slot& slot = it->second;
+        slot.empty.clear();  // work may have become due without news
         if (!slot.waiters.empty()) {
           if (!IsStreamKey(it->first)) WakeOne(slot, Wake::kSweep, ready);
           ++it;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -67,6 +68,14 @@ class WorkHub {
   // one waiter (a tagged one, TaggedKey, the waiter parked with that tag if there is one); on an
   // any-kind key (streams) it wakes them all.
   Parked Park(const std::string& key, uint64_t seen, Clock::time_point deadline, WakeFn fn, std::string tag = {});
+  // A claim of `scope`'s work on `key` (a poller's kinds) that began at `seen` found nothing:
+  // until the key's next news or sweep, KnownEmpty says so, and new pollers of that scope park
+  // without claiming (work that becomes due without news is found at the sweep, as by parked
+  // waiters). Remembers at most kEmptyScopes scopes per key.
+  void FoundEmpty(const std::string& key, uint64_t seen, const std::string& scope);
+  bool KnownEmpty(const std::string& key, uint64_t seen, const std::string& scope) const;
+  static constexpr size_t kEmptyScopes = 16;
+
   // True when the waiter was removed before waking (its callback will not run).
   bool Cancel(uint64_t ticket);
 
@@ -82,6 +91,7 @@ class WorkHub {
     std::list<uint64_t> waiters;                  // tickets, oldest first
     std::multimap<std::string, uint64_t> tagged;  // the waiters parked with a tag, by tag
     Clock::time_point touched;
+    std::set<std::string> empty;  // scopes whose claim at `version` found nothing (FoundEmpty)
   };
   struct Waiter {
     std::string key;

@@ -1,0 +1,143 @@
+// Group commit: concurrent units of work share one transaction (and one fsync). A caller of
+// RunGrouped queues its unit; while fewer than group_commit_lanes groups are committing, a
+// caller takes the queue's first group_commit_max units and commits them, and the others wait
+// for their result. So under load the units that arrive while a group commits form the next
+// group, and alone a unit commits at once.
+#include <algorithm>
+#include <thread>
+
+#include "engine/store.h"
+#include "flovyn/core/status_macros.h"
+#include "flovyn/trace/trace.h"
+
+namespace flovyn::engine {
+
+struct Store::Grouped {
+  const std::function<Status(Unit&)>* work;
+  std::string key;
+  const char* operation;
+  Status result;
+  bool done = false;  // under group_mu_
+  CondVar cv;
+};
+
+Status Store::RunGrouped(const std::function<Status(Unit&)>& work, std::string order_key, const char* operation) {
+  if (joined_unit_ != nullptr || options_.group_commit_max <= 1) return Run(work, operation);
+  Grouped me{&work, std::move(order_key), operation};
+  UniqueLock l(group_mu_);
+  group_queue_.push_back(&me);
+  while (!me.done) {
+    if (group_lanes_busy_ >= std::max(options_.group_commit_lanes, 1) || group_queue_.empty()) {
+      me.cv.Wait(group_mu_);
+      continue;
+    }
+    ++group_lanes_busy_;
+    if (options_.group_commit_window.count() > 0 &&
+        group_queue_.size() < static_cast<size_t>(options_.group_commit_max)) {
+      l.Unlock();
+      std::this_thread::sleep_for(options_.group_commit_window);
+      l.Lock();
+    }
+    std::vector<Grouped*> group;
+    while (!group_queue_.empty() && group.size() < static_cast<size_t>(options_.group_commit_max)) {
+      group.push_back(group_queue_.front());
+      group_queue_.pop_front();
+    }
+    l.Unlock();
+    CommitGroup(group);
+    l.Lock();
+    --group_lanes_busy_;
+    // Under the lock: a waiter cannot return (and take its Grouped off its stack) before it.
+    for (auto* g : group) {
+      g->done = true;
+      if (g != &me) g->cv.NotifyOne();
+    }
+    if (!group_queue_.empty()) group_queue_.front()->cv.NotifyOne();  // the next group's leader
+  }
+  return me.result;
+}
+
+Store::GroupStats Store::group_stats() const {
+  MutexLock l(group_mu_);
+  return group_stats_;
+}
+
+void Store::CommitGroup(std::vector<Grouped*>& group) {
+  auto count = [&](int64_t units, int64_t reruns) {
+    if (metrics_ != nullptr) metrics_->group_units.Observe(static_cast<double>(units));
+    MutexLock l(group_mu_);
+    group_stats_.commits += 1;
+    group_stats_.units += units;
+    group_stats_.reruns += reruns;
+  };
+  if (group.empty()) return;
+  if (group.size() == 1) {
+    group[0]->result = Run(*group[0]->work, group[0]->operation);
+    count(1, 0);
+    return;
+  }
+  std::stable_sort(group.begin(), group.end(), [](const Grouped* a, const Grouped* b) { return a->key < b->key; });
+  trace::Span span("store.group_commit", trace::Kind::kClient);
+  span.SetAttribute("db.system", "postgresql");
+  span.SetAttribute("flovyn.group.units", std::to_string(group.size()));
+  bool committing = false;
+  Status s = CommitTogether(group, committing);
+  if (s.ok()) {
+    count(static_cast<int64_t>(group.size()), 0);
+    return;
+  }
+  // A failed commit may have committed: running the units again could apply them twice, so
+  // each caller gets the error (as a lone transaction's caller would). When the database is
+  // unreachable, so is every rerun.
+  if (committing || s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded) {
+    span.SetError(s.message());
+    for (auto* g : group) g->result = s;
+    count(static_cast<int64_t>(group.size()), 0);
+    return;
+  }
+  // A unit failed (its own refusal, a conflict, a deadlock): the group rolled back, and each
+  // unit runs again in a transaction of its own, so each caller gets its own result.
+  for (auto* g : group) g->result = Run(*g->work, g->operation);
+  count(static_cast<int64_t>(group.size()), static_cast<int64_t>(group.size()));
+}
+
+Status Store::CommitTogether(std::vector<Grouped*>& group, bool& committing) {
+  auto deadline = db::Clock::now() + pool_.options().statement_timeout;
+  ASSIGN_OR_RETURN(auto conn, pool_.Acquire(std::min(deadline, db::Clock::now() + pool_.options().acquire_timeout)));
+  db::Tx tx(*conn, deadline);
+  std::vector<std::unique_ptr<Unit>> units;
+  units.reserve(group.size());
+  Status s = conn->ExecSimple("BEGIN", deadline);
+  for (size_t i = 0; s.ok() && i < group.size(); ++i) {
+    units.push_back(std::make_unique<Unit>(tx, metrics_));
+    s = (*group[i]->work)(*units.back());
+  }
+  // Each key is notified once for the whole group; the earliest deadline stands for all.
+  std::set<std::string> wakes;
+  std::optional<std::chrono::system_clock::time_point> due;
+  if (s.ok()) {
+    for (const auto& u : units) {
+      wakes.insert(u->wakes().begin(), u->wakes().end());
+      if (u->deadline() && (!due || *u->deadline() < *due)) due = u->deadline();
+    }
+    for (auto it = wakes.begin(); s.ok() && it != wakes.end(); ++it) s = notifier_.InTransaction(tx, *it);
+    if (s.ok() && due) s = notifier_.InTransaction(tx, DeadlineKeyOf(*due));
+  }
+  if (s.ok()) {
+    committing = true;
+    s = conn->ExecSimple("COMMIT", deadline);
+  }
+  if (!s.ok()) {
+    if (!conn->broken()) (void)conn->ExecSimple("ROLLBACK", db::Clock::now() + std::chrono::seconds(5));
+    return s;
+  }
+  for (const auto& k : wakes) notifier_.AfterCommit(k);
+  if (due) notifier_.AfterCommit(DeadlineKeyOf(*due));
+  for (size_t i = 0; i < group.size(); ++i) {
+    units[i]->RunAfterCommit();
+    group[i]->result = Status::Ok();
+  }
+  return Status::Ok();
+}
+
+}  // namespace flovyn::engine

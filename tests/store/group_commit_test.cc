@@ -1,0 +1,133 @@
+// Group commit in the store: concurrent units share one transaction, each caller gets its own
+// result after that commit, and a unit that fails takes nothing of itself or of its group into
+// the database (the group rolls back and every unit runs again alone).
+#include <atomic>
+#include <thread>
+
+#include "engine/sql.h"
+#include "flovyn/core/status_macros.h"
+#include "flovyn/model/status.h"
+#include "store_fixture.h"
+
+namespace flovyn::testing {
+namespace {
+
+using namespace flovyn::engine;
+
+class GroupCommitTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    // A group waits 200 ms for company: threads started together land in one group.
+    store_ = std::make_unique<Store>(
+        *pool_, notifier_,
+        StoreOptions{
+            .group_commit_max = 64, .group_commit_lanes = 1, .group_commit_window = std::chrono::milliseconds(200)});
+  }
+
+  // `n` standalone tasks on queue "g", claimed by the worker.
+  std::vector<TaskClaim> HeldTasks(int n) {
+    for (int i = 0; i < n; ++i) {
+      EXPECT_TRUE(store_->SubmitTask(tenant_, {.kind = "charge", .queue = "g", .input_json = std::to_string(i)}).ok());
+    }
+    auto claims = store_->ClaimTasks(tenant_, worker_, "g", {"charge"}, n);
+    EXPECT_TRUE(claims.ok());
+    EXPECT_EQ(claims->size(), static_cast<size_t>(n));
+    return *claims;
+  }
+
+  // Runs `calls` on threads of their own, started together; their results in order.
+  std::vector<Status> Together(const std::vector<std::function<Status()>>& calls) {
+    std::vector<Status> out(calls.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < calls.size(); ++i) threads.emplace_back([&, i] { out[i] = calls[i](); });
+    for (auto& t : threads) t.join();
+    return out;
+  }
+
+  std::string StatusOf(const std::string& task) {
+    return Sql("SELECT status FROM task_executions WHERE id = $1", {task});
+  }
+};
+
+TEST_F(GroupCommitTest, ConcurrentCompletionsShareOneCommitAndEachCallerGetsItsAnswer) {
+  auto held = HeldTasks(8);
+  auto before = store_->group_stats();
+  std::vector<std::function<Status()>> calls;
+  for (const auto& c : held) {
+    calls.push_back([&, id = c.task.id] { return store_->CompleteTask(tenant_, worker_, TaskId(id), 1, "true"); });
+  }
+  for (const auto& s : Together(calls)) EXPECT_TRUE(s.ok()) << s.ToString();
+  auto after = store_->group_stats();
+  EXPECT_EQ(after.units - before.units, 8);
+  EXPECT_LE(after.commits - before.commits, 2) << "8 completions arriving together share commits";
+  EXPECT_EQ(after.reruns, before.reruns);
+  for (const auto& c : held) EXPECT_EQ(StatusOf(c.task.id), "COMPLETED");
+  // Without grouping each unit commits alone (group_commit_max 1): the counters do not move.
+  store_ = std::make_unique<Store>(*pool_, notifier_, StoreOptions{.group_commit_max = 1});
+  auto more = HeldTasks(2);
+  EXPECT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId(more[0].task.id), 1, "true").ok());
+  EXPECT_EQ(store_->group_stats().units, 0);
+}
+
+TEST_F(GroupCommitTest, ARefusedCompletionInAGroupChangesNothingAndTheOthersCommit) {
+  auto held = HeldTasks(4);
+  std::vector<std::function<Status()>> calls;
+  for (size_t i = 0; i < held.size(); ++i) {
+    int attempt = i == 2 ? 7 : 1;  // the third is for an attempt the worker does not hold
+    calls.push_back([&, id = held[i].task.id, attempt] {
+      return store_->CompleteTask(tenant_, worker_, TaskId(id), attempt, "1");
+    });
+  }
+  auto results = Together(calls);
+  for (size_t i = 0; i < held.size(); ++i) {
+    if (i == 2) {
+      EXPECT_EQ(results[i].code(), StatusCode::kAborted) << results[i].ToString();
+      EXPECT_EQ(StatusOf(held[i].task.id), "RUNNING");
+    } else {
+      EXPECT_TRUE(results[i].ok()) << results[i].ToString();
+      EXPECT_EQ(StatusOf(held[i].task.id), "COMPLETED");
+    }
+  }
+  EXPECT_GE(store_->group_stats().reruns, 2) << "the group rolled back and its units ran alone";
+}
+
+TEST_F(GroupCommitTest, AUnitThatWritesThenFailsLeavesNoWriteBehindWhileItsGroupCommits) {
+  auto held = HeldTasks(3);
+  std::vector<std::function<Status()>> calls;
+  for (const auto& c : held) {
+    calls.push_back([&, id = c.task.id] { return store_->CompleteTask(tenant_, worker_, TaskId(id), 1, "2"); });
+  }
+  calls.push_back([&] {
+    return store_->RunGrouped(
+        [&](Unit& u) -> Status {
+          RETURN_IF_ERROR(u.Exec("UPDATE tenants SET name = 'changed' WHERE id = $1", {tenant_.str()}).status());
+          u.Wake(tenant_, "never", WorkKind::kTask);
+          return FailedPrecondition("this unit refuses after writing");
+        },
+        "");
+  });
+  auto results = Together(calls);
+  for (size_t i = 0; i < held.size(); ++i) {
+    EXPECT_TRUE(results[i].ok()) << results[i].ToString();
+    EXPECT_EQ(StatusOf(held[i].task.id), "COMPLETED");
+  }
+  EXPECT_EQ(results.back().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Sql("SELECT name FROM tenants WHERE id = $1", {tenant_.str()}), "Acme");
+  EXPECT_FALSE(notifier_.Woke(WorkKey(tenant_, "never", WorkKind::kTask))) << "a refused unit wakes nobody";
+}
+
+TEST_F(GroupCommitTest, WakeUpsOfAGroupAreSentAfterItsCommit) {
+  std::vector<std::function<Status()>> calls;
+  for (const std::string queue : {"a", "b", "c"}) {
+    calls.push_back([&, queue] { return store_->SubmitTask(tenant_, {.kind = "charge", .queue = queue}).status(); });
+  }
+  for (const auto& s : Together(calls)) EXPECT_TRUE(s.ok()) << s.ToString();
+  for (const std::string queue : {"a", "b", "c"}) {
+    EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, queue, WorkKind::kTask))) << queue;
+    EXPECT_EQ(Sql("SELECT count(*) FROM task_executions WHERE queue = $1", {queue}), "1");
+  }
+}
+
+}  // namespace
+}  // namespace flovyn::testing
