@@ -106,6 +106,7 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     es.store.allow_time_skipping = settings.allow_time_skipping;
     es.dispatch.sweep_interval = std::chrono::milliseconds(settings.poll_sweep_ms);
     es.dispatch.max_poll = std::chrono::milliseconds(settings.max_poll_ms);
+    es.dispatch.eager_dispatch = settings.eager_dispatch;
     es.dispatch.max_polls_per_tenant = settings.max_polls_per_tenant;
     es.dispatch.max_streams_per_tenant = settings.max_streams_per_tenant;
     es.handler_threads = settings.grpc_handler_threads;

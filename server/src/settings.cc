@@ -120,28 +120,6 @@ void AddEngineSettings(config::Schema& s) {
                         "this); 0 turns caching off",
          .min_value = 0,
          .max_value = 600000});
-  s.Add({.key = "engine.group_commit_max",
-         .type = Type::kInt,
-         .default_value = "64",
-         .description = "group commit: at most this many concurrent task submissions, task results, workflow starts "
-                        "and command batches share one transaction, each answered after its commit; 1 commits "
-                        "each alone",
-         .min_value = 1,
-         .max_value = 1000});
-  s.Add({.key = "engine.group_commit_lanes",
-         .type = Type::kInt,
-         .default_value = "2",
-         .description = "group commit: how many shared transactions may commit at once (callers arriving "
-                        "meanwhile form the next group)",
-         .min_value = 1,
-         .max_value = 64});
-  s.Add({.key = "engine.group_commit_window_us",
-         .type = Type::kInt,
-         .default_value = "0",
-         .description = "group commit: microseconds a group waits for more callers before it begins; 0 groups "
-                        "only the callers that arrive while earlier groups commit (no added latency when idle)",
-         .min_value = 0,
-         .max_value = 100000});
   s.Add({.key = "engine.allow_time_skipping",
          .type = Type::kBool,
          .default_value = "false",
@@ -177,6 +155,38 @@ void AddEngineSettings(config::Schema& s) {
          .description = "notification streams one tenant may hold open at once; beyond it RESOURCE_EXHAUSTED",
          .min_value = 1,
          .max_value = 1000000});
+}
+
+// How the engine trades commits for latency: group commit and eager dispatch.
+void AddThroughputSettings(config::Schema& s) {
+  s.Add({.key = "engine.group_commit_max",
+         .type = Type::kInt,
+         .default_value = "64",
+         .description = "group commit: at most this many concurrent task submissions, task results, workflow starts "
+                        "and command batches share one transaction, each answered after its commit; 1 commits "
+                        "each alone",
+         .min_value = 1,
+         .max_value = 1000});
+  s.Add({.key = "engine.group_commit_lanes",
+         .type = Type::kInt,
+         .default_value = "2",
+         .description = "group commit: how many shared transactions may commit at once (callers arriving "
+                        "meanwhile form the next group)",
+         .min_value = 1,
+         .max_value = 64});
+  s.Add({.key = "engine.group_commit_window_us",
+         .type = Type::kInt,
+         .default_value = "0",
+         .description = "group commit: microseconds a group waits for more callers before it begins; 0 groups "
+                        "only the callers that arrive while earlier groups commit (no added latency when idle)",
+         .min_value = 0,
+         .max_value = 100000});
+  s.Add({.key = "engine.eager_dispatch",
+         .type = Type::kBool,
+         .default_value = "true",
+         .description = "a standalone task submitted while a poller of its queue and kind waits on this replica is "
+                        "claimed for that poller in the submitting transaction and handed to it after the commit "
+                        "(no claim transaction); false: every task goes through the queue"});
 }
 
 void AddRetentionSettings(config::Schema& s) {
@@ -286,6 +296,7 @@ const config::Schema& Schema() {
     AddCoreSettings(s);
     AddAuthSettings(s);
     AddEngineSettings(s);
+    AddThroughputSettings(s);
     AddGrpcSettings(s);
     AddRetentionSettings(s);
     plugins::AddEventhookSettings(s);
@@ -328,6 +339,7 @@ Settings Settings::From(const config::Values& v) {
   s.group_commit_max = static_cast<int>(v.Int("engine.group_commit_max"));
   s.group_commit_lanes = static_cast<int>(v.Int("engine.group_commit_lanes"));
   s.group_commit_window_us = v.Int("engine.group_commit_window_us");
+  s.eager_dispatch = v.Bool("engine.eager_dispatch");
   s.allow_time_skipping = v.Bool("engine.allow_time_skipping");
   s.poll_sweep_ms = v.Int("engine.poll_sweep_ms");
   s.max_poll_ms = v.Int("engine.max_poll_ms");

@@ -32,6 +32,7 @@ struct Settings {
   long sticky_ms = 5000;
   int group_commit_max = 64, group_commit_lanes = 2;
   long group_commit_window_us = 0;
+  bool eager_dispatch = true;
   bool allow_time_skipping = false;
   long poll_sweep_ms = 1000;
   long max_poll_ms = 60000;

@@ -313,6 +313,14 @@ std::string TaskScope(const v1::PollTaskRequest& req) {
             if (!s.ok()) spdlog::debug("release of unanswered task claims: {}", s.message());
             res->Clear();
           },
+      .handoff = waiting_.options.eager_dispatch ? &waiting_.handoff : nullptr,
+      .worker = req->worker_id(),
+      .kinds = {req->kinds().begin(), req->kinds().end()},
+      .fill =
+          [res](const TaskClaim& c) {
+            res->set_has_work(true);
+            ToProto(c.task, c.lease_expires_at_ms, res->mutable_task());
+          },
   };
   return StartPoll(ctx, calls_, waiting_, std::move(spec));
 }

@@ -26,6 +26,7 @@ struct DispatchOptions {
   std::chrono::milliseconds sweep_interval{1000};  // re-check even without a notification
   int max_polls_per_tenant = 10000;                // waiting long-polls of one tenant at once
   int max_streams_per_tenant = 10000;              // notification streams of one tenant at once
+  bool eager_dispatch = true;  // a task submitted while a poller of its queue waits here goes to it at once
 };
 
 // Counts what each tenant holds open (long-polls or streams) against a cap. Entries exist only
@@ -86,12 +87,14 @@ struct Waiting {
   EngineMetrics* metrics;
   TenantSlots polls;
   TenantSlots streams;
+  TaskHandoff handoff;  // parked task polls, offered to submitters when eager dispatch is on
   Waiting(WorkHub& h, DispatchOptions o, EngineMetrics* m)
       : hub(h),
         options(o),
         metrics(m),
         polls(o.max_polls_per_tenant, "long-polls", "ENGINE__MAX_POLLS_PER_TENANT"),
-        streams(o.max_streams_per_tenant, "notification streams", "ENGINE__MAX_STREAMS_PER_TENANT") {}
+        streams(o.max_streams_per_tenant, "notification streams", "ENGINE__MAX_STREAMS_PER_TENANT"),
+        handoff(h) {}
 };
 
 class WorkflowDispatchService final : public v1::WorkflowDispatch::CallbackService {

@@ -284,6 +284,14 @@ inline constexpr const char* kListTasks =
     "AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid)) "
     "ORDER BY created_at DESC, id DESC LIMIT $6";
 
+// A task claimed as it is inserted, for a poller waiting on its queue (eager dispatch).
+inline constexpr const char* kInsertTaskClaimed =
+    "INSERT INTO task_executions (id, tenant_id, workflow_id, workflow_seq, kind, queue, input, max_attempts, "
+    "initial_backoff_ms, max_backoff_ms, lease_ms, traceparent, status, attempt, lease_owner, lease_expires_at, "
+    "heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, 'RUNNING', 1, $13, "
+    "now() + least($11::bigint, 31536000000) * interval '1 millisecond', now()) RETURNING " FLOVYN_TASK_COLUMNS
+    ", (extract(epoch from lease_expires_at) * 1000)::bigint AS lease_expires_at_ms";
+
 #undef FLOVYN_TASK_COLUMNS
 
 // A task scheduled by a workflow ($3, $4: the execution and the sequence of TASK_SCHEDULED) or

@@ -19,6 +19,7 @@
 #include "engine/ids.h"
 #include "engine/model.h"
 #include "engine/notifier.h"
+#include "engine/task_handoff.h"
 #include "engine/unit.h"
 #include "engine/values.h"
 #include "flovyn/core/mutex.h"
@@ -174,6 +175,10 @@ class Store {
   Status RefreshQueueDepth();
 
   db::Pool& pool() { return pool_; }
+  // Eager dispatch: a task submitted while a poller of its queue waits on this replica is
+  // claimed for that poller in the submitting transaction (null: every task goes through the
+  // queue). Set before serving; `handoff` outlives the store.
+  void SetTaskHandoff(TaskHandoff* handoff) { handoff_ = handoff; }
 
   // Runs `work` in one transaction; its wake-ups and metrics take effect after commit. Its span
   // is named after the calling operation ("store.SubmitCommands"). Inside a Joined scope on
@@ -207,6 +212,9 @@ class Store {
   // The tenant a statement of engine/sql.h selects with $1 = value.
   StatusOr<Tenant> TenantWhere(const char* sql, const std::string& value);
   StatusOr<SubmitResult> ApplyBatch(Execution& e, std::vector<WorkflowCommand>& commands);
+  // Inserts the standalone task claimed for `offer`'s poller, answered after the commit.
+  Status HandOver(Unit& u, const TenantId& tenant, const std::string& id, const SubmitTaskRequest& req,
+                  const TaskHandoff::Offer& offer);
   // Background work: selects up to `limit` due rows (SQL with $1 = limit, rows locked with
   // SKIP LOCKED) and handles each in one transaction, each row in a savepoint of its own; a row
   // that fails is skipped and counted in flovyn_sweep_errors_total{sweep=name}. Returns how many
@@ -225,6 +233,7 @@ class Store {
 
   db::Pool& pool_;
   WorkNotifier& notifier_;
+  TaskHandoff* handoff_ = nullptr;
   mutable Mutex group_mu_;
   std::deque<Grouped*> group_queue_ GUARDED_BY(group_mu_);
   int group_lanes_busy_ GUARDED_BY(group_mu_) = 0;

@@ -21,6 +21,12 @@ namespace flovyn::engine {
 class Unit {
  public:
   Unit(db::Tx& tx, EngineMetrics* metrics) : tx_(tx), metrics_(metrics) {}
+  // A unit that never committed undoes what it promised (OnRollback).
+  ~Unit() {
+    if (!committed_) RunRollback(0);
+  }
+  Unit(const Unit&) = delete;
+  Unit& operator=(const Unit&) = delete;
   StatusOr<db::Result> Exec(std::string_view sql, const db::Params& params = {}) { return tx_.Exec(sql, params); }
   // The transaction itself, for a plugin's own statements in the same commit.
   db::Tx& tx() { return tx_; }
@@ -28,6 +34,11 @@ class Unit {
   void AfterCommit(std::function<void(EngineMetrics&)> f) {
     if (metrics_) after_.push_back(std::move(f));
   }
+  // Runs after a successful commit (a claim handed to a waiting poller).
+  void OnCommit(std::function<void()> f) { on_commit_.push_back(std::move(f)); }
+  // Runs when this unit's work does not commit: its transaction rolled back, its savepoint was
+  // rolled back, or it is discarded to run again.
+  void OnRollback(std::function<void()> f) { on_rollback_.push_back(std::move(f)); }
   // `tag`: the worker that keeps the execution cached, woken first when it waits (TaggedKey).
   void Wake(const std::string& tenant, const std::string& queue, WorkKind kind, const std::string& tag = {}) {
     wake_.insert(tag.empty() ? WorkKey(tenant, queue, kind) : TaggedKey(WorkKey(tenant, queue, kind), tag));
@@ -42,17 +53,21 @@ class Unit {
   struct Mark {
     std::set<std::string> wakes;
     std::optional<std::chrono::system_clock::time_point> deadline;
-    size_t after = 0;
+    size_t after = 0, on_commit = 0, on_rollback = 0;
   };
-  Mark Checkpoint() const { return {wake_, deadline_, after_.size()}; }
+  Mark Checkpoint() const { return {wake_, deadline_, after_.size(), on_commit_.size(), on_rollback_.size()}; }
   void Rewind(Mark m) {
     wake_ = std::move(m.wakes);
     deadline_ = m.deadline;
     after_.resize(m.after);
+    on_commit_.resize(m.on_commit);
+    RunRollback(m.on_rollback);
   }
   const std::set<std::string>& wakes() const { return wake_; }
   const std::optional<std::chrono::system_clock::time_point>& deadline() const { return deadline_; }
   void RunAfterCommit() {
+    committed_ = true;
+    for (auto& f : on_commit_) f();
     for (auto& f : after_) f(*metrics_);
   }
 
@@ -62,6 +77,17 @@ class Unit {
   std::set<std::string> wake_;
   std::optional<std::chrono::system_clock::time_point> deadline_;
   std::vector<std::function<void(EngineMetrics&)>> after_;
+  std::vector<std::function<void()>> on_commit_, on_rollback_;
+  bool committed_ = false;
+
+  // The rollback work registered after the first `keep`, newest first; then forgotten.
+  void RunRollback(size_t keep) {
+    while (on_rollback_.size() > keep) {
+      auto f = std::move(on_rollback_.back());
+      on_rollback_.pop_back();
+      f();
+    }
+  }
 };
 
 }  // namespace flovyn::engine

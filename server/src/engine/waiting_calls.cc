@@ -41,7 +41,7 @@ const ::grpc::Status kShuttingDown{::grpc::StatusCode::UNAVAILABLE, "server is s
 // the handler pool; between claims the reactor is parked in the WorkHub and holds no thread.
 // It completes when a claim finds work, at its deadline, when the caller goes away, or at the
 // drain ("no work" in the last three cases).
-class PollReactor final : public ::grpc::ServerUnaryReactor {
+class PollReactor final : public ::grpc::ServerUnaryReactor, public TaskHandoff::Poller {
  public:
   using Spec = PollSpec;
 
@@ -57,12 +57,33 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
   void OnCancel() override {
     UniqueLock l(mu_);
     cancelled_ = true;
+    // When a submitter took this poller (TaskHandoff) the hub's cancel fails: its Deliver or
+    // Resume finishes the call.
     if (ticket_ != 0 && waiting_.hub.Cancel(ticket_)) {
+      if (spec_.handoff != nullptr) spec_.handoff->Remove(key_, ticket_);
       ticket_ = 0;
       l.Unlock();
       Complete(::grpc::Status::OK);
     }
   }
+
+  // A task claimed for this poller committed (on the submitter's thread).
+  void Deliver(const TaskClaim& claim) override {
+    {
+      MutexLock l(mu_);
+      ticket_ = 0;
+    }
+    spec_.fill(claim);
+    if (!ctx_->IsCancelled() || !spec_.release) return Complete(::grpc::Status::OK);
+    auto give_back = [this] {  // nobody will read the answer
+      spec_.release(tenant_);
+      Complete(::grpc::Status::OK);
+    };
+    if (!calls_.handlers().TrySubmit(give_back)) give_back();
+  }
+
+  // The claim for this poller rolled back: poll on.
+  void Resume() override { OnWake(WorkHub::Wake::kNews); }
 
   void OnDone() override {
     if (holding_) {
@@ -117,17 +138,21 @@ class PollReactor final : public ::grpc::ServerUnaryReactor {
         key_, seen, deadline_, [this](WorkHub::Wake why) { OnWake(why); }, spec_.tag);
     if (parked.ticket != 0) {
       ticket_ = parked.ticket;
-      return;  // from here the hub owns the next step
+      // Under mu_: a wake-up (which removes the offer) waits until it is made.
+      if (spec_.handoff != nullptr) spec_.handoff->Add(key_, ticket_, spec_.worker, spec_.kinds, this);
+      return;  // from here the hub (or a submitter that takes the offer) owns the next step
     }
     l.Unlock();
     OnWake(parked.immediate);
   }
 
   void OnWake(WorkHub::Wake why) {
+    uint64_t ticket = 0;
     {
       MutexLock l(mu_);
-      ticket_ = 0;
+      std::swap(ticket, ticket_);
     }
+    if (ticket != 0 && spec_.handoff != nullptr) spec_.handoff->Remove(key_, ticket);
     if (why == WorkHub::Wake::kDeadline || why == WorkHub::Wake::kDrain) return Complete(::grpc::Status::OK);
     // Busy: answer "no work" now rather than queue; the worker polls again.
     if (!calls_.handlers().TrySubmit([this] { Attempt(); })) Complete(::grpc::Status::OK);

@@ -1,0 +1,60 @@
+// Eager dispatch of tasks: the task long-polls parked on this replica, offered to whoever
+// submits a task, so the task is claimed for one of them in the submitting transaction and
+// handed over after its commit, with no claim transaction of its own. Who gets a parked poller
+// is decided by the WorkHub: taking an offer cancels the poller's ticket there, which fails when
+// the hub has woken it already (news, deadline, drain, its caller gone), so a poller is either
+// woken by the hub or handed work, never both. Thread-safe.
+#pragma once
+
+#include <list>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/model.h"
+#include "engine/work_hub.h"
+#include "flovyn/core/mutex.h"
+
+namespace flovyn::engine {
+
+class TaskHandoff {
+ public:
+  // A parked task poller, as its long-poll sees it.
+  class Poller {
+   public:
+    virtual ~Poller() = default;
+    // The claim committed for it: answer the poll (or give the task back when its caller left).
+    virtual void Deliver(const TaskClaim& claim) = 0;
+    // The transaction that claimed for it rolled back: poll on as if woken by news.
+    virtual void Resume() = 0;
+  };
+  struct Offer {
+    std::string worker;
+    Poller* poller = nullptr;
+  };
+
+  explicit TaskHandoff(WorkHub& hub) : hub_(hub) {}
+
+  // The poller parked on `key` (WorkKey of a task queue) with `ticket`, for `kinds` (empty: any).
+  void Add(const std::string& key, uint64_t ticket, std::string worker, std::vector<std::string> kinds, Poller* p);
+  // It was woken or cancelled: no longer offered (nothing when it was taken already).
+  void Remove(const std::string& key, uint64_t ticket);
+  // A poller on `key` that takes `kind`, now out of the hub: it is the caller's to Deliver to or
+  // Resume, exactly once. None when no such poller waits.
+  std::optional<Offer> Take(const std::string& key, const std::string& kind);
+  size_t offered() const;
+
+ private:
+  struct Entry {
+    uint64_t ticket;
+    std::string worker;
+    std::vector<std::string> kinds;
+    Poller* poller;
+  };
+  WorkHub& hub_;
+  mutable Mutex mu_;
+  std::unordered_map<std::string, std::list<Entry>> parked_ GUARDED_BY(mu_);
+};
+
+}  // namespace flovyn::engine

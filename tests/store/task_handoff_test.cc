@@ -1,0 +1,120 @@
+// Eager dispatch: a task submitted while a poller of its queue and kind is parked is claimed
+// for that poller in the submitting transaction and handed to it after the commit; a poller the
+// hub has woken already is never handed anything; a rolled-back submit gives the poller back.
+#include "engine/task_handoff.h"
+
+#include <atomic>
+#include <thread>
+
+#include "engine/work_hub.h"
+#include "flovyn/core/status_macros.h"
+#include "flovyn/core/time_source.h"
+#include "flovyn/model/status.h"
+#include "store_fixture.h"
+
+namespace flovyn::testing {
+namespace {
+
+using namespace flovyn::engine;
+using namespace std::chrono_literals;
+
+struct FakePoller : TaskHandoff::Poller {
+  std::vector<TaskClaim> delivered;
+  int resumed = 0;
+  void Deliver(const TaskClaim& c) override { delivered.push_back(c); }
+  void Resume() override { ++resumed; }
+};
+
+class TaskHandoffTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    store_->SetTaskHandoff(&handoff_);
+  }
+  // Parks `p` on queue "h" as the fixture's worker, for `kinds`; returns its ticket.
+  uint64_t Park(FakePoller& p, std::vector<std::string> kinds = {}) {
+    std::string key = WorkKey(tenant_, "h", WorkKind::kTask);
+    auto parked = hub_.Park(key, hub_.Observe(key), hub_.Now() + 60s, [this](WorkHub::Wake) { ++woken_; });
+    EXPECT_NE(parked.ticket, 0u);
+    handoff_.Add(key, parked.ticket, worker_.str(), std::move(kinds), &p);
+    return parked.ticket;
+  }
+  std::string StatusOf(const std::string& task) {
+    return Sql("SELECT status FROM task_executions WHERE id = $1", {task});
+  }
+
+  ManualTime time_;
+  WorkHub hub_{1s, &time_};
+  TaskHandoff handoff_{hub_};
+  std::atomic<int> woken_{0};
+};
+
+TEST_F(TaskHandoffTest, ATaskSubmittedWhileAPollerWaitsIsClaimedForItAndHandedOverAfterCommit) {
+  FakePoller p;
+  Park(p);
+  auto id = store_->SubmitTask(tenant_, {.kind = "charge", .queue = "h", .input_json = R"({"n":1})"});
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  ASSERT_EQ(p.delivered.size(), 1u);
+  const TaskClaim& c = p.delivered[0];
+  EXPECT_EQ(c.task.id, id->str());
+  EXPECT_EQ(c.task.status, "RUNNING");
+  EXPECT_EQ(c.task.attempt, 1);
+  EXPECT_EQ(c.task.input_json, R"({"n": 1})");  // as jsonb prints it, like any claim
+  EXPECT_GT(c.lease_expires_at_ms, 0);
+  EXPECT_EQ(Sql("SELECT lease_owner FROM task_executions WHERE id = $1", {id->str()}), worker_.str());
+  EXPECT_EQ(woken_, 0) << "the hub never woke the poller: it was handed the task instead";
+  EXPECT_EQ(handoff_.offered(), 0u);
+  EXPECT_FALSE(notifier_.Woke(WorkKey(tenant_, "h", WorkKind::kTask))) << "no queue wake-up for a task handed over";
+  // Nobody else can claim it, and its poller completes it like any claim.
+  auto others = store_->ClaimTasks(tenant_, worker_, "h", {}, 10);
+  ASSERT_TRUE(others.ok());
+  EXPECT_TRUE(others->empty());
+  EXPECT_TRUE(store_->CompleteTask(tenant_, worker_, *id, 1, "true").ok());
+  EXPECT_EQ(StatusOf(id->str()), "COMPLETED");
+  // With no poller left, the next task goes to the queue.
+  auto next = store_->SubmitTask(tenant_, {.kind = "charge", .queue = "h"});
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(StatusOf(next->str()), "PENDING");
+  EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, "h", WorkKind::kTask)));
+}
+
+TEST_F(TaskHandoffTest, OnlyAPollerOfTheTasksKindIsOfferedAndAWokenPollerNever) {
+  FakePoller other_kind, woken;
+  Park(other_kind, {"refund"});
+  uint64_t t = Park(woken, {"charge"});
+  ASSERT_TRUE(hub_.Cancel(t));  // the hub took it first (its caller left, say)
+  auto id = store_->SubmitTask(tenant_, {.kind = "charge", .queue = "h"});
+  ASSERT_TRUE(id.ok());
+  EXPECT_TRUE(other_kind.delivered.empty());
+  EXPECT_TRUE(woken.delivered.empty());
+  EXPECT_EQ(StatusOf(id->str()), "PENDING");
+  auto refund = store_->SubmitTask(tenant_, {.kind = "refund", .queue = "h"});
+  ASSERT_TRUE(refund.ok());
+  ASSERT_EQ(other_kind.delivered.size(), 1u);
+  EXPECT_EQ(other_kind.delivered[0].task.id, refund->str());
+}
+
+TEST_F(TaskHandoffTest, ASubmitThatRollsBackGivesThePollerBackAndHandsItNothing) {
+  // Group the submit with a unit that fails: the group rolls back, then each runs alone.
+  store_ = std::make_unique<Store>(
+      *pool_, notifier_, StoreOptions{.group_commit_lanes = 1, .group_commit_window = std::chrono::milliseconds(200)});
+  store_->SetTaskHandoff(&handoff_);
+  FakePoller p;
+  Park(p);
+  StatusOr<TaskId> id = Status::Ok();
+  std::thread submit([&] { id = store_->SubmitTask(tenant_, {.kind = "charge", .queue = "h"}); });
+  std::thread fail([&] {
+    // Ordered after the submit (keys sort "~" after any id): the submit claims, then this fails.
+    (void)store_->RunGrouped([](Unit&) { return FailedPrecondition("refused"); }, "~");
+  });
+  submit.join();
+  fail.join();
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  ASSERT_GE(store_->group_stats().reruns, 2) << "both ran in one group that rolled back";
+  EXPECT_EQ(p.resumed, 1) << "the rolled-back claim gave its poller back";
+  EXPECT_TRUE(p.delivered.empty());
+  EXPECT_EQ(StatusOf(id->str()), "PENDING") << "run again alone, with no poller parked, it went to the queue";
+}
+
+}  // namespace
+}  // namespace flovyn::testing
