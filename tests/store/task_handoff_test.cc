@@ -31,9 +31,9 @@ class TaskHandoffTest : public StoreTest {
     StoreTest::SetUp();
     store_->SetTaskHandoff(&handoff_);
   }
-  // Parks `p` on queue "h" as the fixture's worker, for `kinds`; returns its ticket.
-  uint64_t Park(FakePoller& p, std::vector<std::string> kinds = {}) {
-    std::string key = WorkKey(tenant_, "h", WorkKind::kTask);
+  // Parks `p` on `queue` as the fixture's worker, for `kinds`; returns its ticket.
+  uint64_t Park(FakePoller& p, std::vector<std::string> kinds = {}, const std::string& queue = "h") {
+    std::string key = WorkKey(tenant_, queue, WorkKind::kTask);
     auto parked = hub_.Park(key, hub_.Observe(key), hub_.Now() + 60s, [this](WorkHub::Wake) { ++woken_; });
     EXPECT_NE(parked.ticket, 0u);
     handoff_.Add(key, parked.ticket, worker_.str(), std::move(kinds), &p);
@@ -76,6 +76,30 @@ TEST_F(TaskHandoffTest, ATaskSubmittedWhileAPollerWaitsIsClaimedForItAndHandedOv
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(StatusOf(next->str()), "PENDING");
   EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, "h", WorkKind::kTask)));
+}
+
+TEST_F(TaskHandoffTest, ATaskAWorkflowSchedulesGoesToAWaitingPollerAndItsHistorySaysItStarted) {
+  FakePoller p;
+  Park(p, {"charge"}, "q");
+  auto id = StartAndClaim("q");
+  auto r = Submit(id, {ScheduleTask{.kind = "charge", .input_json = "5"}, Suspend{}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(p.delivered.size(), 1u);
+  const TaskClaim& c = p.delivered[0];
+  EXPECT_EQ(c.task.workflow_id.value_or(""), id.str());
+  EXPECT_EQ(c.task.attempt, 1);
+  EXPECT_EQ(c.task.input_json, "5");
+  // The submit's own answer carries the start, so a worker that keeps the execution cached is
+  // at the history's end.
+  std::vector<std::string> answered;
+  for (const auto& e : r->events) answered.push_back(e.type);
+  EXPECT_EQ(answered, (std::vector<std::string>{"TASK_SCHEDULED", "TASK_STARTED"}));
+  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId(c.task.id), 1, "10").ok());
+  auto types = EventTypes(id);
+  ASSERT_GE(types.size(), 3u);
+  EXPECT_EQ(std::vector<std::string>(types.end() - 3, types.end()),
+            (std::vector<std::string>{"TASK_SCHEDULED", "TASK_STARTED", "TASK_COMPLETED"}));
+  EXPECT_FALSE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kTask))) << "no queue wake-up for a task handed over";
 }
 
 TEST_F(TaskHandoffTest, OnlyAPollerOfTheTasksKindIsOfferedAndAWokenPollerNever) {

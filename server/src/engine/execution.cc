@@ -127,6 +127,19 @@ Status Execution::CancelNow(std::chrono::milliseconds lease, const json& request
 
 Status Execution::InsertTask(const std::string& task_id, const TaskSpec& t, int64_t scheduled_seq,
                              const std::optional<std::string>& traceparent) {
+  if (u_->handoff() != nullptr) {
+    if (auto offer = u_->handoff()->Take(WorkKey(tenant_id, t.queue, WorkKind::kTask), t.kind)) {
+      ASSIGN_OR_RETURN(
+          auto claim,
+          InsertHandedOver(*u_, *offer,
+                           {task_id, tenant_id, id, std::to_string(scheduled_seq), t.kind, t.queue, t.input_json,
+                            std::to_string(t.max_attempts), std::to_string(t.initial_backoff_ms),
+                            std::to_string(t.max_backoff_ms), std::to_string(t.lease_ms), traceparent}));
+      // As a claim through the queue would record it.
+      return Append("TASK_STARTED",
+                    {{"taskId", task_id}, {"attempt", claim.task.attempt}, {"workerId", offer->worker}});
+    }
+  }
   RETURN_IF_ERROR(
       u_->Exec(sql::kInsertTask, {task_id, tenant_id, id, std::to_string(scheduled_seq), t.kind, t.queue, t.input_json,
                                   std::to_string(t.max_attempts), std::to_string(t.initial_backoff_ms),

@@ -212,9 +212,6 @@ class Store {
   // The tenant a statement of engine/sql.h selects with $1 = value.
   StatusOr<Tenant> TenantWhere(const char* sql, const std::string& value);
   StatusOr<SubmitResult> ApplyBatch(Execution& e, std::vector<WorkflowCommand>& commands);
-  // Inserts the standalone task claimed for `offer`'s poller, answered after the commit.
-  Status HandOver(Unit& u, const TenantId& tenant, const std::string& id, const SubmitTaskRequest& req,
-                  const TaskHandoff::Offer& offer);
   // Background work: selects up to `limit` due rows (SQL with $1 = limit, rows locked with
   // SKIP LOCKED) and handles each in one transaction, each row in a savepoint of its own; a row
   // that fails is skipped and counted in flovyn_sweep_errors_total{sweep=name}. Returns how many

@@ -44,7 +44,12 @@ StatusOr<TaskId> Store::SubmitTask(const TenantId& tenant, const SubmitTaskReque
       [&](Unit& u) {
         if (!req.id && handoff_ != nullptr) {
           if (auto offer = handoff_->Take(WorkKey(tenant, req.queue, WorkKind::kTask), req.kind)) {
-            return HandOver(u, tenant, id, req, *offer);
+            return InsertHandedOver(
+                       u, *offer,
+                       {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
+                        std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
+                        std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms), NullIfEmpty(req.traceparent)})
+                .status();
           }
         }
         ASSIGN_OR_RETURN(auto r, u.Exec(req.id ? sql::kInsertTaskOnce : sql::kInsertTask,
@@ -64,21 +69,6 @@ StatusOr<TaskId> Store::SubmitTask(const TenantId& tenant, const SubmitTaskReque
       },
       id));
   return TaskId(id);
-}
-
-Status Store::HandOver(Unit& u, const TenantId& tenant, const std::string& id, const SubmitTaskRequest& req,
-                       const TaskHandoff::Offer& offer) {
-  TaskHandoff::Poller* poller = offer.poller;
-  u.OnRollback([poller] { poller->Resume(); });
-  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kInsertTaskClaimed,
-                                  {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
-                                   std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
-                                   std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms),
-                                   NullIfEmpty(req.traceparent), offer.worker}));
-  db::Row row(r, 0);
-  u.OnCommit([poller, claim = TaskClaim{TaskFrom(row), row.Int("lease_expires_at_ms")}] { poller->Deliver(claim); });
-  u.AfterCommit([](EngineMetrics& m) { m.dispatch.With({"task"})->Observe(0); });
-  return Status::Ok();
 }
 
 StatusOr<std::optional<TaskClaim>> Store::ClaimTask(const TenantId& tenant, const WorkerId& worker,

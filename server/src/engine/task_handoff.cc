@@ -2,6 +2,11 @@
 
 #include <algorithm>
 
+#include "engine/rows.h"
+#include "engine/sql.h"
+#include "engine/unit.h"
+#include "flovyn/core/status_macros.h"
+
 namespace flovyn::engine {
 
 void TaskHandoff::Add(const std::string& key, uint64_t ticket, std::string worker, std::vector<std::string> kinds,
@@ -44,6 +49,18 @@ size_t TaskHandoff::offered() const {
   size_t n = 0;
   for (const auto& [_, list] : parked_) n += list.size();
   return n;
+}
+
+StatusOr<TaskClaim> InsertHandedOver(Unit& u, const TaskHandoff::Offer& offer, db::Params params) {
+  TaskHandoff::Poller* poller = offer.poller;
+  u.OnRollback([poller] { poller->Resume(); });
+  params.push_back(offer.worker);
+  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kInsertTaskClaimed, params));
+  db::Row row(r, 0);
+  TaskClaim claim{TaskFrom(row), row.Int("lease_expires_at_ms")};
+  u.OnCommit([poller, claim] { poller->Deliver(claim); });
+  u.AfterCommit([](EngineMetrics& m) { m.dispatch.With({"task"})->Observe(0); });
+  return claim;
 }
 
 }  // namespace flovyn::engine

@@ -15,8 +15,11 @@
 #include "engine/model.h"
 #include "engine/work_hub.h"
 #include "flovyn/core/mutex.h"
+#include "flovyn/db/pool.h"
 
 namespace flovyn::engine {
+
+class Unit;
 
 class TaskHandoff {
  public:
@@ -56,5 +59,10 @@ class TaskHandoff {
   mutable Mutex mu_;
   std::unordered_map<std::string, std::list<Entry>> parked_ GUARDED_BY(mu_);
 };
+
+// Inserts a task already claimed for `offer`'s poller (kInsertTaskClaimed with `params`, the
+// last being the poller's worker) and hands it over when `u` commits; when `u` does not
+// commit, the poller polls on. Returns the claim.
+StatusOr<TaskClaim> InsertHandedOver(Unit& u, const TaskHandoff::Offer& offer, db::Params params);
 
 }  // namespace flovyn::engine

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/engine_metrics.h"
+#include "engine/task_handoff.h"
 #include "engine/work_hub.h"
 #include "flovyn/db/transaction.h"
 
@@ -20,7 +21,10 @@ namespace flovyn::engine {
 
 class Unit {
  public:
-  Unit(db::Tx& tx, EngineMetrics* metrics) : tx_(tx), metrics_(metrics) {}
+  // `handoff`: where tasks this unit creates may go at once (eager dispatch); null: the queue.
+  Unit(db::Tx& tx, EngineMetrics* metrics, TaskHandoff* handoff = nullptr)
+      : tx_(tx), metrics_(metrics), handoff_(handoff) {}
+  TaskHandoff* handoff() const { return handoff_; }
   // A unit that never committed undoes what it promised (OnRollback).
   ~Unit() {
     if (!committed_) RunRollback(0);
@@ -74,6 +78,7 @@ class Unit {
  private:
   db::Tx& tx_;
   EngineMetrics* metrics_;
+  TaskHandoff* handoff_;
   std::set<std::string> wake_;
   std::optional<std::chrono::system_clock::time_point> deadline_;
   std::vector<std::function<void(EngineMetrics&)>> after_;
