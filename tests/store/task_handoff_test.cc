@@ -20,8 +20,10 @@ using namespace std::chrono_literals;
 
 struct FakePoller : TaskHandoff::Poller {
   std::vector<TaskClaim> delivered;
+  std::vector<WorkflowClaim> workflows;
   int resumed = 0;
   void Deliver(const TaskClaim& c) override { delivered.push_back(c); }
+  void Deliver(const WorkflowClaim& c) override { workflows.push_back(c); }
   void Resume() override { ++resumed; }
 };
 
@@ -29,7 +31,14 @@ class TaskHandoffTest : public StoreTest {
  protected:
   void SetUp() override {
     StoreTest::SetUp();
-    store_->SetTaskHandoff(&handoff_);
+    store_->SetTaskHandoff(&handoff_, &workflows_);
+  }
+  // Parks `p` as a workflow poller of `worker` on queue "q".
+  void ParkWorkflowPoller(FakePoller& p, const std::string& worker) {
+    std::string key = WorkKey(tenant_, "q", WorkKind::kWorkflow);
+    auto parked = hub_.Park(key, hub_.Observe(key), hub_.Now() + 60s, [this](WorkHub::Wake) { ++woken_; });
+    ASSERT_NE(parked.ticket, 0u);
+    workflows_.Add(key, parked.ticket, worker, {}, &p);
   }
   // Parks `p` on `queue` as the fixture's worker, for `kinds`; returns its ticket.
   uint64_t Park(FakePoller& p, std::vector<std::string> kinds = {}, const std::string& queue = "h") {
@@ -46,6 +55,7 @@ class TaskHandoffTest : public StoreTest {
   ManualTime time_;
   WorkHub hub_{1s, &time_};
   TaskHandoff handoff_{hub_};
+  TaskHandoff workflows_{hub_};
   std::atomic<int> woken_{0};
 };
 
@@ -100,6 +110,54 @@ TEST_F(TaskHandoffTest, ATaskAWorkflowSchedulesGoesToAWaitingPollerAndItsHistory
   EXPECT_EQ(std::vector<std::string>(types.end() - 3, types.end()),
             (std::vector<std::string>{"TASK_SCHEDULED", "TASK_STARTED", "TASK_COMPLETED"}));
   EXPECT_FALSE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kTask))) << "no queue wake-up for a task handed over";
+}
+
+TEST_F(TaskHandoffTest, AWorkflowMadeRunnableByATaskResultIsClaimedForAWaitingPollerInTheSameCommit) {
+  auto id = StartAndClaim("q");
+  ASSERT_TRUE(Submit(id, {ScheduleTask{.kind = "charge"}, Suspend{}}).ok());
+  auto task = store_->ClaimTasks(tenant_, worker_, "q", {"charge"}, 1);
+  ASSERT_TRUE(task.ok() && task->size() == 1);
+  FakePoller p;
+  ParkWorkflowPoller(p, worker_.str());
+  notifier_.Clear();
+  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId((*task)[0].task.id), 1, "7").ok());
+  ASSERT_EQ(p.workflows.size(), 1u);
+  const WorkflowClaim& c = p.workflows[0];
+  EXPECT_EQ(c.execution.id, id.str());
+  EXPECT_EQ(c.execution.status, "RUNNING");
+  EXPECT_EQ(c.history_after, 0) << "not kept cached: the whole history";
+  ASSERT_FALSE(c.events.empty());
+  EXPECT_EQ(c.events.front().type, "WORKFLOW_STARTED");
+  EXPECT_EQ(c.events.back().type, "TASK_COMPLETED");
+  EXPECT_EQ(Sql("SELECT status || ' ' || lease_owner FROM workflow_executions WHERE id = $1", {id.str()}),
+            "RUNNING " + worker_.str());
+  EXPECT_FALSE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kWorkflow))) << "handed over, not queued";
+  EXPECT_EQ(woken_, 0);
+  // The poller's worker holds it like any claim: its next batch is accepted.
+  auto done = store_->SubmitCommands(tenant_, worker_, id, c.events.back().sequence, {CompleteWorkflow{"7"}});
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(store_->GetWorkflow(tenant_, id)->status, "COMPLETED");
+}
+
+TEST_F(TaskHandoffTest, WhileStickyOnlyTheCachingWorkersPollerGetsTheWorkflowWithTheNewEventsOnly) {
+  auto id = StartAndClaim("q");
+  auto r = store_->SubmitCommands(tenant_, worker_, id, 1, {ScheduleTask{.kind = "charge"}, Suspend{}}, true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int64_t cached_at = r->last_sequence;
+  auto task = store_->ClaimTasks(tenant_, worker_, "q", {"charge"}, 1);
+  ASSERT_TRUE(task.ok() && task->size() == 1);
+  auto other = store_->RegisterWorker(tenant_, {"worker-2", "1.0", {"q"}, {"order"}, {}});
+  ASSERT_TRUE(other.ok());
+  FakePoller stranger, owner;
+  ParkWorkflowPoller(stranger, other->str());
+  ParkWorkflowPoller(owner, worker_.str());
+  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId((*task)[0].task.id), 1, "7").ok());
+  EXPECT_TRUE(stranger.workflows.empty()) << "the execution is the caching worker's while sticky";
+  ASSERT_EQ(owner.workflows.size(), 1u);
+  EXPECT_EQ(owner.workflows[0].history_after, cached_at);
+  std::vector<std::string> types;
+  for (const auto& e : owner.workflows[0].events) types.push_back(e.type);
+  EXPECT_EQ(types, (std::vector<std::string>{"TASK_STARTED", "TASK_COMPLETED"})) << "only what it has not seen";
 }
 
 TEST_F(TaskHandoffTest, OnlyAPollerOfTheTasksKindIsOfferedAndAWokenPollerNever) {

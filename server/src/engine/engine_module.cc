@@ -63,7 +63,7 @@ Status EngineModule::Start(const runtime::Context& ctx) {
   ctx.services.Provide(*store_);  // schedules and event hooks start work through it
   calls_ = std::make_unique<CallContext>(*auth_, *tenancy_, *handlers_);
   waiting_ = std::make_unique<Waiting>(*hub_, settings_.dispatch, metrics_.get());
-  if (settings_.dispatch.eager_dispatch) store_->SetTaskHandoff(&waiting_->handoff);
+  if (settings_.dispatch.eager_dispatch) store_->SetTaskHandoff(&waiting_->handoff, &waiting_->workflow_handoff);
   lifecycle_svc_ = std::make_unique<WorkerLifecycleService>(*store_, *calls_);
   dispatch_svc_ = std::make_unique<WorkflowDispatchService>(*store_, *calls_, *waiting_);
   task_svc_ = std::make_unique<TaskExecutionService>(*store_, *calls_, *waiting_);

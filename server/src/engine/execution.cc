@@ -208,6 +208,8 @@ Status Deliver(Unit& u, const std::string& tenant, const std::string& execution_
   if (e.HeldByWorker()) return e.Buffer(type, payload, wakes);
   RETURN_IF_ERROR(e.Append(type, payload));
   if (wakes && e.status == WorkflowStatus::kWaiting) {
+    ASSIGN_OR_RETURN(bool handed, HandWorkflowOver(u, e));
+    if (handed) return Status::Ok();
     e.status = WorkflowStatus::kPending;
     e.Wake(e.queue, WorkKind::kWorkflow);
   }

@@ -104,6 +104,13 @@ Status CancelExecution(Unit& u, Execution& e, const nlohmann::json& requested, s
 // FAILED_PRECONDITION when the execution has ended.
 Status Deliver(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,
                const nlohmann::json& payload, bool wakes);
+// The history (after `c.history_after`) and state a worker replays from.
+Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c);
+// Eager dispatch of a workflow made runnable: when a workflow poller waits on this replica (the
+// cached worker's while the execution is sticky), claims `e` for it, saves the row and hands
+// the claim over when `u` commits. False (nothing done) when none waits.
+StatusOr<bool> HandWorkflowOver(Unit& u, Execution& e);
+
 // The same, where an ended execution simply ignores the event.
 Status DeliverIfOpen(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,
                      const nlohmann::json& payload, bool wakes);

@@ -117,6 +117,16 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 
 // ---------------------------------------------------------------- WorkflowDispatch
 
+namespace {
+void FillWorkflow(const WorkflowClaim& c, v1::PollWorkflowResponse* res) {
+  res->set_has_work(true);
+  ToProto(c.execution, res->mutable_execution());
+  for (const auto& e : c.events) ToProto(e, res->add_events());
+  for (const auto& [k, v] : c.state) (*res->mutable_state_json())[k] = v;
+  res->set_history_after(c.history_after);
+}
+}  // namespace
+
 ::grpc::ServerUnaryReactor* WorkflowDispatchService::PollWorkflow(::grpc::CallbackServerContext* ctx,
                                                                   const v1::PollWorkflowRequest* req,
                                                                   v1::PollWorkflowResponse* res) {
@@ -132,12 +142,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
         auto claim = store_.ClaimWorkflow(tenant, WorkerId(req->worker_id()), req->queue(), kinds);
         if (!claim.ok()) return claim.status();
         if (!claim->has_value()) return Claimed::kNothing;
-        const WorkflowClaim& c = **claim;
-        res->set_has_work(true);
-        ToProto(c.execution, res->mutable_execution());
-        for (const auto& e : c.events) ToProto(e, res->add_events());
-        for (const auto& [k, v] : c.state) (*res->mutable_state_json())[k] = v;
-        res->set_history_after(c.history_after);
+        FillWorkflow(**claim, res);
         return Claimed::kSomeAndMore;  // a workflow claim takes one: others may wait
       },
       .tag = req->worker_id(),
@@ -148,6 +153,10 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
             if (!s.ok()) spdlog::debug("release of an unanswered claim: {}", s.message());
             res->Clear();  // whatever reaches the caller now says "no work"
           },
+      .handoff = waiting_.options.eager_dispatch ? &waiting_.workflow_handoff : nullptr,
+      .worker = req->worker_id(),
+      .kinds = {req->kinds().begin(), req->kinds().end()},
+      .fill_workflow = [res](const WorkflowClaim& c) { FillWorkflow(c, res); },
   };
   return StartPoll(ctx, calls_, waiting_, std::move(spec));
 }

@@ -87,14 +87,16 @@ struct Waiting {
   EngineMetrics* metrics;
   TenantSlots polls;
   TenantSlots streams;
-  TaskHandoff handoff;  // parked task polls, offered to submitters when eager dispatch is on
+  TaskHandoff handoff;           // parked task polls, offered to submitters when eager dispatch is on
+  TaskHandoff workflow_handoff;  // parked workflow polls, offered to what makes a workflow runnable
   Waiting(WorkHub& h, DispatchOptions o, EngineMetrics* m)
       : hub(h),
         options(o),
         metrics(m),
         polls(o.max_polls_per_tenant, "long-polls", "ENGINE__MAX_POLLS_PER_TENANT"),
         streams(o.max_streams_per_tenant, "notification streams", "ENGINE__MAX_STREAMS_PER_TENANT"),
-        handoff(h) {}
+        handoff(h),
+        workflow_handoff(h) {}
 };
 
 class WorkflowDispatchService final : public v1::WorkflowDispatch::CallbackService {

@@ -146,6 +146,16 @@ FROM c WHERE w.id = c.id
 RETURNING w.id, greatest(extract(epoch from clock_timestamp() - c.pending_since), 0) AS waited,
   CASE WHEN c.sticky_worker = $4 THEN c.sticky_seq ELSE 0 END AS history_after)sql";
 
+// A runnable execution claimed for the waiting poller of worker $2 as it is made runnable
+// (eager dispatch), its history at $4; what that worker has cached, as kClaimWorkflow says.
+inline constexpr const char* kClaimHandedOver = R"sql(
+UPDATE workflow_executions w SET status = 'RUNNING', lease_owner = $2,
+  lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now(), last_seq = $4,
+  sticky_worker = NULL, sticky_seq = NULL
+FROM (SELECT sticky_worker, sticky_seq FROM workflow_executions WHERE id = $1) old
+WHERE w.id = $1
+RETURNING CASE WHEN old.sticky_worker = $2 THEN old.sticky_seq ELSE 0 END AS history_after)sql";
+
 // The worker that submitted keeps the execution cached at sequence $3.
 inline constexpr const char* kSetSticky = R"sql(
 UPDATE workflow_executions SET sticky_worker = $2, sticky_seq = $3 WHERE id = $1)sql";

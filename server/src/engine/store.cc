@@ -39,7 +39,7 @@ Status Store::Run(const std::function<Status(Unit&)>& work, const char* operatio
   span.SetAttribute("db.system", "postgresql");
   std::unique_ptr<Unit> committed;
   Status s = db::InTransaction(pool_, [&](db::Tx& tx) {
-    auto u = std::make_unique<Unit>(tx, metrics_, handoff_);
+    auto u = std::make_unique<Unit>(tx, metrics_, handoffs_);
     RETURN_IF_ERROR(work(*u));
     for (const auto& k : u->wakes()) RETURN_IF_ERROR(notifier_.InTransaction(tx, k));
     if (u->deadline()) RETURN_IF_ERROR(notifier_.InTransaction(tx, DeadlineKeyOf(*u->deadline())));

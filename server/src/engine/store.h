@@ -176,9 +176,13 @@ class Store {
 
   db::Pool& pool() { return pool_; }
   // Eager dispatch: a task submitted while a poller of its queue waits on this replica is
-  // claimed for that poller in the submitting transaction (null: every task goes through the
-  // queue). Set before serving; `handoff` outlives the store.
-  void SetTaskHandoff(TaskHandoff* handoff) { handoff_ = handoff; }
+  // claimed for that poller in the submitting transaction, and a workflow made runnable goes to
+  // a waiting workflow poller (its cached worker's, while sticky) the same way (null: through
+  // the queue). Set before serving; the handoffs outlive the store.
+  void SetTaskHandoff(TaskHandoff* tasks, TaskHandoff* workflows = nullptr) {
+    handoffs_ = {tasks, workflows};
+    if (workflows != nullptr) workflows->lease = options_.workflow_lease;
+  }
 
   // Runs `work` in one transaction; its wake-ups and metrics take effect after commit. Its span
   // is named after the calling operation ("store.SubmitCommands"). Inside a Joined scope on
@@ -230,7 +234,7 @@ class Store {
 
   db::Pool& pool_;
   WorkNotifier& notifier_;
-  TaskHandoff* handoff_ = nullptr;
+  Unit::Handoffs handoffs_;
   mutable Mutex group_mu_;
   std::deque<Grouped*> group_queue_ GUARDED_BY(group_mu_);
   int group_lanes_busy_ GUARDED_BY(group_mu_) = 0;

@@ -109,7 +109,7 @@ Status Store::CommitTogether(std::vector<Grouped*>& group, bool& committing) {
   units.reserve(group.size());
   Status s = conn->ExecSimple("BEGIN", deadline);
   for (size_t i = 0; s.ok() && i < group.size(); ++i) {
-    units.push_back(std::make_unique<Unit>(tx, metrics_, handoff_));
+    units.push_back(std::make_unique<Unit>(tx, metrics_, handoffs_));
     s = (*group[i]->work)(*units.back());
   }
   // Each key is notified once for the whole group; the earliest deadline stands for all.

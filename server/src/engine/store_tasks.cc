@@ -42,8 +42,8 @@ StatusOr<TaskId> Store::SubmitTask(const TenantId& tenant, const SubmitTaskReque
   std::string id = req.id.value_or(NewUuid());
   RETURN_IF_ERROR(RunGrouped(
       [&](Unit& u) {
-        if (!req.id && handoff_ != nullptr) {
-          if (auto offer = handoff_->Take(WorkKey(tenant, req.queue, WorkKind::kTask), req.kind)) {
+        if (!req.id && handoffs_.tasks != nullptr) {
+          if (auto offer = handoffs_.tasks->Take(WorkKey(tenant, req.queue, WorkKind::kTask), req.kind)) {
             return InsertHandedOver(
                        u, *offer,
                        {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,

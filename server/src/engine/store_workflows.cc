@@ -30,21 +30,6 @@ StatusOr<StartResult> Store::StartWorkflowIn(Unit& u, const TenantId& tenant, St
   return InsertExecution(u, tenant, req, std::nullopt, std::nullopt);
 }
 
-namespace {
-// The history (after `c.history_after`) and state a worker replays from.
-Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
-  ASSIGN_OR_RETURN(auto w, u.Exec(sql::kWorkflowById, {id}));
-  c.execution = WorkflowFrom(db::Row(w, 0));
-  ASSIGN_OR_RETURN(auto ev, c.history_after > 0
-                                ? u.Exec(sql::kEventsOfExecutionAfter, {id, std::to_string(c.history_after)})
-                                : u.Exec(sql::kEventsOfExecution, {id}));
-  for (int i = 0; i < ev.rows(); ++i) c.events.push_back(EventFrom(db::Row(ev, i)));
-  ASSIGN_OR_RETURN(auto st, u.Exec(sql::kStateOfExecution, {id}));
-  for (int i = 0; i < st.rows(); ++i) c.state.emplace_back(db::Row(st, i).Str("key"), db::Row(st, i).Str("value"));
-  return Status::Ok();
-}
-}  // namespace
-
 StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const TenantId& tenant, const WorkerId& worker,
                                                             const std::string& queue,
                                                             const std::vector<std::string>& kinds) {

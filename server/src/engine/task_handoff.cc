@@ -23,7 +23,8 @@ void TaskHandoff::Remove(const std::string& key, uint64_t ticket) {
   if (it->second.empty()) parked_.erase(it);
 }
 
-std::optional<TaskHandoff::Offer> TaskHandoff::Take(const std::string& key, const std::string& kind) {
+std::optional<TaskHandoff::Offer> TaskHandoff::Take(const std::string& key, const std::string& kind,
+                                                    const std::optional<std::string>& worker) {
   while (true) {
     Entry taken{};
     {
@@ -32,6 +33,7 @@ std::optional<TaskHandoff::Offer> TaskHandoff::Take(const std::string& key, cons
       if (it == parked_.end()) return std::nullopt;
       auto& list = it->second;
       auto e = std::find_if(list.begin(), list.end(), [&](const Entry& x) {
+        if (worker && x.worker != *worker) return false;
         return x.kinds.empty() || std::find(x.kinds.begin(), x.kinds.end(), kind) != x.kinds.end();
       });
       if (e == list.end()) return std::nullopt;

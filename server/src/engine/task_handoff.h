@@ -1,11 +1,14 @@
-// Eager dispatch of tasks: the task long-polls parked on this replica, offered to whoever
-// submits a task, so the task is claimed for one of them in the submitting transaction and
-// handed over after its commit, with no claim transaction of its own. Who gets a parked poller
+// Eager dispatch: the long-polls parked on this replica, offered to whoever makes work for them
+// (a task submitted or scheduled; a workflow made runnable by a task's result, a timer, a
+// signal), so the work is claimed for one of them in that transaction and handed over after its
+// commit, with no claim transaction of its own. One instance holds task polls, another
+// workflow polls. Who gets a parked poller
 // is decided by the WorkHub: taking an offer cancels the poller's ticket there, which fails when
 // the hub has woken it already (news, deadline, drain, its caller gone), so a poller is either
 // woken by the hub or handed work, never both. Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <list>
 #include <optional>
 #include <string>
@@ -27,8 +30,9 @@ class TaskHandoff {
   class Poller {
    public:
     virtual ~Poller() = default;
-    // The claim committed for it: answer the poll (or give the task back when its caller left).
+    // The claim committed for it: answer the poll (or give the work back when its caller left).
     virtual void Deliver(const TaskClaim& claim) = 0;
+    virtual void Deliver(const WorkflowClaim& claim) = 0;
     // The transaction that claimed for it rolled back: poll on as if woken by news.
     virtual void Resume() = 0;
   };
@@ -43,9 +47,12 @@ class TaskHandoff {
   void Add(const std::string& key, uint64_t ticket, std::string worker, std::vector<std::string> kinds, Poller* p);
   // It was woken or cancelled: no longer offered (nothing when it was taken already).
   void Remove(const std::string& key, uint64_t ticket);
-  // A poller on `key` that takes `kind`, now out of the hub: it is the caller's to Deliver to or
-  // Resume, exactly once. None when no such poller waits.
-  std::optional<Offer> Take(const std::string& key, const std::string& kind);
+  // A poller on `key` that takes `kind` (and is `worker`'s, when given), now out of the hub: it
+  // is the caller's to Deliver to or Resume, exactly once. None when no such poller waits.
+  std::optional<Offer> Take(const std::string& key, const std::string& kind,
+                            const std::optional<std::string>& worker = std::nullopt);
+  // Workflow polls: the lease a claim handed over gets (the store's workflow lease).
+  std::chrono::milliseconds lease{60000};
   size_t offered() const;
 
  private:

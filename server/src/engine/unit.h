@@ -19,12 +19,18 @@
 
 namespace flovyn::engine {
 
+// Where work a unit makes may go at once (eager dispatch); null: through the queue.
+struct UnitHandoffs {
+  TaskHandoff* tasks = nullptr;
+  TaskHandoff* workflows = nullptr;
+};
+
 class Unit {
  public:
-  // `handoff`: where tasks this unit creates may go at once (eager dispatch); null: the queue.
-  Unit(db::Tx& tx, EngineMetrics* metrics, TaskHandoff* handoff = nullptr)
-      : tx_(tx), metrics_(metrics), handoff_(handoff) {}
-  TaskHandoff* handoff() const { return handoff_; }
+  using Handoffs = UnitHandoffs;
+  Unit(db::Tx& tx, EngineMetrics* metrics, Handoffs handoffs = {}) : tx_(tx), metrics_(metrics), handoffs_(handoffs) {}
+  TaskHandoff* handoff() const { return handoffs_.tasks; }
+  TaskHandoff* workflow_handoff() const { return handoffs_.workflows; }
   // A unit that never committed undoes what it promised (OnRollback).
   ~Unit() {
     if (!committed_) RunRollback(0);
@@ -78,7 +84,7 @@ class Unit {
  private:
   db::Tx& tx_;
   EngineMetrics* metrics_;
-  TaskHandoff* handoff_;
+  Handoffs handoffs_;
   std::set<std::string> wake_;
   std::optional<std::chrono::system_clock::time_point> deadline_;
   std::vector<std::function<void(EngineMetrics&)>> after_;

@@ -67,13 +67,21 @@ class PollReactor final : public ::grpc::ServerUnaryReactor, public TaskHandoff:
     }
   }
 
-  // A task claimed for this poller committed (on the submitter's thread).
+  // Work claimed for this poller committed (on the committing thread).
   void Deliver(const TaskClaim& claim) override {
+    spec_.fill(claim);
+    Delivered();
+  }
+  void Deliver(const WorkflowClaim& claim) override {
+    spec_.fill_workflow(claim);
+    Delivered();
+  }
+
+  void Delivered() {
     {
       MutexLock l(mu_);
       ticket_ = 0;
     }
-    spec_.fill(claim);
     if (!ctx_->IsCancelled() || !spec_.release) return Complete(::grpc::Status::OK);
     auto give_back = [this] {  // nobody will read the answer
       spec_.release(tenant_);

@@ -35,13 +35,14 @@ struct PollSpec {
   // The caller went away while the claim ran (a worker stopping cancels its polls): hands the
   // claimed work back instead of leaving it to its lease.
   std::function<void(const TenantId& tenant)> release = {};
-  // Task polls: while parked, offered to task submitters on this replica (eager dispatch,
-  // TaskHandoff) as `worker`, for `kinds` (empty: any); `fill` puts a handed-over claim in the
-  // response.
+  // While parked, offered to whoever makes work for it on this replica (eager dispatch,
+  // TaskHandoff) as `worker`, for `kinds` (empty: any); `fill` or `fill_workflow` puts a
+  // handed-over claim in the response.
   TaskHandoff* handoff = nullptr;
   std::string worker = {};
   std::vector<std::string> kinds = {};
   std::function<void(const TaskClaim&)> fill = {};
+  std::function<void(const WorkflowClaim&)> fill_workflow = {};
 };
 
 // One long-poll; it completes when a claim finds work, at its deadline, when the caller goes

@@ -1,0 +1,45 @@
+// Workflows handed to a waiting poller in the transaction that makes them runnable (eager
+// dispatch), and the reading of a claim's history both claims share.
+#include "engine/execution.h"
+#include "engine/rows.h"
+#include "engine/sql.h"
+#include "flovyn/core/status_macros.h"
+#include "flovyn/db/row.h"
+
+namespace flovyn::engine {
+
+Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
+  ASSIGN_OR_RETURN(auto w, u.Exec(sql::kWorkflowById, {id}));
+  c.execution = WorkflowFrom(db::Row(w, 0));
+  ASSIGN_OR_RETURN(auto ev, c.history_after > 0
+                                ? u.Exec(sql::kEventsOfExecutionAfter, {id, std::to_string(c.history_after)})
+                                : u.Exec(sql::kEventsOfExecution, {id}));
+  for (int i = 0; i < ev.rows(); ++i) c.events.push_back(EventFrom(db::Row(ev, i)));
+  ASSIGN_OR_RETURN(auto st, u.Exec(sql::kStateOfExecution, {id}));
+  for (int i = 0; i < st.rows(); ++i) c.state.emplace_back(db::Row(st, i).Str("key"), db::Row(st, i).Str("value"));
+  return Status::Ok();
+}
+
+StatusOr<bool> HandWorkflowOver(Unit& u, Execution& e) {
+  TaskHandoff* h = u.workflow_handoff();
+  if (h == nullptr) return false;
+  // While sticky, only the worker that keeps it cached may have it (others wait the window out).
+  auto offer = h->Take(WorkKey(e.tenant_id, e.queue, WorkKind::kWorkflow), e.kind, e.sticky_worker);
+  if (!offer) return false;
+  TaskHandoff::Poller* poller = offer->poller;
+  u.OnRollback([poller] { poller->Resume(); });
+  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kClaimHandedOver,
+                                  {e.id, offer->worker, std::to_string(h->lease.count()), std::to_string(e.last_seq)}));
+  WorkflowClaim c;
+  c.history_after = db::Row(r, 0).Int("history_after");
+  RETURN_IF_ERROR(ReadForReplay(u, e.id, c));
+  e.status = WorkflowStatus::kRunning;
+  e.lease_owner = offer->worker;
+  e.lease_valid = true;
+  e.sticky_worker.reset();
+  u.OnCommit([poller, c = std::move(c)] { poller->Deliver(c); });
+  u.AfterCommit([](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(0); });
+  return true;
+}
+
+}  // namespace flovyn::engine
