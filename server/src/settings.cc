@@ -184,9 +184,11 @@ void AddThroughputSettings(config::Schema& s) {
   s.Add({.key = "engine.eager_dispatch",
          .type = Type::kBool,
          .default_value = "true",
-         .description = "a standalone task submitted while a poller of its queue and kind waits on this replica is "
-                        "claimed for that poller in the submitting transaction and handed to it after the commit "
-                        "(no claim transaction); false: every task goes through the queue"});
+         .description = "eager dispatch: a task submitted or scheduled while a poller of its queue and kind waits on "
+                        "this replica, and a workflow made runnable while a poller of its queue (its caching "
+                        "worker's, while sticky) waits here, is claimed for that poller in the same transaction and "
+                        "handed over after the commit (no claim transaction); false: all work goes through the "
+                        "queue"});
 }
 
 void AddRetentionSettings(config::Schema& s) {
