@@ -26,7 +26,7 @@ struct DispatchOptions {
   std::chrono::milliseconds sweep_interval{1000};  // re-check even without a notification
   int max_polls_per_tenant = 10000;                // waiting long-polls of one tenant at once
   int max_streams_per_tenant = 10000;              // notification streams of one tenant at once
-  bool eager_dispatch = true;  // work made while a poller for it waits here goes to it at once
+  bool eager_dispatch = true;                      // work made while a poller for it waits here goes to it at once
 };
 
 // Counts what each tenant holds open (long-polls or streams) against a cap. Entries exist only
