@@ -27,9 +27,19 @@ std::string DeadlineKeyOf(std::chrono::system_clock::time_point at) {
 Store::Joined::Joined(Unit& u) { joined_unit_ = &u; }
 Store::Joined::~Joined() { joined_unit_ = nullptr; }
 
+Status Store::NotifyInTransaction(db::Tx& tx, const std::set<std::string>& wakes, const Due& due) {
+  for (const auto& k : wakes) RETURN_IF_ERROR(notifier_.InTransaction(tx, k));
+  if (due) RETURN_IF_ERROR(notifier_.InTransaction(tx, DeadlineKeyOf(*due)));
+  return Status::Ok();
+}
+
+void Store::NotifyAfterCommit(const std::set<std::string>& wakes, const Due& due) {
+  for (const auto& k : wakes) notifier_.AfterCommit(k);
+  if (due) notifier_.AfterCommit(DeadlineKeyOf(*due));
+}
+
 void Store::Committed(Unit& u) {
-  for (const auto& k : u.wakes()) notifier_.AfterCommit(k);
-  if (u.deadline()) notifier_.AfterCommit(DeadlineKeyOf(*u.deadline()));
+  NotifyAfterCommit(u.wakes(), u.deadline());
   u.RunAfterCommit();
 }
 
@@ -41,8 +51,7 @@ Status Store::Run(const std::function<Status(Unit&)>& work, const char* operatio
   Status s = db::InTransaction(pool_, [&](db::Tx& tx) {
     auto u = std::make_unique<Unit>(tx, metrics_, handoffs_);
     RETURN_IF_ERROR(work(*u));
-    for (const auto& k : u->wakes()) RETURN_IF_ERROR(notifier_.InTransaction(tx, k));
-    if (u->deadline()) RETURN_IF_ERROR(notifier_.InTransaction(tx, DeadlineKeyOf(*u->deadline())));
+    RETURN_IF_ERROR(NotifyInTransaction(tx, u->wakes(), u->deadline()));
     committed = std::move(u);
     return Status::Ok();
   });

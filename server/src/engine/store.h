@@ -229,6 +229,11 @@ class Store {
   void CommitGroup(std::vector<Grouped*>& group);
   // The group's units in one transaction; `committing` is set once COMMIT was sent.
   Status CommitTogether(std::vector<Grouped*>& group, bool& committing);
+  // Wake-ups (each key once) and the earliest deadline of committed work: NOTIFY inside the
+  // transaction for other replicas, then this replica's own after the commit.
+  using Due = std::optional<std::chrono::system_clock::time_point>;
+  Status NotifyInTransaction(db::Tx& tx, const std::set<std::string>& wakes, const Due& due);
+  void NotifyAfterCommit(const std::set<std::string>& wakes, const Due& due);
   // Notifies the committed unit's wake-ups and deadline and runs its after-commit work.
   void Committed(Unit& u);
 

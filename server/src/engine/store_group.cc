@@ -114,14 +114,13 @@ Status Store::CommitTogether(std::vector<Grouped*>& group, bool& committing) {
   }
   // Each key is notified once for the whole group; the earliest deadline stands for all.
   std::set<std::string> wakes;
-  std::optional<std::chrono::system_clock::time_point> due;
+  Due due;
   if (s.ok()) {
     for (const auto& u : units) {
       wakes.insert(u->wakes().begin(), u->wakes().end());
       if (u->deadline() && (!due || *u->deadline() < *due)) due = u->deadline();
     }
-    for (auto it = wakes.begin(); s.ok() && it != wakes.end(); ++it) s = notifier_.InTransaction(tx, *it);
-    if (s.ok() && due) s = notifier_.InTransaction(tx, DeadlineKeyOf(*due));
+    s = NotifyInTransaction(tx, wakes, due);
   }
   if (s.ok()) {
     committing = true;
@@ -131,8 +130,7 @@ Status Store::CommitTogether(std::vector<Grouped*>& group, bool& committing) {
     if (!conn->broken()) (void)conn->ExecSimple("ROLLBACK", db::Clock::now() + std::chrono::seconds(5));
     return s;
   }
-  for (const auto& k : wakes) notifier_.AfterCommit(k);
-  if (due) notifier_.AfterCommit(DeadlineKeyOf(*due));
+  NotifyAfterCommit(wakes, due);
   for (size_t i = 0; i < group.size(); ++i) {
     units[i]->RunAfterCommit();
     group[i]->result = Status::Ok();
