@@ -22,6 +22,39 @@ db::PoolOptions Options(const std::string& url) {
   return o;
 }
 
+// Statements are prepared once per connection, up to prepared_per_connection texts; beyond it
+// they run unprepared, with the same results. A statement whose text fails to prepare reports
+// its error, and the next one works.
+TEST(PoolTest, StatementsArePreparedOncePerConnectionUpToTheLimitAndBeyondItRunUnprepared) {
+  std::string url = Postgres::Shared().CreateDatabase("prepared");
+  db::PoolOptions o = Options(url);
+  o.max_size = 1;
+  o.prepared_per_connection = 4;
+  db::Pool pool(o);
+  auto prepared = [&pool] {
+    auto r = pool.Query("SELECT count(*) FROM pg_prepared_statements");
+    return r.ok() ? std::stoi(std::string(r->Get(0, 0))) : -1;
+  };
+  for (int i = 0; i < 3; ++i) {
+    auto r = pool.Query("SELECT $1::int + 1", {std::to_string(i)});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(std::string(r->Get(0, 0)), std::to_string(i + 1));
+  }
+  EXPECT_EQ(prepared(), 2) << "the addition and the count, each once";
+  auto bad = pool.Query("SELEC 1");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInternal) << bad.status().ToString();
+  auto after = pool.Query("SELECT $1::int + 1", {"41"});
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(std::string(after->Get(0, 0)), "42");
+  EXPECT_EQ(prepared(), 2) << "what failed to prepare is not kept";
+  for (int i = 0; i < 10; ++i) {  // distinct texts: two more fit, the rest run unprepared
+    auto r = pool.Query("SELECT $1::int * " + std::to_string(i + 2), {"3"});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(std::string(r->Get(0, 0)), std::to_string(3 * (i + 2)));
+  }
+  EXPECT_EQ(prepared(), 4) << "no more than prepared_per_connection";
+}
+
 TEST(PoolTest, IdleConnectionsTheServerClosedAreNeverHandedOut) {
   std::string url = Postgres::Shared().CreateDatabase("idle");
   db::Pool pool(Options(url));

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "flovyn/core/mutex.h"
+#include "flovyn/core/status_macros.h"
 #include "flovyn/db/sqlstate.h"
 
 namespace flovyn::db {
@@ -115,11 +116,32 @@ StatusOr<Result> Connection::Collect(Clock::time_point deadline) {
   return last;
 }
 
+StatusOr<const std::string*> Connection::Prepared(const std::string& sql, int params, Clock::time_point deadline) {
+  if (auto it = prepared_.find(sql); it != prepared_.end()) return &it->second;
+  if (prepared_.size() >= max_prepared_) return nullptr;
+  std::string name = "flovyn_" + std::to_string(prepared_.size());
+  if (PQsendPrepare(conn_, name.c_str(), sql.c_str(), params, nullptr) == 0) {
+    broken_ = true;
+    return Unavailable("database connection lost: " + ConnError(conn_));
+  }
+  RETURN_IF_ERROR(Collect(deadline).status());
+  return &prepared_.emplace(sql, std::move(name)).first->second;
+}
+
 StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params, Clock::time_point deadline) {
   std::string q(sql);
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  ASSIGN_OR_RETURN(const std::string* name, Prepared(q, static_cast<int>(values.size()), deadline));
+  if (name != nullptr) {
+    if (PQsendQueryPrepared(conn_, name->c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr,
+                            0) == 0) {
+      broken_ = true;
+      return Unavailable("database connection lost: " + ConnError(conn_));
+    }
+    return Collect(deadline);
+  }
   if (PQsendQueryParams(conn_, q.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
                         0) == 0) {
     broken_ = true;
@@ -190,7 +212,7 @@ StatusOr<std::unique_ptr<Connection>> Pool::Connect(Clock::time_point deadline) 
     MutexLock l(mu_);
     gen = generation_;
   }
-  return std::unique_ptr<Connection>(new Connection(c, gen));
+  return std::unique_ptr<Connection>(new Connection(c, gen, options_.prepared_per_connection));
 }
 
 bool Connection::IdleAlive() {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <libpq-fe.h>
@@ -69,13 +70,19 @@ class Connection {
 
  private:
   friend class Pool;
-  explicit Connection(PGconn* c, uint64_t generation) : conn_(c), generation_(generation) {}
+  Connection(PGconn* c, uint64_t generation, size_t max_prepared)
+      : conn_(c), generation_(generation), max_prepared_(max_prepared) {}
+  // The name `sql` is prepared under on this connection (prepared now when new and there is
+  // room); null when it runs unprepared.
+  StatusOr<const std::string*> Prepared(const std::string& sql, int params, Clock::time_point deadline);
   StatusOr<Result> Collect(Clock::time_point deadline);
   Status Flush(Clock::time_point deadline);
   PGconn* conn_;
   uint64_t generation_;
   bool broken_ = false;
   Clock::time_point last_used_ = Clock::now();
+  size_t max_prepared_;
+  std::unordered_map<std::string, std::string> prepared_;  // text -> statement name
 };
 
 struct PoolOptions {
@@ -85,6 +92,9 @@ struct PoolOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds statement_timeout{30000};  // also set server-side
   std::chrono::milliseconds acquire_timeout{5000};
+  // Statements each connection keeps prepared (parsed once, planned from its cache after); the
+  // texts beyond it run unprepared. 0: none.
+  size_t prepared_per_connection = 200;
 };
 
 struct PoolStats {
