@@ -208,6 +208,69 @@ TEST(EngineDispatchTest, APollClaimsUpToMaxTasksEachOnceAndMoreThanTheLimitIsRef
   EXPECT_EQ(runs.load(), 40) << "each task ran once";
 }
 
+// Over gRPC: a command batch asking to take the task it schedules gets it in its answer (past
+// the limit it is refused naming it and changes nothing), and that task's result brings the
+// workflow back in CompleteTask's answer; the workflow runs to its end on those two calls alone.
+TEST(EngineDispatchTest, ABatchTakesTheTaskItSchedulesAndTheTasksResultBringsTheWorkflowBack) {
+  EngineServer s;
+  sdk::Client client(s.ClientFor("acme"));
+  std::string worker;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("carrier");
+  ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
+  v1::StartWorkflowResponse started;
+  ASSERT_TRUE(client.StartWorkflow("carried", "null", &started, "carry").ok());
+  v1::PollWorkflowRequest poll;
+  poll.set_worker_id(worker);
+  poll.set_queue("carry");
+  poll.set_timeout_ms(5000);
+  v1::PollWorkflowResponse act;
+  ASSERT_TRUE(client.PollWorkflow(poll, &act).ok());
+  ASSERT_TRUE(act.has_work());
+  v1::SubmitWorkflowCommandsRequest sub;
+  sub.set_worker_id(worker);
+  sub.set_execution_id(started.execution_id());
+  sub.set_expected_sequence(act.events(act.events_size() - 1).sequence());
+  sub.set_keep_cached(true);
+  *sub.add_commands() = sdk::ScheduleTask("charge", "5");
+  *sub.add_commands() = sdk::Suspend();
+  sub.set_take_tasks(101);
+  sub.set_take_task_queue("carry");
+  sub.add_take_task_kinds("charge");
+  v1::SubmitWorkflowCommandsResponse refused;
+  auto st = client.SubmitCommands(sub, &refused);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("max_tasks_per_poll"), std::string::npos) << st.error_message();
+  EXPECT_EQ(s.Events("acme", started.execution_id()).size(), static_cast<size_t>(act.events_size()))
+      << "the refused batch recorded nothing";
+
+  sub.set_take_tasks(1);
+  v1::SubmitWorkflowCommandsResponse taken;
+  ASSERT_TRUE(client.SubmitCommands(sub, &taken).ok());
+  ASSERT_EQ(taken.tasks_size(), 1);
+  EXPECT_EQ(taken.tasks(0).kind(), "charge");
+  EXPECT_EQ(taken.tasks(0).workflow_id(), started.execution_id());
+  EXPECT_EQ(taken.events(taken.events_size() - 1).type(), "TASK_STARTED");
+
+  v1::CompleteTaskResponse done;
+  ASSERT_TRUE(client.CompleteTask(worker, taken.tasks(0), "500", true, &done).ok());
+  ASSERT_TRUE(done.workflow().has_work()) << "the result brought the workflow back";
+  EXPECT_EQ(done.workflow().history_after(), taken.last_sequence());
+  ASSERT_EQ(done.workflow().events_size(), 1);
+  EXPECT_EQ(done.workflow().events(0).type(), "TASK_COMPLETED");
+
+  v1::SubmitWorkflowCommandsRequest end;
+  end.set_worker_id(worker);
+  end.set_execution_id(started.execution_id());
+  end.set_expected_sequence(done.workflow().events(0).sequence());
+  *end.add_commands() = sdk::Complete("500");
+  v1::SubmitWorkflowCommandsResponse ended;
+  ASSERT_TRUE(client.SubmitCommands(end, &ended).ok());
+  EXPECT_EQ(ended.status(), "COMPLETED");
+  auto w = s.WaitWorkflow("acme", started.execution_id());
+  EXPECT_EQ(w["output"], 500);
+}
+
 TEST(EngineDispatchTest, TwoServersOnOneDatabaseNeverClaimWorkTwiceAndFireEachTimerOnce) {
   EngineServer first;
   EngineServer second({.database_url = first.database_url(), .create_tenants = false});

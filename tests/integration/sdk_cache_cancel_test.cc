@@ -2,6 +2,8 @@
 // from the code's side: cancelling its own tasks and children, and a graceful cancellation of the
 // workflow that the code catches to compensate. Against a real server and PostgreSQL.
 #include <atomic>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -46,6 +48,49 @@ TEST(SdkCacheTest, AKeptWorkflowRunsOnFromItsNewEventsAndOtherWorkersLeaveItToIt
   EXPECT_EQ(a.cached_workflows() + b.cached_workflows(), 0u) << "a finished workflow leaves the cache";
   a.Stop();
   b.Stop();
+}
+
+TEST(SdkWorkerTest, OnWorkflowClosedRunsOnceAWorkflowsEndIsRecordedForCoroutinesAndDecidersAlike) {
+  EngineServer s;
+  sdk::Client client(s.ClientFor("acme"));
+  std::mutex mu;
+  std::vector<std::string> closed;
+  std::vector<std::string> status_when_told;  // what the server holds at the moment the hook runs
+  auto hook = [&](const std::string& id) {
+    auto w = s.RestJson("GET", "/api/tenants/acme/workflows/" + id);
+    std::lock_guard<std::mutex> l(mu);
+    closed.push_back(id);
+    status_when_told.push_back(w["status"].get<std::string>());
+  };
+  sdk::Worker worker(client, {.name = "w", .queue = "default", .on_workflow_closed = hook});
+  worker.RegisterTask("echo", Echo);
+  worker.RegisterWorkflow("steps", Steps);
+  worker.RegisterWorkflow("decider", [](const sdk::History& h) -> std::vector<v1::WorkflowCommand> {
+    if (h.Count("TASK_COMPLETED") == 0 && h.Count("TASK_SCHEDULED") == 0) {
+      return {sdk::ScheduleTask("echo", "1"), sdk::Suspend()};
+    }
+    if (h.Count("TASK_COMPLETED") == 0) return {sdk::Suspend()};
+    return {sdk::Fail("done on purpose")};
+  });
+  ASSERT_TRUE(worker.Start().ok());
+  std::string a = StartWorkflow(s, "steps", 3);
+  std::string b = StartWorkflow(s, "decider", 0);
+  ASSERT_EQ(s.WaitWorkflow("acme", a)["status"], "COMPLETED");
+  ASSERT_EQ(s.WaitWorkflow("acme", b)["status"], "FAILED");
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (closed.size() >= 2) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  worker.Stop();
+  std::lock_guard<std::mutex> l(mu);
+  ASSERT_EQ(closed.size(), 2u) << "once per workflow, not per activation";
+  EXPECT_EQ(std::set<std::string>(closed.begin(), closed.end()), (std::set<std::string>{a, b}));
+  for (size_t i = 0; i < closed.size(); ++i) {
+    EXPECT_EQ(status_when_told[i], closed[i] == a ? "COMPLETED" : "FAILED") << "told only after the end is recorded";
+  }
 }
 
 TEST(SdkCacheTest, WithoutACacheEveryActivationReplaysTheWholeHistory) {

@@ -198,5 +198,85 @@ TEST_F(TaskHandoffTest, ASubmitThatRollsBackGivesThePollerBackAndHandsItNothing)
   EXPECT_EQ(StatusOf(id->str()), "PENDING") << "run again alone, with no poller parked, it went to the queue";
 }
 
+// CompleteTaskRequest.take_workflow: the worker that completes a task of a workflow it keeps
+// cached gets that workflow's next activation in its own call, claimed in the same commit, ahead
+// of any parked poller.
+TEST_F(TaskHandoffTest, ATaskResultHandsItsWorkflowBackToTheStickyWorkerThatCompletedItInTheSameCommit) {
+  auto id = StartAndClaim("q");
+  auto r = store_->SubmitCommands(tenant_, worker_, id, 1, {ScheduleTask{.kind = "charge"}, Suspend{}}, true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  int64_t cached_at = r->last_sequence;
+  auto task = store_->ClaimTasks(tenant_, worker_, "q", {"charge"}, 1);
+  ASSERT_TRUE(task.ok() && task->size() == 1);
+  FakePoller parked;
+  ParkWorkflowPoller(parked, worker_.str());
+  std::optional<WorkflowClaim> next;
+  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId((*task)[0].task.id), 1, "7", &next).ok());
+  ASSERT_TRUE(next.has_value()) << "the completing worker keeps the workflow: it gets it back";
+  EXPECT_TRUE(parked.workflows.empty()) << "not also handed to a parked poller";
+  EXPECT_EQ(next->execution.id, id.str());
+  EXPECT_EQ(next->history_after, cached_at);
+  std::vector<std::string> types;
+  for (const auto& e : next->events) types.push_back(e.type);
+  EXPECT_EQ(types, (std::vector<std::string>{"TASK_STARTED", "TASK_COMPLETED"})) << "only what it has not seen";
+  EXPECT_EQ(Sql("SELECT status || ' ' || lease_owner FROM workflow_executions WHERE id = $1", {id.str()}),
+            "RUNNING " + worker_.str());
+  EXPECT_FALSE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kWorkflow))) << "no wake-up for a workflow taken back";
+  // Its worker submits on from there, as after any claim.
+  auto done = store_->SubmitCommands(tenant_, worker_, id, next->events.back().sequence, {CompleteWorkflow{"7"}});
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->status, "COMPLETED");
+}
+
+TEST_F(TaskHandoffTest, AWorkflowNotKeptByTheCompletingWorkerIsNotTakenBackAndGoesThroughTheQueue) {
+  auto id = StartAndClaim("q");
+  ASSERT_TRUE(store_->SubmitCommands(tenant_, worker_, id, 1, {ScheduleTask{.kind = "charge"}, Suspend{}}).ok());
+  auto task = store_->ClaimTasks(tenant_, worker_, "q", {"charge"}, 1);
+  ASSERT_TRUE(task.ok() && task->size() == 1);
+  std::optional<WorkflowClaim> next;
+  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId((*task)[0].task.id), 1, "7", &next).ok());
+  EXPECT_FALSE(next.has_value()) << "submitted without keep_cached: the worker keeps nothing to run on from";
+  EXPECT_EQ(Sql("SELECT status FROM workflow_executions WHERE id = $1", {id.str()}), "PENDING");
+  EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kWorkflow)));
+}
+
+// SubmitWorkflowCommandsRequest.take_tasks: the tasks a batch schedules that its worker runs
+// itself are claimed for that worker in the batch's commit, up to its room, and only of its kinds
+// and queue; the rest go through their queues.
+TEST_F(TaskHandoffTest, ACommandBatchClaimsForItsWorkerTheTasksItTakesUpToItsRoomAndOnlyOfItsKinds) {
+  auto id = StartAndClaim("q");
+  FakePoller taker;
+  TaskTaker take{worker_.str(), "q", {"charge"}, 1, &taker};
+  auto r = store_->SubmitCommands(
+      tenant_, worker_, id, 1,
+      {ScheduleTask{.kind = "ship"}, ScheduleTask{.kind = "charge"}, ScheduleTask{.kind = "charge"},
+       ScheduleTask{.kind = "charge", .queue = "other"}, Suspend{}},
+      true, take);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(taker.delivered.size(), 1u) << "room for one";
+  const TaskClaim& c = taker.delivered[0];
+  EXPECT_EQ(c.task.kind, "charge");
+  EXPECT_EQ(c.task.status, "RUNNING");
+  EXPECT_EQ(Sql("SELECT lease_owner FROM task_executions WHERE id = $1", {c.task.id}), worker_.str());
+  EXPECT_EQ(Sql("SELECT string_agg(kind || '/' || queue || '=' || status, ',' ORDER BY workflow_seq) FROM "
+                "task_executions WHERE workflow_id = $1",
+                {id.str()}),
+            "ship/q=PENDING,charge/q=RUNNING,charge/q=PENDING,charge/other=PENDING");
+  int started = 0;
+  for (const auto& e : r->events) started += e.type == "TASK_STARTED" ? 1 : 0;
+  EXPECT_EQ(started, 1) << "the batch's answer records the taken task as started";
+  EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kTask))) << "the others are queued";
+}
+
+TEST_F(TaskHandoffTest, ARefusedCommandBatchTakesNoTaskAndLeavesNone) {
+  auto id = StartAndClaim("q");
+  FakePoller taker;
+  TaskTaker take{worker_.str(), "q", {"charge"}, 5, &taker};
+  auto r = store_->SubmitCommands(tenant_, worker_, id, 99, {ScheduleTask{.kind = "charge"}, Suspend{}}, true, take);
+  EXPECT_EQ(r.status().code(), StatusCode::kAborted) << "a stale sequence";
+  EXPECT_TRUE(taker.delivered.empty());
+  EXPECT_EQ(Sql("SELECT count(*) FROM task_executions WHERE workflow_id = $1", {id.str()}), "0");
+}
+
 }  // namespace
 }  // namespace flovyn::testing

@@ -128,7 +128,14 @@ Status Execution::CancelNow(std::chrono::milliseconds lease, const json& request
 Status Execution::InsertTask(const std::string& task_id, const TaskSpec& t, int64_t scheduled_seq,
                              const std::optional<std::string>& traceparent) {
   if (u_->handoff() != nullptr) {
-    if (auto offer = u_->handoff()->Take(WorkKey(tenant_id, t.queue, WorkKind::kTask), t.kind)) {
+    std::optional<TaskHandoff::Offer> offer;
+    if (TaskTaker* taker = u_->task_taker(); taker && taker->Wants(t.queue, t.kind)) {
+      --taker->room;  // the submitting worker runs it itself
+      offer = TaskHandoff::Offer{taker->worker, taker->taker};
+    } else {
+      offer = u_->handoff()->Take(WorkKey(tenant_id, t.queue, WorkKind::kTask), t.kind);
+    }
+    if (offer) {
       ASSIGN_OR_RETURN(
           auto claim,
           InsertHandedOver(*u_, *offer,

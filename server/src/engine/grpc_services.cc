@@ -48,6 +48,43 @@ template <typename PollRequest>
 
 }  // namespace
 
+namespace {
+void FillWorkflow(const WorkflowClaim& c, v1::PollWorkflowResponse* res) {
+  res->set_has_work(true);
+  ToProto(c.execution, res->mutable_execution());
+  for (const auto& e : c.events) ToProto(e, res->add_events());
+  for (const auto& [k, v] : c.state) (*res->mutable_state_json())[k] = v;
+  res->set_history_after(c.history_after);
+}
+
+// The tasks a command batch claimed for the worker that submitted it (take_tasks), collected at
+// its commit, before the call returns.
+class TakenTasks final : public TaskHandoff::Poller {
+ public:
+  void Deliver(const TaskClaim& claim) override { claims.push_back(claim); }
+  void Deliver(const WorkflowClaim&) override {}
+  void Resume() override {}
+  std::vector<TaskClaim> claims;
+};
+
+// What a command batch's take_tasks asks for, checked against the limits.
+::grpc::Status TaskTakerFor(const v1::SubmitWorkflowCommandsRequest& req, TakenTasks* taken,
+                            std::optional<TaskTaker>* out) {
+  if (req.take_tasks() == 0) return ::grpc::Status::OK;
+  if (req.take_tasks() < 0 || req.take_tasks() > limits::kTasksPerPoll.value) {
+    return ToGrpc(limits::Exceeded("take_tasks", limits::kTasksPerPoll));
+  }
+  if (auto s = RequireKinds(req.take_task_kinds()); !s.ok()) return s;
+  if (Status s = limits::Name(req.take_task_queue(), "take_task_queue"); !s.ok()) return ToGrpc(s);
+  *out = TaskTaker{req.worker_id(),
+                   req.take_task_queue(),
+                   {req.take_task_kinds().begin(), req.take_task_kinds().end()},
+                   req.take_tasks(),
+                   taken};
+  return ::grpc::Status::OK;
+}
+}  // namespace
+
 Status TenantSlots::Acquire(const std::string& tenant) {
   MutexLock l(mu_);
   int& n = held_[tenant];
@@ -117,16 +154,6 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 
 // ---------------------------------------------------------------- WorkflowDispatch
 
-namespace {
-void FillWorkflow(const WorkflowClaim& c, v1::PollWorkflowResponse* res) {
-  res->set_has_work(true);
-  ToProto(c.execution, res->mutable_execution());
-  for (const auto& e : c.events) ToProto(e, res->add_events());
-  for (const auto& [k, v] : c.state) (*res->mutable_state_json())[k] = v;
-  res->set_history_after(c.history_after);
-}
-}  // namespace
-
 ::grpc::ServerUnaryReactor* WorkflowDispatchService::PollWorkflow(::grpc::CallbackServerContext* ctx,
                                                                   const v1::PollWorkflowRequest* req,
                                                                   v1::PollWorkflowResponse* res) {
@@ -168,12 +195,16 @@ void FillWorkflow(const WorkflowClaim& c, v1::PollWorkflowResponse* res) {
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
     auto commands = FromProto(req->commands());
     if (!commands.ok()) return ToGrpc(commands.status());
+    TakenTasks taken;
+    std::optional<TaskTaker> take;
+    if (auto s = TaskTakerFor(*req, &taken, &take); !s.ok()) return s;
     auto r = store_.SubmitCommands(tenant, WorkerId(req->worker_id()), ExecutionId(req->execution_id()),
-                                   req->expected_sequence(), std::move(*commands), req->keep_cached());
+                                   req->expected_sequence(), std::move(*commands), req->keep_cached(), take);
     if (!r.ok()) return ToGrpc(r.status());
     res->set_last_sequence(r->last_sequence);
     res->set_status(r->status);
     for (const auto& e : r->events) ToProto(e, res->add_events());
+    for (const auto& c : taken.claims) ToProto(c.task, c.lease_expires_at_ms, res->add_tasks());
     return ::grpc::Status::OK;
   });
 }
@@ -336,11 +367,14 @@ std::string TaskScope(const v1::PollTaskRequest& req) {
 
 ::grpc::ServerUnaryReactor* TaskExecutionService::CompleteTask(::grpc::CallbackServerContext* ctx,
                                                                const v1::CompleteTaskRequest* req,
-                                                               v1::CompleteTaskResponse*) {
+                                                               v1::CompleteTaskResponse* res) {
   FLOVYN_UNARY({
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    return ToGrpc(store_.CompleteTask(tenant, WorkerId(req->worker_id()), TaskId(req->task_id()), req->attempt(),
-                                      req->output_json()));
+    std::optional<WorkflowClaim> next;
+    auto s = store_.CompleteTask(tenant, WorkerId(req->worker_id()), TaskId(req->task_id()), req->attempt(),
+                                 req->output_json(), req->take_workflow() ? &next : nullptr);
+    if (s.ok() && next) FillWorkflow(*next, res->mutable_workflow());
+    return ToGrpc(s);
   });
 }
 

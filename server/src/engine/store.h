@@ -75,9 +75,11 @@ class Store {
                                                        const std::string& queue, const std::vector<std::string>& kinds);
   // `keep_cached`: the worker keeps the execution in memory; its next claim of it within
   // StoreOptions::sticky carries only the new events.
+  // `take` (eager dispatch on): tasks the batch schedules that the worker runs itself are claimed
+  // for it and handed to take->taker at the commit.
   StatusOr<SubmitResult> SubmitCommands(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution,
                                         int64_t expected_sequence, std::vector<WorkflowCommand> commands,
-                                        bool keep_cached = false);
+                                        bool keep_cached = false, const std::optional<TaskTaker>& take = {});
   // Hands a claimed execution back (PENDING, woken) when the worker still holds it: its poll was
   // cancelled while the claim ran, so the worker never saw it.
   Status ReleaseWorkflowClaim(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution);
@@ -119,8 +121,10 @@ class Store {
   // (task id, attempt) still held by `worker`).
   Status ReleaseTaskClaims(const TenantId& tenant, const WorkerId& worker,
                            const std::vector<std::pair<std::string, int>>& claims);
+  // `take_workflow` (eager dispatch on): when the result makes the task's workflow runnable while
+  // it is sticky to `worker`, the workflow is claimed for `worker` in the same commit, into it.
   Status CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
-                      const std::string& output_json);
+                      const std::string& output_json, std::optional<WorkflowClaim>* take_workflow = nullptr);
   StatusOr<FailResult> FailTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
                                 const std::string& error, bool non_retryable);
   // Extends the lease (and records progress); returns the new lease end in ms since the epoch.

@@ -184,15 +184,19 @@ StatusOr<FailResult> FailAttempt(Unit& u, const std::string& tenant, const HeldT
 }  // namespace
 
 Status Store::CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id, int attempt,
-                           const std::string& output_json) {
+                           const std::string& output_json, std::optional<WorkflowClaim>* take_workflow) {
   ASSIGN_OR_RETURN(auto output, NormaliseJson(output_json, "output"));
   // Ordered by task: a group locks its tasks (and then their executions) in one order.
   return RunGrouped(
       [&](Unit& u) {
+        if (take_workflow) take_workflow->reset();  // a group that rolled back runs this again
         ASSIGN_OR_RETURN(auto h, LockHeld(u, tenant, worker, task_id, attempt));
         RETURN_IF_ERROR(u.Exec(sql::kCompleteTask, {task_id, output}));
         u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"completed"})->Inc(); });
         if (!h.workflow_id) return Status::Ok();
+        if (take_workflow && handoffs_.workflows != nullptr) {  // eager dispatch is on
+          u.SetTaker({worker.str(), *h.workflow_id, options_.workflow_lease, take_workflow});
+        }
         return DeliverIfOpen(
             u, tenant, *h.workflow_id, "TASK_COMPLETED",
             {{"taskId", task_id}, {"scheduledSequence", h.workflow_seq}, {"output", json::parse(output)}}, true);

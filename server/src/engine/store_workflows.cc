@@ -69,10 +69,12 @@ Status Store::ReleaseWorkflowClaim(const TenantId& tenant, const WorkerId& worke
 
 StatusOr<SubmitResult> Store::SubmitCommands(const TenantId& tenant, const WorkerId& worker,
                                              const ExecutionId& execution_id, int64_t expected_sequence,
-                                             std::vector<WorkflowCommand> commands, bool keep_cached) {
+                                             std::vector<WorkflowCommand> commands, bool keep_cached,
+                                             const std::optional<TaskTaker>& take) {
   SubmitResult result;
   RETURN_IF_ERROR(RunGrouped(
       [&](Unit& u) {
+        if (take) u.SetTaskTaker(*take);
         ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
         if (e.status != WorkflowStatus::kRunning || e.lease_owner.value_or("") != worker.str()) {
           return Status(StatusCode::kAborted, "execution is not held by this worker (its lease may have expired)");

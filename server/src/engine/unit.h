@@ -25,12 +25,41 @@ struct UnitHandoffs {
   TaskHandoff* workflows = nullptr;
 };
 
+// A worker completing a task that runs its workflow's next activation itself
+// (CompleteTaskRequest.take_workflow): that workflow, made runnable by this unit while sticky to
+// the worker, is claimed for it (with `lease`) into `claim` instead of going to a poller.
+struct WorkflowTaker {
+  std::string worker;
+  std::string execution;
+  std::chrono::milliseconds lease{0};
+  std::optional<WorkflowClaim>* claim = nullptr;
+};
+
+// A worker submitting commands that runs some of the tasks they schedule itself
+// (SubmitWorkflowCommandsRequest.take_tasks): up to `room` tasks of `kinds` on `queue` are
+// claimed for it, handed to `taker` when the unit commits.
+struct TaskTaker {
+  std::string worker;
+  std::string queue;
+  std::vector<std::string> kinds;
+  int room = 0;
+  TaskHandoff::Poller* taker = nullptr;
+  bool Wants(const std::string& q, const std::string& kind) const {
+    return room > 0 && q == queue && std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+  }
+};
+
 class Unit {
  public:
   using Handoffs = UnitHandoffs;
   Unit(db::Tx& tx, EngineMetrics* metrics, Handoffs handoffs = {}) : tx_(tx), metrics_(metrics), handoffs_(handoffs) {}
   TaskHandoff* handoff() const { return handoffs_.tasks; }
   TaskHandoff* workflow_handoff() const { return handoffs_.workflows; }
+  void SetTaker(WorkflowTaker t) { taker_ = std::move(t); }
+  void SetTaskTaker(TaskTaker t) { task_taker_ = std::move(t); }
+  TaskTaker* task_taker() { return task_taker_ ? &*task_taker_ : nullptr; }
+  // The taker still waiting for its workflow; null when none asked or it has it.
+  WorkflowTaker* taker() { return taker_ && taker_->claim && !taker_->claim->has_value() ? &*taker_ : nullptr; }
   // A unit that never committed undoes what it promised (OnRollback).
   ~Unit() {
     if (!committed_) RunRollback(0);
@@ -85,6 +114,8 @@ class Unit {
   db::Tx& tx_;
   EngineMetrics* metrics_;
   Handoffs handoffs_;
+  std::optional<WorkflowTaker> taker_;
+  std::optional<TaskTaker> task_taker_;
   std::set<std::string> wake_;
   std::optional<std::chrono::system_clock::time_point> deadline_;
   std::vector<std::function<void(EngineMetrics&)>> after_;

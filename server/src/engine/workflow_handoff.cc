@@ -20,7 +20,30 @@ Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
   return Status::Ok();
 }
 
+namespace {
+// Claimed for the worker that completed the task (it keeps the workflow cached), answered in
+// that call's response.
+Status TakeBack(Unit& u, Execution& e, WorkflowTaker& t) {
+  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kClaimHandedOver,
+                                  {e.id, t.worker, std::to_string(t.lease.count()), std::to_string(e.last_seq)}));
+  WorkflowClaim c;
+  c.history_after = db::Row(r, 0).Int("history_after");
+  RETURN_IF_ERROR(ReadForReplay(u, e.id, c));
+  e.status = WorkflowStatus::kRunning;
+  e.lease_owner = t.worker;
+  e.lease_valid = true;
+  e.sticky_worker.reset();
+  *t.claim = std::move(c);
+  u.AfterCommit([](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(0); });
+  return Status::Ok();
+}
+}  // namespace
+
 StatusOr<bool> HandWorkflowOver(Unit& u, Execution& e) {
+  if (WorkflowTaker* t = u.taker(); t && t->execution == e.id && e.sticky_worker == t->worker) {
+    RETURN_IF_ERROR(TakeBack(u, e, *t));
+    return true;
+  }
   TaskHandoff* h = u.workflow_handoff();
   if (h == nullptr) return false;
   // While sticky, only the worker that keeps it cached may have it (others wait the window out).

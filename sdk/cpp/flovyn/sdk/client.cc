@@ -195,13 +195,15 @@ Request ForTask(const std::string& worker_id, const v1::Task& task) {
 }
 }  // namespace
 
-grpc::Status Client::CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json) {
+grpc::Status Client::CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json,
+                                  bool take_workflow, v1::CompleteTaskResponse* out) {
   grpc::ClientContext ctx;
   Prepare(&ctx, options_.call_timeout, task.traceparent());
   auto req = ForTask<v1::CompleteTaskRequest>(worker_id, task);
   req.set_output_json(output_json);
+  req.set_take_workflow(take_workflow);
   v1::CompleteTaskResponse res;
-  return tasks_->CompleteTask(&ctx, req, &res);
+  return tasks_->CompleteTask(&ctx, req, out ? out : &res);
 }
 
 grpc::Status Client::FailTask(const std::string& worker_id, const v1::Task& task, const std::string& error,
@@ -399,8 +401,8 @@ void Worker::WorkflowLoop() {
       continue;
     }
     if (!res.has_work()) continue;
-    if (auto d = durable_.find(res.execution().kind()); d != durable_.end()) {
-      Activate(res, d->second);
+    if (durable_.count(res.execution().kind()) > 0) {
+      Run({}, res);
       continue;
     }
     std::vector<v1::WorkflowCommand> commands = DecideFor(res);
@@ -412,7 +414,11 @@ void Worker::WorkflowLoop() {
     for (auto& c : commands) *sub.add_commands() = c;
     v1::SubmitWorkflowCommandsResponse out;
     // ABORTED: someone else got there first; drop it.
-    (void)client_.SubmitCommands(sub, &out, res.execution().traceparent());
+    bool closes = !commands.empty() && (commands.back().has_complete_workflow() || commands.back().has_fail_workflow());
+    if (client_.SubmitCommands(sub, &out, res.execution().traceparent()).ok() && closes &&
+        options_.on_workflow_closed) {
+      options_.on_workflow_closed(res.execution().id());
+    }
   }
 }
 
@@ -452,22 +458,37 @@ void Worker::TaskLoop() {
     }
     if (!res.has_work()) continue;
     // Every task claimed is run, even when stopping: each is held until its lease ends otherwise.
-    RunTask(res.task());
-    for (const auto& t : res.more_tasks()) RunTask(t);
+    std::vector<v1::Task> tasks{res.task()};
+    tasks.insert(tasks.end(), res.more_tasks().begin(), res.more_tasks().end());
+    Run(std::move(tasks), std::nullopt);
   }
 }
 
-void Worker::RunTask(const v1::Task& task) {
+std::optional<v1::PollWorkflowResponse> Worker::RunTask(const v1::Task& task) {
   auto it = tasks_.find(task.kind());
+  ++running_tasks_;
+  struct Done {
+    std::atomic<int>& n;
+    ~Done() { --n; }
+  } done{running_tasks_};
   try {
     if (it == tasks_.end()) throw TaskFailure("no handler for task kind " + task.kind(), true);
     std::string out = it->second(task);
-    if (client_.CompleteTask(worker_id_, task, out).ok()) ++tasks_completed_;
+    // A workflow kept here runs its next activation on this thread when the result makes it
+    // runnable: the server claims it in the same commit and answers with it. Asked whenever this
+    // worker keeps workflows: the server hands it over only while the workflow is sticky here,
+    // that is while this worker keeps it (or is about to).
+    bool take = !task.workflow_id().empty() && options_.workflow_cache_size > 0 && !durable_.empty();
+    v1::CompleteTaskResponse res;
+    if (!client_.CompleteTask(worker_id_, task, out, take, &res).ok()) return std::nullopt;
+    ++tasks_completed_;
+    if (res.workflow().has_work()) return std::move(*res.mutable_workflow());
   } catch (const TaskFailure& f) {
     (void)client_.FailTask(worker_id_, task, f.what(), f.non_retryable);
   } catch (const std::exception& e) {
     (void)client_.FailTask(worker_id_, task, e.what(), false);
   }
+  return std::nullopt;
 }
 
 }  // namespace flovyn::sdk

@@ -70,7 +70,9 @@ class Client {
   grpc::Status ReportProblem(const v1::ReportWorkflowProblemRequest& req);
   grpc::Status PollTask(const v1::PollTaskRequest& req, v1::PollTaskResponse* out, grpc::ClientContext* ctx = nullptr);
   // Task results carry the task's traceparent.
-  grpc::Status CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json);
+  // `take_workflow`: see CompleteTaskRequest; `out` receives the workflow's activation, if taken.
+  grpc::Status CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json,
+                            bool take_workflow = false, v1::CompleteTaskResponse* out = nullptr);
   grpc::Status FailTask(const std::string& worker_id, const v1::Task& task, const std::string& error,
                         bool non_retryable = false, v1::FailTaskResponse* out = nullptr);
   grpc::Status HeartbeatTask(const std::string& worker_id, const v1::Task& task, v1::TaskHeartbeatResponse* out);
@@ -167,6 +169,10 @@ struct WorkerOptions {
   // Tasks each task poller claims per poll (the server allows up to 100): a poll that brings
   // several saves the claims' round trips and commits; the poller runs them one after another.
   int max_tasks_per_poll = 1;
+  // Called with a workflow's execution id once the server has recorded that this worker's
+  // activation ended it (completed or failed): its result is durable when this runs. Called on
+  // a workflow poller's thread; keep it short.
+  std::function<void(const std::string& execution_id)> on_workflow_closed;
 };
 
 class Worker {
@@ -211,7 +217,10 @@ class Worker {
  private:
   void WorkflowLoop();
   void TaskLoop();
-  void RunTask(const v1::Task& task);
+  // Runs the task; returns its workflow's next activation when the server handed it back.
+  std::optional<v1::PollWorkflowResponse> RunTask(const v1::Task& task);
+  // Runs `tasks` and `activation`, then whatever each hands back, on this thread.
+  void Run(std::vector<v1::Task> tasks, std::optional<v1::PollWorkflowResponse> activation);
   // Registers the context of a poll in flight so Stop can cancel it; false when stopping.
   bool Track(grpc::ClientContext* ctx);
   void Untrack(grpc::ClientContext* ctx);
@@ -219,9 +228,12 @@ class Worker {
   WorkerOptions options_;
   std::vector<v1::WorkflowCommand> DecideFor(const v1::PollWorkflowResponse& res);  // a decider's commands
   // One activation of a coroutine workflow, submitted; keeps it cached when it goes on.
-  void Activate(const v1::PollWorkflowResponse& res, const WorkflowFactory& workflow);
+  // Returns the tasks the submit claimed for this worker to run (take_tasks).
+  std::vector<v1::Task> Activate(const v1::PollWorkflowResponse& res, const WorkflowFactory& workflow);
   void Refuse(const v1::PollWorkflowResponse& res, int64_t at_sequence, const std::string& violation);
   std::unique_ptr<detail::Replay> TakeCached(const std::string& execution_id);
+  void EndActivation(const std::string& execution_id);
+  bool Caches(const std::string& execution_id) const;
   void KeepCached(const std::string& execution_id, std::unique_ptr<detail::Replay> replay);
   std::map<std::string, WorkflowFn> workflows_;
   std::map<std::string, WorkflowFactory> durable_;
@@ -229,12 +241,14 @@ class Worker {
   std::string worker_id_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> tasks_completed_{0};
+  std::atomic<int> running_tasks_{0};  // tasks running now, on any thread
   mutable absl::Mutex polls_mu_;
   std::set<grpc::ClientContext*> polls_ ABSL_GUARDED_BY(polls_mu_);
   std::string last_violation_ ABSL_GUARDED_BY(polls_mu_);
   std::atomic<uint64_t> cached_activations_{0}, full_replays_{0};
   mutable absl::Mutex cache_mu_;
   std::list<std::string> cache_order_ ABSL_GUARDED_BY(cache_mu_);  // most recently used first
+  std::set<std::string> activating_ ABSL_GUARDED_BY(cache_mu_);    // executions being activated here
   std::unordered_map<std::string, std::pair<std::unique_ptr<detail::Replay>, std::list<std::string>::iterator>> cache_
       ABSL_GUARDED_BY(cache_mu_);
   std::vector<std::thread> threads_;
