@@ -14,11 +14,23 @@
 //                              worker measures how late each resumes (from the moment the code
 //                              asked to sleep to the moment it runs again, minus MS). Prints
 //                              "N p50 p99 max" in milliseconds.
-// Usage: bench_sdk GRPC_TARGET TENANT (throughput STYLE STEPS N | long MODE STEPS | sleep N MS)
+//   jobs W N                   N no-op standalone tasks submitted by 4 threads while W threads of
+//                              the SDK's client poll and complete them (one per poll); prints
+//                              "N seconds rate p50 p99", the latencies from submit to the task in a
+//                              worker's hands, in milliseconds (bench/peers/run).
+//   closed STEPS N CLIENTS     CLIENTS closed-loop clients each start a workflow of STEPS sequential
+//                              task steps and wait for its end (the worker's on_workflow_closed, run
+//                              once the end is recorded) before starting the next, N in all; one
+//                              worker (4 workflow pollers, 8 task pollers) runs them. Prints
+//                              "N seconds rate p50 p99", start-to-end latencies in milliseconds.
+// Usage: bench_sdk GRPC_TARGET TENANT (throughput STYLE STEPS N | long MODE STEPS | sleep N MS |
+//                                      jobs W N | closed STEPS N CLIENTS)
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -218,6 +230,100 @@ int Sleep(sdk::Client& client, int n) {
   return 0;
 }
 
+double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+void PrintRun(size_t n, Clock::time_point t0, std::vector<double> lat) {
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::sort(lat.begin(), lat.end());
+  auto at = [&lat](double q) { return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, size_t(q * lat.size()))]; };
+  std::printf("%zu %.2f %.1f %.1f %.1f\n", n, secs, static_cast<double>(n) / secs, at(0.5), at(0.99));
+}
+
+int Jobs(sdk::Client& client, int workers, int n) {
+  std::string queue = "jobs-" + std::to_string(workers) + "-" + std::to_string(Clock::now().time_since_epoch().count());
+  std::string worker_id;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("bench-jobs");
+  if (!client.RegisterWorker(reg, &worker_id).ok()) return 1;
+  std::atomic<int> completed{0};
+  std::mutex mu;
+  std::vector<double> lat;
+  auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&] {
+      while (completed < n) {
+        v1::PollTaskRequest req;
+        req.set_worker_id(worker_id);
+        req.set_queue(queue);
+        req.set_timeout_ms(500);
+        v1::PollTaskResponse res;
+        if (!client.PollTask(req, &res).ok() || !res.has_work()) continue;
+        double ms = Millis(Clock::now() - t0) - std::stod(res.task().input_json());
+        if (!client.CompleteTask(worker_id, res.task(), "null").ok()) continue;
+        ++completed;
+        std::lock_guard<std::mutex> l(mu);
+        lat.push_back(ms);
+      }
+    });
+  }
+  for (int s = 0; s < 4; ++s) {
+    threads.emplace_back([&, s] {
+      for (int i = s; i < n; i += 4) {
+        v1::SubmitTaskRequest req;
+        req.set_kind("noop");
+        req.set_queue(queue);
+        req.set_input_json(std::to_string(Millis(Clock::now() - t0)));  // when it was submitted
+        std::string id;
+        (void)client.SubmitTask(req, &id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  PrintRun(static_cast<size_t>(n), t0, lat);
+  return 0;
+}
+
+int Closed(sdk::Client& client, int n, int clients) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<std::string> ended;
+  std::string queue = "closed-" + std::to_string(g_steps);
+  sdk::Worker worker(client, {.name = "bench-closed",
+                              .queue = queue,
+                              .workflow_pollers = 4,
+                              .task_pollers = 8,
+                              .poll_timeout = std::chrono::milliseconds(1000),
+                              .on_workflow_closed = [&](const std::string& id) {
+                                std::lock_guard<std::mutex> l(mu);
+                                ended.insert(id);
+                                cv.notify_all();
+                              }});
+  worker.RegisterTask("step", [](const v1::Task& t) { return std::to_string(std::stoi(t.input_json()) + 1); });
+  worker.RegisterWorkflow("steps", Steps);
+  if (!worker.Start().ok()) return 1;
+  std::atomic<int> next{0};
+  std::vector<double> lat;
+  auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&] {
+      while (next++ < n) {
+        auto start = Clock::now();
+        v1::StartWorkflowResponse r;
+        if (!client.StartWorkflow("steps", "null", &r, queue).ok()) continue;
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait(l, [&] { return ended.count(r.execution_id()) > 0; });
+        lat.push_back(Millis(Clock::now() - start));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  PrintRun(lat.size(), t0, lat);
+  worker.Stop();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -239,6 +345,11 @@ int main(int argc, char** argv) {
   if (mode == "sleep" && argc >= 6) {
     g_sleep_ms = std::stoi(argv[5]);
     return Sleep(client, std::stoi(argv[4]));
+  }
+  if (mode == "jobs" && argc >= 6) return Jobs(client, std::stoi(argv[4]), std::stoi(argv[5]));
+  if (mode == "closed" && argc >= 7) {
+    g_steps = std::stoi(argv[4]);
+    return Closed(client, std::stoi(argv[5]), std::stoi(argv[6]));
   }
   std::fprintf(stderr, "unknown mode\n");
   return 2;
