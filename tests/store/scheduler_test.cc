@@ -69,6 +69,38 @@ TEST_F(SchedulerTest, AfterARunTheNextDeadlineComesFromTheDatabaseSoTimersFromBe
   EXPECT_TRUE(Fired(id));
 }
 
+// Timers due a few milliseconds apart: what is overdue after a run that fired something is
+// fired by a run at once, not kOverdueRetry later (which made every timer of a busy second wait
+// up to 10 ms); what a run could not fire at all (locked by another replica) waits kOverdueRetry.
+TEST_F(SchedulerTest, WorkOverdueAfterARunThatFiredIsFiredAtOnceAndWorkThatCouldNotBeFiredWaitsTheRetry) {
+  Scheduler scheduler(*store_, 60s, &time_);
+  Connect(scheduler);
+  auto a = StartAndClaim("q");
+  ASSERT_TRUE(Submit(a, {StartTimer{"t", 60000}, Suspend{}}).ok());
+  auto b = StartAndClaim("q");
+  ASSERT_TRUE(Submit(b, {StartTimer{"t", 60000}, Suspend{}}).ok());
+  MakeDue(a);
+  MakeDue(b);
+  // Another replica holds b's timer while this one runs.
+  auto other = pool_->Acquire();
+  ASSERT_TRUE(other.ok());
+  auto deadline = db::Clock::now() + 10s;
+  ASSERT_TRUE((*other)->ExecSimple("BEGIN", deadline).ok());
+  ASSERT_TRUE(
+      (*other)->Exec("SELECT 1 FROM timers WHERE execution_id = $1 FOR UPDATE", {std::string(b.str())}, deadline).ok());
+  scheduler.Start();
+  time_.Advance(0ms);
+  EXPECT_TRUE(Fired(a));
+  EXPECT_FALSE(Fired(b));
+  EXPECT_EQ(scheduler.runs(), 2u) << "the run that fired a found b overdue: a second run followed at once";
+  EXPECT_EQ(scheduler.planned(), time_.Now() + Scheduler::kOverdueRetry)
+      << "the second fired nothing (b is locked elsewhere): the next waits the retry";
+  ASSERT_TRUE((*other)->ExecSimple("ROLLBACK", deadline).ok());
+  time_.Advance(Scheduler::kOverdueRetry);
+  EXPECT_TRUE(Fired(b));
+  scheduler.Stop();
+}
+
 TEST_F(SchedulerTest, AnEarlierHintReplacesALaterPlanAndALaterHintDoesNot) {
   Scheduler scheduler(*store_, 60s, &time_);
   scheduler.Start();

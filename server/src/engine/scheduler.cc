@@ -36,6 +36,11 @@ Scheduler::time_point Scheduler::planned() const {
   return planned_;
 }
 
+uint64_t Scheduler::runs() const {
+  MutexLock l(mu_);
+  return runs_;
+}
+
 void Scheduler::PlanLocked(time_point at) {
   if (stopped_) return;
   if (next_ != 0) time_->Cancel(next_);
@@ -61,11 +66,12 @@ void Scheduler::Tick() {
     MutexLock l(mu_);
     if (stopped_) return;
     running_ = true;
+    ++runs_;
     next_ = 0;  // this run; a hint from now on is kept for the end of it
     hinted_ = time_point::max();
     sweep_due = next_sweep_;
   }
-  FireDue();
+  int fired = FireDue();
   time_point now = time_->Now();
   if (now >= sweep_due) {
     Sweep();
@@ -76,7 +82,9 @@ void Scheduler::Tick() {
   if (auto due = store_.NextDeadline(); !due.ok()) {
     spdlog::debug("scheduler: {}", due.status().message());
   } else if (*due) {
-    deadline = **due > 0 ? now + milliseconds(**due) : now + kOverdueRetry;
+    // Overdue: work that fell due while this run fired goes at once; work this run could not
+    // fire (locked elsewhere, a failing database) is retried a little later.
+    deadline = **due > 0 ? now + milliseconds(**due) : fired > 0 ? now : now + kOverdueRetry;
   }
   MutexLock l(mu_);
   running_ = false;
@@ -85,8 +93,9 @@ void Scheduler::Tick() {
   PlanLocked(next);
 }
 
-void Scheduler::FireDue() {
+int Scheduler::FireDue() {
   using Job = StatusOr<int> (Store::*)(int);
+  int fired = 0;
   // Drain each kind of due work in batches; a failure (database down) is retried next run.
   for (Job job : {&Store::FireDueTimers, &Store::TimeOutPromises}) {
     for (int batch = 0; batch < 10; ++batch) {
@@ -95,9 +104,11 @@ void Scheduler::FireDue() {
         spdlog::debug("scheduler: {}", n.status().message());
         break;
       }
+      fired += *n;
       if (*n < 100) break;
     }
   }
+  return fired;
 }
 
 void Scheduler::Sweep() {

@@ -35,15 +35,18 @@ class Scheduler {
   void Hint(int64_t unix_ms);
   // When the next run is planned (tests).
   time_point planned() const;
+  uint64_t runs() const;  // runs so far (tests)
 
   static constexpr int kDepthEvery = 4;  // queue depth for the metrics, every fourth sweep
-  // When the database reports a deadline already past that the run did not fire (another
-  // replica holds it, or the batch limit was reached), the next run is this much later.
+  // When the database reports a deadline already past after a run that fired nothing (another
+  // replica holds it, or the database fails), the next run is this much later. After a run that
+  // fired something, the next one is at once: what fell due meanwhile goes without waiting.
   static constexpr std::chrono::milliseconds kOverdueRetry{10};
 
  private:
   void Tick();
-  void FireDue();
+  // Fires what is due; returns how many timers and promise timeouts it fired.
+  int FireDue();
   void Sweep();
   void PlanLocked(time_point at) REQUIRES(mu_);
   Store& store_;
@@ -53,9 +56,10 @@ class Scheduler {
   mutable Mutex mu_;
   bool stopped_ GUARDED_BY(mu_) = true;
   bool running_ GUARDED_BY(mu_) = false;  // a run is under way: hints are kept for its end
-  uint64_t next_ GUARDED_BY(mu_) = 0;     // the planned run's id in time_
-  time_point planned_ GUARDED_BY(mu_);    // and when it is
-  time_point hinted_ GUARDED_BY(mu_);     // the earliest hint received during a run
+  uint64_t runs_ GUARDED_BY(mu_) = 0;
+  uint64_t next_ GUARDED_BY(mu_) = 0;   // the planned run's id in time_
+  time_point planned_ GUARDED_BY(mu_);  // and when it is
+  time_point hinted_ GUARDED_BY(mu_);   // the earliest hint received during a run
   time_point next_sweep_ GUARDED_BY(mu_);
   int depth_every_ = 0;  // the running thread's
 };

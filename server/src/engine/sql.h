@@ -243,7 +243,7 @@ SELECT ceil(extract(epoch from LEAST(
 inline constexpr const char* kDueTimers = R"sql(
 SELECT t.execution_id, t.name, w.tenant_id, extract(epoch from clock_timestamp() - t.fire_at) AS lag
 FROM timers t JOIN workflow_executions w ON w.id = t.execution_id
-WHERE t.status = 'PENDING' AND t.fire_at <= now()
+WHERE t.status = 'PENDING' AND t.fire_at <= clock_timestamp()
 ORDER BY t.fire_at LIMIT $1 FOR UPDATE OF t SKIP LOCKED)sql";
 
 inline constexpr const char* kFireTimer = R"sql(
@@ -270,7 +270,7 @@ inline constexpr const char* kSettlePromiseWithError = R"sql(
 UPDATE promises SET status = $3, error = $2, settled_at = now() WHERE id = $1)sql";
 
 inline constexpr const char* kOverduePromises = R"sql(
-SELECT id, tenant_id FROM promises WHERE status = 'PENDING' AND timeout_at <= now()
+SELECT id, tenant_id FROM promises WHERE status = 'PENDING' AND timeout_at <= clock_timestamp()
 ORDER BY timeout_at LIMIT $1 FOR UPDATE SKIP LOCKED)sql";
 
 // ------------------------------------------------------------------------------ tasks
