@@ -5,7 +5,7 @@
 //   sleep N MS           -> "N p50 p99 max"           (lateness of a durable sleep of MS)
 // Systems: graphile (graphile-worker), pgboss (pg-boss), dbos (DBOS Transact), restate (a Restate
 // server already running; this process serves its handlers). Every figure is in milliseconds.
-// Usage: node peer.mjs SYSTEM WORKLOAD ARGS...   (PEER_PG: the database URL; RESTATE_*: ports)
+// Usage: node peer.mjs SYSTEM WORKLOAD ARGS...   (PEER_PG: the database URL; PEER_RESTATE_*: ports)
 import { performance } from 'node:perf_hooks';
 
 // The Restate SDK calls Promise.withResolvers (ES2024), which Node 20 lacks: the standard's
@@ -176,9 +176,9 @@ async function closedLoop(n, clients, once) {
 
 async function restate() {
   const restateSdk = await import('@restatedev/restate-sdk');
-  const ingress = `http://127.0.0.1:${process.env.RESTATE_INGRESS}`;
-  const admin = `http://127.0.0.1:${process.env.RESTATE_ADMIN}`;
-  const port = Number(process.env.RESTATE_SERVICE);
+  const ingress = `http://127.0.0.1:${process.env.PEER_RESTATE_INGRESS}`;
+  const admin = `http://127.0.0.1:${process.env.PEER_RESTATE_ADMIN}`;
+  const port = Number(process.env.PEER_RESTATE_SERVICE);
   const asleep = new Map();
   const woke = new Map();
   const service = restateSdk.service({
@@ -208,7 +208,11 @@ async function restate() {
   if (!reg.ok) throw new Error(`registering the deployment: ${reg.status} ${await reg.text()}`);
   // The registration reaches the ingress shortly after: wait for a first call to go through.
   for (let i = 0; ; i++) {
-    const r = await fetch(`${ingress}/bench/steps`, { method: 'POST', body: '0', headers: { 'content-type': 'application/json' } }).catch(() => null);
+    const r = await fetch(`${ingress}/bench/steps`, {
+      method: 'POST',
+      body: '0',
+      headers: { 'content-type': 'application/json' },
+    }).catch(() => null);
     if (r?.ok) break;
     if (i === 200) throw new Error(`the ingress does not reach the handlers: ${r?.status}`);
     await sleepMs(50);

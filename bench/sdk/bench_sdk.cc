@@ -14,8 +14,9 @@
 //                              worker measures how late each resumes (from the moment the code
 //                              asked to sleep to the moment it runs again, minus MS). Prints
 //                              "N p50 p99 max" in milliseconds.
-//   jobs W N                   N no-op standalone tasks submitted by 4 threads while W threads of
-//                              the SDK's client poll and complete them (one per poll); prints
+//   jobs W N [BATCH]           N no-op standalone tasks submitted by 4 threads while W threads of
+//                              the SDK's client poll (up to BATCH tasks a poll, default 1) and
+//                              complete them; prints
 //                              "N seconds rate p50 p99", the latencies from submit to the task in a
 //                              worker's hands, in milliseconds (bench/peers/run).
 //   closed STEPS N CLIENTS     CLIENTS closed-loop clients each start a workflow of STEPS sequential
@@ -239,7 +240,7 @@ void PrintRun(size_t n, Clock::time_point t0, std::vector<double> lat) {
   std::printf("%zu %.2f %.1f %.1f %.1f\n", n, secs, static_cast<double>(n) / secs, at(0.5), at(0.99));
 }
 
-int Jobs(sdk::Client& client, int workers, int n) {
+int Jobs(sdk::Client& client, int workers, int n, int batch) {
   std::string queue = "jobs-" + std::to_string(workers) + "-" + std::to_string(Clock::now().time_since_epoch().count());
   std::string worker_id;
   v1::RegisterWorkerRequest reg;
@@ -257,13 +258,18 @@ int Jobs(sdk::Client& client, int workers, int n) {
         req.set_worker_id(worker_id);
         req.set_queue(queue);
         req.set_timeout_ms(500);
+        req.set_max_tasks(batch);
         v1::PollTaskResponse res;
         if (!client.PollTask(req, &res).ok() || !res.has_work()) continue;
-        double ms = Millis(Clock::now() - t0) - std::stod(res.task().input_json());
-        if (!client.CompleteTask(worker_id, res.task(), "null").ok()) continue;
-        ++completed;
-        std::lock_guard<std::mutex> l(mu);
-        lat.push_back(ms);
+        std::vector<v1::Task> got{res.task()};
+        got.insert(got.end(), res.more_tasks().begin(), res.more_tasks().end());
+        for (const auto& t : got) {
+          double ms = Millis(Clock::now() - t0) - std::stod(t.input_json());
+          if (!client.CompleteTask(worker_id, t, "null").ok()) continue;
+          ++completed;
+          std::lock_guard<std::mutex> l(mu);
+          lat.push_back(ms);
+        }
       }
     });
   }
@@ -346,7 +352,9 @@ int main(int argc, char** argv) {
     g_sleep_ms = std::stoi(argv[5]);
     return Sleep(client, std::stoi(argv[4]));
   }
-  if (mode == "jobs" && argc >= 6) return Jobs(client, std::stoi(argv[4]), std::stoi(argv[5]));
+  if (mode == "jobs" && argc >= 6) {
+    return Jobs(client, std::stoi(argv[4]), std::stoi(argv[5]), argc >= 7 ? std::stoi(argv[6]) : 1);
+  }
   if (mode == "closed" && argc >= 7) {
     g_steps = std::stoi(argv[4]);
     return Closed(client, std::stoi(argv[5]), std::stoi(argv[6]));
