@@ -10,7 +10,8 @@
 //                              cache does (the server sends only new events); "full" replays the
 //                              whole history each step. Prints the means for steps 1-10 and the
 //                              last 10.
-//   sleep N MS                 N workflows, started one after another, each sleeping MS once; the
+//   sleep N MS [POLLERS]       N workflows, started one after another, each sleeping MS once (one
+//                              worker, POLLERS workflow pollers, default 2); the
 //                              worker measures how late each resumes (from the moment the code
 //                              asked to sleep to the moment it runs again, minus MS). Prints
 //                              "N p50 p99 max" in milliseconds.
@@ -22,7 +23,7 @@
 //   closed STEPS N CLIENTS     CLIENTS closed-loop clients each start a workflow of STEPS sequential
 //                              task steps and wait for its end (the worker's on_workflow_closed, run
 //                              once the end is recorded) before starting the next, N in all; one
-//                              worker (4 workflow pollers, 8 task pollers) runs them. Prints
+//                              worker (8 workflow pollers, 8 task pollers) runs them. Prints
 //                              "N seconds rate p50 p99", start-to-end latencies in milliseconds.
 // Usage: bench_sdk GRPC_TARGET TENANT (throughput STYLE STEPS N | long MODE STEPS | sleep N MS |
 //                                      jobs W N | closed STEPS N CLIENTS)
@@ -186,6 +187,7 @@ std::map<int, Clock::time_point> g_asleep;  // when each workflow's code asked t
 std::vector<double> g_late;                 // how late each woke, in milliseconds
 std::set<int> g_woke;
 int g_sleep_ms = 1000;
+int g_sleep_pollers = 2;
 
 Workflow<int> Sleeper(WorkflowContext& ctx, Json input) {
   int i = input.get<int>();
@@ -206,7 +208,7 @@ Workflow<int> Sleeper(WorkflowContext& ctx, Json input) {
 int Sleep(sdk::Client& client, int n) {
   sdk::Worker worker(client, {.name = "bench-sleep",
                               .queue = "bench-sleep",
-                              .workflow_pollers = 2,
+                              .workflow_pollers = g_sleep_pollers,
                               .poll_timeout = std::chrono::milliseconds(1000)});
   worker.RegisterWorkflow("sleeper", Sleeper);
   if (!worker.Start().ok()) return 1;
@@ -297,7 +299,7 @@ int Closed(sdk::Client& client, int n, int clients) {
   std::string queue = "closed-" + std::to_string(g_steps);
   sdk::Worker worker(client, {.name = "bench-closed",
                               .queue = queue,
-                              .workflow_pollers = 4,
+                              .workflow_pollers = 8,
                               .task_pollers = 8,
                               .poll_timeout = std::chrono::milliseconds(1000),
                               .on_workflow_closed = [&](const std::string& id) {
@@ -350,6 +352,7 @@ int main(int argc, char** argv) {
   }
   if (mode == "sleep" && argc >= 6) {
     g_sleep_ms = std::stoi(argv[5]);
+    if (argc >= 7) g_sleep_pollers = std::stoi(argv[6]);
     return Sleep(client, std::stoi(argv[4]));
   }
   if (mode == "jobs" && argc >= 6) {

@@ -278,5 +278,29 @@ TEST_F(TaskHandoffTest, ARefusedCommandBatchTakesNoTaskAndLeavesNone) {
   EXPECT_EQ(Sql("SELECT count(*) FROM task_executions WHERE workflow_id = $1", {id.str()}), "0");
 }
 
+// A start while a workflow poller of its queue waits: claimed for that poller in the start's
+// commit, with its whole history (WORKFLOW_STARTED); an idempotent start that finds the first
+// hands nothing over again.
+TEST_F(TaskHandoffTest, AWorkflowStartedWhileAPollerWaitsIsClaimedForItInTheStartsCommit) {
+  FakePoller p, second;
+  ParkWorkflowPoller(p, worker_.str());
+  auto started = store_->StartWorkflow(tenant_, {"order", "q", R"({"n":1})", "once", ""});
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  ASSERT_EQ(p.workflows.size(), 1u);
+  const WorkflowClaim& c = p.workflows[0];
+  EXPECT_EQ(c.execution.id, started->execution_id);
+  EXPECT_EQ(c.history_after, 0);
+  ASSERT_EQ(c.events.size(), 1u);
+  EXPECT_EQ(c.events[0].type, "WORKFLOW_STARTED");
+  EXPECT_EQ(Sql("SELECT status || ' ' || lease_owner FROM workflow_executions WHERE id = $1", {started->execution_id}),
+            "RUNNING " + worker_.str());
+  EXPECT_FALSE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kWorkflow))) << "no wake-up for a start handed over";
+  ParkWorkflowPoller(second, worker_.str());
+  auto again = store_->StartWorkflow(tenant_, {"order", "q", R"({"n":1})", "once", ""});
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->created);
+  EXPECT_TRUE(second.workflows.empty()) << "the same start twice hands nothing over";
+}
+
 }  // namespace
 }  // namespace flovyn::testing

@@ -189,7 +189,7 @@ Status Execution::DeleteState(const std::string& key) { return u_->Exec(sql::kDe
 StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const StartWorkflowRequest& req,
                                       const std::optional<std::string>& parent_id,
                                       const std::optional<std::string>& parent_name,
-                                      const std::optional<std::string>& id_hint) {
+                                      const std::optional<std::string>& id_hint, bool hand_over) {
   std::string id = id_hint.value_or(NewUuid());
   ASSIGN_OR_RETURN(auto r,
                    u.Exec(sql::kInsertExecution, {id, tenant, req.kind, req.queue, req.input_json, req.idempotency_key,
@@ -203,8 +203,13 @@ StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const 
   if (parent_id) payload["parentId"] = *parent_id;
   if (req.continued_from) payload["continuedFrom"] = *req.continued_from;
   RETURN_IF_ERROR(u.Exec(sql::kInsertEvent, {id, "1", "WORKFLOW_STARTED", Dump(payload)}).status());
-  u.Wake(tenant, req.queue, WorkKind::kWorkflow);
   u.AfterCommit([kind = req.kind](EngineMetrics& m) { m.started.With({kind})->Inc(); });
+  if (hand_over) {
+    Execution e = Execution::Inserted(u, tenant, id, req.kind, req.queue);
+    ASSIGN_OR_RETURN(bool handed, HandWorkflowOver(u, e));
+    if (handed) return StartResult{id, true};
+  }
+  u.Wake(tenant, req.queue, WorkKind::kWorkflow);
   return StartResult{id, true};
 }
 

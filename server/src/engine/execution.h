@@ -27,6 +27,18 @@ class Execution {
  public:
   // NOT_FOUND when the tenant has no such execution.
   static StatusOr<Execution> Lock(Unit& u, const std::string& tenant, const std::string& id);
+  // The execution `u` has just inserted: PENDING at sequence 1 (its WORKFLOW_STARTED), locked by
+  // the insert.
+  static Execution Inserted(Unit& u, const std::string& tenant, const std::string& id, const std::string& kind,
+                            const std::string& queue) {
+    Execution e(u);
+    e.id = id;
+    e.tenant_id = tenant;
+    e.kind = kind;
+    e.queue = queue;
+    e.last_seq = 1;
+    return e;
+  }
 
   std::string id, tenant_id, kind, queue;
   WorkflowStatus status = WorkflowStatus::kPending;
@@ -84,11 +96,12 @@ class Execution {
 };
 
 // Inserts a new execution with its WORKFLOW_STARTED event (or finds the one started with the
-// same idempotency key). `req` is validated already.
+// same idempotency key). `req` is validated already. `hand_over`: a new execution goes to a
+// workflow poller of its queue waiting on this replica, claimed in this unit (eager dispatch).
 StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const StartWorkflowRequest& req,
                                       const std::optional<std::string>& parent_id,
                                       const std::optional<std::string>& parent_name,
-                                      const std::optional<std::string>& id = std::nullopt);
+                                      const std::optional<std::string>& id = std::nullopt, bool hand_over = false);
 
 // Marks an open task CANCELLED (its running attempt learns it at its next heartbeat) and counts
 // it; returns the TASK_CANCELLED payload for the workflow that scheduled it at `scheduled_seq`.

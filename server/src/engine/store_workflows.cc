@@ -18,7 +18,8 @@ StatusOr<StartResult> Store::StartWorkflow(const TenantId& tenant, const StartWo
   // Inserts only (an id given twice waits on the first): no row locked before another's.
   RETURN_IF_ERROR(RunGrouped(
       [&](Unit& u) {
-        ASSIGN_OR_RETURN(result, InsertExecution(u, tenant, req, std::nullopt, std::nullopt));
+        // Eager dispatch: a workflow poller of its queue waiting here takes it in this commit.
+        ASSIGN_OR_RETURN(result, InsertExecution(u, tenant, req, std::nullopt, std::nullopt, std::nullopt, true));
         return Status::Ok();
       },
       std::string()));
