@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine_harness.h"
+#include "flovyn/db/pool.h"
 
 namespace flovyn::testing {
 namespace {
@@ -269,6 +270,126 @@ TEST(EngineDispatchTest, ABatchTakesTheTaskItSchedulesAndTheTasksResultBringsThe
   EXPECT_EQ(ended.status(), "COMPLETED");
   auto w = s.WaitWorkflow("acme", started.execution_id());
   EXPECT_EQ(w["output"], 500);
+}
+
+// A task's result that takes its workflow back, whose caller left before the answer (its
+// deadline passed while the server waited for a row lock): the result is recorded, and the
+// workflow goes back to the queue at once instead of staying claimed for a worker that will never
+// run it until its lease (60 s) ends.
+TEST(EngineDispatchTest, AWorkflowTakenBackByACallerThatLeftGoesBackToTheQueueAtOnce) {
+  EngineServer s;
+  sdk::ClientOptions opts = s.ClientFor("acme");
+  opts.call_timeout = std::chrono::milliseconds(500);
+  sdk::Client client(opts);
+  std::string worker;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("leaver");
+  ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
+  v1::StartWorkflowResponse started;
+  ASSERT_TRUE(client.StartWorkflow("left", "null", &started, "leave").ok());
+  const std::string& id = started.execution_id();
+  v1::PollWorkflowRequest poll;
+  poll.set_worker_id(worker);
+  poll.set_queue("leave");
+  poll.set_timeout_ms(2000);
+  v1::PollWorkflowResponse act;
+  ASSERT_TRUE(client.PollWorkflow(poll, &act).ok());
+  ASSERT_TRUE(act.has_work());
+  v1::SubmitWorkflowCommandsRequest sub;
+  sub.set_worker_id(worker);
+  sub.set_execution_id(id);
+  sub.set_expected_sequence(act.events(act.events_size() - 1).sequence());
+  sub.set_keep_cached(true);
+  *sub.add_commands() = sdk::ScheduleTask("charge", "5");
+  *sub.add_commands() = sdk::Suspend();
+  sub.set_take_tasks(1);
+  sub.set_take_task_queue("leave");
+  sub.add_take_task_kinds("charge");
+  v1::SubmitWorkflowCommandsResponse taken;
+  ASSERT_TRUE(client.SubmitCommands(sub, &taken).ok());
+  ASSERT_EQ(taken.tasks_size(), 1);
+
+  // Another session holds the execution's row, so the result waits past its caller's deadline.
+  db::PoolOptions po;
+  po.url = s.database_url();
+  po.max_size = 1;
+  db::Pool pool(po);
+  auto held = pool.Acquire();
+  ASSERT_TRUE(held.ok());
+  auto deadline = db::Clock::now() + std::chrono::seconds(30);
+  ASSERT_TRUE((*held)->ExecSimple("BEGIN", deadline).ok());
+  ASSERT_TRUE((*held)->Exec("SELECT 1 FROM workflow_executions WHERE id = $1 FOR UPDATE", {id}, deadline).ok());
+  v1::CompleteTaskResponse done;
+  auto st = client.CompleteTask(worker, taken.tasks(0), "500", true, &done);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  ASSERT_TRUE((*held)->ExecSimple("ROLLBACK", deadline).ok());
+
+  EXPECT_TRUE(Eventually([&] {
+    return Sql(s, "SELECT status FROM task_executions WHERE id = '" + taken.tasks(0).id() + "'") == "COMPLETED";
+  })) << "the result was recorded";
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return Sql(s, "SELECT status || coalesce(lease_owner::text, '') FROM workflow_executions WHERE id = '" + id +
+                          "'") == "PENDING";
+      },
+      std::chrono::seconds(5)))
+      << "not held for the caller that left: "
+      << Sql(s, "SELECT status || ' ' || coalesce(lease_owner::text, '') FROM workflow_executions WHERE id = '" + id +
+                    "'");
+  v1::PollWorkflowResponse again;  // and a poll gets it, with the task's result
+  ASSERT_TRUE(client.PollWorkflow(poll, &again).ok());
+  ASSERT_TRUE(again.has_work());
+  EXPECT_EQ(again.events(again.events_size() - 1).type(), "TASK_COMPLETED");
+}
+
+// The same for a command batch that takes the task it schedules: its caller left before the
+// answer, so the task goes back to its queue at once instead of waiting out its lease.
+TEST(EngineDispatchTest, ATaskTakenByABatchWhoseCallerLeftGoesBackToTheQueueAtOnce) {
+  EngineServer s;
+  sdk::ClientOptions opts = s.ClientFor("acme");
+  opts.call_timeout = std::chrono::milliseconds(500);
+  sdk::Client client(opts);
+  std::string worker;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("leaver");
+  ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
+  v1::StartWorkflowResponse started;
+  ASSERT_TRUE(client.StartWorkflow("left", "null", &started, "leave").ok());
+  const std::string& id = started.execution_id();
+  v1::PollWorkflowRequest poll;
+  poll.set_worker_id(worker);
+  poll.set_queue("leave");
+  poll.set_timeout_ms(2000);
+  v1::PollWorkflowResponse act;
+  ASSERT_TRUE(client.PollWorkflow(poll, &act).ok());
+  ASSERT_TRUE(act.has_work());
+  db::PoolOptions po;
+  po.url = s.database_url();
+  po.max_size = 1;
+  db::Pool pool(po);
+  auto held = pool.Acquire();
+  ASSERT_TRUE(held.ok());
+  auto deadline = db::Clock::now() + std::chrono::seconds(30);
+  ASSERT_TRUE((*held)->ExecSimple("BEGIN", deadline).ok());
+  ASSERT_TRUE((*held)->Exec("SELECT 1 FROM workflow_executions WHERE id = $1 FOR UPDATE", {id}, deadline).ok());
+  v1::SubmitWorkflowCommandsRequest sub;
+  sub.set_worker_id(worker);
+  sub.set_execution_id(id);
+  sub.set_expected_sequence(act.events(act.events_size() - 1).sequence());
+  *sub.add_commands() = sdk::ScheduleTask("charge", "5");
+  *sub.add_commands() = sdk::Suspend();
+  sub.set_take_tasks(1);
+  sub.set_take_task_queue("leave");
+  sub.add_take_task_kinds("charge");
+  v1::SubmitWorkflowCommandsResponse taken;
+  EXPECT_EQ(client.SubmitCommands(sub, &taken).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  ASSERT_TRUE((*held)->ExecSimple("ROLLBACK", deadline).ok());
+  auto task_state = [&] {
+    return Sql(
+        s, "SELECT status || coalesce(lease_owner::text, '') FROM task_executions WHERE workflow_id = '" + id + "'");
+  };
+  EXPECT_TRUE(Eventually([&] { return task_state() == "PENDING"; }, std::chrono::seconds(5)))
+      << "the batch was recorded and its task is not held for the caller that left: " << task_state();
 }
 
 TEST(EngineDispatchTest, TwoServersOnOneDatabaseNeverClaimWorkTwiceAndFireEachTimerOnce) {

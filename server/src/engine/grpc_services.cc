@@ -64,6 +64,11 @@ class TakenTasks final : public TaskHandoff::Poller {
   void Deliver(const TaskClaim& claim) override { claims.push_back(claim); }
   void Deliver(const WorkflowClaim&) override {}
   void Resume() override {}
+  std::vector<std::pair<std::string, int>> Held() const {  // (task id, attempt)
+    std::vector<std::pair<std::string, int>> out;
+    for (const auto& c : claims) out.emplace_back(c.task.id, c.task.attempt);
+    return out;
+  }
   std::vector<TaskClaim> claims;
 };
 
@@ -201,6 +206,11 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
     auto r = store_.SubmitCommands(tenant, WorkerId(req->worker_id()), ExecutionId(req->execution_id()),
                                    req->expected_sequence(), std::move(*commands), req->keep_cached(), take);
     if (!r.ok()) return ToGrpc(r.status());
+    if (ctx->IsCancelled() && !taken.claims.empty()) {
+      // The caller left and will never run them: back to their queues rather than held for a lease.
+      (void)store_.ReleaseTaskClaims(tenant, WorkerId(req->worker_id()), taken.Held());
+      taken.claims.clear();
+    }
     res->set_last_sequence(r->last_sequence);
     res->set_status(r->status);
     for (const auto& e : r->events) ToProto(e, res->add_events());
@@ -373,7 +383,14 @@ std::string TaskScope(const v1::PollTaskRequest& req) {
     std::optional<WorkflowClaim> next;
     auto s = store_.CompleteTask(tenant, WorkerId(req->worker_id()), TaskId(req->task_id()), req->attempt(),
                                  req->output_json(), req->take_workflow() ? &next : nullptr);
-    if (s.ok() && next) FillWorkflow(*next, res->mutable_workflow());
+    if (s.ok() && next) {
+      if (ctx->IsCancelled()) {
+        // The caller left and will never run it: back to the queue rather than held for a lease.
+        (void)store_.ReleaseWorkflowClaim(tenant, WorkerId(req->worker_id()), ExecutionId(next->execution.id));
+      } else {
+        FillWorkflow(*next, res->mutable_workflow());
+      }
+    }
     return ToGrpc(s);
   });
 }
