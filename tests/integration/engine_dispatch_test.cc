@@ -209,67 +209,111 @@ TEST(EngineDispatchTest, APollClaimsUpToMaxTasksEachOnceAndMoreThanTheLimitIsRef
   EXPECT_EQ(runs.load(), 40) << "each task ran once";
 }
 
+v1::PollWorkflowRequest WorkflowPoll(const std::string& worker, const std::string& queue) {
+  v1::PollWorkflowRequest poll;
+  poll.set_worker_id(worker);
+  poll.set_queue(queue);
+  poll.set_timeout_ms(2000);
+  return poll;
+}
+
+// A registered worker holding the first activation of a workflow it started on `queue`.
+struct FirstActivation {
+  std::string worker, execution;
+  int64_t sequence = 0;
+};
+FirstActivation StartAndPoll(sdk::Client& client, const std::string& queue) {
+  FirstActivation a;
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("carrier");
+  EXPECT_TRUE(client.RegisterWorker(reg, &a.worker).ok());
+  v1::StartWorkflowResponse started;
+  EXPECT_TRUE(client.StartWorkflow("carried", "null", &started, queue).ok());
+  a.execution = started.execution_id();
+  v1::PollWorkflowResponse act;
+  EXPECT_TRUE(client.PollWorkflow(WorkflowPoll(a.worker, queue), &act).ok());
+  EXPECT_TRUE(act.has_work());
+  if (act.events_size() > 0) a.sequence = act.events(act.events_size() - 1).sequence();
+  return a;
+}
+
+// Its batch scheduling task "charge" and asking to take up to `take` tasks.
+v1::SubmitWorkflowCommandsRequest TakingBatch(const FirstActivation& a, const std::string& queue, int take) {
+  v1::SubmitWorkflowCommandsRequest sub;
+  sub.set_worker_id(a.worker);
+  sub.set_execution_id(a.execution);
+  sub.set_expected_sequence(a.sequence);
+  sub.set_keep_cached(true);
+  *sub.add_commands() = sdk::ScheduleTask("charge", "5");
+  *sub.add_commands() = sdk::Suspend();
+  sub.set_take_tasks(take);
+  sub.set_take_task_queue(queue);
+  sub.add_take_task_kinds("charge");
+  return sub;
+}
+
+// Another session holding an execution's row, so whatever needs it waits.
+class RowHeld {
+ public:
+  RowHeld(const std::string& url, const std::string& execution) : pool_(Options(url)) {
+    auto c = pool_.Acquire();
+    EXPECT_TRUE(c.ok());
+    conn_ = std::make_unique<db::PooledConnection>(std::move(*c));
+    EXPECT_TRUE((*conn_)->ExecSimple("BEGIN", Deadline()).ok());
+    EXPECT_TRUE(
+        (*conn_)->Exec("SELECT 1 FROM workflow_executions WHERE id = $1 FOR UPDATE", {execution}, Deadline()).ok());
+  }
+  void Release() { EXPECT_TRUE((*conn_)->ExecSimple("ROLLBACK", Deadline()).ok()); }
+
+ private:
+  static db::PoolOptions Options(const std::string& url) {
+    db::PoolOptions o;
+    o.url = url;
+    o.max_size = 1;
+    return o;
+  }
+  static db::Clock::time_point Deadline() { return db::Clock::now() + std::chrono::seconds(30); }
+  db::Pool pool_;
+  std::unique_ptr<db::PooledConnection> conn_;
+};
+
 // Over gRPC: a command batch asking to take the task it schedules gets it in its answer (past
 // the limit it is refused naming it and changes nothing), and that task's result brings the
 // workflow back in CompleteTask's answer; the workflow runs to its end on those two calls alone.
 TEST(EngineDispatchTest, ABatchTakesTheTaskItSchedulesAndTheTasksResultBringsTheWorkflowBack) {
   EngineServer s;
   sdk::Client client(s.ClientFor("acme"));
-  std::string worker;
-  v1::RegisterWorkerRequest reg;
-  reg.set_name("carrier");
-  ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
-  v1::StartWorkflowResponse started;
-  ASSERT_TRUE(client.StartWorkflow("carried", "null", &started, "carry").ok());
-  v1::PollWorkflowRequest poll;
-  poll.set_worker_id(worker);
-  poll.set_queue("carry");
-  poll.set_timeout_ms(5000);
-  v1::PollWorkflowResponse act;
-  ASSERT_TRUE(client.PollWorkflow(poll, &act).ok());
-  ASSERT_TRUE(act.has_work());
-  v1::SubmitWorkflowCommandsRequest sub;
-  sub.set_worker_id(worker);
-  sub.set_execution_id(started.execution_id());
-  sub.set_expected_sequence(act.events(act.events_size() - 1).sequence());
-  sub.set_keep_cached(true);
-  *sub.add_commands() = sdk::ScheduleTask("charge", "5");
-  *sub.add_commands() = sdk::Suspend();
-  sub.set_take_tasks(101);
-  sub.set_take_task_queue("carry");
-  sub.add_take_task_kinds("charge");
+  FirstActivation a = StartAndPoll(client, "carry");
   v1::SubmitWorkflowCommandsResponse refused;
-  auto st = client.SubmitCommands(sub, &refused);
+  auto st = client.SubmitCommands(TakingBatch(a, "carry", 101), &refused);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(st.error_message().find("max_tasks_per_poll"), std::string::npos) << st.error_message();
-  EXPECT_EQ(s.Events("acme", started.execution_id()).size(), static_cast<size_t>(act.events_size()))
+  EXPECT_EQ(s.Events("acme", a.execution).size(), static_cast<size_t>(a.sequence))
       << "the refused batch recorded nothing";
 
-  sub.set_take_tasks(1);
   v1::SubmitWorkflowCommandsResponse taken;
-  ASSERT_TRUE(client.SubmitCommands(sub, &taken).ok());
+  ASSERT_TRUE(client.SubmitCommands(TakingBatch(a, "carry", 1), &taken).ok());
   ASSERT_EQ(taken.tasks_size(), 1);
   EXPECT_EQ(taken.tasks(0).kind(), "charge");
-  EXPECT_EQ(taken.tasks(0).workflow_id(), started.execution_id());
+  EXPECT_EQ(taken.tasks(0).workflow_id(), a.execution);
   EXPECT_EQ(taken.events(taken.events_size() - 1).type(), "TASK_STARTED");
 
   v1::CompleteTaskResponse done;
-  ASSERT_TRUE(client.CompleteTask(worker, taken.tasks(0), "500", true, &done).ok());
+  ASSERT_TRUE(client.CompleteTask(a.worker, taken.tasks(0), "500", true, &done).ok());
   ASSERT_TRUE(done.workflow().has_work()) << "the result brought the workflow back";
   EXPECT_EQ(done.workflow().history_after(), taken.last_sequence());
   ASSERT_EQ(done.workflow().events_size(), 1);
   EXPECT_EQ(done.workflow().events(0).type(), "TASK_COMPLETED");
 
   v1::SubmitWorkflowCommandsRequest end;
-  end.set_worker_id(worker);
-  end.set_execution_id(started.execution_id());
+  end.set_worker_id(a.worker);
+  end.set_execution_id(a.execution);
   end.set_expected_sequence(done.workflow().events(0).sequence());
   *end.add_commands() = sdk::Complete("500");
   v1::SubmitWorkflowCommandsResponse ended;
   ASSERT_TRUE(client.SubmitCommands(end, &ended).ok());
   EXPECT_EQ(ended.status(), "COMPLETED");
-  auto w = s.WaitWorkflow("acme", started.execution_id());
-  EXPECT_EQ(w["output"], 500);
+  EXPECT_EQ(s.WaitWorkflow("acme", a.execution)["output"], 500);
 }
 
 // A task's result that takes its workflow back, whose caller left before the answer (its
@@ -281,63 +325,25 @@ TEST(EngineDispatchTest, AWorkflowTakenBackByACallerThatLeftGoesBackToTheQueueAt
   sdk::ClientOptions opts = s.ClientFor("acme");
   opts.call_timeout = std::chrono::milliseconds(500);
   sdk::Client client(opts);
-  std::string worker;
-  v1::RegisterWorkerRequest reg;
-  reg.set_name("leaver");
-  ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
-  v1::StartWorkflowResponse started;
-  ASSERT_TRUE(client.StartWorkflow("left", "null", &started, "leave").ok());
-  const std::string& id = started.execution_id();
-  v1::PollWorkflowRequest poll;
-  poll.set_worker_id(worker);
-  poll.set_queue("leave");
-  poll.set_timeout_ms(2000);
-  v1::PollWorkflowResponse act;
-  ASSERT_TRUE(client.PollWorkflow(poll, &act).ok());
-  ASSERT_TRUE(act.has_work());
-  v1::SubmitWorkflowCommandsRequest sub;
-  sub.set_worker_id(worker);
-  sub.set_execution_id(id);
-  sub.set_expected_sequence(act.events(act.events_size() - 1).sequence());
-  sub.set_keep_cached(true);
-  *sub.add_commands() = sdk::ScheduleTask("charge", "5");
-  *sub.add_commands() = sdk::Suspend();
-  sub.set_take_tasks(1);
-  sub.set_take_task_queue("leave");
-  sub.add_take_task_kinds("charge");
+  FirstActivation a = StartAndPoll(client, "leave");
   v1::SubmitWorkflowCommandsResponse taken;
-  ASSERT_TRUE(client.SubmitCommands(sub, &taken).ok());
+  ASSERT_TRUE(client.SubmitCommands(TakingBatch(a, "leave", 1), &taken).ok());
   ASSERT_EQ(taken.tasks_size(), 1);
-
-  // Another session holds the execution's row, so the result waits past its caller's deadline.
-  db::PoolOptions po;
-  po.url = s.database_url();
-  po.max_size = 1;
-  db::Pool pool(po);
-  auto held = pool.Acquire();
-  ASSERT_TRUE(held.ok());
-  auto deadline = db::Clock::now() + std::chrono::seconds(30);
-  ASSERT_TRUE((*held)->ExecSimple("BEGIN", deadline).ok());
-  ASSERT_TRUE((*held)->Exec("SELECT 1 FROM workflow_executions WHERE id = $1 FOR UPDATE", {id}, deadline).ok());
+  RowHeld held(s.database_url(), a.execution);
   v1::CompleteTaskResponse done;
-  auto st = client.CompleteTask(worker, taken.tasks(0), "500", true, &done);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  ASSERT_TRUE((*held)->ExecSimple("ROLLBACK", deadline).ok());
-
-  EXPECT_TRUE(Eventually([&] {
-    return Sql(s, "SELECT status FROM task_executions WHERE id = '" + taken.tasks(0).id() + "'") == "COMPLETED";
-  })) << "the result was recorded";
-  EXPECT_TRUE(Eventually(
-      [&] {
-        return Sql(s, "SELECT status || coalesce(lease_owner::text, '') FROM workflow_executions WHERE id = '" + id +
-                          "'") == "PENDING";
-      },
-      std::chrono::seconds(5)))
-      << "not held for the caller that left: "
-      << Sql(s, "SELECT status || ' ' || coalesce(lease_owner::text, '') FROM workflow_executions WHERE id = '" + id +
-                    "'");
-  v1::PollWorkflowResponse again;  // and a poll gets it, with the task's result
-  ASSERT_TRUE(client.PollWorkflow(poll, &again).ok());
+  EXPECT_EQ(client.CompleteTask(a.worker, taken.tasks(0), "500", true, &done).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  held.Release();
+  auto task = [&] { return Sql(s, "SELECT status FROM task_executions WHERE id = '" + taken.tasks(0).id() + "'"); };
+  EXPECT_TRUE(Eventually([&] { return task() == "COMPLETED"; })) << "the result was recorded";
+  auto workflow = [&] {
+    return Sql(s, "SELECT status || coalesce(lease_owner::text, '') FROM workflow_executions WHERE id = '" +
+                      a.execution + "'");
+  };
+  EXPECT_TRUE(Eventually([&] { return workflow() == "PENDING"; }, std::chrono::seconds(5)))
+      << "not held for the caller that left: " << workflow();
+  v1::PollWorkflowResponse again;  // a poll gets it, with the task's result
+  ASSERT_TRUE(client.PollWorkflow(WorkflowPoll(a.worker, "leave"), &again).ok());
   ASSERT_TRUE(again.has_work());
   EXPECT_EQ(again.events(again.events_size() - 1).type(), "TASK_COMPLETED");
 }
@@ -349,47 +355,18 @@ TEST(EngineDispatchTest, ATaskTakenByABatchWhoseCallerLeftGoesBackToTheQueueAtOn
   sdk::ClientOptions opts = s.ClientFor("acme");
   opts.call_timeout = std::chrono::milliseconds(500);
   sdk::Client client(opts);
-  std::string worker;
-  v1::RegisterWorkerRequest reg;
-  reg.set_name("leaver");
-  ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
-  v1::StartWorkflowResponse started;
-  ASSERT_TRUE(client.StartWorkflow("left", "null", &started, "leave").ok());
-  const std::string& id = started.execution_id();
-  v1::PollWorkflowRequest poll;
-  poll.set_worker_id(worker);
-  poll.set_queue("leave");
-  poll.set_timeout_ms(2000);
-  v1::PollWorkflowResponse act;
-  ASSERT_TRUE(client.PollWorkflow(poll, &act).ok());
-  ASSERT_TRUE(act.has_work());
-  db::PoolOptions po;
-  po.url = s.database_url();
-  po.max_size = 1;
-  db::Pool pool(po);
-  auto held = pool.Acquire();
-  ASSERT_TRUE(held.ok());
-  auto deadline = db::Clock::now() + std::chrono::seconds(30);
-  ASSERT_TRUE((*held)->ExecSimple("BEGIN", deadline).ok());
-  ASSERT_TRUE((*held)->Exec("SELECT 1 FROM workflow_executions WHERE id = $1 FOR UPDATE", {id}, deadline).ok());
-  v1::SubmitWorkflowCommandsRequest sub;
-  sub.set_worker_id(worker);
-  sub.set_execution_id(id);
-  sub.set_expected_sequence(act.events(act.events_size() - 1).sequence());
-  *sub.add_commands() = sdk::ScheduleTask("charge", "5");
-  *sub.add_commands() = sdk::Suspend();
-  sub.set_take_tasks(1);
-  sub.set_take_task_queue("leave");
-  sub.add_take_task_kinds("charge");
+  FirstActivation a = StartAndPoll(client, "leave");
+  RowHeld held(s.database_url(), a.execution);
   v1::SubmitWorkflowCommandsResponse taken;
-  EXPECT_EQ(client.SubmitCommands(sub, &taken).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  ASSERT_TRUE((*held)->ExecSimple("ROLLBACK", deadline).ok());
-  auto task_state = [&] {
-    return Sql(
-        s, "SELECT status || coalesce(lease_owner::text, '') FROM task_executions WHERE workflow_id = '" + id + "'");
+  EXPECT_EQ(client.SubmitCommands(TakingBatch(a, "leave", 1), &taken).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  held.Release();
+  auto task = [&] {
+    return Sql(s, "SELECT status || coalesce(lease_owner::text, '') FROM task_executions WHERE workflow_id = '" +
+                      a.execution + "'");
   };
-  EXPECT_TRUE(Eventually([&] { return task_state() == "PENDING"; }, std::chrono::seconds(5)))
-      << "the batch was recorded and its task is not held for the caller that left: " << task_state();
+  EXPECT_TRUE(Eventually([&] { return task() == "PENDING"; }, std::chrono::seconds(5)))
+      << "the batch was recorded and its task is not held for the caller that left: " << task();
 }
 
 TEST(EngineDispatchTest, TwoServersOnOneDatabaseNeverClaimWorkTwiceAndFireEachTimerOnce) {
