@@ -1,11 +1,8 @@
-// Engine throughput driver (prints figures; not a test). Against a running flovyn-server:
-//   throughput: W workers long-poll a queue while submitters schedule N standalone tasks;
-//               reports tasks scheduled+dispatched+completed per second; BATCH (default 1) is
-//               the tasks each poll may claim (max_tasks);
-//   latency:    one waiting poller, one task at a time; schedule-to-poll p50/p99.
-// Usage: bench_engine TARGET TENANT throughput WORKERS TASKS [BATCH] | latency SAMPLES
+// Engine latency driver (prints figures; not a test). Against a running flovyn-server:
+//   latency: one waiting poller, one task at a time; schedule-to-poll p50/p99.
+// (Throughput is bench_sdk's `jobs` mode.)
+// Usage: bench_engine TARGET TENANT latency SAMPLES
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -15,58 +12,6 @@
 
 using Clock = std::chrono::steady_clock;
 using namespace flovyn;
-
-int Throughput(sdk::Client& client, int workers, int tasks, int batch) {
-  std::string queue =
-      "bench-" + std::to_string(workers) + "-" + std::to_string(Clock::now().time_since_epoch().count());
-  std::atomic<int> completed{0};
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  std::string worker_id;
-  v1::RegisterWorkerRequest reg;
-  reg.set_name("bench");
-  if (!client.RegisterWorker(reg, &worker_id).ok()) return 1;
-  auto t0 = Clock::now();
-  for (int w = 0; w < workers; ++w) {
-    threads.emplace_back([&] {
-      while (!stop) {
-        v1::PollTaskRequest req;
-        req.set_worker_id(worker_id);
-        req.set_queue(queue);
-        req.set_timeout_ms(500);
-        req.set_max_tasks(batch);
-        v1::PollTaskResponse res;
-        if (!client.PollTask(req, &res).ok() || !res.has_work()) continue;
-        if (client.CompleteTask(worker_id, res.task(), "null").ok()) ++completed;
-        for (const auto& t : res.more_tasks()) {
-          if (client.CompleteTask(worker_id, t, "null").ok()) ++completed;
-        }
-      }
-    });
-  }
-  std::vector<std::thread> submitters;
-  for (int s = 0; s < 4; ++s) {
-    submitters.emplace_back([&, s] {
-      for (int i = s; i < tasks; i += 4) {
-        v1::SubmitTaskRequest req;
-        req.set_kind("noop");
-        req.set_queue(queue);
-        req.set_input_json("{}");
-        std::string id;
-        (void)client.SubmitTask(req, &id);
-      }
-    });
-  }
-  for (auto& t : submitters) t.join();
-  while (completed < tasks && Clock::now() - t0 < std::chrono::minutes(5)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  stop = true;
-  for (auto& t : threads) t.join();
-  std::printf("%d %d %.3f %.1f\n", workers, completed.load(), secs, completed.load() / secs);
-  return completed == tasks ? 0 : 1;
-}
 
 int Latency(sdk::Client& client, int samples) {
   std::string queue = "latency-" + std::to_string(Clock::now().time_since_epoch().count());
@@ -108,7 +53,7 @@ int Latency(sdk::Client& client, int samples) {
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: bench_engine TARGET TENANT throughput WORKERS TASKS | latency SAMPLES\n");
+    std::fprintf(stderr, "usage: bench_engine TARGET TENANT latency SAMPLES\n");
     return 2;
   }
   sdk::ClientOptions o;
@@ -116,9 +61,6 @@ int main(int argc, char** argv) {
   o.tenant = argv[2];
   sdk::Client client(o);
   std::string mode = argv[3];
-  if (mode == "throughput" && argc >= 6) {
-    return Throughput(client, std::atoi(argv[4]), std::atoi(argv[5]), argc >= 7 ? std::atoi(argv[6]) : 1);
-  }
   if (mode == "latency") return Latency(client, std::atoi(argv[4]));
   return 2;
 }

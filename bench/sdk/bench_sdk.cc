@@ -253,9 +253,10 @@ int Jobs(sdk::Client& client, int workers, int n, int batch) {
   std::vector<double> lat;
   auto t0 = Clock::now();
   std::vector<std::thread> threads;
+  auto give_up = t0 + std::chrono::minutes(5);
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&] {
-      while (completed < n) {
+      while (completed < n && Clock::now() < give_up) {
         v1::PollTaskRequest req;
         req.set_worker_id(worker_id);
         req.set_queue(queue);
@@ -288,8 +289,8 @@ int Jobs(sdk::Client& client, int workers, int n, int batch) {
     });
   }
   for (auto& t : threads) t.join();
-  PrintRun(static_cast<size_t>(n), t0, lat);
-  return 0;
+  PrintRun(static_cast<size_t>(completed.load()), t0, lat);
+  return completed == n ? 0 : 1;
 }
 
 int Closed(sdk::Client& client, int n, int clients) {
