@@ -223,17 +223,11 @@ struct FirstActivation {
   int64_t sequence = 0;
 };
 FirstActivation StartAndPoll(sdk::Client& client, const std::string& queue) {
-  FirstActivation a;
-  v1::RegisterWorkerRequest reg;
-  reg.set_name("carrier");
-  EXPECT_TRUE(client.RegisterWorker(reg, &a.worker).ok());
   v1::StartWorkflowResponse started;
   EXPECT_TRUE(client.StartWorkflow("carried", "null", &started, queue).ok());
-  a.execution = started.execution_id();
-  v1::PollWorkflowResponse act;
-  EXPECT_TRUE(client.PollWorkflow(WorkflowPoll(a.worker, queue), &act).ok());
-  EXPECT_TRUE(act.has_work());
-  if (act.events_size() > 0) a.sequence = act.events(act.events_size() - 1).sequence();
+  HeldWorkflow held = ClaimNextWorkflow(client, queue);
+  FirstActivation a{held.worker_id, started.execution_id(), 0};
+  if (held.claim.events_size() > 0) a.sequence = held.claim.events(held.claim.events_size() - 1).sequence();
   return a;
 }
 
