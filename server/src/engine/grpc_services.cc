@@ -46,9 +46,6 @@ template <typename PollRequest>
   return RequireKinds(req.kinds());
 }
 
-}  // namespace
-
-namespace {
 void FillWorkflow(const WorkflowClaim& c, v1::PollWorkflowResponse* res) {
   res->set_has_work(true);
   ToProto(c.execution, res->mutable_execution());

@@ -21,27 +21,26 @@ Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
 }
 
 namespace {
-// Claimed for the worker that completed the task (it keeps the workflow cached), answered in
-// that call's response.
-Status TakeBack(Unit& u, Execution& e, WorkflowTaker& t) {
-  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kClaimHandedOver,
-                                  {e.id, t.worker, std::to_string(t.lease.count()), std::to_string(e.last_seq)}));
+// Claims `e` for `worker` in `u`, as a claim through the queue would, and reads what it replays.
+StatusOr<WorkflowClaim> ClaimFor(Unit& u, Execution& e, const std::string& worker, std::chrono::milliseconds lease) {
+  ASSIGN_OR_RETURN(
+      auto r, u.Exec(sql::kClaimHandedOver, {e.id, worker, std::to_string(lease.count()), std::to_string(e.last_seq)}));
   WorkflowClaim c;
   c.history_after = db::Row(r, 0).Int("history_after");
   RETURN_IF_ERROR(ReadForReplay(u, e.id, c));
   e.status = WorkflowStatus::kRunning;
-  e.lease_owner = t.worker;
+  e.lease_owner = worker;
   e.lease_valid = true;
   e.sticky_worker.reset();
-  *t.claim = std::move(c);
   u.AfterCommit([](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(0); });
-  return Status::Ok();
+  return c;
 }
 }  // namespace
 
 StatusOr<bool> HandWorkflowOver(Unit& u, Execution& e) {
+  // The worker that completed the task keeps the workflow cached: it gets it in that call's answer.
   if (WorkflowTaker* t = u.taker(); t && t->execution == e.id && e.sticky_worker == t->worker) {
-    RETURN_IF_ERROR(TakeBack(u, e, *t));
+    ASSIGN_OR_RETURN(*t->claim, ClaimFor(u, e, t->worker, t->lease));
     return true;
   }
   TaskHandoff* h = u.workflow_handoff();
@@ -51,17 +50,8 @@ StatusOr<bool> HandWorkflowOver(Unit& u, Execution& e) {
   if (!offer) return false;
   TaskHandoff::Poller* poller = offer->poller;
   u.OnRollback([poller] { poller->Resume(); });
-  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kClaimHandedOver,
-                                  {e.id, offer->worker, std::to_string(h->lease.count()), std::to_string(e.last_seq)}));
-  WorkflowClaim c;
-  c.history_after = db::Row(r, 0).Int("history_after");
-  RETURN_IF_ERROR(ReadForReplay(u, e.id, c));
-  e.status = WorkflowStatus::kRunning;
-  e.lease_owner = offer->worker;
-  e.lease_valid = true;
-  e.sticky_worker.reset();
+  ASSIGN_OR_RETURN(auto c, ClaimFor(u, e, offer->worker, h->lease));
   u.OnCommit([poller, c = std::move(c)] { poller->Deliver(c); });
-  u.AfterCommit([](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(0); });
   return true;
 }
 

@@ -50,11 +50,6 @@ void Worker::EndActivation(const std::string& execution_id) {
   activating_.erase(execution_id);
 }
 
-bool Worker::Caches(const std::string& execution_id) const {
-  absl::MutexLock l(&cache_mu_);
-  return cache_.count(execution_id) > 0;
-}
-
 size_t Worker::cached_workflows() const {
   absl::MutexLock l(&cache_mu_);
   return cache_.size();

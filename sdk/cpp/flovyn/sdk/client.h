@@ -233,7 +233,6 @@ class Worker {
   void Refuse(const v1::PollWorkflowResponse& res, int64_t at_sequence, const std::string& violation);
   std::unique_ptr<detail::Replay> TakeCached(const std::string& execution_id);
   void EndActivation(const std::string& execution_id);
-  bool Caches(const std::string& execution_id) const;
   void KeepCached(const std::string& execution_id, std::unique_ptr<detail::Replay> replay);
   std::map<std::string, WorkflowFn> workflows_;
   std::map<std::string, WorkflowFactory> durable_;
