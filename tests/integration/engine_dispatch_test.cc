@@ -246,6 +246,13 @@ v1::SubmitWorkflowCommandsRequest TakingBatch(const FirstActivation& a, const st
   return sub;
 }
 
+// A client whose calls give up after 500 ms, so a call can outlast its caller.
+sdk::ClientOptions ImpatientClientFor(EngineServer& s) {
+  sdk::ClientOptions opts = s.ClientFor("acme");
+  opts.call_timeout = std::chrono::milliseconds(500);
+  return opts;
+}
+
 // Another session holding an execution's row, so whatever needs it waits.
 class RowHeld {
  public:
@@ -316,9 +323,7 @@ TEST(EngineDispatchTest, ABatchTakesTheTaskItSchedulesAndTheTasksResultBringsThe
 // run it until its lease (60 s) ends.
 TEST(EngineDispatchTest, AWorkflowTakenBackByACallerThatLeftGoesBackToTheQueueAtOnce) {
   EngineServer s;
-  sdk::ClientOptions opts = s.ClientFor("acme");
-  opts.call_timeout = std::chrono::milliseconds(500);
-  sdk::Client client(opts);
+  sdk::Client client(ImpatientClientFor(s));
   FirstActivation a = StartAndPoll(client, "leave");
   v1::SubmitWorkflowCommandsResponse taken;
   ASSERT_TRUE(client.SubmitCommands(TakingBatch(a, "leave", 1), &taken).ok());
@@ -346,9 +351,7 @@ TEST(EngineDispatchTest, AWorkflowTakenBackByACallerThatLeftGoesBackToTheQueueAt
 // answer, so the task goes back to its queue at once instead of waiting out its lease.
 TEST(EngineDispatchTest, ATaskTakenByABatchWhoseCallerLeftGoesBackToTheQueueAtOnce) {
   EngineServer s;
-  sdk::ClientOptions opts = s.ClientFor("acme");
-  opts.call_timeout = std::chrono::milliseconds(500);
-  sdk::Client client(opts);
+  sdk::Client client(ImpatientClientFor(s));
   FirstActivation a = StartAndPoll(client, "leave");
   RowHeld held(s.database_url(), a.execution);
   v1::SubmitWorkflowCommandsResponse taken;

@@ -48,6 +48,23 @@ class TaskHandoffTest : public StoreTest {
     handoff_.Add(key, parked.ticket, worker_.str(), std::move(kinds), &p);
     return parked.ticket;
   }
+  // An execution of queue "q" whose batch scheduled task "charge" (the worker keeping the
+  // execution cached when `keep_cached`), and that task claimed by the worker.
+  struct Scheduled {
+    ExecutionId id;
+    int64_t cached_at = 0;
+    TaskClaim task;
+  };
+  void ScheduleAndClaim(Scheduled* out, bool keep_cached = true) {
+    out->id = StartAndClaim("q");
+    auto r =
+        store_->SubmitCommands(tenant_, worker_, out->id, 1, {ScheduleTask{.kind = "charge"}, Suspend{}}, keep_cached);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    out->cached_at = r->last_sequence;
+    auto task = store_->ClaimTasks(tenant_, worker_, "q", {"charge"}, 1);
+    ASSERT_TRUE(task.ok() && task->size() == 1);
+    out->task = (*task)[0];
+  }
   std::string StatusOf(const std::string& task) {
     return Sql("SELECT status FROM task_executions WHERE id = $1", {task});
   }
@@ -140,18 +157,15 @@ TEST_F(TaskHandoffTest, AWorkflowMadeRunnableByATaskResultIsClaimedForAWaitingPo
 }
 
 TEST_F(TaskHandoffTest, WhileStickyOnlyTheCachingWorkersPollerGetsTheWorkflowWithTheNewEventsOnly) {
-  auto id = StartAndClaim("q");
-  auto r = store_->SubmitCommands(tenant_, worker_, id, 1, {ScheduleTask{.kind = "charge"}, Suspend{}}, true);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  int64_t cached_at = r->last_sequence;
-  auto task = store_->ClaimTasks(tenant_, worker_, "q", {"charge"}, 1);
-  ASSERT_TRUE(task.ok() && task->size() == 1);
+  Scheduled sch;
+  ASSERT_NO_FATAL_FAILURE(ScheduleAndClaim(&sch));
+  int64_t cached_at = sch.cached_at;
   auto other = store_->RegisterWorker(tenant_, {"worker-2", "1.0", {"q"}, {"order"}, {}});
   ASSERT_TRUE(other.ok());
   FakePoller stranger, owner;
   ParkWorkflowPoller(stranger, other->str());
   ParkWorkflowPoller(owner, worker_.str());
-  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId((*task)[0].task.id), 1, "7").ok());
+  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId(sch.task.task.id), 1, "7").ok());
   EXPECT_TRUE(stranger.workflows.empty()) << "the execution is the caching worker's while sticky";
   ASSERT_EQ(owner.workflows.size(), 1u);
   EXPECT_EQ(owner.workflows[0].history_after, cached_at);
@@ -202,16 +216,14 @@ TEST_F(TaskHandoffTest, ASubmitThatRollsBackGivesThePollerBackAndHandsItNothing)
 // cached gets that workflow's next activation in its own call, claimed in the same commit, ahead
 // of any parked poller.
 TEST_F(TaskHandoffTest, ATaskResultHandsItsWorkflowBackToTheStickyWorkerThatCompletedItInTheSameCommit) {
-  auto id = StartAndClaim("q");
-  auto r = store_->SubmitCommands(tenant_, worker_, id, 1, {ScheduleTask{.kind = "charge"}, Suspend{}}, true);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  int64_t cached_at = r->last_sequence;
-  auto task = store_->ClaimTasks(tenant_, worker_, "q", {"charge"}, 1);
-  ASSERT_TRUE(task.ok() && task->size() == 1);
+  Scheduled sch;
+  ASSERT_NO_FATAL_FAILURE(ScheduleAndClaim(&sch));
+  const ExecutionId& id = sch.id;
+  int64_t cached_at = sch.cached_at;
   FakePoller parked;
   ParkWorkflowPoller(parked, worker_.str());
   std::optional<WorkflowClaim> next;
-  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId((*task)[0].task.id), 1, "7", &next).ok());
+  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId(sch.task.task.id), 1, "7", &next).ok());
   ASSERT_TRUE(next.has_value()) << "the completing worker keeps the workflow: it gets it back";
   EXPECT_TRUE(parked.workflows.empty()) << "not also handed to a parked poller";
   EXPECT_EQ(next->execution.id, id.str());
@@ -229,12 +241,11 @@ TEST_F(TaskHandoffTest, ATaskResultHandsItsWorkflowBackToTheStickyWorkerThatComp
 }
 
 TEST_F(TaskHandoffTest, AWorkflowNotKeptByTheCompletingWorkerIsNotTakenBackAndGoesThroughTheQueue) {
-  auto id = StartAndClaim("q");
-  ASSERT_TRUE(store_->SubmitCommands(tenant_, worker_, id, 1, {ScheduleTask{.kind = "charge"}, Suspend{}}).ok());
-  auto task = store_->ClaimTasks(tenant_, worker_, "q", {"charge"}, 1);
-  ASSERT_TRUE(task.ok() && task->size() == 1);
+  Scheduled sch;
+  ASSERT_NO_FATAL_FAILURE(ScheduleAndClaim(&sch, false));
+  const ExecutionId& id = sch.id;
   std::optional<WorkflowClaim> next;
-  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId((*task)[0].task.id), 1, "7", &next).ok());
+  ASSERT_TRUE(store_->CompleteTask(tenant_, worker_, TaskId(sch.task.task.id), 1, "7", &next).ok());
   EXPECT_FALSE(next.has_value()) << "submitted without keep_cached: the worker keeps nothing to run on from";
   EXPECT_EQ(Sql("SELECT status FROM workflow_executions WHERE id = $1", {id.str()}), "PENDING");
   EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kWorkflow)));
