@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "flovyn/db/transaction.h"
 #include "store_fixture.h"
@@ -131,6 +132,97 @@ TEST_F(SchedulerTest, APromiseTimeoutIsADeadlineToo) {
   Sql("UPDATE promises SET timeout_at = now() - interval '1 millisecond' WHERE execution_id = $1", {id});
   time_.Advance(planned);
   EXPECT_EQ(Sql("SELECT status FROM promises WHERE execution_id = $1", {id}), "TIMED_OUT");
+}
+
+// Promise timeouts are looked for by a run only when the database reported a promise deadline
+// due by then or a hint (of either kind) fell due: a run for a timer alone is one transaction.
+TEST_F(SchedulerTest, ARunLooksForOverduePromisesOnlyWhenAPromiseDeadlineOrAHintIsDue) {
+  auto t = StartAndClaim("q");
+  ASSERT_TRUE(Submit(t, {StartTimer{"t", 10000}, Suspend{}}).ok());  // no scheduler to hint yet
+  auto p = StartAndClaim("q");
+  ASSERT_TRUE(Submit(p, {CreatePromise{"p", 20000}, Suspend{}}).ok());
+  Scheduler scheduler(*store_, 60s, &time_);
+  scheduler.Start();
+  time_.Advance(0ms);
+  EXPECT_EQ(scheduler.promise_runs(), 1u) << "the first run looks for everything";
+  MakeDue(t);
+  time_.Advance(scheduler.planned() - time_.Now());
+  EXPECT_TRUE(Fired(t));
+  EXPECT_EQ(scheduler.runs(), 2u);
+  EXPECT_EQ(scheduler.promise_runs(), 1u) << "the timer's run: no promise was due";
+  Sql("UPDATE promises SET timeout_at = now() - interval '1 millisecond' WHERE execution_id = $1", {p});
+  auto promise_at = scheduler.planned() - time_.Now();
+  EXPECT_GT(promise_at, 5s) << "planned for the promise's deadline, about 10 s on";
+  time_.Advance(promise_at);
+  EXPECT_EQ(scheduler.promise_runs(), 2u);
+  EXPECT_EQ(Sql("SELECT status FROM promises WHERE execution_id = $1", {p}), "TIMED_OUT");
+  auto unix_now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  scheduler.Hint(unix_now + 100);
+  time_.Advance(100ms);
+  EXPECT_EQ(scheduler.promise_runs(), 3u) << "a hint may be a promise's";
+  scheduler.Stop();
+}
+
+// The sweep has a timer of its own: a sweep held up (here by a lock on the tasks' table, which
+// the task-lease sweep reads and firing a timer does not) leaves timers firing on time.
+TEST_F(SchedulerTest, ASweepHeldUpDoesNotHoldUpATimer) {
+  auto other = pool_->Acquire();
+  ASSERT_TRUE(other.ok());
+  auto deadline = db::Clock::now() + 30s;
+  ASSERT_TRUE((*other)->ExecSimple("BEGIN", deadline).ok());
+  ASSERT_TRUE((*other)->ExecSimple("LOCK TABLE task_executions IN ACCESS EXCLUSIVE MODE", deadline).ok());
+  Scheduler scheduler(*store_, 60s);  // real time: timer threads of its own
+  Connect(scheduler);
+  scheduler.Start();
+  // The first sweep is under way and waits for the lock.
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; ++i) {
+    waiting = Sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE "
+                  "'%task_executions%'") != "0";
+    if (!waiting) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(waiting);
+  auto id = StartAndClaim("q");
+  ASSERT_TRUE(Submit(id, {StartTimer{"t", 100}, Suspend{}}).ok());
+  bool fired = false;
+  for (int i = 0; i < 1000 && !fired; ++i) {
+    fired = Fired(id);
+    if (!fired) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(fired) << "the timer fired while the sweep waited";
+  ASSERT_TRUE((*other)->ExecSimple("ROLLBACK", deadline).ok());
+  scheduler.Stop();
+}
+
+// Runs go on lanes: a deadline that falls due while a run is held up (here by a lock another
+// session holds on the first timer's execution) is fired by a run on another lane.
+TEST_F(SchedulerTest, ATimerDueWhileARunIsHeldUpIsFiredByAnotherLane) {
+  auto a = StartAndClaim("q");
+  ASSERT_TRUE(Submit(a, {StartTimer{"t", 100}, Suspend{}}).ok());
+  auto b = StartAndClaim("q");
+  ASSERT_TRUE(Submit(b, {StartTimer{"t", 400}, Suspend{}}).ok());
+  auto other = pool_->Acquire();
+  ASSERT_TRUE(other.ok());
+  auto deadline = db::Clock::now() + 30s;
+  ASSERT_TRUE((*other)->ExecSimple("BEGIN", deadline).ok());
+  ASSERT_TRUE((*other)
+                  ->Exec("SELECT 1 FROM workflow_executions WHERE id = $1 FOR UPDATE", {std::string(a.str())}, deadline)
+                  .ok());
+  Scheduler scheduler(*store_, 60s, nullptr, 2);  // real time, two lanes
+  scheduler.Start();
+  bool fired = false;
+  for (int i = 0; i < 1000 && !fired; ++i) {
+    fired = Fired(b);
+    if (!fired) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(fired) << "b fired while the run firing a waited";
+  EXPECT_FALSE(Fired(a));
+  ASSERT_TRUE((*other)->ExecSimple("ROLLBACK", deadline).ok());
+  for (int i = 0; i < 1000 && !Fired(a); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(Fired(a)) << "and a once the lock went";
+  scheduler.Stop();
 }
 
 TEST_F(SchedulerTest, NoRunAfterStop) {

@@ -8,27 +8,43 @@ namespace flovyn::engine {
 
 using std::chrono::milliseconds;
 
-Scheduler::Scheduler(Store& store, milliseconds sweep, TimeSource* time)
+Scheduler::Scheduler(Store& store, milliseconds sweep, TimeSource* time, int lanes)
     : store_(store),
       sweep_(sweep),
-      own_time_(time == nullptr ? std::make_unique<SystemTime>("flovyn-scheduler") : nullptr),
-      time_(time == nullptr ? own_time_.get() : time) {}
+      own_sweep_time_(time == nullptr ? std::make_unique<SystemTime>("flovyn-sweep") : nullptr),
+      sweep_time_(time == nullptr ? own_sweep_time_.get() : time) {
+  if (time != nullptr) {
+    lanes_.push_back(time);
+  } else {
+    for (int i = 0; i < std::max(lanes, 1); ++i) {
+      own_lanes_.push_back(std::make_unique<SystemTime>("flovyn-sched"));
+      lanes_.push_back(own_lanes_.back().get());
+    }
+  }
+  busy_.assign(lanes_.size(), false);
+  started_.assign(lanes_.size(), time_point());
+}
 
 void Scheduler::Start() {
   MutexLock l(mu_);
   stopped_ = false;
-  next_sweep_ = time_->Now();
-  PlanLocked(next_sweep_);
+  time_point now = lanes_[0]->Now();
+  promises_at_ = safety_ = now;
+  PlanLocked();
+  next_sweep_ = sweep_time_->At(now, [this] { SweepTick(); });
 }
 
 void Scheduler::Stop() {
   {
     MutexLock l(mu_);
     stopped_ = true;
-    if (next_ != 0) time_->Cancel(next_);
-    next_ = 0;
+    if (next_ != 0) lanes_[next_lane_]->Cancel(next_);
+    if (next_sweep_ != 0) sweep_time_->Cancel(next_sweep_);
+    next_ = next_sweep_ = 0;
   }
-  if (own_time_) own_time_->Stop();  // joins the timer thread, so a running tick has finished
+  // Joins the timer threads, so the ticks running have finished.
+  for (auto& lane : own_lanes_) lane->Stop();
+  if (own_sweep_time_) own_sweep_time_->Stop();
 }
 
 Scheduler::time_point Scheduler::planned() const {
@@ -41,63 +57,115 @@ uint64_t Scheduler::runs() const {
   return runs_;
 }
 
-void Scheduler::PlanLocked(time_point at) {
+uint64_t Scheduler::promise_runs() const {
+  MutexLock l(mu_);
+  return promise_runs_;
+}
+
+void Scheduler::KnowLocked(time_point at) {
+  known_.insert(at);
+  if (known_.size() > kKnownDeadlines) known_.erase(std::prev(known_.end()));
+}
+
+void Scheduler::PlanLocked() {
   if (stopped_) return;
-  if (next_ != 0) time_->Cancel(next_);
-  planned_ = at;
-  next_ = time_->At(at, [this] { Tick(); });
+  time_point at = known_.empty() ? safety_ : std::min(safety_, *known_.begin());
+  if (next_ != 0) {
+    if (at == planned_) return;
+    lanes_[next_lane_]->Cancel(next_);
+    next_ = 0;
+  }
+  for (size_t lane = 0; lane < lanes_.size(); ++lane) {
+    if (busy_[lane]) continue;
+    next_lane_ = lane;
+    planned_ = at;
+    uint64_t plan = ++plans_;
+    next_ = lanes_[lane]->At(at, [this, lane, plan] { Tick(lane, plan); });
+    return;
+  }
 }
 
 void Scheduler::Hint(int64_t unix_ms) {
-  auto now_unix = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-  auto delta = milliseconds(unix_ms) - now_unix;
+  auto delta = milliseconds(unix_ms) - std::chrono::system_clock::now().time_since_epoch();
   MutexLock l(mu_);
-  time_point at = time_->Now() + delta;
-  if (running_) {
-    hinted_ = std::min(hinted_, at);
-  } else if (next_ == 0 || at < planned_) {
-    PlanLocked(at);
-  }
+  time_point at = lanes_[0]->Now() + delta;
+  KnowLocked(at);
+  promises_at_ = std::min(promises_at_, at);  // a hint does not say whether it is a promise's
+  PlanLocked();
 }
 
-void Scheduler::Tick() {
-  time_point sweep_due;
+void Scheduler::Tick(size_t lane, uint64_t plan) {
+  bool promises = false;
+  time_point start;
   {
     MutexLock l(mu_);
     if (stopped_) return;
-    running_ = true;
+    if (plan == plans_) next_ = 0;  // the planned tick (not one whose cancel came too late)
+    busy_[lane] = true;
+    ++running_;
     ++runs_;
-    next_ = 0;  // this run; a hint from now on is kept for the end of it
-    hinted_ = time_point::max();
-    sweep_due = next_sweep_;
+    start = started_[lane] = lanes_[lane]->Now();
+    known_.erase(known_.begin(), known_.upper_bound(start));  // this run fires what is due by now
+    safety_ = start + sweep_;
+    promises = start >= promises_at_;
+    if (promises) {
+      ++promise_runs_;
+      promises_at_ = time_point::max();
+    }
+    PlanLocked();  // what falls due while this run fires goes on another lane
   }
-  int fired = FireDue();
-  time_point now = time_->Now();
-  if (now >= sweep_due) {
-    Sweep();
-    MutexLock l(mu_);
-    next_sweep_ = now + sweep_;
-  }
-  std::optional<time_point> deadline;
-  if (auto due = store_.NextDeadline(); !due.ok()) {
-    spdlog::debug("scheduler: {}", due.status().message());
-  } else if (*due) {
-    // Overdue: work that fell due while this run fired goes at once; work this run could not
-    // fire (locked elsewhere, a failing database) is retried a little later.
-    deadline = **due > 0 ? now + milliseconds(**due) : fired > 0 ? now : now + kOverdueRetry;
-  }
+  int fired = FireDue(promises);
+  auto due = store_.NextDeadlines(kKnownTimers);
+  time_point end = lanes_[lane]->Now();
   MutexLock l(mu_);
-  running_ = false;
-  time_point next = std::min(next_sweep_, hinted_);
-  if (deadline) next = std::min(next, *deadline);
-  PlanLocked(next);
+  busy_[lane] = false;
+  --running_;
+  if (!due.ok()) {
+    spdlog::debug("scheduler: {}", due.status().message());
+    promises_at_ = std::min(promises_at_, safety_);  // the safety net looks for everything
+    PlanLocked();
+    return;
+  }
+  // Overdue: work that fell due while a run fired goes at once, unless a run under way started
+  // after it (that run fires it); work this run could not fire (locked elsewhere, a failing
+  // database) is retried a little later.
+  auto overdue = [&](time_point at) { return at > start || fired > 0 ? end : end + kOverdueRetry; };
+  for (int64_t us : due->timer_us) {
+    time_point at = end + std::chrono::microseconds(us);
+    if (at > end) {
+      KnowLocked(at);
+      continue;
+    }
+    bool covered = false;
+    for (size_t i = 0; i < lanes_.size(); ++i) covered = covered || (busy_[i] && started_[i] >= at);
+    if (!covered) KnowLocked(overdue(at));
+  }
+  if (due->promise_us) {
+    time_point at = end + std::chrono::microseconds(*due->promise_us);
+    if (at <= end) at = overdue(at);
+    KnowLocked(at);
+    promises_at_ = std::min(promises_at_, at);
+  }
+  PlanLocked();
 }
 
-int Scheduler::FireDue() {
+void Scheduler::SweepTick() {
+  {
+    MutexLock l(mu_);
+    if (stopped_) return;
+    next_sweep_ = 0;
+  }
+  Sweep();
+  MutexLock l(mu_);
+  if (!stopped_) next_sweep_ = sweep_time_->At(sweep_time_->Now() + sweep_, [this] { SweepTick(); });
+}
+
+int Scheduler::FireDue(bool promises) {
   using Job = StatusOr<int> (Store::*)(int);
   int fired = 0;
   // Drain each kind of due work in batches; a failure (database down) is retried next run.
   for (Job job : {&Store::FireDueTimers, &Store::TimeOutPromises}) {
+    if (job == &Store::TimeOutPromises && !promises) break;
     for (int batch = 0; batch < 10; ++batch) {
       auto n = (store_.*job)(100);
       if (!n.ok()) {

@@ -232,18 +232,24 @@ inline constexpr const char* kSkipPromiseTimeouts = R"sql(
 UPDATE promises SET timeout_at = now()
 WHERE execution_id = $1 AND status = 'PENDING' AND timeout_at IS NOT NULL AND timeout_at > now())sql";
 
-// When the next pending timer or promise timeout falls due, in milliseconds from now by the
-// database's clock (negative when overdue); no row value when there is none.
-inline constexpr const char* kNextDeadline = R"sql(
-SELECT ceil(extract(epoch from LEAST(
-         (SELECT min(fire_at) FROM timers WHERE status = 'PENDING'),
-         (SELECT min(timeout_at) FROM promises WHERE status = 'PENDING' AND timeout_at IS NOT NULL))
-       - clock_timestamp()) * 1000)::bigint AS due_in_ms)sql";
+// The next $1 pending timers, earliest first, and the next promise timeout (a row whose
+// due_in_us is null when none is pending), in microseconds from now by the database's clock.
+inline constexpr const char* kNextDeadlines = R"sql(
+WITH c AS (SELECT clock_timestamp() AS now)
+(SELECT 'timer' AS kind, ceil(extract(epoch from t.fire_at - c.now) * 1000000)::bigint AS due_in_us
+ FROM timers t, c WHERE t.status = 'PENDING' ORDER BY t.fire_at LIMIT $1)
+UNION ALL
+SELECT 'promise', ceil(extract(epoch from (SELECT min(timeout_at) FROM promises
+                                           WHERE status = 'PENDING' AND timeout_at IS NOT NULL) - c.now)
+                       * 1000000)::bigint
+FROM c)sql";
 
+// Due by the transaction's start, so the TIMER_FIRED it records (stamped with that start) is
+// never before the deadline; what falls due during the run is fired by the next one at once.
 inline constexpr const char* kDueTimers = R"sql(
 SELECT t.execution_id, t.name, w.tenant_id, extract(epoch from clock_timestamp() - t.fire_at) AS lag
 FROM timers t JOIN workflow_executions w ON w.id = t.execution_id
-WHERE t.status = 'PENDING' AND t.fire_at <= clock_timestamp()
+WHERE t.status = 'PENDING' AND t.fire_at <= now()
 ORDER BY t.fire_at LIMIT $1 FOR UPDATE OF t SKIP LOCKED)sql";
 
 inline constexpr const char* kFireTimer = R"sql(
@@ -270,7 +276,7 @@ inline constexpr const char* kSettlePromiseWithError = R"sql(
 UPDATE promises SET status = $3, error = $2, settled_at = now() WHERE id = $1)sql";
 
 inline constexpr const char* kOverduePromises = R"sql(
-SELECT id, tenant_id FROM promises WHERE status = 'PENDING' AND timeout_at <= clock_timestamp()
+SELECT id, tenant_id FROM promises WHERE status = 'PENDING' AND timeout_at <= now()
 ORDER BY timeout_at LIMIT $1 FOR UPDATE SKIP LOCKED)sql";
 
 // ------------------------------------------------------------------------------ tasks

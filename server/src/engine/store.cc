@@ -20,8 +20,9 @@ Store::Store(db::Pool& pool, WorkNotifier& notifier, StoreOptions options, Engin
 
 thread_local Unit* Store::joined_unit_ = nullptr;
 
+// Rounded up: a run the key wakes is never before the deadline.
 std::string DeadlineKeyOf(std::chrono::system_clock::time_point at) {
-  return DeadlineKey(std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());
+  return DeadlineKey(std::chrono::ceil<std::chrono::milliseconds>(at.time_since_epoch()).count());
 }
 
 Store::Joined::Joined(Unit& u) { joined_unit_ = &u; }
@@ -68,31 +69,48 @@ StatusOr<int> Store::Sweep(const char* name, const char* select_sql, int limit,
                            const std::function<Status(Unit&, const db::Result&, int)>& per_row, const char* operation) {
   int n = 0;
   std::vector<std::string> failures;
-  Status s = Run(
-      [&](Unit& u) {
-        n = 0;
-        failures.clear();
-        ASSIGN_OR_RETURN(auto r, u.Exec(select_sql, {std::to_string(limit)}));
-        // Each row in its own savepoint: a row that fails is rolled back alone, logged, counted and
-        // skipped, so one bad row never stops the sweep for every other row and tenant.
-        for (int i = 0; i < r.rows(); ++i) {
-          RETURN_IF_ERROR(u.Exec(sql::kSavepoint));
-          auto mark = u.Checkpoint();
-          Status st = per_row(u, r, i);
-          if (st.ok()) {
-            RETURN_IF_ERROR(u.Exec(sql::kReleaseSavepoint));
-            ++n;
-            continue;
+  // First every row together, with no savepoints (two round trips fewer per row). A row that
+  // fails rolls that attempt back; the second attempt puts each row in a savepoint of its own,
+  // so a row that fails is rolled back alone, logged, counted and skipped, and one bad row never
+  // stops the sweep for every other row and tenant.
+  bool row_failed = false;
+  for (bool isolated : {joined_unit_ != nullptr, true}) {  // a joined unit cannot roll back alone
+    Status s = Run(
+        [&](Unit& u) {
+          n = 0;
+          failures.clear();
+          ASSIGN_OR_RETURN(auto r, u.Exec(select_sql, {std::to_string(limit)}));
+          for (int i = 0; i < r.rows(); ++i) {
+            if (!isolated) {
+              Status st = per_row(u, r, i);
+              if (st.ok()) {
+                ++n;
+                continue;
+              }
+              if (st.code() == StatusCode::kUnavailable) return st;  // the database, not the row
+              row_failed = true;
+              return st;
+            }
+            RETURN_IF_ERROR(u.Exec(sql::kSavepoint));
+            auto mark = u.Checkpoint();
+            Status st = per_row(u, r, i);
+            if (st.ok()) {
+              RETURN_IF_ERROR(u.Exec(sql::kReleaseSavepoint));
+              ++n;
+              continue;
+            }
+            if (st.code() == StatusCode::kUnavailable) return st;
+            u.Rewind(std::move(mark));
+            RETURN_IF_ERROR(u.Exec(sql::kRollbackToSavepoint));
+            failures.push_back(std::string(r.Get(i, 0)) + ": " + st.message());
           }
-          if (st.code() == StatusCode::kUnavailable) return st;  // the database, not the row
-          u.Rewind(std::move(mark));
-          RETURN_IF_ERROR(u.Exec(sql::kRollbackToSavepoint));
-          failures.push_back(std::string(r.Get(i, 0)) + ": " + st.message());
-        }
-        return Status::Ok();
-      },
-      operation);
-  if (!s.ok()) return s;
+          return Status::Ok();
+        },
+        operation);
+    if (!isolated && row_failed) continue;
+    if (!s.ok()) return s;
+    break;
+  }
   for (const auto& f : failures) spdlog::error("sweep {} skipped row {}", name, f);
   if (metrics_ && !failures.empty()) metrics_->sweep_errors.With({name})->Inc(static_cast<double>(failures.size()));
   return n;

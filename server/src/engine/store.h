@@ -172,9 +172,13 @@ class Store {
   StatusOr<int> ExpireTaskLeases(int limit = 100);
   // Cancels the executions whose graceful cancellation's deadline passed.
   StatusOr<int> CancelOverdue(int limit = 100);
-  // Milliseconds until the next pending timer or promise timeout by the database's clock
-  // (negative when overdue), none when nothing is pending.
-  StatusOr<std::optional<int64_t>> NextDeadline();
+  // Microseconds until the next `timers` pending timers, earliest first, and the next promise
+  // timeout by the database's clock (negative when overdue; none when nothing is pending).
+  struct Deadlines {
+    std::vector<int64_t> timer_us;
+    std::optional<int64_t> promise_us;
+  };
+  StatusOr<Deadlines> NextDeadlines(int timers = 1);
   // Refreshes the queue-depth gauges (work available and not claimed, by kind and queue).
   Status RefreshQueueDepth();
 
@@ -221,9 +225,10 @@ class Store {
   StatusOr<Tenant> TenantWhere(const char* sql, const std::string& value);
   StatusOr<SubmitResult> ApplyBatch(Execution& e, std::vector<WorkflowCommand>& commands);
   // Background work: selects up to `limit` due rows (SQL with $1 = limit, rows locked with
-  // SKIP LOCKED) and handles each in one transaction, each row in a savepoint of its own; a row
-  // that fails is skipped and counted in flovyn_sweep_errors_total{sweep=name}. Returns how many
-  // rows were handled.
+  // SKIP LOCKED) and handles them in one transaction. When a row fails, that transaction is
+  // rolled back and the rows run again with each in a savepoint of its own: the row that fails
+  // is skipped and counted in flovyn_sweep_errors_total{sweep=name}. Returns how many rows were
+  // handled.
   StatusOr<int> Sweep(const char* name, const char* select_sql, int limit,
                       const std::function<Status(Unit&, const db::Result&, int)>& per_row,
                       const char* operation = __builtin_FUNCTION());

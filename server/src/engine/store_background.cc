@@ -32,9 +32,18 @@ StatusOr<int> Store::TimeOutPromises(int limit) {
   });
 }
 
-StatusOr<std::optional<int64_t>> Store::NextDeadline() {
-  ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kNextDeadline));
-  return db::Row(r, 0).OptInt("due_in_ms");
+StatusOr<Store::Deadlines> Store::NextDeadlines(int timers) {
+  ASSIGN_OR_RETURN(auto r, pool_.Query(sql::kNextDeadlines, {std::to_string(timers)}));
+  Deadlines d;
+  for (int i = 0; i < r.rows(); ++i) {
+    db::Row row(r, i);
+    if (row.Str("kind") == "timer") {
+      d.timer_us.push_back(row.Int("due_in_us"));
+    } else {
+      d.promise_us = row.OptInt("due_in_us");
+    }
+  }
+  return d;
 }
 
 Status Store::RefreshQueueDepth() {
