@@ -266,12 +266,22 @@ int Jobs(sdk::Client& client, int workers, int n, int batch) {
         if (!client.PollTask(req, &res).ok() || !res.has_work()) continue;
         std::vector<v1::Task> got{res.task()};
         got.insert(got.end(), res.more_tasks().begin(), res.more_tasks().end());
-        for (const auto& t : got) {
-          double ms = Millis(Clock::now() - t0) - std::stod(t.input_json());
-          if (!client.CompleteTask(worker_id, t, "null").ok()) continue;
+        std::vector<double> ms;
+        for (const auto& t : got) ms.push_back(Millis(Clock::now() - t0) - std::stod(t.input_json()));
+        std::vector<bool> ok(got.size(), false);
+        if (got.size() == 1) {
+          ok[0] = client.CompleteTask(worker_id, got[0], "null").ok();
+        } else {  // a batch's results in one call
+          v1::CompleteTasksResponse out;
+          if (client.CompleteTasks(worker_id, got, std::vector<std::string>(got.size(), "null"), &out).ok()) {
+            for (int i = 0; i < out.outcomes_size(); ++i) ok[static_cast<size_t>(i)] = out.outcomes(i).code() == 0;
+          }
+        }
+        std::lock_guard<std::mutex> l(mu);
+        for (size_t i = 0; i < got.size(); ++i) {
+          if (!ok[i]) continue;
           ++completed;
-          std::lock_guard<std::mutex> l(mu);
-          lat.push_back(ms);
+          lat.push_back(ms[i]);
         }
       }
     });

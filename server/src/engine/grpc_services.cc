@@ -392,6 +392,31 @@ std::string TaskScope(const v1::PollTaskRequest& req) {
   });
 }
 
+namespace {
+std::vector<Store::TaskResult> ResultsOf(const v1::CompleteTasksRequest& req) {
+  std::vector<Store::TaskResult> results;
+  results.reserve(static_cast<size_t>(req.results_size()));
+  for (const auto& r : req.results()) results.push_back({TaskId(r.task_id()), r.attempt(), r.output_json()});
+  return results;
+}
+}  // namespace
+
+::grpc::ServerUnaryReactor* TaskExecutionService::CompleteTasks(::grpc::CallbackServerContext* ctx,
+                                                                const v1::CompleteTasksRequest* req,
+                                                                v1::CompleteTasksResponse* res) {
+  FLOVYN_UNARY({
+    if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
+    auto outcomes = store_.CompleteTasks(tenant, WorkerId(req->worker_id()), ResultsOf(*req));
+    if (!outcomes.ok()) return ToGrpc(outcomes.status());
+    for (const Status& o : *outcomes) {
+      auto* out = res->add_outcomes();
+      out->set_code(o.ok() ? 0 : GrpcCodeFor(o.code()));
+      out->set_message(o.message());
+    }
+    return ::grpc::Status::OK;
+  });
+}
+
 ::grpc::ServerUnaryReactor* TaskExecutionService::FailTask(::grpc::CallbackServerContext* ctx,
                                                            const v1::FailTaskRequest* req, v1::FailTaskResponse* res) {
   FLOVYN_UNARY({

@@ -146,6 +146,8 @@ class TaskExecutionService final : public v1::TaskExecution::CallbackService {
                                        v1::PollTaskResponse*) override;
   ::grpc::ServerUnaryReactor* CompleteTask(::grpc::CallbackServerContext*, const v1::CompleteTaskRequest*,
                                            v1::CompleteTaskResponse*) override;
+  ::grpc::ServerUnaryReactor* CompleteTasks(::grpc::CallbackServerContext*, const v1::CompleteTasksRequest*,
+                                            v1::CompleteTasksResponse*) override;
   ::grpc::ServerUnaryReactor* FailTask(::grpc::CallbackServerContext*, const v1::FailTaskRequest*,
                                        v1::FailTaskResponse*) override;
   ::grpc::ServerUnaryReactor* ReportProgress(::grpc::CallbackServerContext*, const v1::ReportProgressRequest*,

@@ -48,8 +48,9 @@ inline constexpr Limit kSearchValueMaxBytes{"search_value_max_bytes", 1000, "byt
 inline constexpr Limit kSearchQueryMaxBytes{"search_query_max_bytes", 4000, "bytes", "a search query (`q`)"};
 inline constexpr Limit kSearchQueryMaxTerms{"search_query_max_terms", 32, "comparisons",
                                             "comparisons in one search query (each value of IN counts)"};
-inline constexpr Limit kTasksPerPoll{"max_tasks_per_poll", 100, "tasks",
-                                     "`max_tasks` of one task poll; `take_tasks` of one command batch"};
+inline constexpr Limit kTasksPerPoll{
+    "max_tasks_per_poll", 100, "tasks",
+    "`max_tasks` of one task poll; `take_tasks` of one command batch; results of one `CompleteTasks`"};
 
 const std::vector<Limit>& All();
 // docs/limits.md

@@ -93,6 +93,7 @@ const std::vector<GrpcGrant>& GrpcGrants() {
       {"flovyn.v1.WorkflowDispatch/SkipTime", Action::kWorkflowsWrite},
       {"flovyn.v1.TaskExecution/PollTask", Action::kWorkerProtocol},
       {"flovyn.v1.TaskExecution/CompleteTask", Action::kWorkerProtocol},
+      {"flovyn.v1.TaskExecution/CompleteTasks", Action::kWorkerProtocol},
       {"flovyn.v1.TaskExecution/FailTask", Action::kWorkerProtocol},
       {"flovyn.v1.TaskExecution/ReportProgress", Action::kWorkerProtocol},
       {"flovyn.v1.TaskExecution/Heartbeat", Action::kWorkerProtocol},

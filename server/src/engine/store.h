@@ -123,6 +123,17 @@ class Store {
                            const std::vector<std::pair<std::string, int>>& claims);
   // `take_workflow` (eager dispatch on): when the result makes the task's workflow runnable while
   // it is sticky to `worker`, the workflow is claimed for `worker` in the same commit, into it.
+  // Several results in one transaction. Returns each result's outcome, in order: OK, or why
+  // it was not recorded (NOT_FOUND, ABORTED: not held by this worker at that attempt), the
+  // others recorded all the same. INVALID_ARGUMENT for the whole call (nothing recorded) past
+  // max_tasks_per_poll results or for an output that is not JSON.
+  struct TaskResult {
+    TaskId task_id;
+    int attempt = 0;
+    std::string output_json;
+  };
+  StatusOr<std::vector<Status>> CompleteTasks(const TenantId& tenant, const WorkerId& worker,
+                                              const std::vector<TaskResult>& results);
   Status CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
                       const std::string& output_json, std::optional<WorkflowClaim>* take_workflow = nullptr);
   StatusOr<FailResult> FailTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,

@@ -130,11 +130,16 @@ struct HeldTask {
   int64_t initial_backoff_ms = 0, max_backoff_ms = 0;
 };
 
-// ABORTED when the worker no longer holds the task for this attempt.
+// ABORTED when the worker no longer holds the task for this attempt. `refused`, when given, is
+// set when the answer is the task's (NOT_FOUND, ABORTED), not the database's: the transaction
+// goes on.
 StatusOr<HeldTask> LockHeld(Unit& u, const std::string& tenant, const std::string& worker, const std::string& task_id,
-                            int attempt) {
+                            int attempt, bool* refused = nullptr) {
+  if (refused != nullptr) *refused = true;
   if (!IsUuid(task_id)) return NotFound("task not found");
+  if (refused != nullptr) *refused = false;
   ASSIGN_OR_RETURN(auto r, u.Exec(sql::kLockTask, {task_id, tenant}));
+  if (refused != nullptr) *refused = true;
   if (r.rows() == 0) return NotFound("task not found");
   db::Row row(r, 0);
   if (row.Str("status") != "RUNNING")
@@ -202,6 +207,46 @@ Status Store::CompleteTask(const TenantId& tenant, const WorkerId& worker, const
             {{"taskId", task_id}, {"scheduledSequence", h.workflow_seq}, {"output", json::parse(output)}}, true);
       },
       task_id.str());
+}
+
+StatusOr<std::vector<Status>> Store::CompleteTasks(const TenantId& tenant, const WorkerId& worker,
+                                                   const std::vector<TaskResult>& results) {
+  if (results.size() > static_cast<size_t>(limits::kTasksPerPoll.value)) {
+    return limits::Exceeded("results", limits::kTasksPerPoll);
+  }
+  std::vector<std::string> outputs;
+  for (size_t i = 0; i < results.size(); ++i) {
+    ASSIGN_OR_RETURN(auto o, NormaliseJson(results[i].output_json, "output of result " + std::to_string(i)));
+    outputs.push_back(std::move(o));
+  }
+  // Tasks locked in the order of their ids, so two batches never wait for each other in a cycle.
+  std::vector<size_t> order(results.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return results[a].task_id.str() < results[b].task_id.str(); });
+  std::vector<Status> outcomes;
+  RETURN_IF_ERROR(Run([&](Unit& u) {
+    outcomes.assign(results.size(), Status::Ok());
+    for (size_t i : order) {
+      const TaskResult& r = results[i];
+      bool refused = false;
+      auto h = LockHeld(u, tenant, worker, r.task_id.str(), r.attempt, &refused);
+      if (!h.ok() && refused) {
+        outcomes[i] = h.status();  // nothing written for it; the others go on
+        continue;
+      }
+      RETURN_IF_ERROR(h.status());
+      RETURN_IF_ERROR(u.Exec(sql::kCompleteTask, {r.task_id.str(), outputs[i]}));
+      u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"completed"})->Inc(); });
+      if (!h->workflow_id) continue;
+      RETURN_IF_ERROR(DeliverIfOpen(
+          u, tenant, *h->workflow_id, "TASK_COMPLETED",
+          {{"taskId", r.task_id.str()}, {"scheduledSequence", h->workflow_seq}, {"output", json::parse(outputs[i])}},
+          true));
+    }
+    return Status::Ok();
+  }));
+  return outcomes;
 }
 
 StatusOr<FailResult> Store::FailTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id, int attempt,

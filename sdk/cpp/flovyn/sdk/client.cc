@@ -206,6 +206,21 @@ grpc::Status Client::CompleteTask(const std::string& worker_id, const v1::Task& 
   return tasks_->CompleteTask(&ctx, req, out ? out : &res);
 }
 
+grpc::Status Client::CompleteTasks(const std::string& worker_id, const std::vector<v1::Task>& tasks,
+                                   const std::vector<std::string>& outputs, v1::CompleteTasksResponse* out) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout, "");
+  v1::CompleteTasksRequest req;
+  req.set_worker_id(worker_id);
+  for (size_t i = 0; i < tasks.size() && i < outputs.size(); ++i) {
+    auto* r = req.add_results();
+    r->set_task_id(tasks[i].id());
+    r->set_attempt(tasks[i].attempt());
+    r->set_output_json(outputs[i]);
+  }
+  return tasks_->CompleteTasks(&ctx, req, out);
+}
+
 grpc::Status Client::FailTask(const std::string& worker_id, const v1::Task& task, const std::string& error,
                               bool non_retryable, v1::FailTaskResponse* out) {
   grpc::ClientContext ctx;
@@ -437,58 +452,6 @@ std::vector<v1::WorkflowCommand> Worker::DecideFor(const v1::PollWorkflowRespons
 std::string Worker::last_violation() const {
   absl::MutexLock l(&polls_mu_);
   return last_violation_;
-}
-
-void Worker::TaskLoop() {
-  while (!stop_) {
-    v1::PollTaskRequest req;
-    req.set_worker_id(worker_id_);
-    req.set_queue(options_.queue);
-    for (const auto& [k, f] : tasks_) req.add_kinds(k);
-    req.set_timeout_ms(options_.poll_timeout.count());
-    req.set_max_tasks(std::max(options_.max_tasks_per_poll, 1));
-    v1::PollTaskResponse res;
-    grpc::ClientContext ctx;
-    if (!Track(&ctx)) break;
-    auto s = client_.PollTask(req, &res, &ctx);
-    Untrack(&ctx);
-    if (!s.ok()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      continue;
-    }
-    if (!res.has_work()) continue;
-    // Every task claimed is run, even when stopping: each is held until its lease ends otherwise.
-    std::vector<v1::Task> tasks{res.task()};
-    tasks.insert(tasks.end(), res.more_tasks().begin(), res.more_tasks().end());
-    Run(std::move(tasks), std::nullopt);
-  }
-}
-
-std::optional<v1::PollWorkflowResponse> Worker::RunTask(const v1::Task& task) {
-  auto it = tasks_.find(task.kind());
-  ++running_tasks_;
-  struct Done {
-    std::atomic<int>& n;
-    ~Done() { --n; }
-  } done{running_tasks_};
-  try {
-    if (it == tasks_.end()) throw TaskFailure("no handler for task kind " + task.kind(), true);
-    std::string out = it->second(task);
-    // A workflow kept here runs its next activation on this thread when the result makes it
-    // runnable: the server claims it in the same commit and answers with it. Asked whenever this
-    // worker keeps workflows: the server hands it over only while the workflow is sticky here,
-    // that is while this worker keeps it (or is about to).
-    bool take = !task.workflow_id().empty() && options_.workflow_cache_size > 0 && !durable_.empty();
-    v1::CompleteTaskResponse res;
-    if (!client_.CompleteTask(worker_id_, task, out, take, &res).ok()) return std::nullopt;
-    ++tasks_completed_;
-    if (res.workflow().has_work()) return std::move(*res.mutable_workflow());
-  } catch (const TaskFailure& f) {
-    (void)client_.FailTask(worker_id_, task, f.what(), f.non_retryable);
-  } catch (const std::exception& e) {
-    (void)client_.FailTask(worker_id_, task, e.what(), false);
-  }
-  return std::nullopt;
 }
 
 }  // namespace flovyn::sdk

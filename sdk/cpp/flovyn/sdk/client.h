@@ -73,6 +73,10 @@ class Client {
   // `take_workflow`: see CompleteTaskRequest; `out` receives the workflow's activation, if taken.
   grpc::Status CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json,
                             bool take_workflow = false, v1::CompleteTaskResponse* out = nullptr);
+  // Several results in one call and one commit: outputs[i] is tasks[i]'s. `out` has each one's
+  // outcome (code 0: recorded).
+  grpc::Status CompleteTasks(const std::string& worker_id, const std::vector<v1::Task>& tasks,
+                             const std::vector<std::string>& outputs, v1::CompleteTasksResponse* out);
   grpc::Status FailTask(const std::string& worker_id, const v1::Task& task, const std::string& error,
                         bool non_retryable = false, v1::FailTaskResponse* out = nullptr);
   grpc::Status HeartbeatTask(const std::string& worker_id, const v1::Task& task, v1::TaskHeartbeatResponse* out);
@@ -221,6 +225,9 @@ class Worker {
   std::optional<v1::PollWorkflowResponse> RunTask(const v1::Task& task);
   // Runs `tasks` and `activation`, then whatever each hands back, on this thread.
   void Run(std::vector<v1::Task> tasks, std::optional<v1::PollWorkflowResponse> activation);
+  // Runs tasks of no workflow, claimed together, and reports their results in one call; returns
+  // the others.
+  std::vector<v1::Task> RunStandalone(std::vector<v1::Task> tasks);
   // Registers the context of a poll in flight so Stop can cancel it; false when stopping.
   bool Track(grpc::ClientContext* ctx);
   void Untrack(grpc::ClientContext* ctx);
