@@ -225,6 +225,26 @@ TEST_F(SchedulerTest, ATimerDueWhileARunIsHeldUpIsFiredByAnotherLane) {
   scheduler.Stop();
 }
 
+// Hints come from commits, so from the network: the deadlines kept in memory are bounded, the
+// latest forgotten first (the database reports them again after a run), the earliest kept.
+TEST_F(SchedulerTest, HintsPastTheBoundForgetTheLatestAndKeepTheEarliest) {
+  Scheduler scheduler(*store_, 60s, &time_);
+  scheduler.Start();
+  time_.Advance(0ms);
+  auto unix_now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  for (int i = 0; i < 3000; ++i) scheduler.Hint(unix_now + 10000 + i);
+  EXPECT_EQ(scheduler.known(), Scheduler::kKnownDeadlines);
+  auto first = scheduler.planned() - time_.Now();
+  EXPECT_GT(first, 9900ms);
+  EXPECT_LE(first, 10000ms) << "the earliest hint is the plan";
+  scheduler.Hint(unix_now + 5000);
+  EXPECT_EQ(scheduler.known(), Scheduler::kKnownDeadlines);
+  EXPECT_LE(scheduler.planned() - time_.Now(), 5000ms) << "an earlier one still comes in";
+  scheduler.Stop();
+}
+
 TEST_F(SchedulerTest, NoRunAfterStop) {
   Scheduler scheduler(*store_, 100ms, &time_);
   Connect(scheduler);

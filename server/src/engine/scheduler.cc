@@ -62,6 +62,11 @@ uint64_t Scheduler::promise_runs() const {
   return promise_runs_;
 }
 
+size_t Scheduler::known() const {
+  MutexLock l(mu_);
+  return known_.size();
+}
+
 void Scheduler::KnowLocked(time_point at) {
   known_.insert(at);
   if (known_.size() > kKnownDeadlines) known_.erase(std::prev(known_.end()));

@@ -47,6 +47,7 @@ class Scheduler {
   time_point planned() const;
   uint64_t runs() const;          // runs so far (tests)
   uint64_t promise_runs() const;  // of which looked for overdue promises (tests)
+  size_t known() const;           // upcoming deadlines kept in memory (tests)
 
   static constexpr int kLanes = 2;
   static constexpr int kDepthEvery = 4;  // queue depth for the metrics, every fourth sweep

@@ -188,6 +188,19 @@ StatusOr<FailResult> FailAttempt(Unit& u, const std::string& tenant, const HeldT
 }
 }  // namespace
 
+namespace {
+// A held task's result (`output` normalised JSON): the task completes and its workflow, if any,
+// gets TASK_COMPLETED.
+Status RecordCompleted(Unit& u, const std::string& tenant, const HeldTask& h, const std::string& output) {
+  RETURN_IF_ERROR(u.Exec(sql::kCompleteTask, {h.id, output}));
+  u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"completed"})->Inc(); });
+  if (!h.workflow_id) return Status::Ok();
+  return DeliverIfOpen(u, tenant, *h.workflow_id, "TASK_COMPLETED",
+                       {{"taskId", h.id}, {"scheduledSequence", h.workflow_seq}, {"output", json::parse(output)}},
+                       true);
+}
+}  // namespace
+
 Status Store::CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id, int attempt,
                            const std::string& output_json, std::optional<WorkflowClaim>* take_workflow) {
   ASSIGN_OR_RETURN(auto output, NormaliseJson(output_json, "output"));
@@ -196,15 +209,10 @@ Status Store::CompleteTask(const TenantId& tenant, const WorkerId& worker, const
       [&](Unit& u) {
         if (take_workflow) take_workflow->reset();  // a group that rolled back runs this again
         ASSIGN_OR_RETURN(auto h, LockHeld(u, tenant, worker, task_id, attempt));
-        RETURN_IF_ERROR(u.Exec(sql::kCompleteTask, {task_id, output}));
-        u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"completed"})->Inc(); });
-        if (!h.workflow_id) return Status::Ok();
-        if (take_workflow && handoffs_.workflows != nullptr) {  // eager dispatch is on
+        if (h.workflow_id && take_workflow && handoffs_.workflows != nullptr) {  // eager dispatch is on
           u.SetTaker({worker.str(), *h.workflow_id, options_.workflow_lease, take_workflow});
         }
-        return DeliverIfOpen(
-            u, tenant, *h.workflow_id, "TASK_COMPLETED",
-            {{"taskId", task_id}, {"scheduledSequence", h.workflow_seq}, {"output", json::parse(output)}}, true);
+        return RecordCompleted(u, tenant, h, output);
       },
       task_id.str());
 }
@@ -236,13 +244,7 @@ StatusOr<std::vector<Status>> Store::CompleteTasks(const TenantId& tenant, const
         continue;
       }
       RETURN_IF_ERROR(h.status());
-      RETURN_IF_ERROR(u.Exec(sql::kCompleteTask, {r.task_id.str(), outputs[i]}));
-      u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"completed"})->Inc(); });
-      if (!h->workflow_id) continue;
-      RETURN_IF_ERROR(DeliverIfOpen(
-          u, tenant, *h->workflow_id, "TASK_COMPLETED",
-          {{"taskId", r.task_id.str()}, {"scheduledSequence", h->workflow_seq}, {"output", json::parse(outputs[i])}},
-          true));
+      RETURN_IF_ERROR(RecordCompleted(u, tenant, *h, outputs[i]));
     }
     return Status::Ok();
   }));
