@@ -5,6 +5,7 @@
 #include "engine/scheduler.h"
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -30,6 +31,18 @@ class SchedulerTest : public StoreTest {
   }
   void Connect(Scheduler& s) {
     notifier_.SetDeadlineSink([&s](int64_t unix_ms) { s.Hint(unix_ms); });
+  }
+  static int64_t UnixNowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+  // For the tests on real time: true once `cond` holds, false after 10 s.
+  static bool Within10s(const std::function<bool()>& cond) {
+    for (int i = 0; i < 1000; ++i) {
+      if (cond()) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return cond();
   }
   ManualTime time_;
 };
@@ -106,9 +119,7 @@ TEST_F(SchedulerTest, AnEarlierHintReplacesALaterPlanAndALaterHintDoesNot) {
   Scheduler scheduler(*store_, 60s, &time_);
   scheduler.Start();
   time_.Advance(0ms);
-  auto unix_now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  auto unix_now = UnixNowMs();
   scheduler.Hint(unix_now + 2000);
   auto first = scheduler.planned() - time_.Now();
   EXPECT_GT(first, 1900ms);
@@ -156,9 +167,7 @@ TEST_F(SchedulerTest, ARunLooksForOverduePromisesOnlyWhenAPromiseDeadlineOrAHint
   time_.Advance(promise_at);
   EXPECT_EQ(scheduler.promise_runs(), 2u);
   EXPECT_EQ(Sql("SELECT status FROM promises WHERE execution_id = $1", {p}), "TIMED_OUT");
-  auto unix_now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  auto unix_now = UnixNowMs();
   scheduler.Hint(unix_now + 100);
   time_.Advance(100ms);
   EXPECT_EQ(scheduler.promise_runs(), 3u) << "a hint may be a promise's";
@@ -177,21 +186,13 @@ TEST_F(SchedulerTest, ASweepHeldUpDoesNotHoldUpATimer) {
   Connect(scheduler);
   scheduler.Start();
   // The first sweep is under way and waits for the lock.
-  bool waiting = false;
-  for (int i = 0; i < 500 && !waiting; ++i) {
-    waiting = Sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE "
-                  "'%task_executions%'") != "0";
-    if (!waiting) std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_TRUE(waiting);
+  ASSERT_TRUE(Within10s([&] {
+    return Sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE "
+               "'%task_executions%'") != "0";
+  }));
   auto id = StartAndClaim("q");
   ASSERT_TRUE(Submit(id, {StartTimer{"t", 100}, Suspend{}}).ok());
-  bool fired = false;
-  for (int i = 0; i < 1000 && !fired; ++i) {
-    fired = Fired(id);
-    if (!fired) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(fired) << "the timer fired while the sweep waited";
+  EXPECT_TRUE(Within10s([&] { return Fired(id); })) << "the timer fired while the sweep waited";
   ASSERT_TRUE((*other)->ExecSimple("ROLLBACK", deadline).ok());
   scheduler.Stop();
 }
@@ -212,16 +213,10 @@ TEST_F(SchedulerTest, ATimerDueWhileARunIsHeldUpIsFiredByAnotherLane) {
                   .ok());
   Scheduler scheduler(*store_, 60s, nullptr, 2);  // real time, two lanes
   scheduler.Start();
-  bool fired = false;
-  for (int i = 0; i < 1000 && !fired; ++i) {
-    fired = Fired(b);
-    if (!fired) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(fired) << "b fired while the run firing a waited";
+  EXPECT_TRUE(Within10s([&] { return Fired(b); })) << "b fired while the run firing a waited";
   EXPECT_FALSE(Fired(a));
   ASSERT_TRUE((*other)->ExecSimple("ROLLBACK", deadline).ok());
-  for (int i = 0; i < 1000 && !Fired(a); ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(Fired(a)) << "and a once the lock went";
+  EXPECT_TRUE(Within10s([&] { return Fired(a); })) << "and a once the lock went";
   scheduler.Stop();
 }
 
@@ -231,9 +226,7 @@ TEST_F(SchedulerTest, HintsPastTheBoundForgetTheLatestAndKeepTheEarliest) {
   Scheduler scheduler(*store_, 60s, &time_);
   scheduler.Start();
   time_.Advance(0ms);
-  auto unix_now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  auto unix_now = UnixNowMs();
   for (int i = 0; i < 3000; ++i) scheduler.Hint(unix_now + 10000 + i);
   EXPECT_EQ(scheduler.known(), Scheduler::kKnownDeadlines);
   auto first = scheduler.planned() - time_.Now();

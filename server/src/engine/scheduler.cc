@@ -107,7 +107,6 @@ void Scheduler::Tick(size_t lane, uint64_t plan) {
     if (stopped_) return;
     if (plan == plans_) next_ = 0;  // the planned tick (not one whose cancel came too late)
     busy_[lane] = true;
-    ++running_;
     ++runs_;
     start = started_[lane] = lanes_[lane]->Now();
     known_.erase(known_.begin(), known_.upper_bound(start));  // this run fires what is due by now
@@ -124,7 +123,6 @@ void Scheduler::Tick(size_t lane, uint64_t plan) {
   time_point end = lanes_[lane]->Now();
   MutexLock l(mu_);
   busy_[lane] = false;
-  --running_;
   if (!due.ok()) {
     spdlog::debug("scheduler: {}", due.status().message());
     promises_at_ = std::min(promises_at_, safety_);  // the safety net looks for everything

@@ -80,7 +80,6 @@ class Scheduler {
   bool stopped_ GUARDED_BY(mu_) = true;
   std::vector<bool> busy_ GUARDED_BY(mu_);           // by lane: a run is under way on it
   std::vector<time_point> started_ GUARDED_BY(mu_);  // by lane: when its run started
-  int running_ GUARDED_BY(mu_) = 0;
   uint64_t runs_ GUARDED_BY(mu_) = 0, promise_runs_ GUARDED_BY(mu_) = 0;
   uint64_t next_ GUARDED_BY(mu_) = 0;   // the planned tick's id, on lane next_lane_
   uint64_t plans_ GUARDED_BY(mu_) = 0;  // ticks planned so far; the planned one is the last
