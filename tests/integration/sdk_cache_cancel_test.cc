@@ -110,9 +110,14 @@ TEST(SdkCacheTest, WithoutACacheEveryActivationReplaysTheWholeHistory) {
 TEST(SdkCacheTest, AnEvictedWorkflowIsReplayedFromTheWholeHistoryAndTheCacheStaysWithinItsSize) {
   EngineServer s;
   sdk::Client client(s.ClientFor("acme"));
-  // Room for one: three workflows in turn push each other out.
+  // Room for one: three workflows in turn push each other out. Their steps take a while, so the
+  // workflows run side by side (a worker carries a workflow from one step to the next on one
+  // thread: without that, each would run through alone and never find itself evicted).
   sdk::Worker w(client, {.workflow_pollers = 2, .task_pollers = 2, .workflow_cache_size = 1});
-  w.RegisterTask("echo", Echo);
+  w.RegisterTask("echo", [](const v1::Task& t) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return t.input_json();
+  });
   w.RegisterWorkflow("steps", Steps);
   ASSERT_TRUE(w.Start().ok());
   std::vector<std::string> ids = {StartWorkflow(s, "steps", 8), StartWorkflow(s, "steps", 8),

@@ -39,13 +39,16 @@ StatusOr<Execution> Execution::Lock(Unit& u, const std::string& tenant, const st
   e.lease_valid = row.Bool("lease_valid");
   e.sticky_worker = row.Opt("sticky_worker");
   e.cancel_pending = row.Bool("cancel_pending");
+  e.db_now_ms = row.Int("now_ms");
   return e;
 }
 
-Status Execution::Append(const std::string& type, const json& payload) {
+Status Execution::Append(const std::string& type, const json& payload, std::optional<int64_t> at_ms) {
   int64_t seq = last_seq + 1;
   std::string body = Dump(payload);
-  ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kInsertEvent, {id, std::to_string(seq), type, body}));
+  ASSIGN_OR_RETURN(auto r,
+                   at_ms ? u_->Exec(sql::kInsertEventAt, {id, std::to_string(seq), type, body, std::to_string(*at_ms)})
+                         : u_->Exec(sql::kInsertEvent, {id, std::to_string(seq), type, body}));
   last_seq = seq;
   appended.push_back(Event{seq, type, body, db::Row(r, 0).Int("created_at_ms")});
   return Status::Ok();
@@ -56,6 +59,7 @@ Status Execution::Buffer(const std::string& type, const json& payload, bool wake
 }
 
 StatusOr<bool> Execution::FlushBuffer() {
+  if (unbuffered) return false;
   ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kTakeBufferedEvents, {id}));
   std::vector<std::tuple<int64_t, std::string, std::string, bool>> rows;
   for (int i = 0; i < r.rows(); ++i) {
@@ -73,8 +77,9 @@ StatusOr<bool> Execution::FlushBuffer() {
 
 Status Execution::Save(std::chrono::milliseconds lease, bool keep_lease) {
   return u_
-      ->Exec(sql::kSaveExecution, {id, std::string(Name(status)), std::to_string(last_seq), Bool(cancel_requested),
-                                   Bool(keep_lease), std::to_string(lease.count())})
+      ->Exec(sql::kSaveExecution,
+             {id, std::string(Name(status)), std::to_string(last_seq), Bool(cancel_requested), Bool(keep_lease),
+              std::to_string(lease.count()), lease_owner, IsTerminal(status) ? std::nullopt : keep_for})
       .status();
 }
 

@@ -48,12 +48,17 @@ class Execution {
   bool lease_valid = false;                  // a worker holds it and its lease has not expired
   bool cancel_pending = false;               // a graceful cancellation waits for the code (cancel_deadline set)
   std::optional<std::string> sticky_worker;  // the worker that keeps it cached
-  std::vector<Event> appended;               // by this unit, in order
+  int64_t db_now_ms = 0;                     // the transaction's start, ms since the epoch
+  bool unbuffered = false;                   // known to have no buffered events (it was waiting)
+  // Save makes it sticky to this worker at its last sequence (unless it has ended).
+  std::optional<std::string> keep_for;
+  std::vector<Event> appended;  // by this unit, in order
 
   bool HeldByWorker() const { return status == WorkflowStatus::kRunning && lease_valid; }
 
   // History.
-  Status Append(const std::string& type, const nlohmann::json& payload);
+  // `at_ms`: the event's time in ms since the epoch (the transaction's start when not given).
+  Status Append(const std::string& type, const nlohmann::json& payload, std::optional<int64_t> at_ms = std::nullopt);
   // Keeps an event for after the worker's commands (while a worker holds the execution).
   Status Buffer(const std::string& type, const nlohmann::json& payload, bool wakes);
   // Moves buffered events into the history; returns whether any wakes the workflow.

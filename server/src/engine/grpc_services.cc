@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/grpc_batches.h"
 #include "engine/limits.h"
 #include "engine/waiting_calls.h"
 #include "engine/wire.h"
@@ -30,14 +31,6 @@ std::string Metadata(::grpc::ServerContextBase* ctx, const char* key) {
 
 ::grpc::Status RequireQueue(const std::string& queue) { return ToGrpc(limits::Name(queue, "queue")); }
 
-::grpc::Status RequireKinds(const ::google::protobuf::RepeatedPtrField<std::string>& kinds) {
-  if (Status s = limits::Items(static_cast<size_t>(kinds.size()), "kinds"); !s.ok()) return ToGrpc(s);
-  for (const auto& k : kinds) {
-    if (Status s = limits::Name(k, "kinds"); !s.ok()) return ToGrpc(s);
-  }
-  return ::grpc::Status::OK;
-}
-
 // PollWorkflowRequest and PollTaskRequest: a registered worker, a queue, and kinds.
 template <typename PollRequest>
 ::grpc::Status RequirePoll(const PollRequest& req) {
@@ -54,37 +47,6 @@ void FillWorkflow(const WorkflowClaim& c, v1::PollWorkflowResponse* res) {
   res->set_history_after(c.history_after);
 }
 
-// The tasks a command batch claimed for the worker that submitted it (take_tasks), collected at
-// its commit, before the call returns.
-class TakenTasks final : public TaskHandoff::Poller {
- public:
-  void Deliver(const TaskClaim& claim) override { claims.push_back(claim); }
-  void Deliver(const WorkflowClaim&) override {}
-  void Resume() override {}
-  std::vector<std::pair<std::string, int>> Held() const {  // (task id, attempt)
-    std::vector<std::pair<std::string, int>> out;
-    for (const auto& c : claims) out.emplace_back(c.task.id, c.task.attempt);
-    return out;
-  }
-  std::vector<TaskClaim> claims;
-};
-
-// What a command batch's take_tasks asks for, checked against the limits.
-::grpc::Status TaskTakerFor(const v1::SubmitWorkflowCommandsRequest& req, TakenTasks* taken,
-                            std::optional<TaskTaker>* out) {
-  if (req.take_tasks() == 0) return ::grpc::Status::OK;
-  if (req.take_tasks() < 0 || req.take_tasks() > limits::kTasksPerPoll.value) {
-    return ToGrpc(limits::Exceeded("take_tasks", limits::kTasksPerPoll));
-  }
-  if (auto s = RequireKinds(req.take_task_kinds()); !s.ok()) return s;
-  if (Status s = limits::Name(req.take_task_queue(), "take_task_queue"); !s.ok()) return ToGrpc(s);
-  *out = TaskTaker{req.worker_id(),
-                   req.take_task_queue(),
-                   {req.take_task_kinds().begin(), req.take_task_kinds().end()},
-                   req.take_tasks(),
-                   taken};
-  return ::grpc::Status::OK;
-}
 }  // namespace
 
 Status TenantSlots::Acquire(const std::string& tenant) {
@@ -208,10 +170,7 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
       (void)store_.ReleaseTaskClaims(tenant, WorkerId(req->worker_id()), taken.Held());
       taken.claims.clear();
     }
-    res->set_last_sequence(r->last_sequence);
-    res->set_status(r->status);
-    for (const auto& e : r->events) ToProto(e, res->add_events());
-    for (const auto& c : taken.claims) ToProto(c.task, c.lease_expires_at_ms, res->add_tasks());
+    FillSubmitted(*r, taken, res);
     return ::grpc::Status::OK;
   });
 }
@@ -377,9 +336,22 @@ std::string TaskScope(const v1::PollTaskRequest& req) {
                                                                v1::CompleteTaskResponse* res) {
   FLOVYN_UNARY({
     if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
+    TakenTasks taken;
+    std::optional<Store::Continuation> continuation;
+    if (auto s = ContinuationOf(*req, &taken, &continuation); !s.ok()) return s;
     std::optional<WorkflowClaim> next;
+    std::optional<SubmitResult> continued;
     auto s = store_.CompleteTask(tenant, WorkerId(req->worker_id()), TaskId(req->task_id()), req->attempt(),
-                                 req->output_json(), req->take_workflow() ? &next : nullptr);
+                                 req->output_json(), req->take_workflow() ? &next : nullptr,
+                                 continuation ? &*continuation : nullptr, &continued);
+    if (s.ok() && continued) {
+      if (ctx->IsCancelled() && !taken.claims.empty()) {
+        (void)store_.ReleaseTaskClaims(tenant, WorkerId(req->worker_id()), taken.Held());
+        taken.claims.clear();
+      }
+      res->set_continued(true);
+      FillSubmitted(*continued, taken, res->mutable_submitted());
+    }
     if (s.ok() && next) {
       if (ctx->IsCancelled()) {
         // The caller left and will never run it: back to the queue rather than held for a lease.

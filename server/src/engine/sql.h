@@ -65,13 +65,16 @@ SELECT status, count(*) AS n FROM workflow_executions WHERE tenant_id = $1 GROUP
 inline constexpr const char* kLockExecution = R"sql(
 SELECT id, tenant_id, kind, queue, status, last_seq, lease_owner, parent_id, parent_name,
        cancel_requested, coalesce(lease_expires_at > now(), false) AS lease_valid, sticky_worker,
-       cancel_deadline IS NOT NULL AS cancel_pending
+       cancel_deadline IS NOT NULL AS cancel_pending, (extract(epoch from now()) * 1000)::bigint AS now_ms
 FROM workflow_executions WHERE id = $1 AND tenant_id = $2 FOR UPDATE)sql";
 
-// Writes the mutable columns of a locked execution back; $5 keeps the worker's lease.
+// Writes the mutable columns of a locked execution back; $5 keeps the lease of worker $7; $8,
+// when set, is the worker that keeps it cached at sequence $3.
 inline constexpr const char* kSaveExecution = R"sql(
 UPDATE workflow_executions SET status = $2, last_seq = $3, cancel_requested = $4, problem = NULL, problem_at = NULL,
-  lease_owner = CASE WHEN $5 THEN lease_owner ELSE NULL END,
+  lease_owner = CASE WHEN $5 THEN $7 ELSE NULL END,
+  sticky_worker = coalesce($8::text, sticky_worker),
+  sticky_seq = CASE WHEN $8::text IS NULL THEN sticky_seq ELSE $3 END,
   lease_expires_at = CASE WHEN $5 THEN now() + $6 * interval '1 millisecond' ELSE NULL END,
   updated_at = now(),
   completed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED', 'CANCELLED') THEN now() END
@@ -156,14 +159,16 @@ FROM (SELECT sticky_worker, sticky_seq FROM workflow_executions WHERE id = $1) o
 WHERE w.id = $1
 RETURNING CASE WHEN old.sticky_worker = $2 THEN old.sticky_seq ELSE 0 END AS history_after)sql";
 
-// The worker that submitted keeps the execution cached at sequence $3.
-inline constexpr const char* kSetSticky = R"sql(
-UPDATE workflow_executions SET sticky_worker = $2, sticky_seq = $3 WHERE id = $1)sql";
-
 // ------------------------------------------------------------------------------ history
 
 inline constexpr const char* kInsertEvent = R"sql(
 INSERT INTO workflow_events (execution_id, seq, type, payload) VALUES ($1, $2, $3, $4::jsonb)
+RETURNING (extract(epoch from created_at) * 1000)::bigint AS created_at_ms)sql";
+
+// The same, stamped $5 ms since the epoch (the time the worker's code saw for it).
+inline constexpr const char* kInsertEventAt = R"sql(
+INSERT INTO workflow_events (execution_id, seq, type, payload, created_at)
+VALUES ($1, $2, $3, $4::jsonb, timestamptz 'epoch' + $5::bigint * interval '1 millisecond')
 RETURNING (extract(epoch from created_at) * 1000)::bigint AS created_at_ms)sql";
 
 inline constexpr const char* kEventsOfExecution = R"sql(
@@ -354,11 +359,13 @@ SELECT status, attempt, lease_owner, workflow_id, coalesce(workflow_seq, 0) AS w
        max_attempts, initial_backoff_ms, max_backoff_ms
 FROM task_executions WHERE id = $1 AND tenant_id = $2 FOR UPDATE)sql";
 
-inline constexpr const char* kCompleteTask = R"sql(
-UPDATE task_executions SET status = 'COMPLETED', output = $2::jsonb, error = NULL,
+// A result of the worker that holds the task ($4) at attempt $3; no row when it does not.
+inline constexpr const char* kCompleteHeldTask = R"sql(
+UPDATE task_executions SET status = 'COMPLETED', output = $5::jsonb, error = NULL,
   lease_owner = NULL, lease_expires_at = NULL, completed_count = completed_count + 1,
   updated_at = now(), completed_at = now()
-WHERE id = $1)sql";
+WHERE id = $1 AND tenant_id = $2 AND status = 'RUNNING' AND attempt = $3 AND lease_owner = $4
+RETURNING workflow_id, coalesce(workflow_seq, 0) AS workflow_seq)sql";
 
 inline constexpr const char* kRetryTask = R"sql(
 UPDATE task_executions SET status = 'PENDING', error = $2, lease_owner = NULL,

@@ -134,8 +134,25 @@ class Store {
   };
   StatusOr<std::vector<Status>> CompleteTasks(const TenantId& tenant, const WorkerId& worker,
                                               const std::vector<TaskResult>& results);
+  // The worker's own run of the task's workflow on from its result (CompleteTaskRequest
+  // .continuation): the commands its code issued after TASK_COMPLETED, stamped `completed_at_ms`
+  // and appended after `expected_sequence`.
+  struct Continuation {
+    ExecutionId execution;
+    int64_t expected_sequence = 0;
+    int64_t completed_at_ms = 0;
+    std::vector<WorkflowCommand> commands;
+    bool keep_cached = false;
+    std::optional<TaskTaker> take;  // tasks the commands schedule that the worker runs itself
+  };
+  // With `continuation`: when the history is still at its expected_sequence, the workflow waits
+  // and is sticky to `worker`, and completed_at_ms is within a second ahead or five behind the
+  // database's clock, the result and the commands are one transaction and `continued` receives
+  // the commands' answer; otherwise only the result is recorded (and `take_workflow` applies)
+  // and `continued` stays empty.
   Status CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
-                      const std::string& output_json, std::optional<WorkflowClaim>* take_workflow = nullptr);
+                      const std::string& output_json, std::optional<WorkflowClaim>* take_workflow = nullptr,
+                      Continuation* continuation = nullptr, std::optional<SubmitResult>* continued = nullptr);
   StatusOr<FailResult> FailTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
                                 const std::string& error, bool non_retryable);
   // Extends the lease (and records progress); returns the new lease end in ms since the epoch.
@@ -235,6 +252,12 @@ class Store {
   // The tenant a statement of engine/sql.h selects with $1 = value.
   StatusOr<Tenant> TenantWhere(const char* sql, const std::string& value);
   StatusOr<SubmitResult> ApplyBatch(Execution& e, std::vector<WorkflowCommand>& commands);
+  // ApplyBatch for the worker that holds `e`; `keep_cached`: it stays sticky to that worker.
+  StatusOr<SubmitResult> ApplyHeld(Execution& e, const WorkerId& worker, std::vector<WorkflowCommand>& commands,
+                                   bool keep_cached);
+  // The continuation's commands, when `e` is where the worker saw it (see CompleteTask).
+  StatusOr<std::optional<SubmitResult>> Continue(Unit& u, Execution& e, const WorkerId& worker, Continuation& c,
+                                                 const nlohmann::json& completed);
   // Background work: selects up to `limit` due rows (SQL with $1 = limit, rows locked with
   // SKIP LOCKED) and handles them in one transaction. When a row fails, that transaction is
   // rolled back and the rows run again with each in a savepoint of its own: the row that fails

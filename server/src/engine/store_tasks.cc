@@ -189,30 +189,59 @@ StatusOr<FailResult> FailAttempt(Unit& u, const std::string& tenant, const HeldT
 }  // namespace
 
 namespace {
-// A held task's result (`output` normalised JSON): the task completes and its workflow, if any,
-// gets TASK_COMPLETED.
-Status RecordCompleted(Unit& u, const std::string& tenant, const HeldTask& h, const std::string& output) {
-  RETURN_IF_ERROR(u.Exec(sql::kCompleteTask, {h.id, output}));
+json CompletedPayload(const HeldTask& h, const std::string& output) {
+  return {{"taskId", h.id}, {"scheduledSequence", h.workflow_seq}, {"output", json::parse(output)}};
+}
+
+// The result (`output` normalised JSON) of a task `worker` holds at `attempt`: the task
+// completes, in one statement. Otherwise why not, as LockHeld says (`refused` as there).
+StatusOr<HeldTask> CompleteHeld(Unit& u, const std::string& tenant, const std::string& worker,
+                                const std::string& task_id, int attempt, const std::string& output,
+                                bool* refused = nullptr) {
+  if (!IsUuid(task_id)) return LockHeld(u, tenant, worker, task_id, attempt, refused);
+  if (refused != nullptr) *refused = false;
+  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kCompleteHeldTask, {task_id, tenant, std::to_string(attempt), worker, output}));
+  if (r.rows() == 0) {
+    RETURN_IF_ERROR(LockHeld(u, tenant, worker, task_id, attempt, refused).status());
+    return Internal("task result not recorded");  // held after all: not reached under the row lock
+  }
   u.AfterCommit([](EngineMetrics& m) { m.tasks.With({"completed"})->Inc(); });
-  if (!h.workflow_id) return Status::Ok();
-  return DeliverIfOpen(u, tenant, *h.workflow_id, "TASK_COMPLETED",
-                       {{"taskId", h.id}, {"scheduledSequence", h.workflow_seq}, {"output", json::parse(output)}},
-                       true);
+  db::Row row(r, 0);
+  HeldTask h;
+  h.id = task_id;
+  h.workflow_id = row.Opt("workflow_id");
+  h.workflow_seq = row.Int("workflow_seq");
+  h.attempt = attempt;
+  return h;
 }
 }  // namespace
 
 Status Store::CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id, int attempt,
-                           const std::string& output_json, std::optional<WorkflowClaim>* take_workflow) {
+                           const std::string& output_json, std::optional<WorkflowClaim>* take_workflow,
+                           Continuation* continuation, std::optional<SubmitResult>* continued) {
   ASSIGN_OR_RETURN(auto output, NormaliseJson(output_json, "output"));
   // Ordered by task: a group locks its tasks (and then their executions) in one order.
   return RunGrouped(
       [&](Unit& u) {
-        if (take_workflow) take_workflow->reset();  // a group that rolled back runs this again
-        ASSIGN_OR_RETURN(auto h, LockHeld(u, tenant, worker, task_id, attempt));
-        if (h.workflow_id && take_workflow && handoffs_.workflows != nullptr) {  // eager dispatch is on
+        // A group that rolled back runs this again.
+        if (take_workflow) take_workflow->reset();
+        if (continued) continued->reset();
+        ASSIGN_OR_RETURN(auto h, CompleteHeld(u, tenant, worker, task_id, attempt, output));
+        if (!h.workflow_id) return Status::Ok();
+        if (continuation && continued && h.workflow_id == continuation->execution.str()) {
+          ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, *h.workflow_id));
+          ASSIGN_OR_RETURN(*continued, Continue(u, e, worker, *continuation, CompletedPayload(h, output)));
+          if (*continued) return Status::Ok();
+          // Not as the worker saw it: the result alone, as without a continuation.
+          if (take_workflow && handoffs_.workflows != nullptr) {
+            u.SetTaker({worker.str(), *h.workflow_id, options_.workflow_lease, take_workflow});
+          }
+          return DeliverIfOpen(u, tenant, *h.workflow_id, "TASK_COMPLETED", CompletedPayload(h, output), true);
+        }
+        if (take_workflow && handoffs_.workflows != nullptr) {  // eager dispatch is on
           u.SetTaker({worker.str(), *h.workflow_id, options_.workflow_lease, take_workflow});
         }
-        return RecordCompleted(u, tenant, h, output);
+        return DeliverIfOpen(u, tenant, *h.workflow_id, "TASK_COMPLETED", CompletedPayload(h, output), true);
       },
       task_id.str());
 }
@@ -238,13 +267,16 @@ StatusOr<std::vector<Status>> Store::CompleteTasks(const TenantId& tenant, const
     for (size_t i : order) {
       const TaskResult& r = results[i];
       bool refused = false;
-      auto h = LockHeld(u, tenant, worker, r.task_id.str(), r.attempt, &refused);
+      auto h = CompleteHeld(u, tenant, worker, r.task_id.str(), r.attempt, outputs[i], &refused);
       if (!h.ok() && refused) {
         outcomes[i] = h.status();  // nothing written for it; the others go on
         continue;
       }
       RETURN_IF_ERROR(h.status());
-      RETURN_IF_ERROR(RecordCompleted(u, tenant, *h, outputs[i]));
+      if (h->workflow_id) {
+        RETURN_IF_ERROR(
+            DeliverIfOpen(u, tenant, *h->workflow_id, "TASK_COMPLETED", CompletedPayload(*h, outputs[i]), true));
+      }
     }
     return Status::Ok();
   }));

@@ -84,16 +84,39 @@ StatusOr<SubmitResult> Store::SubmitCommands(const TenantId& tenant, const Worke
           return Status(StatusCode::kAborted, "stale sequence: expected " + std::to_string(expected_sequence) +
                                                   ", history is at " + std::to_string(e.last_seq));
         }
-        bool sticky = keep_cached && options_.sticky.count() > 0;
-        if (sticky) e.sticky_worker = worker.str();  // so a wake-up in this batch finds it first
-        ASSIGN_OR_RETURN(result, ApplyBatch(e, commands));
-        if (sticky && !IsTerminal(e.status)) {
-          RETURN_IF_ERROR(u.Exec(sql::kSetSticky, {e.id, worker.str(), std::to_string(e.last_seq)}).status());
-        }
+        ASSIGN_OR_RETURN(result, ApplyHeld(e, worker, commands, keep_cached));
         return Status::Ok();
       },
       execution_id.str()));
   return result;
+}
+
+StatusOr<SubmitResult> Store::ApplyHeld(Execution& e, const WorkerId& worker, std::vector<WorkflowCommand>& commands,
+                                        bool keep_cached) {
+  if (keep_cached && options_.sticky.count() > 0) {
+    e.sticky_worker = worker.str();  // so a wake-up in this batch finds it first
+    e.keep_for = worker.str();       // written with the row
+  }
+  return ApplyBatch(e, commands);
+}
+
+StatusOr<std::optional<SubmitResult>> Store::Continue(Unit& u, Execution& e, const WorkerId& worker, Continuation& c,
+                                                      const json& completed) {
+  // The worker's code saw the history at expected_sequence, then this result: nothing may have
+  // come between (an event, a claim, a cancellation), and it alone may run the workflow now.
+  constexpr int64_t kAheadMs = 1000, kBehindMs = 5000;  // the clocks of worker and database
+  bool as_seen = e.status == WorkflowStatus::kWaiting && e.sticky_worker == worker.str() &&
+                 e.last_seq == c.expected_sequence && !e.cancel_requested &&
+                 c.completed_at_ms <= e.db_now_ms + kAheadMs && c.completed_at_ms >= e.db_now_ms - kBehindMs;
+  if (!as_seen) return std::optional<SubmitResult>();
+  if (c.take) u.SetTaskTaker(*c.take);
+  e.unbuffered = true;  // events for a waiting workflow go straight to its history
+  RETURN_IF_ERROR(e.Append("TASK_COMPLETED", completed, c.completed_at_ms));
+  e.status = WorkflowStatus::kRunning;  // held by the worker, as a claim would
+  e.lease_owner = worker.str();
+  e.lease_valid = true;
+  ASSIGN_OR_RETURN(auto result, ApplyHeld(e, worker, c.commands, c.keep_cached));
+  return std::optional<SubmitResult>(std::move(result));
 }
 
 StatusOr<std::pair<int, int>> Store::SkipTime(const TenantId& tenant, const ExecutionId& execution_id) {

@@ -106,12 +106,7 @@ std::vector<v1::Task> Worker::Activate(const v1::PollWorkflowResponse& res, cons
   sub.set_expected_sequence(at);
   sub.set_keep_cached(keep);
   for (auto& c : decision.commands) *sub.add_commands() = std::move(c);
-  if (!tasks_.empty() && running_tasks_ < options_.task_pollers) {
-    // A free task slot: this thread runs the task the batch schedules, claimed in its commit.
-    sub.set_take_tasks(1);
-    sub.set_take_task_queue(options_.queue);
-    for (const auto& [k, f] : tasks_) sub.add_take_task_kinds(k);
-  }
+  AskForTasks(&sub, running_tasks_);
   v1::SubmitWorkflowCommandsResponse out;
   // ABORTED: someone else got there first; drop it (and what was kept of it).
   if (!client_.SubmitCommands(sub, &out, res.execution().traceparent()).ok()) return {};
@@ -123,23 +118,99 @@ std::vector<v1::Task> Worker::Activate(const v1::PollWorkflowResponse& res, cons
   return {out.tasks().begin(), out.tasks().end()};
 }
 
+void Worker::AskForTasks(v1::SubmitWorkflowCommandsRequest* sub, int running) const {
+  if (tasks_.empty() || running >= options_.task_pollers) return;
+  // A free task slot: this thread runs the task the batch schedules, claimed in its commit.
+  sub->set_take_tasks(1);
+  sub->set_take_task_queue(options_.queue);
+  for (const auto& [k, f] : tasks_) sub->add_take_task_kinds(k);
+}
+
+bool Worker::ContinueAfter(const v1::Task& task, const std::string& output, Next* next) {
+  const std::string& id = task.workflow_id();
+  std::unique_ptr<detail::Replay> replay = TakeCached(id);
+  struct End {
+    Worker* w;
+    const std::string& id;
+    ~End() { w->EndActivation(id); }
+  } end{this, id};
+  if (!replay) return false;
+  Json value = Json::parse(output, nullptr, false);
+  if (value.is_discarded() || !replay->WaitsOnlyFor(task.workflow_sequence())) {
+    KeepCached(id, std::move(replay));
+    return false;
+  }
+  // The event the server records for this result, as it will stamp it.
+  int64_t at = replay->last_sequence();
+  v1::WorkflowEvent completed;
+  completed.set_sequence(at + 1);
+  completed.set_type("TASK_COMPLETED");
+  completed.set_payload_json(
+      Json{{"taskId", task.id()}, {"scheduledSequence", task.workflow_sequence()}, {"output", std::move(value)}}
+          .dump());
+  completed.set_created_at_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  Decision decision = replay->Continue({completed});
+  if (!decision.violation.empty()) return false;  // reported at the activation the result brings
+  ++cached_activations_;
+  bool keep = !decision.completed && options_.workflow_cache_size > 0;
+  v1::CompleteTaskRequest req;
+  req.set_worker_id(worker_id_);
+  req.set_task_id(task.id());
+  req.set_attempt(task.attempt());
+  req.set_output_json(output);
+  req.set_take_workflow(true);
+  req.set_completed_at_ms(completed.created_at_ms());
+  v1::SubmitWorkflowCommandsRequest* sub = req.mutable_continuation();
+  sub->set_execution_id(id);
+  sub->set_expected_sequence(at);
+  sub->set_keep_cached(keep);
+  for (auto& c : decision.commands) *sub->add_commands() = std::move(c);
+  AskForTasks(sub, running_tasks_ - 1);  // this task is done
+  v1::CompleteTaskResponse res;
+  grpc::Status s = client_.CompleteTask(req, &res, task.traceparent());
+  // Commands the server refuses: the result alone (the activation it brings submits them again).
+  if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) return false;
+  if (!s.ok()) return true;  // not recorded: the lease lapses and the task runs again
+  ++tasks_completed_;
+  if (!res.continued()) {
+    // The history moved on meanwhile (the code's run on is forgotten with `replay`): the result
+    // alone was recorded, and the activation it made, if handed here, replays the whole history.
+    if (res.workflow().has_work()) next->activation = std::move(*res.mutable_workflow());
+    return true;
+  }
+  const v1::SubmitWorkflowCommandsResponse& out = res.submitted();
+  if (decision.completed && options_.on_workflow_closed) options_.on_workflow_closed(id);
+  if (keep) {
+    replay->Append({out.events().begin(), out.events().end()});
+    if (!replay->broken() && replay->last_sequence() == out.last_sequence()) KeepCached(id, std::move(replay));
+  }
+  next->tasks.assign(out.tasks().begin(), out.tasks().end());
+  return true;
+}
+
 void Worker::Run(std::vector<v1::Task> tasks, std::optional<v1::PollWorkflowResponse> activation) {
   // A task's result may bring its workflow's next activation (CompleteTask take_workflow), and an
   // activation the task its commands schedule (take_tasks): one thread carries a workflow along
-  // its steps, each handed over in the commit that made it.
-  std::deque<v1::Task> pending(tasks.begin(), tasks.end());
+  // its steps, each handed over in the commit that made it. A task claimed that way (eager) may
+  // carry its workflow's next commands with its result.
+  std::deque<std::pair<v1::Task, bool>> pending;
+  for (auto& t : tasks) pending.emplace_back(std::move(t), false);
   while (activation || !pending.empty()) {
     if (activation) {
       auto d = durable_.find(activation->execution().kind());
       v1::PollWorkflowResponse a = std::move(*activation);
       activation.reset();
       if (d == durable_.end()) continue;
-      for (auto& t : Activate(a, d->second)) pending.push_back(std::move(t));
+      for (auto& t : Activate(a, d->second)) pending.emplace_back(std::move(t), true);
       continue;
     }
-    v1::Task t = std::move(pending.front());
+    auto [t, eager] = std::move(pending.front());
     pending.pop_front();
-    activation = RunTask(t);
+    Next next = RunTask(t, eager);
+    activation = std::move(next.activation);
+    for (auto& n : next.tasks) pending.emplace_back(std::move(n), true);
   }
 }
 

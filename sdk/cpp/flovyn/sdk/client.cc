@@ -206,6 +206,13 @@ grpc::Status Client::CompleteTask(const std::string& worker_id, const v1::Task& 
   return tasks_->CompleteTask(&ctx, req, out ? out : &res);
 }
 
+grpc::Status Client::CompleteTask(const v1::CompleteTaskRequest& req, v1::CompleteTaskResponse* out,
+                                  const std::string& traceparent) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout, traceparent);
+  return tasks_->CompleteTask(&ctx, req, out);
+}
+
 grpc::Status Client::CompleteTasks(const std::string& worker_id, const std::vector<v1::Task>& tasks,
                                    const std::vector<std::string>& outputs, v1::CompleteTasksResponse* out) {
   grpc::ClientContext ctx;

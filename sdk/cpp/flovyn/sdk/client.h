@@ -73,6 +73,9 @@ class Client {
   // `take_workflow`: see CompleteTaskRequest; `out` receives the workflow's activation, if taken.
   grpc::Status CompleteTask(const std::string& worker_id, const v1::Task& task, const std::string& output_json,
                             bool take_workflow = false, v1::CompleteTaskResponse* out = nullptr);
+  // The whole request (a continuation, see CompleteTaskRequest).
+  grpc::Status CompleteTask(const v1::CompleteTaskRequest& req, v1::CompleteTaskResponse* out,
+                            const std::string& traceparent);
   // Several results in one call and one commit: outputs[i] is tasks[i]'s. `out` has each one's
   // outcome (code 0: recorded).
   grpc::Status CompleteTasks(const std::string& worker_id, const std::vector<v1::Task>& tasks,
@@ -221,8 +224,22 @@ class Worker {
  private:
   void WorkflowLoop();
   void TaskLoop();
-  // Runs the task; returns its workflow's next activation when the server handed it back.
-  std::optional<v1::PollWorkflowResponse> RunTask(const v1::Task& task);
+  // What a task's result or an activation hands back to run on the same thread.
+  struct Next {
+    std::optional<v1::PollWorkflowResponse> activation;  // the task's workflow, claimed for this worker
+    std::vector<v1::Task> tasks;                         // claimed with the commands that schedule them
+  };
+  // Runs the task; returns its workflow's next activation when the server handed it back, or
+  // the tasks its workflow's code scheduled next when this worker continued it itself. `eager`:
+  // the task was claimed with the commands that scheduled it (its TASK_STARTED is in the cache).
+  Next RunTask(const v1::Task& task, bool eager);
+  // A workflow kept here that waits only for this task runs on from its result on this thread,
+  // and the result goes with the commands the code issued (CompleteTaskRequest.continuation).
+  // False when it is not kept here or waits for more: the result is still to report.
+  bool ContinueAfter(const v1::Task& task, const std::string& output, Next* next);
+  // Asks, in `sub`, for the tasks the commands schedule when a task slot is free (`running`
+  // tasks running now).
+  void AskForTasks(v1::SubmitWorkflowCommandsRequest* sub, int running) const;
   // Runs `tasks` and `activation`, then whatever each hands back, on this thread.
   void Run(std::vector<v1::Task> tasks, std::optional<v1::PollWorkflowResponse> activation);
   // Runs tasks of no workflow, claimed together, and reports their results in one call; returns

@@ -63,6 +63,11 @@ class Replay final : public Scheduler {
   Decision Continue(const std::vector<v1::WorkflowEvent>& more);
   int64_t last_sequence() const { return events_.empty() ? 0 : events_.back().sequence(); }
   bool broken() const { return !violation_.empty(); }  // keep it no longer
+  // The code waits for the task scheduled at `seq` and for nothing else that the server records
+  // on its own (another task, a timer, a child): that task's result is the next event.
+  bool WaitsOnlyFor(int64_t seq) const {
+    return tasks.size() == 1 && tasks.count(seq) == 1 && timers.empty() && children.empty() && promises.empty();
+  }
   void Ready(std::coroutine_handle<> h) override { ready_.push_back(h); }
 
   // The context's operations.

@@ -74,7 +74,7 @@ std::vector<v1::Task> Worker::RunStandalone(std::vector<v1::Task> tasks) {
   return rest;
 }
 
-std::optional<v1::PollWorkflowResponse> Worker::RunTask(const v1::Task& task) {
+Worker::Next Worker::RunTask(const v1::Task& task, bool eager) {
   auto it = tasks_.find(task.kind());
   ++running_tasks_;
   struct Done {
@@ -89,16 +89,19 @@ std::optional<v1::PollWorkflowResponse> Worker::RunTask(const v1::Task& task) {
     // worker keeps workflows: the server hands it over only while the workflow is sticky here,
     // that is while this worker keeps it (or is about to).
     bool take = !task.workflow_id().empty() && options_.workflow_cache_size > 0 && !durable_.empty();
+    Next next;
+    if (take && eager && ContinueAfter(task, out, &next)) return next;
     v1::CompleteTaskResponse res;
-    if (!client_.CompleteTask(worker_id_, task, out, take, &res).ok()) return std::nullopt;
+    if (!client_.CompleteTask(worker_id_, task, out, take, &res).ok()) return {};
     ++tasks_completed_;
-    if (res.workflow().has_work()) return std::move(*res.mutable_workflow());
+    if (res.workflow().has_work()) next.activation = std::move(*res.mutable_workflow());
+    return next;
   } catch (const TaskFailure& f) {
     (void)client_.FailTask(worker_id_, task, f.what(), f.non_retryable);
   } catch (const std::exception& e) {
     (void)client_.FailTask(worker_id_, task, e.what(), false);
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace flovyn::sdk
