@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "flovyn/core/status_macros.h"
+#include "flovyn/db/transaction.h"
 #include "harness.h"
 
 namespace flovyn::testing {
@@ -138,6 +140,42 @@ TEST(PoolTest, ClientSideDeadlinesHoldWhenTheHostNeverAnswers) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 6s);
   proxy.SetBlackhole(false);
   EXPECT_TRUE(pool.Query("SELECT 1").ok());
+}
+
+// A transaction's BEGIN goes out with its first statement (one pipeline, one flight from the
+// client), and its guarantees hold: a failing first statement or a failing unit rolls back, and
+// one that runs no statement sends nothing at all.
+TEST(PoolTest, ATransactionSendsItsBeginWithItsFirstStatementAndKeepsItsGuarantees) {
+  TcpProxy proxy(Postgres::Shared().port());
+  std::string url = Postgres::Shared().CreateDatabase("begin");
+  std::string port = std::to_string(Postgres::Shared().port());
+  url.replace(url.find(":" + port), port.size() + 1, ":" + std::to_string(proxy.port()));
+  db::PoolOptions o = Options(url);
+  o.max_size = 1;
+  db::Pool pool(o);
+  ASSERT_TRUE(pool.Query("CREATE TABLE t (v int PRIMARY KEY)").ok());
+  auto insert = [&pool](int v, Status then) {
+    return db::InTransaction(pool, [v, then](db::Tx& tx) {
+      RETURN_IF_ERROR(tx.Exec("INSERT INTO t VALUES ($1)", {std::to_string(v)}).status());
+      return then;
+    });
+  };
+  auto rows = [&pool] {
+    return std::string(pool.Query("SELECT string_agg(v::text, ',' ORDER BY v) FROM t")->Get(0, 0));
+  };
+  ASSERT_TRUE(insert(1, Status::Ok()).ok());  // prepares the INSERT on the connection
+  int before = proxy.client_flights();
+  ASSERT_TRUE(insert(2, Status::Ok()).ok());
+  EXPECT_EQ(proxy.client_flights() - before, 2) << "BEGIN with the INSERT, then COMMIT";
+
+  EXPECT_EQ(insert(2, Status::Ok()).code(), StatusCode::kAlreadyExists) << "the first statement fails";
+  EXPECT_EQ(insert(3, FailedPrecondition("refused")).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(rows(), "1,2") << "both rolled back";
+  before = proxy.client_flights();
+  EXPECT_TRUE(db::InTransaction(pool, [](db::Tx&) { return Status::Ok(); }).ok());
+  EXPECT_EQ(proxy.client_flights(), before) << "no statement, nothing sent";
+  ASSERT_TRUE(insert(3, Status::Ok()).ok());
+  EXPECT_EQ(rows(), "1,2,3") << "the connection is as good as new after each";
 }
 
 TEST(PoolTest, AcquireWaitsForAFreeConnectionUpToTheDeadline) {

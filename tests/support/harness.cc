@@ -442,6 +442,7 @@ void TcpProxy::Pump(int a, int b) {
       if (blackhole_) break;
       ssize_t n = ::read(p[i].fd, buf, sizeof buf);
       int other = i == 0 ? b : a;
+      if (i == 0 && n > 0) ++client_flights_;
       if (n <= 0) {
         ::shutdown(other, SHUT_RDWR);
         ::shutdown(p[i].fd, SHUT_RDWR);

@@ -138,12 +138,16 @@ class TcpProxy {
   ~TcpProxy();
   int port() const { return port_; }
   void SetBlackhole(bool on) { blackhole_ = on; }
+  // How many times a client's bytes were read and passed on: one per flight of messages the
+  // client sent before it waited for an answer.
+  int client_flights() const { return client_flights_; }
 
  private:
   void AcceptLoop();
   void Pump(int a, int b);
   int target_, port_, listen_fd_;
   std::atomic<bool> blackhole_{false}, stop_{false};
+  std::atomic<int> client_flights_{0};
   std::thread acceptor_;
   std::vector<std::thread> pumps_;
   std::vector<int> fds_;

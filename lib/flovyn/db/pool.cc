@@ -134,6 +134,10 @@ StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params, Cl
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   ASSIGN_OR_RETURN(const std::string* name, Prepared(q, static_cast<int>(values.size()), deadline));
+  if (pending_begin_) {
+    pending_begin_ = false;
+    return BeginWith(name, q, values, deadline);
+  }
   if (name != nullptr) {
     if (PQsendQueryPrepared(conn_, name->c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr,
                             0) == 0) {
@@ -150,8 +154,51 @@ StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params, Cl
   return Collect(deadline);
 }
 
+Status Connection::Lost() {
+  broken_ = true;
+  return Unavailable("database connection lost: " + ConnError(conn_));
+}
+
+StatusOr<Result> Connection::BeginWith(const std::string* name, const std::string& sql,
+                                       const std::vector<const char*>& values, Clock::time_point deadline) {
+  int n = static_cast<int>(values.size());
+  if (PQenterPipelineMode(conn_) == 0) return Lost();
+  bool sent =
+      PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) != 0 &&
+      (name != nullptr ? PQsendQueryPrepared(conn_, name->c_str(), n, values.data(), nullptr, nullptr, 0)
+                       : PQsendQueryParams(conn_, sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)) != 0 &&
+      PQpipelineSync(conn_) != 0;
+  if (!sent) return Lost();
+  // Each query's results end with a null; the sync's own result ends the pipeline.
+  StatusOr<Result> begun = Collect(deadline), result = Collect(deadline);
+  if (broken_) return result.ok() ? begun : result;
+  for (;;) {
+    while (PQisBusy(conn_) != 0) {
+      Status s = WaitSocket(conn_, false, deadline);
+      if (!s.ok()) {
+        broken_ = true;
+        return s;
+      }
+      if (PQconsumeInput(conn_) == 0) return Lost();
+    }
+    PGresult* r = PQgetResult(conn_);
+    if (r == nullptr) return Lost();
+    bool synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+    PQclear(r);
+    if (synced) break;
+  }
+  if (PQexitPipelineMode(conn_) == 0) return Lost();
+  if (!begun.ok()) return begun.status();
+  return result;
+}
+
 Status Connection::ExecSimple(std::string_view sql, Clock::time_point deadline) {
   std::string q(sql);
+  if (pending_begin_) {
+    pending_begin_ = false;
+    if (q == "COMMIT" || q == "ROLLBACK") return Status::Ok();  // nothing was done
+    q = "BEGIN; " + q;
+  }
   if (PQsendQuery(conn_, q.c_str()) == 0) {
     broken_ = true;
     return Unavailable("database connection lost: " + ConnError(conn_));
@@ -268,6 +315,7 @@ StatusOr<PooledConnection> Pool::Acquire(std::optional<Clock::time_point> deadli
 }
 
 void Pool::Release(std::unique_ptr<Connection> c) {
+  c->pending_begin_ = false;  // a transaction begun and left without a statement
   MutexLock l(mu_);
   --in_use_;
   if (c->broken()) {

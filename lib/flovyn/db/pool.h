@@ -59,6 +59,9 @@ class Connection {
 
   StatusOr<Result> Exec(std::string_view sql, const Params& params, Clock::time_point deadline);
   Status ExecSimple(std::string_view sql, Clock::time_point deadline);  // may hold several statements
+  // Begins a transaction with no round trip of its own: BEGIN goes out with the next statement
+  // (pipelined with it), and a COMMIT or ROLLBACK before any statement sends nothing.
+  void Begin() { pending_begin_ = true; }
   bool broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
   PGconn* raw() { return conn_; }
   // Waits for readability until the deadline; used for LISTEN.
@@ -77,9 +80,15 @@ class Connection {
   StatusOr<const std::string*> Prepared(const std::string& sql, int params, Clock::time_point deadline);
   StatusOr<Result> Collect(Clock::time_point deadline);
   Status Flush(Clock::time_point deadline);
+  // The pending BEGIN and `name`'s statement (prepared; unprepared `sql` when null) in one
+  // pipeline: one round trip.
+  StatusOr<Result> BeginWith(const std::string* name, const std::string& sql, const std::vector<const char*>& values,
+                             Clock::time_point deadline);
+  Status Lost();  // the connection broke mid-protocol
   PGconn* conn_;
   uint64_t generation_;
   bool broken_ = false;
+  bool pending_begin_ = false;
   Clock::time_point last_used_ = Clock::now();
   size_t max_prepared_;
   std::unordered_map<std::string, std::string> prepared_;  // text -> statement name

@@ -9,8 +9,7 @@ Status InTransaction(Pool& pool, const std::function<Status(Tx&)>& work, int att
     auto conn = pool.Acquire(std::min(deadline, Clock::now() + pool.options().acquire_timeout));
     if (!conn.ok()) return conn.status();
     Tx tx(**conn, deadline);
-    last = (*conn)->ExecSimple("BEGIN", deadline);
-    if (!last.ok()) return last;
+    (*conn)->Begin();
     last = work(tx);
     if (last.ok()) last = (*conn)->ExecSimple("COMMIT", deadline);
     if (last.ok()) return last;

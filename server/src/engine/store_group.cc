@@ -107,7 +107,8 @@ Status Store::CommitTogether(std::vector<Grouped*>& group, bool& committing) {
   db::Tx tx(*conn, deadline);
   std::vector<std::unique_ptr<Unit>> units;
   units.reserve(group.size());
-  Status s = conn->ExecSimple("BEGIN", deadline);
+  conn->Begin();
+  Status s;
   for (size_t i = 0; s.ok() && i < group.size(); ++i) {
     units.push_back(std::make_unique<Unit>(tx, metrics_, handoffs_));
     s = (*group[i]->work)(*units.back());
