@@ -178,6 +178,51 @@ TEST(PoolTest, ATransactionSendsItsBeginWithItsFirstStatementAndKeepsItsGuarante
   EXPECT_EQ(rows(), "1,2,3") << "the connection is as good as new after each";
 }
 
+// A deferred statement (one whose result nobody reads) goes out with the next statement, in
+// order, in the same flight; its error is that statement's; a COMMIT takes it along; a ROLLBACK
+// drops it unsent.
+TEST(PoolTest, ADeferredStatementGoesOutWithTheNextOneAndItsErrorIsThatOnes) {
+  TcpProxy proxy(Postgres::Shared().port());
+  std::string url = Postgres::Shared().CreateDatabase("defer");
+  std::string port = std::to_string(Postgres::Shared().port());
+  url.replace(url.find(":" + port), port.size() + 1, ":" + std::to_string(proxy.port()));
+  db::PoolOptions o = Options(url);
+  o.max_size = 1;
+  db::Pool pool(o);
+  ASSERT_TRUE(pool.Query("CREATE TABLE t (v int PRIMARY KEY)").ok());
+  const char* insert = "INSERT INTO t VALUES ($1)";
+  const char* count = "SELECT count(*) FROM t";
+  std::string seen;
+  auto defer_then_count = [&](int v) {
+    return db::InTransaction(pool, [&, v](db::Tx& tx) {
+      RETURN_IF_ERROR(tx.Defer(insert, {std::to_string(v)}));
+      ASSIGN_OR_RETURN(auto r, tx.Exec(count));
+      seen = std::string(r.Get(0, 0));
+      return Status::Ok();
+    });
+  };
+  ASSERT_TRUE(defer_then_count(1).ok());  // prepares both statements on the connection
+  EXPECT_EQ(seen, "1") << "the deferred insert ran first";
+  int before = proxy.client_flights();
+  ASSERT_TRUE(defer_then_count(2).ok());
+  EXPECT_EQ(seen, "2");
+  EXPECT_EQ(proxy.client_flights() - before, 2) << "BEGIN, the insert and the count together, then COMMIT";
+
+  EXPECT_EQ(defer_then_count(2).code(), StatusCode::kAlreadyExists) << "the deferred insert's error";
+  before = proxy.client_flights();
+  EXPECT_EQ(db::InTransaction(pool,
+                              [&](db::Tx& tx) {
+                                RETURN_IF_ERROR(tx.Defer(insert, {"7"}));
+                                return FailedPrecondition("changed my mind");
+                              })
+                .code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(proxy.client_flights(), before) << "rolled back before anything went out: nothing sent";
+  ASSERT_TRUE(db::InTransaction(pool, [&](db::Tx& tx) { return tx.Defer(insert, {"3"}); }).ok());
+  EXPECT_EQ(proxy.client_flights() - before, 1) << "BEGIN, the insert and COMMIT in one flight";
+  EXPECT_EQ(std::string(pool.Query("SELECT string_agg(v::text, ',' ORDER BY v) FROM t")->Get(0, 0)), "1,2,3");
+}
+
 TEST(PoolTest, AcquireWaitsForAFreeConnectionUpToTheDeadline) {
   auto o = Options(Postgres::Shared().CreateDatabase());
   o.max_size = 1;

@@ -96,6 +96,9 @@ StatusOr<Result> Connection::Collect(Clock::time_point deadline) {
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
       last = Result(r);
+    } else if (st == PGRES_PIPELINE_ABORTED) {  // skipped after an earlier statement's error
+      if (error.ok()) error = Status(StatusCode::kInternal, "statement skipped: an earlier one in its pipeline failed");
+      PQclear(r);
     } else {
       const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
       const char* msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
@@ -134,9 +137,9 @@ StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params, Cl
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   ASSIGN_OR_RETURN(const std::string* name, Prepared(q, static_cast<int>(values.size()), deadline));
-  if (pending_begin_) {
-    pending_begin_ = false;
-    return BeginWith(name, q, values, deadline);
+  if (pending_begin_ || !deferred_.empty()) {
+    Queued current{name, std::move(q), params};
+    return Pipelined(&current, deadline);
   }
   if (name != nullptr) {
     if (PQsendQueryPrepared(conn_, name->c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr,
@@ -159,19 +162,41 @@ Status Connection::Lost() {
   return Unavailable("database connection lost: " + ConnError(conn_));
 }
 
-StatusOr<Result> Connection::BeginWith(const std::string* name, const std::string& sql,
-                                       const std::vector<const char*>& values, Clock::time_point deadline) {
-  int n = static_cast<int>(values.size());
+Status Connection::Defer(std::string_view sql, const Params& params, Clock::time_point deadline) {
+  std::string q(sql);
+  ASSIGN_OR_RETURN(const std::string* name, Prepared(q, static_cast<int>(params.size()), deadline));
+  deferred_.push_back({name, std::move(q), params});
+  return Status::Ok();
+}
+
+StatusOr<Result> Connection::Pipelined(const Queued* current, Clock::time_point deadline) {
+  std::vector<Queued> queued = std::move(deferred_);
+  deferred_.clear();
+  if (current != nullptr) queued.push_back(*current);
+  bool begin = pending_begin_;
+  pending_begin_ = false;
   if (PQenterPipelineMode(conn_) == 0) return Lost();
-  bool sent =
-      PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) != 0 &&
-      (name != nullptr ? PQsendQueryPrepared(conn_, name->c_str(), n, values.data(), nullptr, nullptr, 0)
-                       : PQsendQueryParams(conn_, sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)) != 0 &&
-      PQpipelineSync(conn_) != 0;
-  if (!sent) return Lost();
-  // Each query's results end with a null; the sync's own result ends the pipeline.
-  StatusOr<Result> begun = Collect(deadline), result = Collect(deadline);
-  if (broken_) return result.ok() ? begun : result;
+  bool sent = !begin || PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) != 0;
+  for (const auto& s : queued) {
+    if (!sent) break;
+    std::vector<const char*> values;
+    values.reserve(s.params.size());
+    for (const auto& v : s.params) values.push_back(v ? v->c_str() : nullptr);
+    int n = static_cast<int>(values.size());
+    sent = (s.name != nullptr
+                ? PQsendQueryPrepared(conn_, s.name->c_str(), n, values.data(), nullptr, nullptr, 0)
+                : PQsendQueryParams(conn_, s.sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)) != 0;
+  }
+  if (!sent || PQpipelineSync(conn_) == 0) return Lost();
+  // Each statement's results end with a null; after an error the rest come back aborted; the
+  // sync's own result ends the pipeline.
+  Status first;
+  StatusOr<Result> last = Result();
+  for (size_t i = 0; i < queued.size() + (begin ? 1 : 0); ++i) {
+    last = Collect(deadline);
+    if (broken_) return last.ok() ? Status(Unavailable("database connection lost")) : last.status();
+    if (!last.ok() && first.ok()) first = last.status();
+  }
   for (;;) {
     while (PQisBusy(conn_) != 0) {
       Status s = WaitSocket(conn_, false, deadline);
@@ -188,12 +213,20 @@ StatusOr<Result> Connection::BeginWith(const std::string* name, const std::strin
     if (synced) break;
   }
   if (PQexitPipelineMode(conn_) == 0) return Lost();
-  if (!begun.ok()) return begun.status();
-  return result;
+  if (!first.ok()) return first;
+  return last;
 }
 
 Status Connection::ExecSimple(std::string_view sql, Clock::time_point deadline) {
   std::string q(sql);
+  if (q.rfind("ROLLBACK", 0) == 0) deferred_.clear();  // undone unsent
+  if (!deferred_.empty()) {
+    if (q.find(';') == std::string::npos) {  // one statement: in the same pipeline
+      Queued current{nullptr, std::move(q), {}};
+      return Pipelined(&current, deadline).status();
+    }
+    RETURN_IF_ERROR(Pipelined(nullptr, deadline).status());
+  }
   if (pending_begin_) {
     pending_begin_ = false;
     if (q == "COMMIT" || q == "ROLLBACK") return Status::Ok();  // nothing was done
@@ -316,6 +349,7 @@ StatusOr<PooledConnection> Pool::Acquire(std::optional<Clock::time_point> deadli
 
 void Pool::Release(std::unique_ptr<Connection> c) {
   c->pending_begin_ = false;  // a transaction begun and left without a statement
+  c->deferred_.clear();
   MutexLock l(mu_);
   --in_use_;
   if (c->broken()) {

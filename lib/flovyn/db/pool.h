@@ -62,6 +62,9 @@ class Connection {
   // Begins a transaction with no round trip of its own: BEGIN goes out with the next statement
   // (pipelined with it), and a COMMIT or ROLLBACK before any statement sends nothing.
   void Begin() { pending_begin_ = true; }
+  // A statement whose result nobody reads: it goes out with the next one (pipelined, in order),
+  // and its error, if any, is that statement's. A ROLLBACK (or ROLLBACK TO) drops it unsent.
+  Status Defer(std::string_view sql, const Params& params, Clock::time_point deadline);
   bool broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
   PGconn* raw() { return conn_; }
   // Waits for readability until the deadline; used for LISTEN.
@@ -80,15 +83,21 @@ class Connection {
   StatusOr<const std::string*> Prepared(const std::string& sql, int params, Clock::time_point deadline);
   StatusOr<Result> Collect(Clock::time_point deadline);
   Status Flush(Clock::time_point deadline);
-  // The pending BEGIN and `name`'s statement (prepared; unprepared `sql` when null) in one
-  // pipeline: one round trip.
-  StatusOr<Result> BeginWith(const std::string* name, const std::string& sql, const std::vector<const char*>& values,
-                             Clock::time_point deadline);
+  // A statement as it goes out: its prepared name (null: unprepared), text and values.
+  struct Queued {
+    const std::string* name;
+    std::string sql;
+    Params params;
+  };
+  // The pending BEGIN, the deferred statements and `current` (when given) in one pipeline: one
+  // round trip. Returns `current`'s result, or the first error.
+  StatusOr<Result> Pipelined(const Queued* current, Clock::time_point deadline);
   Status Lost();  // the connection broke mid-protocol
   PGconn* conn_;
   uint64_t generation_;
   bool broken_ = false;
   bool pending_begin_ = false;
+  std::vector<Queued> deferred_;
   Clock::time_point last_used_ = Clock::now();
   size_t max_prepared_;
   std::unordered_map<std::string, std::string> prepared_;  // text -> statement name

@@ -12,6 +12,8 @@ class Tx {
  public:
   Tx(Connection& c, Clock::time_point deadline) : conn_(c), deadline_(deadline) {}
   StatusOr<Result> Exec(std::string_view sql, const Params& params = {}) { return conn_.Exec(sql, params, deadline_); }
+  // A statement whose result nobody reads, sent with the next one (Connection::Defer).
+  Status Defer(std::string_view sql, const Params& params = {}) { return conn_.Defer(sql, params, deadline_); }
   Connection& connection() { return conn_; }
   Clock::time_point deadline() const { return deadline_; }
 

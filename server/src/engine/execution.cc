@@ -46,11 +46,18 @@ StatusOr<Execution> Execution::Lock(Unit& u, const std::string& tenant, const st
 Status Execution::Append(const std::string& type, const json& payload, std::optional<int64_t> at_ms) {
   int64_t seq = last_seq + 1;
   std::string body = Dump(payload);
-  ASSIGN_OR_RETURN(auto r,
-                   at_ms ? u_->Exec(sql::kInsertEventAt, {id, std::to_string(seq), type, body, std::to_string(*at_ms)})
-                         : u_->Exec(sql::kInsertEvent, {id, std::to_string(seq), type, body}));
+  int64_t created_at_ms = at_ms.value_or(db_now_ms);
+  if (created_at_ms > 0) {
+    // Its time known (the worker's stamp, or the transaction's start, as the column's default
+    // would have it): the insert goes out with the next statement.
+    RETURN_IF_ERROR(
+        u_->Defer(sql::kInsertEventAt, {id, std::to_string(seq), type, body, std::to_string(created_at_ms)}));
+  } else {
+    ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kInsertEvent, {id, std::to_string(seq), type, body}));
+    created_at_ms = db::Row(r, 0).Int("created_at_ms");
+  }
   last_seq = seq;
-  appended.push_back(Event{seq, type, body, db::Row(r, 0).Int("created_at_ms")});
+  appended.push_back(Event{seq, type, body, created_at_ms});
   return Status::Ok();
 }
 

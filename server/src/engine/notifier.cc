@@ -38,7 +38,7 @@ PostgresNotifier::PostgresNotifier(WorkHub& hub, db::Pool& pool) : LocalNotifier
 }
 
 Status PostgresNotifier::InTransaction(db::Tx& tx, const std::string& key) {
-  return tx.Exec("SELECT pg_notify($1, $2)", {std::string(kChannel), instance_ + "/" + key}).status();
+  return tx.Defer("SELECT pg_notify($1, $2)", {std::string(kChannel), instance_ + "/" + key});  // goes with COMMIT
 }
 
 void PostgresNotifier::Start() {

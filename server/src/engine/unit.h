@@ -67,6 +67,8 @@ class Unit {
   Unit(const Unit&) = delete;
   Unit& operator=(const Unit&) = delete;
   StatusOr<db::Result> Exec(std::string_view sql, const db::Params& params = {}) { return tx_.Exec(sql, params); }
+  // A statement whose result nobody reads: sent with the next one, its error that one's.
+  Status Defer(std::string_view sql, const db::Params& params = {}) { return tx_.Defer(sql, params); }
   // The transaction itself, for a plugin's own statements in the same commit.
   db::Tx& tx() { return tx_; }
   // Runs after a successful commit.
