@@ -24,6 +24,13 @@ db::PoolOptions Options(const std::string& url) {
   return o;
 }
 
+// `url` (of the shared server) with `proxy` in between.
+std::string ThroughProxy(const TcpProxy& proxy, std::string url) {
+  std::string port = std::to_string(Postgres::Shared().port());
+  url.replace(url.find(":" + port), port.size() + 1, ":" + std::to_string(proxy.port()));
+  return url;
+}
+
 // Statements are prepared once per connection, up to prepared_per_connection texts; beyond it
 // they run unprepared, with the same results. A statement whose text fails to prepare reports
 // its error, and the next one works.
@@ -126,9 +133,7 @@ TEST(PoolTest, ServerSideStatementTimeoutIsApplied) {
 
 TEST(PoolTest, ClientSideDeadlinesHoldWhenTheHostNeverAnswers) {
   TcpProxy proxy(Postgres::Shared().port());
-  std::string url = Postgres::Shared().CreateDatabase();
-  std::string port = std::to_string(Postgres::Shared().port());
-  url.replace(url.find(":" + port), port.size() + 1, ":" + std::to_string(proxy.port()));
+  std::string url = ThroughProxy(proxy, Postgres::Shared().CreateDatabase());
   db::Pool pool(Options(url));
   ASSERT_TRUE(pool.Query("SELECT 1").ok());
   proxy.SetBlackhole(true);
@@ -147,9 +152,7 @@ TEST(PoolTest, ClientSideDeadlinesHoldWhenTheHostNeverAnswers) {
 // one that runs no statement sends nothing at all.
 TEST(PoolTest, ATransactionSendsItsBeginWithItsFirstStatementAndKeepsItsGuarantees) {
   TcpProxy proxy(Postgres::Shared().port());
-  std::string url = Postgres::Shared().CreateDatabase("begin");
-  std::string port = std::to_string(Postgres::Shared().port());
-  url.replace(url.find(":" + port), port.size() + 1, ":" + std::to_string(proxy.port()));
+  std::string url = ThroughProxy(proxy, Postgres::Shared().CreateDatabase("begin"));
   db::PoolOptions o = Options(url);
   o.max_size = 1;
   db::Pool pool(o);
@@ -183,9 +186,7 @@ TEST(PoolTest, ATransactionSendsItsBeginWithItsFirstStatementAndKeepsItsGuarante
 // drops it unsent.
 TEST(PoolTest, ADeferredStatementGoesOutWithTheNextOneAndItsErrorIsThatOnes) {
   TcpProxy proxy(Postgres::Shared().port());
-  std::string url = Postgres::Shared().CreateDatabase("defer");
-  std::string port = std::to_string(Postgres::Shared().port());
-  url.replace(url.find(":" + port), port.size() + 1, ":" + std::to_string(proxy.port()));
+  std::string url = ThroughProxy(proxy, Postgres::Shared().CreateDatabase("defer"));
   db::PoolOptions o = Options(url);
   o.max_size = 1;
   db::Pool pool(o);

@@ -72,11 +72,7 @@ std::vector<v1::Task> Worker::Activate(const v1::PollWorkflowResponse& res, cons
   const std::string& id = res.execution().id();
   std::vector<v1::WorkflowEvent> events(res.events().begin(), res.events().end());
   std::unique_ptr<detail::Replay> replay = TakeCached(id);
-  struct End {
-    Worker* w;
-    const std::string& id;
-    ~End() { w->EndActivation(id); }
-  } end{this, id};
+  Activating end{this, id};
   if (replay && (res.history_after() == 0 || replay->last_sequence() != res.history_after())) {
     replay.reset();  // the server sent the whole history, or not what follows ours
   }
@@ -129,11 +125,7 @@ void Worker::AskForTasks(v1::SubmitWorkflowCommandsRequest* sub, int running) co
 bool Worker::ContinueAfter(const v1::Task& task, const std::string& output, Next* next) {
   const std::string& id = task.workflow_id();
   std::unique_ptr<detail::Replay> replay = TakeCached(id);
-  struct End {
-    Worker* w;
-    const std::string& id;
-    ~End() { w->EndActivation(id); }
-  } end{this, id};
+  Activating end{this, id};
   if (!replay) return false;
   Json value = Json::parse(output, nullptr, false);
   if (value.is_discarded() || !replay->WaitsOnlyFor(task.workflow_sequence())) {

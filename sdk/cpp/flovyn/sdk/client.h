@@ -257,6 +257,12 @@ class Worker {
   void Refuse(const v1::PollWorkflowResponse& res, int64_t at_sequence, const std::string& violation);
   std::unique_ptr<detail::Replay> TakeCached(const std::string& execution_id);
   void EndActivation(const std::string& execution_id);
+  // Ends the activation TakeCached began, when it goes out of scope.
+  struct Activating {
+    Worker* w;
+    const std::string& id;
+    ~Activating() { w->EndActivation(id); }
+  };
   void KeepCached(const std::string& execution_id, std::unique_ptr<detail::Replay> replay);
   std::map<std::string, WorkflowFn> workflows_;
   std::map<std::string, WorkflowFactory> durable_;
