@@ -30,6 +30,17 @@ Status WaitSocket(PGconn* conn, bool for_write, Clock::time_point deadline) {
   }
 }
 
+// Sends one statement: prepared as `name`, or the text `sql` unprepared when `name` is null.
+// False when libpq could not send it (the connection is lost).
+bool Send(PGconn* c, const std::string* name, const std::string& sql, const Params& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  int n = static_cast<int>(values.size());
+  return (name != nullptr ? PQsendQueryPrepared(c, name->c_str(), n, values.data(), nullptr, nullptr, 0)
+                          : PQsendQueryParams(c, sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)) != 0;
+}
+
 std::string ConnError(PGconn* c) {
   std::string m = c ? PQerrorMessage(c) : "out of memory";
   while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
@@ -133,27 +144,12 @@ StatusOr<const std::string*> Connection::Prepared(const std::string& sql, int pa
 
 StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params, Clock::time_point deadline) {
   std::string q(sql);
-  std::vector<const char*> values;
-  values.reserve(params.size());
-  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  ASSIGN_OR_RETURN(const std::string* name, Prepared(q, static_cast<int>(values.size()), deadline));
+  ASSIGN_OR_RETURN(const std::string* name, Prepared(q, static_cast<int>(params.size()), deadline));
   if (pending_begin_ || !deferred_.empty()) {
     Queued current{name, std::move(q), params};
     return Pipelined(&current, deadline);
   }
-  if (name != nullptr) {
-    if (PQsendQueryPrepared(conn_, name->c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr,
-                            0) == 0) {
-      broken_ = true;
-      return Unavailable("database connection lost: " + ConnError(conn_));
-    }
-    return Collect(deadline);
-  }
-  if (PQsendQueryParams(conn_, q.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
-                        0) == 0) {
-    broken_ = true;
-    return Unavailable("database connection lost: " + ConnError(conn_));
-  }
+  if (!Send(conn_, name, q, params)) return Lost();
   return Collect(deadline);
 }
 
@@ -172,27 +168,20 @@ Status Connection::Defer(std::string_view sql, const Params& params, Clock::time
 StatusOr<Result> Connection::Pipelined(const Queued* current, Clock::time_point deadline) {
   std::vector<Queued> queued = std::move(deferred_);
   deferred_.clear();
-  if (current != nullptr) queued.push_back(*current);
   bool begin = pending_begin_;
   pending_begin_ = false;
   if (PQenterPipelineMode(conn_) == 0) return Lost();
-  bool sent = !begin || PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) != 0;
-  for (const auto& s : queued) {
-    if (!sent) break;
-    std::vector<const char*> values;
-    values.reserve(s.params.size());
-    for (const auto& v : s.params) values.push_back(v ? v->c_str() : nullptr);
-    int n = static_cast<int>(values.size());
-    sent = (s.name != nullptr
-                ? PQsendQueryPrepared(conn_, s.name->c_str(), n, values.data(), nullptr, nullptr, 0)
-                : PQsendQueryParams(conn_, s.sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)) != 0;
-  }
+  bool sent = !begin || Send(conn_, nullptr, "BEGIN", {});
+  for (size_t i = 0; sent && i < queued.size(); ++i)
+    sent = Send(conn_, queued[i].name, queued[i].sql, queued[i].params);
+  if (sent && current != nullptr) sent = Send(conn_, current->name, current->sql, current->params);
   if (!sent || PQpipelineSync(conn_) == 0) return Lost();
   // Each statement's results end with a null; after an error the rest come back aborted; the
   // sync's own result ends the pipeline.
   Status first;
   StatusOr<Result> last = Result();
-  for (size_t i = 0; i < queued.size() + (begin ? 1 : 0); ++i) {
+  size_t statements = (begin ? 1 : 0) + queued.size() + (current != nullptr ? 1 : 0);
+  for (size_t i = 0; i < statements; ++i) {
     last = Collect(deadline);
     if (broken_) return last.ok() ? Status(Unavailable("database connection lost")) : last.status();
     if (!last.ok() && first.ok()) first = last.status();
@@ -232,12 +221,8 @@ Status Connection::ExecSimple(std::string_view sql, Clock::time_point deadline) 
     if (q == "COMMIT" || q == "ROLLBACK") return Status::Ok();  // nothing was done
     q = "BEGIN; " + q;
   }
-  if (PQsendQuery(conn_, q.c_str()) == 0) {
-    broken_ = true;
-    return Unavailable("database connection lost: " + ConnError(conn_));
-  }
-  auto r = Collect(deadline);
-  return r.status();
+  if (PQsendQuery(conn_, q.c_str()) == 0) return Lost();
+  return Collect(deadline).status();
 }
 
 Status Connection::WaitReadable(Clock::time_point deadline) {
