@@ -41,6 +41,8 @@
 #include <string>
 #include <thread>
 
+#include <absl/synchronization/mutex.h>
+
 #include "flovyn/sdk/client.h"
 #include "flovyn/sdk/replay.h"
 
@@ -235,8 +237,9 @@ int Sleep(sdk::Client& client, int n) {
 
 double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-void PrintRun(size_t n, Clock::time_point t0, std::vector<double> lat) {
-  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+// The run's time is from t0 to `end` (default: now).
+void PrintRun(size_t n, Clock::time_point t0, std::vector<double> lat, Clock::time_point end = Clock::now()) {
+  double secs = std::chrono::duration<double>(end - t0).count();
   std::sort(lat.begin(), lat.end());
   auto at = [&lat](double q) { return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, size_t(q * lat.size()))]; };
   std::printf("%zu %.2f %.1f %.1f %.1f\n", n, secs, static_cast<double>(n) / secs, at(0.5), at(0.99));
@@ -249,9 +252,13 @@ int Jobs(sdk::Client& client, int workers, int n, int batch) {
   reg.set_name("bench-jobs");
   if (!client.RegisterWorker(reg, &worker_id).ok()) return 1;
   std::atomic<int> completed{0};
+  double submitted_ms = 0;  // when the last submission was acknowledged
   std::mutex mu;
   std::vector<double> lat;
   auto t0 = Clock::now();
+  // The last completion's acknowledgement ends the run: the other workers' long polls still
+  // waiting for work (up to their timeout) are not part of it.
+  Clock::time_point last_done = t0;
   std::vector<std::thread> threads;
   auto give_up = t0 + std::chrono::minutes(5);
   for (int w = 0; w < workers; ++w) {
@@ -280,7 +287,7 @@ int Jobs(sdk::Client& client, int workers, int n, int batch) {
         std::lock_guard<std::mutex> l(mu);
         for (size_t i = 0; i < got.size(); ++i) {
           if (!ok[i]) continue;
-          ++completed;
+          if (++completed == n) last_done = Clock::now();
           lat.push_back(ms[i]);
         }
       }
@@ -296,10 +303,13 @@ int Jobs(sdk::Client& client, int workers, int n, int batch) {
         std::string id;
         (void)client.SubmitTask(req, &id);
       }
+      std::lock_guard<std::mutex> l(mu);
+      submitted_ms = std::max(submitted_ms, Millis(Clock::now() - t0));
     });
   }
   for (auto& t : threads) t.join();
-  PrintRun(static_cast<size_t>(completed.load()), t0, lat);
+  std::fprintf(stderr, "submitted in %.0f ms\n", submitted_ms);
+  PrintRun(static_cast<size_t>(completed.load()), t0, lat, completed == n ? last_done : Clock::now());
   return completed == n ? 0 : 1;
 }
 
@@ -351,6 +361,9 @@ int main(int argc, char** argv) {
                  "usage: bench_sdk GRPC_TARGET TENANT (throughput STYLE STEPS N | long MODE STEPS | sleep N MS)\n");
     return 2;
   }
+  // As in flovyn-server: Debian's Abseil keeps deadlock-detection graphs for every absl::Mutex
+  // (the SDK's and gRPC's) unless told not to; a production worker turns them off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   sdk::Client client({.target = argv[1], .tenant = argv[2], .call_timeout = std::chrono::seconds(30)});
   std::string mode = argv[3];
   if (mode == "throughput" && argc >= 7) {

@@ -62,6 +62,7 @@ class CAPABILITY("mutex") Mutex {
   void AssertHeld() const ASSERT_CAPABILITY(this) {}
 
  private:
+  friend class CondVar;
   std::mutex mu_;
 };
 
@@ -117,16 +118,25 @@ class CondVar {
  public:
   using Clock = std::chrono::steady_clock;
   // Releases `mu` while waiting; may wake spuriously, so callers loop on their condition.
-  void Wait(Mutex& mu) REQUIRES(mu) NO_THREAD_SAFETY_ANALYSIS { cv_.wait(mu); }
+  void Wait(Mutex& mu) REQUIRES(mu) NO_THREAD_SAFETY_ANALYSIS {
+    std::unique_lock<std::mutex> l(mu.mu_, std::adopt_lock);
+    cv_.wait(l);
+    l.release();  // still held, by the caller
+  }
   // false when `deadline` passed.
   bool WaitUntil(Mutex& mu, Clock::time_point deadline) REQUIRES(mu) NO_THREAD_SAFETY_ANALYSIS {
-    return cv_.wait_until(mu, deadline) == std::cv_status::no_timeout;
+    std::unique_lock<std::mutex> l(mu.mu_, std::adopt_lock);
+    bool woken = cv_.wait_until(l, deadline) == std::cv_status::no_timeout;
+    l.release();
+    return woken;
   }
   void NotifyOne() { cv_.notify_one(); }
   void NotifyAll() { cv_.notify_all(); }
 
  private:
-  std::condition_variable_any cv_;
+  // On the Mutex's own std::mutex: std::condition_variable_any would add a mutex of its own
+  // (allocated, and locked around every wait and notify).
+  std::condition_variable cv_;
 };
 
 }  // namespace flovyn
