@@ -108,5 +108,32 @@ TEST_F(QueryPlanTest, AWorkflowsTimersAreFoundByItsKeyWhenThePendingTimersIndexL
   }
 }
 
+TEST_F(QueryPlanTest, ARowOfATenantIsFoundByItsKeyBeforeAnyStatisticsExist) {
+  // As migrated and never analysed (a new installation's first minute, before autovacuum): the
+  // lists' (tenant_id, ...) indexes cost the same as the key on an empty table, and a plan made
+  // then and kept walks all the tenant's rows for each lookup as the table grows.
+  const std::string id = "'00000000-0000-4000-8000-000000000001'", tenant = "'" + tenant_.str() + "'";
+  struct Case {
+    const char* name;
+    const char* sql;
+    std::string args;
+    const char* key;
+  };
+  for (const Case& c :
+       {Case{"an execution's lock", engine::sql::kLockExecution, Args({id, tenant}), "workflow_executions_pkey"},
+        Case{"an execution", engine::sql::kWorkflowOfTenant, Args({id, tenant}), "workflow_executions_pkey"},
+        Case{"its events", engine::sql::kEventsOfTenantAfter, Args({id, tenant, "0"}), "workflow_executions_pkey"},
+        Case{"a task", engine::sql::kTaskOfTenant, Args({id, tenant}), "task_executions_pkey"},
+        Case{"a task's lock", engine::sql::kLockTask, Args({id, tenant}), "task_executions_pkey"},
+        Case{"a result", engine::sql::kCompleteHeldTask, Args({id, tenant, "1", "'w'", "'1'"}), "task_executions_pkey"},
+        Case{"a release", engine::sql::kReleaseTask, Args({id, tenant, "'w'", "1"}), "task_executions_pkey"},
+        Case{"a cancelled task", engine::sql::kTaskCancelledWhileHeld, Args({id, tenant, "'w'", "1"}),
+             "task_executions_pkey"}}) {
+    std::string plan = GenericPlan(c.sql, c.args);
+    EXPECT_NE(plan.find(c.key), std::string::npos) << c.name << ":\n" << plan;
+    EXPECT_EQ(plan.find("_list"), std::string::npos) << c.name << ":\n" << plan;
+  }
+}
+
 }  // namespace
 }  // namespace flovyn::testing

@@ -4,6 +4,12 @@
 // assembled from input. Arrays cross the boundary as JSON (`array_to_json`,
 // `json_array_elements_text`), so no PostgreSQL array literal is written or parsed by hand.
 // Search attributes and retention have theirs in engine/sql_search.h.
+//
+// A row found by its id checks its tenant with `tenant_id IS NOT DISTINCT FROM $n`, which no
+// index matches (tenant_id is never null, so it means `=`): the primary key is then the only
+// index the plan can find the row by. With `=`, the lists' (tenant_id, ...) indexes cost as much
+// as the key while the statistics say the table is empty, and a generic plan made then walks
+// every row of the tenant on each lookup (QueryPlanTest).
 #pragma once
 
 namespace flovyn::engine::sql {
@@ -48,7 +54,7 @@ inline constexpr const char* kWorkflowById =
     "SELECT " FLOVYN_WORKFLOW_COLUMNS " FROM workflow_executions WHERE id = $1";
 
 inline constexpr const char* kWorkflowOfTenant =
-    "SELECT " FLOVYN_WORKFLOW_COLUMNS " FROM workflow_executions WHERE id = $1 AND tenant_id = $2";
+    "SELECT " FLOVYN_WORKFLOW_COLUMNS " FROM workflow_executions WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2";
 
 // The start of every workflow listing and search: the builder in Store::ListWorkflows appends
 // the filters (fixed fragments, values as parameters: engine/search.h), the cursor, the order
@@ -66,7 +72,7 @@ inline constexpr const char* kLockExecution = R"sql(
 SELECT id, tenant_id, kind, queue, status, last_seq, lease_owner, parent_id, parent_name,
        cancel_requested, coalesce(lease_expires_at > now(), false) AS lease_valid, sticky_worker,
        cancel_deadline IS NOT NULL AS cancel_pending, (extract(epoch from now()) * 1000)::bigint AS now_ms
-FROM workflow_executions WHERE id = $1 AND tenant_id = $2 FOR UPDATE)sql";
+FROM workflow_executions WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2 FOR UPDATE)sql";
 
 // Writes the mutable columns of a locked execution back; $5 keeps the lease of worker $7; $8,
 // when set, is the worker that keeps it cached at sequence $3.
@@ -185,7 +191,7 @@ inline constexpr const char* kEventsOfTenantAfter = R"sql(
 SELECT e.seq, e.type, e.payload::text AS payload,
        (extract(epoch from e.created_at) * 1000)::bigint AS created_at_ms
 FROM workflow_events e JOIN workflow_executions w ON w.id = e.execution_id
-WHERE w.id = $1 AND w.tenant_id = $2 AND e.seq > $3 ORDER BY e.seq)sql";
+WHERE w.id = $1 AND w.tenant_id IS NOT DISTINCT FROM $2 AND e.seq > $3 ORDER BY e.seq)sql";
 
 // Events that arrived while a worker held the execution.
 inline constexpr const char* kBufferEvent = R"sql(
@@ -297,7 +303,7 @@ ORDER BY timeout_at LIMIT $1 FOR UPDATE SKIP LOCKED)sql";
 inline constexpr const char* kTaskById = "SELECT " FLOVYN_TASK_COLUMNS " FROM task_executions WHERE id = $1";
 
 inline constexpr const char* kTaskOfTenant =
-    "SELECT " FLOVYN_TASK_COLUMNS " FROM task_executions WHERE id = $1 AND tenant_id = $2";
+    "SELECT " FLOVYN_TASK_COLUMNS " FROM task_executions WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2";
 
 inline constexpr const char* kListTasks =
     "SELECT " FLOVYN_TASK_COLUMNS
@@ -352,20 +358,20 @@ RETURNING t.id, (extract(epoch from t.lease_expires_at) * 1000)::bigint AS lease
 inline constexpr const char* kReleaseTask = R"sql(
 UPDATE task_executions SET status = 'PENDING', attempt = attempt - 1, lease_owner = NULL,
   lease_expires_at = NULL, heartbeat_at = NULL, updated_at = now()
-WHERE id = $1 AND tenant_id = $2 AND status = 'RUNNING' AND lease_owner = $3 AND attempt = $4
+WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2 AND status = 'RUNNING' AND lease_owner = $3 AND attempt = $4
 RETURNING queue)sql";
 
 inline constexpr const char* kLockTask = R"sql(
 SELECT status, attempt, lease_owner, workflow_id, coalesce(workflow_seq, 0) AS workflow_seq,
        max_attempts, initial_backoff_ms, max_backoff_ms
-FROM task_executions WHERE id = $1 AND tenant_id = $2 FOR UPDATE)sql";
+FROM task_executions WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2 FOR UPDATE)sql";
 
 // A result of the worker that holds the task ($4) at attempt $3; no row when it does not.
 inline constexpr const char* kCompleteHeldTask = R"sql(
 UPDATE task_executions SET status = 'COMPLETED', output = $5::jsonb, error = NULL,
   lease_owner = NULL, lease_expires_at = NULL, completed_count = completed_count + 1,
   updated_at = now(), completed_at = now()
-WHERE id = $1 AND tenant_id = $2 AND status = 'RUNNING' AND attempt = $3 AND lease_owner = $4
+WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2 AND status = 'RUNNING' AND attempt = $3 AND lease_owner = $4
 RETURNING workflow_id, coalesce(workflow_seq, 0) AS workflow_seq)sql";
 
 inline constexpr const char* kRetryTask = R"sql(
@@ -399,7 +405,7 @@ WHERE id = $1)sql";
 // The task was cancelled while worker $3 held attempt $4: its heartbeat says so.
 inline constexpr const char* kTaskCancelledWhileHeld = R"sql(
 SELECT 1 FROM task_executions
-WHERE id = $1 AND tenant_id = $2 AND status = 'CANCELLED' AND lease_owner = $3 AND attempt = $4)sql";
+WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2 AND status = 'CANCELLED' AND lease_owner = $3 AND attempt = $4)sql";
 
 inline constexpr const char* kCancelTasksOfExecution = R"sql(
 UPDATE task_executions SET status = 'CANCELLED', cancel_requested = true, updated_at = now(),
