@@ -2,6 +2,8 @@
 // result after that commit, and a unit that fails takes nothing of itself or of its group into
 // the database (the group rolls back and every unit runs again alone).
 #include <atomic>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "engine/sql.h"
@@ -127,6 +129,50 @@ TEST_F(GroupCommitTest, WakeUpsOfAGroupAreSentAfterItsCommit) {
     EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, queue, WorkKind::kTask))) << queue;
     EXPECT_EQ(Sql("SELECT count(*) FROM task_executions WHERE queue = $1", {queue}), "1");
   }
+}
+
+// RunGroupedThen (SubmitTaskThen): the caller's thread is free at once while a lane is busy, and
+// the answer comes from the thread that committed the group, after the commit. Units nobody waits
+// for at the queue's front are led by whoever committed last, so none is left behind.
+TEST_F(GroupCommitTest, ACallerThatDoesNotWaitIsFreeAtOnceAndAnsweredAfterItsGroupCommits) {
+  store_ = std::make_unique<Store>(
+      *pool_, notifier_,
+      StoreOptions{
+          .group_commit_max = 2, .group_commit_lanes = 1, .group_commit_window = std::chrono::milliseconds(200)});
+  struct Answer {
+    std::mutex mu;
+    std::optional<StatusOr<TaskId>> id;
+    std::thread::id thread;
+  };
+  std::vector<std::unique_ptr<Answer>> answers;
+  std::thread leader([&] { EXPECT_TRUE(store_->SubmitTask(tenant_, {.kind = "charge", .queue = "t"}).ok()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the leader holds the one lane
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    auto* a = answers.emplace_back(std::make_unique<Answer>()).get();
+    store_->SubmitTaskThen(tenant_, {.kind = "charge", .queue = "t"}, [a](StatusOr<TaskId> id) {
+      std::lock_guard<std::mutex> l(a->mu);
+      a->id = std::move(id);
+      a->thread = std::this_thread::get_id();
+    });
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(100)) << "returned at once";
+  for (auto& a : answers) {
+    std::lock_guard<std::mutex> l(a->mu);
+    EXPECT_FALSE(a->id.has_value()) << "not answered before its commit";
+  }
+  EXPECT_EQ(Sql("SELECT count(*) FROM task_executions WHERE queue = 't'"), "0");
+  // The leader commits itself and the first of them (a group of 2), then leads the other two.
+  leader.join();
+  for (auto& a : answers) {
+    std::lock_guard<std::mutex> l(a->mu);
+    ASSERT_TRUE(a->id.has_value());
+    ASSERT_TRUE(a->id->ok()) << a->id->status().ToString();
+    EXPECT_EQ(Sql("SELECT status FROM task_executions WHERE id = $1", {a->id->value().str()}), "PENDING");
+    EXPECT_NE(a->thread, std::this_thread::get_id());
+  }
+  EXPECT_EQ(Sql("SELECT count(*) FROM task_executions WHERE queue = 't'"), "4");
+  EXPECT_EQ(store_->group_stats().commits, 2);
 }
 
 }  // namespace

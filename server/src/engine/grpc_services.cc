@@ -92,6 +92,27 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
   return reactor;
 }
 
+::grpc::ServerUnaryReactor* CallContext::UnaryThen(::grpc::CallbackServerContext* ctx, std::string_view service,
+                                                   const char* method,
+                                                   std::function<void(const TenantId&, Answer)> fn) {
+  auto* reactor = ctx->DefaultReactor();
+  bool queued = handlers_.TrySubmit([this, ctx, reactor, service, method, fn = std::move(fn)] {
+    if (ctx->IsCancelled()) return reactor->Finish({::grpc::StatusCode::CANCELLED, "the caller went away"});
+    // Ended by the answer, on whichever thread gives it; current on this one meanwhile.
+    auto span =
+        std::make_shared<trace::Span>(SpanName(method), trace::Kind::kServer, grpcsvc::CallerContext(ctx), false);
+    trace::ScopedContext scope(span->context());
+    auto tenant = Tenant(ctx, service, method);
+    if (!tenant.ok()) return reactor->Finish(ToGrpc(tenant.status()));
+    fn(TenantId(*tenant), [reactor, span](::grpc::Status s) {
+      span->End();
+      reactor->Finish(std::move(s));
+    });
+  });
+  if (!queued) reactor->Finish(Busy(handlers_));
+  return reactor;
+}
+
 // clang-format off
 // NOLINTNEXTLINE(bugprone-macro-parentheses): `body` is a block.
 #define FLOVYN_UNARY(body) return calls_.Unary(ctx, kService, __func__, [=, this](const TenantId& tenant) body)
@@ -331,36 +352,48 @@ std::string TaskScope(const v1::PollTaskRequest& req) {
   return StartPoll(ctx, calls_, waiting_, std::move(spec));
 }
 
+namespace {
+// What a CompleteTask call keeps until its group commits.
+struct Completion {
+  TakenTasks taken;
+  std::optional<Store::Continuation> continuation;
+  std::optional<WorkflowClaim> next;
+  std::optional<SubmitResult> continued;
+};
+}  // namespace
+
+// Answered once its group commits: the handler's thread does not wait for it.
 ::grpc::ServerUnaryReactor* TaskExecutionService::CompleteTask(::grpc::CallbackServerContext* ctx,
                                                                const v1::CompleteTaskRequest* req,
                                                                v1::CompleteTaskResponse* res) {
-  FLOVYN_UNARY({
-    if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    TakenTasks taken;
-    std::optional<Store::Continuation> continuation;
-    if (auto s = ContinuationOf(*req, &taken, &continuation); !s.ok()) return s;
-    std::optional<WorkflowClaim> next;
-    std::optional<SubmitResult> continued;
-    auto s = store_.CompleteTask(tenant, WorkerId(req->worker_id()), TaskId(req->task_id()), req->attempt(),
-                                 req->output_json(), req->take_workflow() ? &next : nullptr,
-                                 continuation ? &*continuation : nullptr, &continued);
-    if (s.ok() && continued) {
-      if (ctx->IsCancelled() && !taken.claims.empty()) {
-        (void)store_.ReleaseTaskClaims(tenant, WorkerId(req->worker_id()), taken.Held());
-        taken.claims.clear();
-      }
-      res->set_continued(true);
-      FillSubmitted(*continued, taken, res->mutable_submitted());
-    }
-    if (s.ok() && next) {
-      if (ctx->IsCancelled()) {
-        // The caller left and will never run it: back to the queue rather than held for a lease.
-        (void)store_.ReleaseWorkflowClaim(tenant, WorkerId(req->worker_id()), ExecutionId(next->execution.id));
-      } else {
-        FillWorkflow(*next, res->mutable_workflow());
-      }
-    }
-    return ToGrpc(s);
+  return calls_.UnaryThen(ctx, kService, __func__, [=, this](const TenantId& tenant, CallContext::Answer answer) {
+    if (auto s = RequireWorker(req->worker_id()); !s.ok()) return answer(s);
+    auto c = std::make_shared<Completion>();
+    if (auto s = ContinuationOf(*req, &c->taken, &c->continuation); !s.ok()) return answer(s);
+    WorkerId worker(req->worker_id());
+    store_.CompleteTaskThen(tenant, worker, TaskId(req->task_id()), req->attempt(), req->output_json(),
+                            req->take_workflow() ? &c->next : nullptr, c->continuation ? &*c->continuation : nullptr,
+                            &c->continued,
+                            [this, ctx, res, tenant, worker, c, answer = std::move(answer)](const Status& s) {
+                              if (s.ok() && c->continued) {
+                                if (ctx->IsCancelled() && !c->taken.claims.empty()) {
+                                  (void)store_.ReleaseTaskClaims(tenant, worker, c->taken.Held());
+                                  c->taken.claims.clear();
+                                }
+                                res->set_continued(true);
+                                FillSubmitted(*c->continued, c->taken, res->mutable_submitted());
+                              }
+                              if (s.ok() && c->next) {
+                                if (ctx->IsCancelled()) {
+                                  // The caller left and will never run it: back to the queue rather than held for a
+                                  // lease.
+                                  (void)store_.ReleaseWorkflowClaim(tenant, worker, ExecutionId(c->next->execution.id));
+                                } else {
+                                  FillWorkflow(*c->next, res->mutable_workflow());
+                                }
+                              }
+                              answer(ToGrpc(s));
+                            });
   });
 }
 
@@ -433,10 +466,11 @@ std::vector<Store::TaskResult> ResultsOf(const v1::CompleteTasksRequest& req) {
   FLOVYN_UNARY({ return ToGrpc(store_.CancelTask(tenant, TaskId(req->task_id()), req->reason())); });
 }
 
+// Answered once its group commits: the handler's thread does not wait for it.
 ::grpc::ServerUnaryReactor* TaskExecutionService::SubmitTask(::grpc::CallbackServerContext* ctx,
                                                              const v1::SubmitTaskRequest* req,
                                                              v1::SubmitTaskResponse* res) {
-  FLOVYN_UNARY({
+  return calls_.UnaryThen(ctx, kService, __func__, [=, this](const TenantId& tenant, CallContext::Answer answer) {
     SubmitTaskRequest s;
     s.kind = req->kind();
     s.queue = req->queue();
@@ -445,10 +479,10 @@ std::vector<Store::TaskResult> ResultsOf(const v1::CompleteTasksRequest& req) {
     s.initial_backoff_ms = req->initial_backoff_ms();
     s.max_backoff_ms = req->max_backoff_ms();
     s.traceparent = trace::CurrentTraceParent();
-    auto id = store_.SubmitTask(tenant, s);
-    if (!id.ok()) return ToGrpc(id.status());
-    res->set_task_id(*id);
-    return ::grpc::Status::OK;
+    store_.SubmitTaskThen(tenant, s, [res, answer = std::move(answer)](StatusOr<TaskId> id) {
+      if (id.ok()) res->set_task_id(*id);
+      answer(id.ok() ? ::grpc::Status::OK : ToGrpc(id.status()));
+    });
   });
 }
 

@@ -58,6 +58,11 @@ class CallContext {
   // caller is authenticated and authorised.
   ::grpc::ServerUnaryReactor* Unary(::grpc::CallbackServerContext* ctx, std::string_view service, const char* method,
                                     std::function<::grpc::Status(const TenantId& tenant)> fn);
+  // As Unary, for a call answered later: `fn(tenant, answer)` must call `answer` once, from any
+  // thread (a group commit's, once its transaction is over); the call's span lasts until then.
+  using Answer = std::function<void(::grpc::Status)>;
+  ::grpc::ServerUnaryReactor* UnaryThen(::grpc::CallbackServerContext* ctx, std::string_view service,
+                                        const char* method, std::function<void(const TenantId&, Answer)> fn);
   WorkPool& handlers() { return handlers_; }
 
  private:

@@ -111,6 +111,8 @@ class Store {
 
   // Tasks
   StatusOr<TaskId> SubmitTask(const TenantId& tenant, const SubmitTaskRequest& req);
+  // As SubmitTask, answering `then` once committed (RunGroupedThen) instead of waiting.
+  void SubmitTaskThen(const TenantId& tenant, const SubmitTaskRequest& req, std::function<void(StatusOr<TaskId>)> then);
   StatusOr<std::optional<TaskClaim>> ClaimTask(const TenantId& tenant, const WorkerId& worker, const std::string& queue,
                                                const std::vector<std::string>& kinds);
   // Up to `limit` tasks at once, oldest first, each under its own lease (the claim of a batch is
@@ -153,6 +155,12 @@ class Store {
   Status CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
                       const std::string& output_json, std::optional<WorkflowClaim>* take_workflow = nullptr,
                       Continuation* continuation = nullptr, std::optional<SubmitResult>* continued = nullptr);
+  // As CompleteTask, answering `then` once committed (RunGroupedThen) instead of waiting; what
+  // the pointers name must live until `then` has run.
+  void CompleteTaskThen(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
+                        const std::string& output_json, std::optional<WorkflowClaim>* take_workflow,
+                        Continuation* continuation, std::optional<SubmitResult>* continued,
+                        std::function<void(Status)> then);
   StatusOr<FailResult> FailTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
                                 const std::string& error, bool non_retryable);
   // Extends the lease (and records progress); returns the new lease end in ms since the epoch.
@@ -232,6 +240,11 @@ class Store {
   // group is kept and every unit runs again alone. A failed commit fails every unit of it.
   Status RunGrouped(const std::function<Status(Unit&)>& work, std::string order_key,
                     const char* operation = __builtin_FUNCTION());
+  // As RunGrouped, without waiting: `then` gets the result once the unit's group has committed
+  // (or failed), on the thread that committed it, perhaps this one before this returns. The
+  // caller's thread is free meanwhile (no wait, no wake-up); `work` and `then` own what they use.
+  void RunGroupedThen(std::function<Status(Unit&)> work, std::string order_key, std::function<void(Status)> then,
+                      const char* operation = __builtin_FUNCTION());
   struct GroupStats {
     int64_t commits = 0, units = 0, reruns = 0;
   };
@@ -268,7 +281,14 @@ class Store {
                       const char* operation = __builtin_FUNCTION());
 
   static thread_local Unit* joined_unit_;  // the unit of this thread's Joined scope
+  StatusOr<std::string> PrepareSubmit(SubmitTaskRequest& req);
+  std::function<Status(Unit&)> SubmitTaskUnit(const TenantId& tenant, SubmitTaskRequest req, std::string id);
+  std::function<Status(Unit&)> CompleteTaskUnit(const TenantId& tenant, const WorkerId& worker, const TaskId& task,
+                                                int attempt, std::string output,
+                                                std::optional<WorkflowClaim>* take_workflow, Continuation* continuation,
+                                                std::optional<SubmitResult>* continued);
   struct Grouped;
+  void LeadGroups(Grouped* mine) REQUIRES(group_mu_);
   void CommitGroup(std::vector<Grouped*>& group);
   // The group's units in one transaction; `committing` is set once COMMIT was sent.
   Status CommitTogether(std::vector<Grouped*>& group, bool& committing);

@@ -19,42 +19,85 @@ struct Store::Grouped {
   Status result;
   bool done = false;  // under group_mu_
   CondVar cv;
+  // RunGroupedThen's: nobody waits; `then` gets the result and the entry is deleted.
+  std::function<Status(Unit&)> owned_work;
+  std::function<void(Status)> then;
 };
 
 Status Store::RunGrouped(const std::function<Status(Unit&)>& work, std::string order_key, const char* operation) {
   if (joined_unit_ != nullptr || options_.group_commit_max <= 1) return Run(work, operation);
   Grouped me{&work, std::move(order_key), operation};
-  UniqueLock l(group_mu_);
+  MutexLock l(group_mu_);
   group_queue_.push_back(&me);
-  while (!me.done) {
+  LeadGroups(&me);
+  return me.result;
+}
+
+void Store::RunGroupedThen(std::function<Status(Unit&)> work, std::string order_key, std::function<void(Status)> then,
+                           const char* operation) {
+  if (joined_unit_ != nullptr || options_.group_commit_max <= 1) return then(Run(work, operation));
+  auto* g = new Grouped{nullptr, std::move(order_key), operation};
+  g->owned_work = std::move(work);
+  g->work = &g->owned_work;
+  g->then = std::move(then);
+  MutexLock l(group_mu_);
+  group_queue_.push_back(g);
+  LeadGroups(nullptr);
+}
+
+// Commits groups from the queue's front while a lane is free: until `mine` is done (it waits
+// when every lane is busy), or, for a caller that does not wait (`mine` null), until it finds the
+// lanes busy or the queue empty. A queue whose first unit nobody waits for is led by whoever
+// just committed, so every queued unit has a leader. Called, and returns, with group_mu_ held (it
+// lets it go while committing and while answering).
+void Store::LeadGroups(Grouped* mine) {
+  while (mine == nullptr || !mine->done) {
     if (group_lanes_busy_ >= std::max(options_.group_commit_lanes, 1) || group_queue_.empty()) {
-      me.cv.Wait(group_mu_);
+      if (mine == nullptr) return;
+      mine->cv.Wait(group_mu_);
       continue;
     }
     ++group_lanes_busy_;
     if (options_.group_commit_window.count() > 0 &&
         group_queue_.size() < static_cast<size_t>(options_.group_commit_max)) {
-      l.Unlock();
+      group_mu_.unlock();
       std::this_thread::sleep_for(options_.group_commit_window);
-      l.Lock();
+      group_mu_.lock();
     }
     std::vector<Grouped*> group;
     while (!group_queue_.empty() && group.size() < static_cast<size_t>(options_.group_commit_max)) {
       group.push_back(group_queue_.front());
       group_queue_.pop_front();
     }
-    l.Unlock();
+    group_mu_.unlock();
     CommitGroup(group);
-    l.Lock();
+    group_mu_.lock();
     --group_lanes_busy_;
     // Under the lock: a waiter cannot return (and take its Grouped off its stack) before it.
+    std::vector<Grouped*> answered;
     for (auto* g : group) {
       g->done = true;
-      if (g != &me) g->cv.NotifyOne();
+      if (g->then) {
+        answered.push_back(g);
+      } else if (g != mine) {
+        g->cv.NotifyOne();
+      }
     }
-    if (!group_queue_.empty()) group_queue_.front()->cv.NotifyOne();  // the next group's leader
+    bool lead_next = !group_queue_.empty() && group_queue_.front()->then != nullptr;
+    if (!group_queue_.empty() && !lead_next) group_queue_.front()->cv.NotifyOne();  // the next group's leader
+    if (!answered.empty()) {
+      group_mu_.unlock();
+      for (auto* g : answered) {
+        g->then(g->result);
+        delete g;
+      }
+      group_mu_.lock();
+    }
+    if (lead_next && mine != nullptr && mine->done) {
+      // Nobody waits at the front: lead it before returning.
+      mine = nullptr;
+    }
   }
-  return me.result;
 }
 
 Store::GroupStats Store::group_stats() const {

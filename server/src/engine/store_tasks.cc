@@ -35,40 +35,57 @@ Status ValidateTask(SubmitTaskRequest& req) {
 }
 }  // namespace
 
-StatusOr<TaskId> Store::SubmitTask(const TenantId& tenant, const SubmitTaskRequest& in) {
-  SubmitTaskRequest req = in;
+// A submission's checks; its id (given or new) when it may go on.
+StatusOr<std::string> Store::PrepareSubmit(SubmitTaskRequest& req) {
   RETURN_IF_ERROR(ValidateTask(req));
   if (req.id && !IsUuid(*req.id)) return InvalidArgument("a task id must be a UUID");
-  std::string id = req.id.value_or(NewUuid());
-  RETURN_IF_ERROR(RunGrouped(
-      [&](Unit& u) {
-        if (!req.id && handoffs_.tasks != nullptr) {
-          if (auto offer = handoffs_.tasks->Take(WorkKey(tenant, req.queue, WorkKind::kTask), req.kind)) {
-            return InsertHandedOver(
-                       u, *offer,
-                       {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
-                        std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
-                        std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms), NullIfEmpty(req.traceparent)})
-                .status();
-          }
-        }
-        ASSIGN_OR_RETURN(auto r, u.Exec(req.id ? sql::kInsertTaskOnce : sql::kInsertTask,
-                                        {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
-                                         std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
-                                         std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms),
-                                         NullIfEmpty(req.traceparent)}));
-        if (r.affected() == 0) {  // submitted before: the same tenant's, or refused
-          ASSIGN_OR_RETURN(auto owner, u.Exec(sql::kTaskTenant, {id}));
-          if (owner.rows() == 0 || db::Row(owner, 0).Str("tenant_id") != tenant) {
-            return Status(StatusCode::kAlreadyExists, "a task with this id exists");
-          }
-          return Status::Ok();
-        }
-        u.Wake(tenant, req.queue, WorkKind::kTask);
-        return Status::Ok();
-      },
-      id));
+  return req.id.value_or(NewUuid());
+}
+
+std::function<Status(Unit&)> Store::SubmitTaskUnit(const TenantId& tenant, SubmitTaskRequest req, std::string id) {
+  return [this, tenant, req = std::move(req), id = std::move(id)](Unit& u) -> Status {
+    if (!req.id && handoffs_.tasks != nullptr) {
+      if (auto offer = handoffs_.tasks->Take(WorkKey(tenant, req.queue, WorkKind::kTask), req.kind)) {
+        return InsertHandedOver(
+                   u, *offer,
+                   {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
+                    std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
+                    std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms), NullIfEmpty(req.traceparent)})
+            .status();
+      }
+    }
+    ASSIGN_OR_RETURN(auto r, u.Exec(req.id ? sql::kInsertTaskOnce : sql::kInsertTask,
+                                    {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
+                                     std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
+                                     std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms),
+                                     NullIfEmpty(req.traceparent)}));
+    if (r.affected() == 0) {  // submitted before: the same tenant's, or refused
+      ASSIGN_OR_RETURN(auto owner, u.Exec(sql::kTaskTenant, {id}));
+      if (owner.rows() == 0 || db::Row(owner, 0).Str("tenant_id") != tenant) {
+        return Status(StatusCode::kAlreadyExists, "a task with this id exists");
+      }
+      return Status::Ok();
+    }
+    u.Wake(tenant, req.queue, WorkKind::kTask);
+    return Status::Ok();
+  };
+}
+
+StatusOr<TaskId> Store::SubmitTask(const TenantId& tenant, const SubmitTaskRequest& in) {
+  SubmitTaskRequest req = in;
+  ASSIGN_OR_RETURN(std::string id, PrepareSubmit(req));
+  RETURN_IF_ERROR(RunGrouped(SubmitTaskUnit(tenant, std::move(req), id), id, "SubmitTask"));
   return TaskId(id);
+}
+
+void Store::SubmitTaskThen(const TenantId& tenant, const SubmitTaskRequest& in,
+                           std::function<void(StatusOr<TaskId>)> then) {
+  SubmitTaskRequest req = in;
+  auto id = PrepareSubmit(req);
+  if (!id.ok()) return then(id.status());
+  RunGroupedThen(
+      SubmitTaskUnit(tenant, std::move(req), *id), *id,
+      [id = *id, then = std::move(then)](Status s) { s.ok() ? then(TaskId(id)) : then(std::move(s)); }, "SubmitTask");
 }
 
 StatusOr<std::optional<TaskClaim>> Store::ClaimTask(const TenantId& tenant, const WorkerId& worker,
@@ -216,34 +233,49 @@ StatusOr<HeldTask> CompleteHeld(Unit& u, const std::string& tenant, const std::s
 }
 }  // namespace
 
+std::function<Status(Unit&)> Store::CompleteTaskUnit(const TenantId& tenant, const WorkerId& worker,
+                                                     const TaskId& task_id, int attempt, std::string output,
+                                                     std::optional<WorkflowClaim>* take_workflow,
+                                                     Continuation* continuation,
+                                                     std::optional<SubmitResult>* continued) {
+  return [=, this, output = std::move(output)](Unit& u) -> Status {
+    // A group that rolled back runs this again.
+    if (take_workflow) take_workflow->reset();
+    if (continued) continued->reset();
+    ASSIGN_OR_RETURN(auto h, CompleteHeld(u, tenant, worker, task_id, attempt, output));
+    if (!h.workflow_id) return Status::Ok();
+    if (continuation && continued && h.workflow_id == continuation->execution.str()) {
+      ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, *h.workflow_id));
+      ASSIGN_OR_RETURN(*continued, Continue(u, e, worker, *continuation, CompletedPayload(h, output)));
+      if (*continued) return Status::Ok();
+      // Not as the worker saw it: the result alone, as without a continuation.
+    }
+    if (take_workflow && handoffs_.workflows != nullptr) {  // eager dispatch is on
+      u.SetTaker({worker.str(), *h.workflow_id, options_.workflow_lease, take_workflow});
+    }
+    return DeliverIfOpen(u, tenant, *h.workflow_id, "TASK_COMPLETED", CompletedPayload(h, output), true);
+  };
+}
+
 Status Store::CompleteTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id, int attempt,
                            const std::string& output_json, std::optional<WorkflowClaim>* take_workflow,
                            Continuation* continuation, std::optional<SubmitResult>* continued) {
   ASSIGN_OR_RETURN(auto output, NormaliseJson(output_json, "output"));
   // Ordered by task: a group locks its tasks (and then their executions) in one order.
   return RunGrouped(
-      [&](Unit& u) {
-        // A group that rolled back runs this again.
-        if (take_workflow) take_workflow->reset();
-        if (continued) continued->reset();
-        ASSIGN_OR_RETURN(auto h, CompleteHeld(u, tenant, worker, task_id, attempt, output));
-        if (!h.workflow_id) return Status::Ok();
-        if (continuation && continued && h.workflow_id == continuation->execution.str()) {
-          ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, *h.workflow_id));
-          ASSIGN_OR_RETURN(*continued, Continue(u, e, worker, *continuation, CompletedPayload(h, output)));
-          if (*continued) return Status::Ok();
-          // Not as the worker saw it: the result alone, as without a continuation.
-          if (take_workflow && handoffs_.workflows != nullptr) {
-            u.SetTaker({worker.str(), *h.workflow_id, options_.workflow_lease, take_workflow});
-          }
-          return DeliverIfOpen(u, tenant, *h.workflow_id, "TASK_COMPLETED", CompletedPayload(h, output), true);
-        }
-        if (take_workflow && handoffs_.workflows != nullptr) {  // eager dispatch is on
-          u.SetTaker({worker.str(), *h.workflow_id, options_.workflow_lease, take_workflow});
-        }
-        return DeliverIfOpen(u, tenant, *h.workflow_id, "TASK_COMPLETED", CompletedPayload(h, output), true);
-      },
-      task_id.str());
+      CompleteTaskUnit(tenant, worker, task_id, attempt, std::move(output), take_workflow, continuation, continued),
+      task_id.str(), "CompleteTask");
+}
+
+void Store::CompleteTaskThen(const TenantId& tenant, const WorkerId& worker, const TaskId& task_id, int attempt,
+                             const std::string& output_json, std::optional<WorkflowClaim>* take_workflow,
+                             Continuation* continuation, std::optional<SubmitResult>* continued,
+                             std::function<void(Status)> then) {
+  auto output = NormaliseJson(output_json, "output");
+  if (!output.ok()) return then(output.status());
+  RunGroupedThen(
+      CompleteTaskUnit(tenant, worker, task_id, attempt, std::move(*output), take_workflow, continuation, continued),
+      task_id.str(), std::move(then), "CompleteTask");
 }
 
 StatusOr<std::vector<Status>> Store::CompleteTasks(const TenantId& tenant, const WorkerId& worker,
