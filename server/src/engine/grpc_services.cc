@@ -81,15 +81,8 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 ::grpc::ServerUnaryReactor* CallContext::Unary(::grpc::CallbackServerContext* ctx, std::string_view service,
                                                const char* method,
                                                std::function<::grpc::Status(const TenantId& tenant)> fn) {
-  auto* reactor = ctx->DefaultReactor();
-  bool queued = handlers_.TrySubmit([this, ctx, reactor, service, method, fn = std::move(fn)] {
-    if (ctx->IsCancelled()) return reactor->Finish({::grpc::StatusCode::CANCELLED, "the caller went away"});
-    grpcsvc::CallSpan span(ctx, SpanName(method));
-    auto tenant = Tenant(ctx, service, method);
-    reactor->Finish(tenant.ok() ? fn(TenantId(*tenant)) : ToGrpc(tenant.status()));
-  });
-  if (!queued) reactor->Finish(Busy(handlers_));
-  return reactor;
+  return UnaryThen(ctx, service, method,
+                   [fn = std::move(fn)](const TenantId& tenant, const Answer& answer) { answer(fn(tenant)); });
 }
 
 ::grpc::ServerUnaryReactor* CallContext::UnaryThen(::grpc::CallbackServerContext* ctx, std::string_view service,
