@@ -4,6 +4,7 @@
 // for their result. So under load the units that arrive while a group commits form the next
 // group, and alone a unit commits at once.
 #include <algorithm>
+#include <memory>
 #include <thread>
 
 #include "engine/store.h"
@@ -36,12 +37,12 @@ Status Store::RunGrouped(const std::function<Status(Unit&)>& work, std::string o
 void Store::RunGroupedThen(std::function<Status(Unit&)> work, std::string order_key, std::function<void(Status)> then,
                            const char* operation) {
   if (joined_unit_ != nullptr || options_.group_commit_max <= 1) return then(Run(work, operation));
-  auto* g = new Grouped{nullptr, std::move(order_key), operation};
+  std::unique_ptr<Grouped> g(new Grouped{nullptr, std::move(order_key), operation});
   g->owned_work = std::move(work);
   g->work = &g->owned_work;
   g->then = std::move(then);
   MutexLock l(group_mu_);
-  group_queue_.push_back(g);
+  group_queue_.push_back(g.release());  // deleted once answered, in LeadGroups
   LeadGroups(nullptr);
 }
 
@@ -88,8 +89,8 @@ void Store::LeadGroups(Grouped* mine) {
     if (!answered.empty()) {
       group_mu_.unlock();
       for (auto* g : answered) {
-        g->then(g->result);
-        delete g;
+        std::unique_ptr<Grouped> owned(g);  // RunGroupedThen's entry: nobody else refers to it now
+        owned->then(owned->result);
       }
       group_mu_.lock();
     }
