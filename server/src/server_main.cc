@@ -107,6 +107,7 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     es.store.sticky = std::chrono::milliseconds(settings.sticky_ms);
     es.store.group_commit_max = settings.group_commit_max;
     es.store.group_commit_lanes = settings.group_commit_lanes;
+    es.store.group_commit_queue_max = settings.group_commit_queue_max;
     es.store.group_commit_window = std::chrono::microseconds(settings.group_commit_window_us);
     es.store.allow_time_skipping = settings.allow_time_skipping;
     es.dispatch.sweep_interval = std::chrono::milliseconds(settings.poll_sweep_ms);

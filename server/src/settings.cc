@@ -174,6 +174,14 @@ void AddThroughputSettings(config::Schema& s) {
                         "meanwhile form the next group)",
          .min_value = 1,
          .max_value = 64});
+  s.Add({.key = "engine.group_commit_queue_max",
+         .type = Type::kInt,
+         .default_value = "1024",
+         .description = "group commit: task submissions and results queued for a shared transaction without "
+                        "holding a handler thread, at most; beyond it a call holds its handler thread until its "
+                        "commit (so grpc.handler_threads and grpc.handler_queue bound the rest)",
+         .min_value = 1,
+         .max_value = 1000000});
   s.Add({.key = "engine.group_commit_window_us",
          .type = Type::kInt,
          .default_value = "0",
@@ -340,6 +348,7 @@ Settings Settings::From(const config::Values& v) {
   s.sticky_ms = v.Int("engine.sticky_ms");
   s.group_commit_max = static_cast<int>(v.Int("engine.group_commit_max"));
   s.group_commit_lanes = static_cast<int>(v.Int("engine.group_commit_lanes"));
+  s.group_commit_queue_max = static_cast<int>(v.Int("engine.group_commit_queue_max"));
   s.group_commit_window_us = v.Int("engine.group_commit_window_us");
   s.eager_dispatch = v.Bool("engine.eager_dispatch");
   s.allow_time_skipping = v.Bool("engine.allow_time_skipping");

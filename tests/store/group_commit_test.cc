@@ -175,5 +175,64 @@ TEST_F(GroupCommitTest, ACallerThatDoesNotWaitIsFreeAtOnceAndAnsweredAfterItsGro
   EXPECT_EQ(store_->group_stats().commits, 2);
 }
 
+// The queue of units nobody waits for is bounded (group_commit_queue_max): past it a caller waits
+// for its commit on its own thread, as RunGrouped's do, so calls in flight cannot grow the queue
+// without end while the database is slow. Each is still answered after its commit.
+TEST_F(GroupCommitTest, PastTheQueueBoundACallerWaitsForItsCommitInsteadOfQueueingMore) {
+  store_ = std::make_unique<Store>(
+      *pool_, notifier_, StoreOptions{.group_commit_max = 64, .group_commit_lanes = 1, .group_commit_queue_max = 3});
+  // The one lane is held by a unit that waits for an advisory lock this test holds.
+  auto holder = pool_->Acquire();
+  ASSERT_TRUE(holder.ok());
+  auto far = db::Clock::now() + std::chrono::seconds(30);
+  ASSERT_TRUE((*holder)->ExecSimple("SELECT pg_advisory_lock(4242)", far).ok());
+  std::thread leader([&] {
+    EXPECT_TRUE(
+        store_->RunGrouped([](Unit& u) { return u.Exec("SELECT pg_advisory_xact_lock(4242)").status(); }, "").ok());
+  });
+  for (int i = 0; i < 500 && Sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") != "1";
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::atomic<int> answered{0};
+  auto insert = [&](int i) {
+    return [i, tenant_id = tenant_.str()](Unit& u) {
+      return u.Exec("UPDATE tenants SET name = name || $1 WHERE id = $2", {std::to_string(i), tenant_id}).status();
+    };
+  };
+  // Three are queued and the caller is free at once.
+  for (int i = 0; i < 3; ++i) {
+    store_->RunGroupedThen(insert(i), "", [&](Status s) {
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      ++answered;
+    });
+  }
+  EXPECT_EQ(store_->group_stats().waited, 0);
+  // The fourth finds the queue full: it waits for its own commit instead of queueing.
+  std::atomic<bool> returned{false};
+  std::thread fourth([&] {
+    store_->RunGroupedThen(insert(3), "", [&](Status s) {
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      ++answered;
+    });
+    returned = true;
+  });
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (store_->group_stats().waited != 1 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(store_->group_stats().waited, 1) << "the fourth caller was counted as waiting";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(returned.load()) << "the caller past the bound holds its thread until its commit";
+  EXPECT_EQ(answered.load(), 0) << "nobody is answered before its commit";
+  ASSERT_TRUE((*holder)->ExecSimple("SELECT pg_advisory_unlock(4242)", far).ok());
+  leader.join();
+  fourth.join();
+  EXPECT_TRUE(returned.load());
+  EXPECT_EQ(answered.load(), 4);
+  EXPECT_EQ(store_->group_stats().waited, 1);
+  EXPECT_EQ(store_->group_stats().units, 5);
+}
+
 }  // namespace
 }  // namespace flovyn::testing

@@ -45,6 +45,9 @@ struct StoreOptions {
   // How long a group waits for more callers before it begins (0: it begins at once and groups
   // only the callers that arrived while earlier groups committed).
   std::chrono::microseconds group_commit_window{0};
+  // Units queued whose callers do not wait (RunGroupedThen) at most; beyond it a caller waits
+  // for its commit on its own thread, so the queue stays bounded whatever the calls in flight.
+  int group_commit_queue_max = 1024;
 };
 
 // The notifier key of a deadline (DeadlineKey) at `at`.
@@ -243,10 +246,12 @@ class Store {
   // As RunGrouped, without waiting: `then` gets the result once the unit's group has committed
   // (or failed), on the thread that committed it, perhaps this one before this returns. The
   // caller's thread is free meanwhile (no wait, no wake-up); `work` and `then` own what they use.
+  // While group_commit_queue_max units are queued, the caller waits for its commit instead.
   void RunGroupedThen(std::function<Status(Unit&)> work, std::string order_key, std::function<void(Status)> then,
                       const char* operation = __builtin_FUNCTION());
   struct GroupStats {
     int64_t commits = 0, units = 0, reruns = 0;
+    int64_t waited = 0;  // RunGroupedThen's callers that waited: the queue held group_commit_queue_max
   };
   GroupStats group_stats() const;
 
