@@ -224,6 +224,66 @@ TEST(PoolTest, ADeferredStatementGoesOutWithTheNextOneAndItsErrorIsThatOnes) {
   EXPECT_EQ(std::string(pool.Query("SELECT string_agg(v::text, ',' ORDER BY v) FROM t")->Get(0, 0)), "1,2,3");
 }
 
+// Rows deferred one after another with the same text go out as one statement over arrays, each
+// value intact whatever it holds (quotes, backslashes, commas, braces, NULL); a statement between
+// them starts a new one.
+TEST(PoolTest, RowsDeferredOneAfterAnotherGoOutAsOneStatementWithEveryValueIntact) {
+  std::string url = Postgres::Shared().CreateDatabase("defer_rows");
+  db::PoolOptions o = Options(url);
+  o.max_size = 1;
+  db::Pool pool(o);
+  ASSERT_TRUE(pool.Query("CREATE TABLE r (k int, v text, rows_in_statement int)").ok());
+  // Each row records how many rows its statement carried.
+  const char* rows = "INSERT INTO r SELECT k, v, cardinality($1::int[]) FROM unnest($1::int[], $2::text[]) AS x(k, v)";
+  std::vector<std::optional<std::string>> values = {
+      R"(a "quoted" one)", R"(back\slash \" both)", "a,b {c} }{", std::nullopt, "NULL", ""};
+  ASSERT_TRUE(db::InTransaction(pool, [&](db::Tx& tx) {
+                for (size_t i = 0; i < values.size(); ++i) {
+                  RETURN_IF_ERROR(tx.DeferRow(rows, {std::to_string(i), values[i]}));
+                }
+                RETURN_IF_ERROR(tx.Exec("SELECT 1").status());  // a statement between: a new one after it
+                RETURN_IF_ERROR(tx.DeferRow(rows, {"10", "after"}));
+                return tx.DeferRow(rows, {"11", "after"});
+              }).ok());
+  auto r = pool.Query("SELECT k, v, rows_in_statement FROM r ORDER BY k");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->rows(), 8);
+  for (size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(r->GetOpt(static_cast<int>(i), 1), values[i]) << "row " << i;
+    EXPECT_EQ(r->Get(static_cast<int>(i), 2), std::to_string(values.size())) << "row " << i;
+  }
+  EXPECT_EQ(r->Get(6, 2), "2");
+  EXPECT_EQ(r->Get(7, 2), "2");
+}
+
+// A COMMIT that went out behind a deferred statement that failed never ran, and the connection
+// says so (nothing committed: the work may run again); a COMMIT that failed itself did run.
+TEST(PoolTest, ACommitBehindAFailedDeferredStatementIsKnownNotToHaveRun) {
+  std::string url = Postgres::Shared().CreateDatabase("defer_skipped");
+  db::PoolOptions o = Options(url);
+  o.max_size = 2;
+  db::Pool pool(o);
+  ASSERT_TRUE(pool.Query("CREATE TABLE u (v int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED)").ok());
+  ASSERT_TRUE(pool.Query("INSERT INTO u VALUES (1)").ok());
+  auto conn = pool.Acquire();
+  ASSERT_TRUE(conn.ok());
+  auto deadline = db::Clock::now() + 5s;
+  // The deferred statement fails (not a number): the COMMIT behind it is skipped.
+  (*conn)->Begin();
+  ASSERT_TRUE((*conn)->Defer("INSERT INTO u VALUES ($1::int)", {"one"}, deadline).ok());
+  Status s = (*conn)->ExecSimple("COMMIT", deadline);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE((*conn)->skipped()) << s.ToString();
+  (void)(*conn)->ExecSimple("ROLLBACK", deadline);
+  // The COMMIT itself fails (the deferred unique check): it ran.
+  (*conn)->Begin();
+  ASSERT_TRUE((*conn)->Defer("INSERT INTO u VALUES ($1::int)", {"1"}, deadline).ok());
+  s = (*conn)->ExecSimple("COMMIT", deadline);
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists) << s.ToString();
+  EXPECT_FALSE((*conn)->skipped());
+  EXPECT_EQ(std::string(pool.Query("SELECT count(*) FROM u")->Get(0, 0)), "1");
+}
+
 TEST(PoolTest, AcquireWaitsForAFreeConnectionUpToTheDeadline) {
   auto o = Options(Postgres::Shared().CreateDatabase());
   o.max_size = 1;

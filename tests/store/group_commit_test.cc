@@ -119,6 +119,32 @@ TEST_F(GroupCommitTest, AUnitThatWritesThenFailsLeavesNoWriteBehindWhileItsGroup
   EXPECT_FALSE(notifier_.Woke(WorkKey(tenant_, "never", WorkKind::kTask))) << "a refused unit wakes nobody";
 }
 
+// A unit's last statement may go out only with its group's COMMIT (deferred): when it fails there,
+// the COMMIT never ran, so the group's units run again alone and the others commit.
+TEST_F(GroupCommitTest, AUnitWhoseDeferredStatementFailsAtTheCommitLeavesTheOthersToCommit) {
+  auto held = HeldTasks(3);
+  std::vector<std::function<Status()>> calls;
+  for (const auto& c : held) {
+    calls.push_back([&, id = c.task.id] { return store_->CompleteTask(tenant_, worker_, TaskId(id), 1, "2"); });
+  }
+  calls.push_back([&] {
+    return store_->RunGrouped(
+        [&](Unit& u) {
+          return u.Defer("UPDATE tenants SET name = $1::int::text WHERE id = $2", {"x", tenant_.str()});
+        },
+        "~ last of its group: ordered after every task id");
+  });
+  auto before = store_->group_stats();
+  auto results = Together(calls);
+  for (size_t i = 0; i < held.size(); ++i) {
+    EXPECT_TRUE(results[i].ok()) << results[i].ToString();
+    EXPECT_EQ(StatusOf(held[i].task.id), "COMPLETED");
+  }
+  EXPECT_FALSE(results.back().ok());
+  EXPECT_EQ(Sql("SELECT name FROM tenants WHERE id = $1", {tenant_.str()}), "Acme");
+  EXPECT_EQ(store_->group_stats().reruns - before.reruns, 4) << "the group ran again, each unit alone";
+}
+
 TEST_F(GroupCommitTest, WakeUpsOfAGroupAreSentAfterItsCommit) {
   std::vector<std::function<Status()>> calls;
   for (const std::string queue : {"a", "b", "c"}) {

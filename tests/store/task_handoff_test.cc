@@ -6,6 +6,8 @@
 #include <atomic>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/work_hub.h"
 #include "flovyn/core/status_macros.h"
 #include "flovyn/core/time_source.h"
@@ -86,8 +88,13 @@ TEST_F(TaskHandoffTest, ATaskSubmittedWhileAPollerWaitsIsClaimedForItAndHandedOv
   EXPECT_EQ(c.task.id, id->str());
   EXPECT_EQ(c.task.status, "RUNNING");
   EXPECT_EQ(c.task.attempt, 1);
-  EXPECT_EQ(c.task.input_json, R"({"n": 1})");  // as jsonb prints it, like any claim
-  EXPECT_GT(c.lease_expires_at_ms, 0);
+  // The claim is made without reading the row back: the input as submitted (the same JSON as
+  // the row's), the lease's end by this server's clock (the row's by the database's).
+  EXPECT_EQ(nlohmann::json::parse(c.task.input_json),
+            nlohmann::json::parse(Sql("SELECT input::text FROM task_executions WHERE id = $1", {id->str()})));
+  auto row_lease_ms = std::stoll(Sql(
+      "SELECT (extract(epoch from lease_expires_at) * 1000)::bigint FROM task_executions WHERE id = $1", {id->str()}));
+  EXPECT_NEAR(static_cast<double>(c.lease_expires_at_ms), static_cast<double>(row_lease_ms), 2000.0);
   EXPECT_EQ(Sql("SELECT lease_owner FROM task_executions WHERE id = $1", {id->str()}), worker_.str());
   EXPECT_EQ(woken_, 0) << "the hub never woke the poller: it was handed the task instead";
   EXPECT_EQ(handoff_.offered(), 0u);

@@ -108,6 +108,7 @@ StatusOr<Result> Connection::Collect(Clock::time_point deadline) {
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
       last = Result(r);
     } else if (st == PGRES_PIPELINE_ABORTED) {  // skipped after an earlier statement's error
+      aborted_ = true;
       if (error.ok()) error = Status(StatusCode::kInternal, "statement skipped: an earlier one in its pipeline failed");
       PQclear(r);
     } else {
@@ -143,6 +144,7 @@ StatusOr<const std::string*> Connection::Prepared(const std::string& sql, int pa
 }
 
 StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params, Clock::time_point deadline) {
+  skipped_ = false;
   std::string q(sql);
   ASSIGN_OR_RETURN(const std::string* name, Prepared(q, static_cast<int>(params.size()), deadline));
   if (pending_begin_ || !deferred_.empty()) {
@@ -161,9 +163,48 @@ Status Connection::Lost() {
 Status Connection::Defer(std::string_view sql, const Params& params, Clock::time_point deadline) {
   std::string q(sql);
   ASSIGN_OR_RETURN(const std::string* name, Prepared(q, static_cast<int>(params.size()), deadline));
-  deferred_.push_back({name, std::move(q), params});
+  deferred_.push_back({name, std::move(q), params, {}});
   return Status::Ok();
 }
+
+Status Connection::DeferRow(std::string_view sql, Params row, Clock::time_point deadline) {
+  if (!deferred_.empty() && !deferred_.back().rows.empty() && deferred_.back().sql == sql &&
+      deferred_.back().rows.front().size() == row.size()) {
+    deferred_.back().rows.push_back(std::move(row));
+    return Status::Ok();
+  }
+  std::string q(sql);
+  ASSIGN_OR_RETURN(const std::string* name, Prepared(q, static_cast<int>(row.size()), deadline));
+  deferred_.push_back({name, std::move(q), {}, {}});
+  deferred_.back().rows.push_back(std::move(row));
+  return Status::Ok();
+}
+
+namespace {
+// The rows' k-th values as PostgreSQL's array text: {"a","b\"c",NULL}.
+void MakeArrays(const std::vector<Params>& rows, Params& out) {
+  size_t columns = rows.front().size();
+  out.assign(columns, std::string("{"));
+  for (size_t k = 0; k < columns; ++k) {
+    std::string& a = *out[k];
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (r > 0) a += ',';
+      const auto& v = rows[r][k];
+      if (!v) {
+        a += "NULL";
+        continue;
+      }
+      a += '"';
+      for (char c : *v) {
+        if (c == '"' || c == '\\') a += '\\';
+        a += c;
+      }
+      a += '"';
+    }
+    a += '}';
+  }
+}
+}  // namespace
 
 StatusOr<Result> Connection::Pipelined(const Queued* current, Clock::time_point deadline) {
   std::vector<Queued> queued = std::move(deferred_);
@@ -172,8 +213,10 @@ StatusOr<Result> Connection::Pipelined(const Queued* current, Clock::time_point 
   pending_begin_ = false;
   if (PQenterPipelineMode(conn_) == 0) return Lost();
   bool sent = !begin || Send(conn_, nullptr, "BEGIN", {});
-  for (size_t i = 0; sent && i < queued.size(); ++i)
+  for (size_t i = 0; sent && i < queued.size(); ++i) {
+    if (!queued[i].rows.empty()) MakeArrays(queued[i].rows, queued[i].params);
     sent = Send(conn_, queued[i].name, queued[i].sql, queued[i].params);
+  }
   if (sent && current != nullptr) sent = Send(conn_, current->name, current->sql, current->params);
   if (!sent || PQpipelineSync(conn_) == 0) return Lost();
   // Each statement's results end with a null; after an error the rest come back aborted; the
@@ -182,7 +225,9 @@ StatusOr<Result> Connection::Pipelined(const Queued* current, Clock::time_point 
   StatusOr<Result> last = Result();
   size_t statements = (begin ? 1 : 0) + queued.size() + (current != nullptr ? 1 : 0);
   for (size_t i = 0; i < statements; ++i) {
+    aborted_ = false;
     last = Collect(deadline);
+    if (current != nullptr && i + 1 == statements) skipped_ = aborted_;
     if (broken_) return last.ok() ? Status(Unavailable("database connection lost")) : last.status();
     if (!last.ok() && first.ok()) first = last.status();
   }
@@ -207,6 +252,7 @@ StatusOr<Result> Connection::Pipelined(const Queued* current, Clock::time_point 
 }
 
 Status Connection::ExecSimple(std::string_view sql, Clock::time_point deadline) {
+  skipped_ = false;
   std::string q(sql);
   if (q.rfind("ROLLBACK", 0) == 0) deferred_.clear();  // undone unsent
   if (!deferred_.empty()) {
@@ -214,7 +260,10 @@ Status Connection::ExecSimple(std::string_view sql, Clock::time_point deadline) 
       Queued current{nullptr, std::move(q), {}};
       return Pipelined(&current, deadline).status();
     }
-    RETURN_IF_ERROR(Pipelined(nullptr, deadline).status());
+    if (auto sent = Pipelined(nullptr, deadline); !sent.ok()) {
+      skipped_ = true;  // `sql` was never sent
+      return sent.status();
+    }
   }
   if (pending_begin_) {
     pending_begin_ = false;

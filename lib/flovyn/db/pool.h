@@ -65,7 +65,14 @@ class Connection {
   // A statement whose result nobody reads: it goes out with the next one (pipelined, in order),
   // and its error, if any, is that statement's. A ROLLBACK (or ROLLBACK TO) drops it unsent.
   Status Defer(std::string_view sql, const Params& params, Clock::time_point deadline);
+  // Defers one row of a statement that takes each of its parameters as an array ($k: the k-th
+  // value of every row, as in `unnest($1::bigint[], $2::text[])`). Rows of the same text
+  // deferred one after another go out as one statement holding them all.
+  Status DeferRow(std::string_view sql, Params row, Clock::time_point deadline);
   bool broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
+  // After a failed Exec or ExecSimple: true when the statement itself never ran because a
+  // deferred one sent before it failed (a COMMIT so refused committed nothing).
+  bool skipped() const { return skipped_; }
   PGconn* raw() { return conn_; }
   // Waits for readability until the deadline; used for LISTEN.
   Status WaitReadable(Clock::time_point deadline);
@@ -88,6 +95,7 @@ class Connection {
     const std::string* name;
     std::string sql;
     Params params;
+    std::vector<Params> rows;  // DeferRow's: `params` are made of them as it goes out
   };
   // The pending BEGIN, the deferred statements and `current` (when given) in one pipeline: one
   // round trip. Returns `current`'s result, or the first error.
@@ -97,6 +105,8 @@ class Connection {
   uint64_t generation_;
   bool broken_ = false;
   bool pending_begin_ = false;
+  bool skipped_ = false;
+  bool aborted_ = false;  // Collect saw its statement skipped (PGRES_PIPELINE_ABORTED)
   std::vector<Queued> deferred_;
   Clock::time_point last_used_ = Clock::now();
   size_t max_prepared_;

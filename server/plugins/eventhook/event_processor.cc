@@ -216,8 +216,11 @@ StatusOr<EventProcessor::Counted> EventProcessor::Handle(engine::Unit& u, const 
     RETURN_IF_ERROR(u.Exec("SAVEPOINT eventhook_action"));
     auto mark = u.Checkpoint();
     auto result = Act(r, e, stored.tenant_id);
+    // A statement the action deferred fails here, and is the action's failure.
     if (result.ok()) {
-      RETURN_IF_ERROR(u.Exec("RELEASE SAVEPOINT eventhook_action"));
+      if (Status released = u.Exec("RELEASE SAVEPOINT eventhook_action").status(); !released.ok()) result = released;
+    }
+    if (result.ok()) {
       actions.push_back(*result);
       continue;
     }

@@ -22,7 +22,10 @@ StatusOr<Execution> Execution::Lock(Unit& u, const std::string& tenant, const st
   if (!IsUuid(id)) return NotFound("workflow execution not found");
   ASSIGN_OR_RETURN(auto r, u.Exec(sql::kLockExecution, {id, tenant}));
   if (r.rows() == 0) return NotFound("workflow execution not found");
-  db::Row row(r, 0);
+  return Locked(u, db::Row(r, 0));
+}
+
+StatusOr<Execution> Execution::Locked(Unit& u, const db::Row& row) {
   Execution e(u);
   e.id = row.Str("id");
   e.tenant_id = row.Str("tenant_id");
@@ -51,7 +54,7 @@ Status Execution::Append(const std::string& type, const json& payload, std::opti
     // Its time known (the worker's stamp, or the transaction's start, as the column's default
     // would have it): the insert goes out with the next statement.
     RETURN_IF_ERROR(
-        u_->Defer(sql::kInsertEventAt, {id, std::to_string(seq), type, body, std::to_string(created_at_ms)}));
+        u_->DeferRow(sql::kInsertEventsAt, {id, std::to_string(seq), type, body, std::to_string(created_at_ms)}));
   } else {
     ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kInsertEvent, {id, std::to_string(seq), type, body}));
     created_at_ms = db::Row(r, 0).Int("created_at_ms");
@@ -82,15 +85,15 @@ StatusOr<bool> Execution::FlushBuffer() {
   return wakes;
 }
 
+// The row's writes go out with the unit's next statement (at the latest its COMMIT): nothing
+// reads their result.
 Status Execution::Save(std::chrono::milliseconds lease, bool keep_lease) {
-  return u_
-      ->Exec(sql::kSaveExecution,
-             {id, std::string(Name(status)), std::to_string(last_seq), Bool(cancel_requested), Bool(keep_lease),
-              std::to_string(lease.count()), lease_owner, IsTerminal(status) ? std::nullopt : keep_for})
-      .status();
+  return u_->Defer(sql::kSaveExecution,
+                   {id, std::string(Name(status)), std::to_string(last_seq), Bool(cancel_requested), Bool(keep_lease),
+                    std::to_string(lease.count()), lease_owner, IsTerminal(status) ? std::nullopt : keep_for});
 }
 
-Status Execution::SaveSequence() { return u_->Exec(sql::kSaveSequence, {id, std::to_string(last_seq)}).status(); }
+Status Execution::SaveSequence() { return u_->Defer(sql::kSaveSequence, {id, std::to_string(last_seq)}); }
 
 Status Execution::MarkCancelRequested() {
   cancel_requested = true;
@@ -148,12 +151,20 @@ Status Execution::InsertTask(const std::string& task_id, const TaskSpec& t, int6
       offer = u_->handoff()->Take(WorkKey(tenant_id, t.queue, WorkKind::kTask), t.kind);
     }
     if (offer) {
-      ASSIGN_OR_RETURN(
-          auto claim,
-          InsertHandedOver(*u_, *offer,
-                           {task_id, tenant_id, id, std::to_string(scheduled_seq), t.kind, t.queue, t.input_json,
-                            std::to_string(t.max_attempts), std::to_string(t.initial_backoff_ms),
-                            std::to_string(t.max_backoff_ms), std::to_string(t.lease_ms), traceparent}));
+      ASSIGN_OR_RETURN(auto claim, InsertHandedOver(*u_, *offer,
+                                                    {.id = task_id,
+                                                     .tenant = tenant_id,
+                                                     .workflow_id = id,
+                                                     .workflow_seq = scheduled_seq,
+                                                     .kind = t.kind,
+                                                     .queue = t.queue,
+                                                     .input_json = t.input_json,
+                                                     .max_attempts = t.max_attempts,
+                                                     .initial_backoff_ms = t.initial_backoff_ms,
+                                                     .max_backoff_ms = t.max_backoff_ms,
+                                                     .lease_ms = t.lease_ms,
+                                                     .traceparent = traceparent},
+                                                    db_now_ms > 0 ? std::optional<int64_t>(db_now_ms) : std::nullopt));
       // As a claim through the queue would record it.
       return Append("TASK_STARTED",
                     {{"taskId", task_id}, {"attempt", claim.task.attempt}, {"workerId", offer->worker}});

@@ -13,6 +13,7 @@
 
 #include "engine/model.h"
 #include "engine/unit.h"
+#include "flovyn/db/row.h"
 
 namespace flovyn::engine {
 
@@ -27,6 +28,8 @@ class Execution {
  public:
   // NOT_FOUND when the tenant has no such execution.
   static StatusOr<Execution> Lock(Unit& u, const std::string& tenant, const std::string& id);
+  // The execution of a row a statement of `u` has locked (kLockExecution's columns).
+  static StatusOr<Execution> Locked(Unit& u, const db::Row& row);
   // The execution `u` has just inserted: PENDING at sequence 1 (its WORKFLOW_STARTED), locked by
   // the insert.
   static Execution Inserted(Unit& u, const std::string& tenant, const std::string& id, const std::string& kind,

@@ -68,11 +68,15 @@ inline constexpr const char* kCountWorkflows = R"sql(
 SELECT status, count(*) AS n FROM workflow_executions WHERE tenant_id = $1 GROUP BY status)sql";
 
 // The execution row every change to an execution starts from, locked until commit.
-inline constexpr const char* kLockExecution = R"sql(
-SELECT id, tenant_id, kind, queue, status, last_seq, lease_owner, parent_id, parent_name,
-       cancel_requested, coalesce(lease_expires_at > now(), false) AS lease_valid, sticky_worker,
-       cancel_deadline IS NOT NULL AS cancel_pending, (extract(epoch from now()) * 1000)::bigint AS now_ms
-FROM workflow_executions WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2 FOR UPDATE)sql";
+// What Execution reads of the row it locks (`w`); now_ms is the transaction's start.
+#define FLOVYN_LOCKED_EXECUTION_COLUMNS                                                                   \
+  "w.id, w.tenant_id, w.kind, w.queue, w.status, w.last_seq, w.lease_owner, w.parent_id, w.parent_name, " \
+  "w.cancel_requested, coalesce(w.lease_expires_at > now(), false) AS lease_valid, w.sticky_worker, "     \
+  "w.cancel_deadline IS NOT NULL AS cancel_pending, (extract(epoch from now()) * 1000)::bigint AS now_ms"
+
+inline constexpr const char* kLockExecution = "SELECT " FLOVYN_LOCKED_EXECUTION_COLUMNS
+                                              " FROM workflow_executions w"
+                                              " WHERE w.id = $1 AND w.tenant_id IS NOT DISTINCT FROM $2 FOR UPDATE";
 
 // Writes the mutable columns of a locked execution back; $5 keeps the lease of worker $7; $8,
 // when set, is the worker that keeps it cached at sequence $3.
@@ -171,11 +175,13 @@ inline constexpr const char* kInsertEvent = R"sql(
 INSERT INTO workflow_events (execution_id, seq, type, payload) VALUES ($1, $2, $3, $4::jsonb)
 RETURNING (extract(epoch from created_at) * 1000)::bigint AS created_at_ms)sql";
 
-// The same, stamped $5 ms since the epoch (the time the worker's code saw for it).
-inline constexpr const char* kInsertEventAt = R"sql(
+// Events stamped ms since the epoch (the time the worker's code saw for each), as arrays, one
+// element per event (Unit::DeferRow): the events a unit appends one after another are one
+// statement.
+inline constexpr const char* kInsertEventsAt = R"sql(
 INSERT INTO workflow_events (execution_id, seq, type, payload, created_at)
-VALUES ($1, $2, $3, $4::jsonb, timestamptz 'epoch' + $5::bigint * interval '1 millisecond')
-RETURNING (extract(epoch from created_at) * 1000)::bigint AS created_at_ms)sql";
+SELECT e, s, t, p::jsonb, timestamptz 'epoch' + ms * interval '1 millisecond'
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) AS x(e, s, t, p, ms))sql";
 
 inline constexpr const char* kEventsOfExecution = R"sql(
 SELECT seq, type, payload::text AS payload,
@@ -313,12 +319,14 @@ inline constexpr const char* kListTasks =
     "ORDER BY created_at DESC, id DESC LIMIT $6";
 
 // A task claimed as it is inserted, for a poller waiting on its queue (eager dispatch).
-inline constexpr const char* kInsertTaskClaimed =
-    "INSERT INTO task_executions (id, tenant_id, workflow_id, workflow_seq, kind, queue, input, max_attempts, "
-    "initial_backoff_ms, max_backoff_ms, lease_ms, traceparent, status, attempt, lease_owner, lease_expires_at, "
-    "heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, 'RUNNING', 1, $13, "
-    "now() + least($11::bigint, 31536000000) * interval '1 millisecond', now()) RETURNING " FLOVYN_TASK_COLUMNS
-    ", (extract(epoch from lease_expires_at) * 1000)::bigint AS lease_expires_at_ms";
+// A task inserted already claimed by worker $13 (eager dispatch); its lease lasts $11 ms, at most
+// a year (limits::kMaxDurationMs).
+inline constexpr const char* kInsertTaskClaimed = R"sql(
+INSERT INTO task_executions (id, tenant_id, workflow_id, workflow_seq, kind, queue, input, max_attempts,
+  initial_backoff_ms, max_backoff_ms, lease_ms, traceparent, status, attempt, lease_owner, lease_expires_at,
+  heartbeat_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, 'RUNNING', 1, $13,
+  now() + least($11::bigint, 31536000000) * interval '1 millisecond', now()))sql";
 
 #undef FLOVYN_TASK_COLUMNS
 
@@ -373,6 +381,21 @@ UPDATE task_executions SET status = 'COMPLETED', output = $5::jsonb, error = NUL
   updated_at = now(), completed_at = now()
 WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2 AND status = 'RUNNING' AND attempt = $3 AND lease_owner = $4
 RETURNING workflow_id, coalesce(workflow_seq, 0) AS workflow_seq)sql";
+
+// kCompleteHeldTask, and when the task is of execution $6 (the worker's continuation), that
+// execution locked in the same statement (task row first, then the execution's, as apart).
+inline constexpr const char* kCompleteHeldTaskLockingExecution =
+    "WITH t AS (UPDATE task_executions SET status = 'COMPLETED', output = $5::jsonb, error = NULL,"
+    " lease_owner = NULL, lease_expires_at = NULL, completed_count = completed_count + 1,"
+    " updated_at = now(), completed_at = now()"
+    " WHERE id = $1 AND tenant_id IS NOT DISTINCT FROM $2 AND status = 'RUNNING' AND attempt = $3 AND lease_owner = $4"
+    " RETURNING workflow_id, coalesce(workflow_seq, 0) AS workflow_seq)"
+    " SELECT t.workflow_id AS task_workflow_id, t.workflow_seq, w.* FROM t LEFT JOIN LATERAL"
+    " (SELECT " FLOVYN_LOCKED_EXECUTION_COLUMNS
+    " FROM workflow_executions w"
+    " WHERE w.id = t.workflow_id AND w.id = $6::uuid AND w.tenant_id IS NOT DISTINCT FROM $2 FOR UPDATE) w ON true";
+
+#undef FLOVYN_LOCKED_EXECUTION_COLUMNS
 
 inline constexpr const char* kRetryTask = R"sql(
 UPDATE task_executions SET status = 'PENDING', error = $2, lease_owner = NULL,

@@ -94,8 +94,9 @@ StatusOr<int> Store::Sweep(const char* name, const char* select_sql, int limit,
             RETURN_IF_ERROR(u.Exec(sql::kSavepoint));
             auto mark = u.Checkpoint();
             Status st = per_row(u, r, i);
+            // A statement the row deferred fails here, and is the row's failure.
+            if (st.ok()) st = u.Exec(sql::kReleaseSavepoint).status();
             if (st.ok()) {
-              RETURN_IF_ERROR(u.Exec(sql::kReleaseSavepoint));
               ++n;
               continue;
             }

@@ -182,6 +182,9 @@ Status Store::CommitTogether(std::vector<Grouped*>& group, bool& committing) {
   if (s.ok()) {
     committing = true;
     s = conn->ExecSimple("COMMIT", deadline);
+    // A statement deferred until the COMMIT failed: the COMMIT never ran, nothing committed,
+    // and each unit may run again alone.
+    if (!s.ok() && conn->skipped()) committing = false;
   }
   if (!s.ok()) {
     if (!conn->broken()) (void)conn->ExecSimple("ROLLBACK", db::Clock::now() + std::chrono::seconds(5));

@@ -46,11 +46,18 @@ std::function<Status(Unit&)> Store::SubmitTaskUnit(const TenantId& tenant, Submi
   return [this, tenant, req = std::move(req), id = std::move(id)](Unit& u) -> Status {
     if (!req.id && handoffs_.tasks != nullptr) {
       if (auto offer = handoffs_.tasks->Take(WorkKey(tenant, req.queue, WorkKind::kTask), req.kind)) {
-        return InsertHandedOver(
-                   u, *offer,
-                   {id, tenant, std::nullopt, std::nullopt, req.kind, req.queue, req.input_json,
-                    std::to_string(req.max_attempts), std::to_string(req.initial_backoff_ms),
-                    std::to_string(req.max_backoff_ms), std::to_string(req.lease_ms), NullIfEmpty(req.traceparent)})
+        return InsertHandedOver(u, *offer,
+                                {.id = id,
+                                 .tenant = tenant.str(),
+                                 .kind = req.kind,
+                                 .queue = req.queue,
+                                 .input_json = req.input_json,
+                                 .max_attempts = req.max_attempts,
+                                 .initial_backoff_ms = req.initial_backoff_ms,
+                                 .max_backoff_ms = req.max_backoff_ms,
+                                 .lease_ms = req.lease_ms,
+                                 .traceparent = NullIfEmpty(req.traceparent)},
+                                std::nullopt)
             .status();
       }
     }
@@ -211,13 +218,19 @@ json CompletedPayload(const HeldTask& h, const std::string& output) {
 }
 
 // The result (`output` normalised JSON) of a task `worker` holds at `attempt`: the task
-// completes, in one statement. Otherwise why not, as LockHeld says (`refused` as there).
+// completes, in one statement. Otherwise why not, as LockHeld says (`refused` as there). With
+// `execution` (and `locked`): when the task is that execution's, the same statement locks it into
+// `locked`.
 StatusOr<HeldTask> CompleteHeld(Unit& u, const std::string& tenant, const std::string& worker,
                                 const std::string& task_id, int attempt, const std::string& output,
-                                bool* refused = nullptr) {
+                                bool* refused = nullptr, const std::string* execution = nullptr,
+                                std::optional<Execution>* locked = nullptr) {
   if (!IsUuid(task_id)) return LockHeld(u, tenant, worker, task_id, attempt, refused);
   if (refused != nullptr) *refused = false;
-  ASSIGN_OR_RETURN(auto r, u.Exec(sql::kCompleteHeldTask, {task_id, tenant, std::to_string(attempt), worker, output}));
+  bool locking = execution != nullptr && locked != nullptr && IsUuid(*execution);
+  db::Params params{task_id, tenant, std::to_string(attempt), worker, output};
+  if (locking) params.emplace_back(*execution);
+  ASSIGN_OR_RETURN(auto r, u.Exec(locking ? sql::kCompleteHeldTaskLockingExecution : sql::kCompleteHeldTask, params));
   if (r.rows() == 0) {
     RETURN_IF_ERROR(LockHeld(u, tenant, worker, task_id, attempt, refused).status());
     return Internal("task result not recorded");  // held after all: not reached under the row lock
@@ -226,9 +239,13 @@ StatusOr<HeldTask> CompleteHeld(Unit& u, const std::string& tenant, const std::s
   db::Row row(r, 0);
   HeldTask h;
   h.id = task_id;
-  h.workflow_id = row.Opt("workflow_id");
+  h.workflow_id = row.Opt(locking ? "task_workflow_id" : "workflow_id");
   h.workflow_seq = row.Int("workflow_seq");
   h.attempt = attempt;
+  if (locking && row.Opt("id")) {
+    ASSIGN_OR_RETURN(auto e, Execution::Locked(u, row));
+    locked->emplace(std::move(e));
+  }
   return h;
 }
 }  // namespace
@@ -242,11 +259,13 @@ std::function<Status(Unit&)> Store::CompleteTaskUnit(const TenantId& tenant, con
     // A group that rolled back runs this again.
     if (take_workflow) take_workflow->reset();
     if (continued) continued->reset();
-    ASSIGN_OR_RETURN(auto h, CompleteHeld(u, tenant, worker, task_id, attempt, output));
+    bool continuing = continuation != nullptr && continued != nullptr;
+    std::optional<Execution> locked;
+    ASSIGN_OR_RETURN(auto h, CompleteHeld(u, tenant, worker, task_id, attempt, output, nullptr,
+                                          continuing ? &continuation->execution.str() : nullptr, &locked));
     if (!h.workflow_id) return Status::Ok();
-    if (continuation && continued && h.workflow_id == continuation->execution.str()) {
-      ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, *h.workflow_id));
-      ASSIGN_OR_RETURN(*continued, Continue(u, e, worker, *continuation, CompletedPayload(h, output)));
+    if (continuing && locked) {
+      ASSIGN_OR_RETURN(*continued, Continue(u, *locked, worker, *continuation, CompletedPayload(h, output)));
       if (*continued) return Status::Ok();
       // Not as the worker saw it: the result alone, as without a continuation.
     }

@@ -69,6 +69,8 @@ class Unit {
   StatusOr<db::Result> Exec(std::string_view sql, const db::Params& params = {}) { return tx_.Exec(sql, params); }
   // A statement whose result nobody reads: sent with the next one, its error that one's.
   Status Defer(std::string_view sql, const db::Params& params = {}) { return tx_.Defer(sql, params); }
+  // One row of a statement over arrays; rows deferred one after another go out as one statement.
+  Status DeferRow(std::string_view sql, db::Params row) { return tx_.DeferRow(sql, std::move(row)); }
   // The transaction itself, for a plugin's own statements in the same commit.
   db::Tx& tx() { return tx_; }
   // Runs after a successful commit.
