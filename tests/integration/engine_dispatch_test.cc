@@ -357,6 +357,9 @@ TEST(EngineDispatchTest, ATaskTakenByABatchWhoseCallerLeftGoesBackToTheQueueAtOn
   v1::SubmitWorkflowCommandsResponse taken;
   EXPECT_EQ(client.SubmitCommands(TakingBatch(a, "leave", 1), &taken).error_code(),
             grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The server marks the call cancelled by its own timer or the client's reset, which may come a
+  // moment after the client gave up: the batch goes on only once the server knows.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   held.Release();
   auto task = [&] {
     return Sql(s, "SELECT status || coalesce(lease_owner::text, '') FROM task_executions WHERE workflow_id = '" +

@@ -151,30 +151,30 @@ Status Execution::InsertTask(const std::string& task_id, const TaskSpec& t, int6
       offer = u_->handoff()->Take(WorkKey(tenant_id, t.queue, WorkKind::kTask), t.kind);
     }
     if (offer) {
-      ASSIGN_OR_RETURN(auto claim, InsertHandedOver(*u_, *offer,
-                                                    {.id = task_id,
-                                                     .tenant = tenant_id,
-                                                     .workflow_id = id,
-                                                     .workflow_seq = scheduled_seq,
-                                                     .kind = t.kind,
-                                                     .queue = t.queue,
-                                                     .input_json = t.input_json,
-                                                     .max_attempts = t.max_attempts,
-                                                     .initial_backoff_ms = t.initial_backoff_ms,
-                                                     .max_backoff_ms = t.max_backoff_ms,
-                                                     .lease_ms = t.lease_ms,
-                                                     .traceparent = traceparent},
-                                                    db_now_ms > 0 ? std::optional<int64_t>(db_now_ms) : std::nullopt));
-      // As a claim through the queue would record it.
-      return Append("TASK_STARTED",
-                    {{"taskId", task_id}, {"attempt", claim.task.attempt}, {"workerId", offer->worker}});
+      // As a claim through the queue would record it; appended before the insert so that the
+      // step's events stay one statement.
+      RETURN_IF_ERROR(Append("TASK_STARTED", {{"taskId", task_id}, {"attempt", 1}, {"workerId", offer->worker}}));
+      return InsertHandedOver(*u_, *offer,
+                              {.id = task_id,
+                               .tenant = tenant_id,
+                               .workflow_id = id,
+                               .workflow_seq = scheduled_seq,
+                               .kind = t.kind,
+                               .queue = t.queue,
+                               .input_json = t.input_json,
+                               .max_attempts = t.max_attempts,
+                               .initial_backoff_ms = t.initial_backoff_ms,
+                               .max_backoff_ms = t.max_backoff_ms,
+                               .lease_ms = t.lease_ms,
+                               .traceparent = traceparent},
+                              db_now_ms > 0 ? std::optional<int64_t>(db_now_ms) : std::nullopt)
+          .status();
     }
   }
   RETURN_IF_ERROR(
-      u_->Exec(sql::kInsertTask, {task_id, tenant_id, id, std::to_string(scheduled_seq), t.kind, t.queue, t.input_json,
-                                  std::to_string(t.max_attempts), std::to_string(t.initial_backoff_ms),
-                                  std::to_string(t.max_backoff_ms), std::to_string(t.lease_ms), traceparent})
-          .status());
+      u_->Defer(sql::kInsertTask, {task_id, tenant_id, id, std::to_string(scheduled_seq), t.kind, t.queue, t.input_json,
+                                   std::to_string(t.max_attempts), std::to_string(t.initial_backoff_ms),
+                                   std::to_string(t.max_backoff_ms), std::to_string(t.lease_ms), traceparent}));
   Wake(t.queue, WorkKind::kTask);
   return Status::Ok();
 }
