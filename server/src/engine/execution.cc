@@ -65,7 +65,7 @@ Status Execution::Append(const std::string& type, const json& payload, std::opti
 }
 
 Status Execution::Buffer(const std::string& type, const json& payload, bool wakes) {
-  return u_->Exec(sql::kBufferEvent, {id, type, Dump(payload), Bool(wakes)}).status();
+  return u_->Defer(sql::kBufferEvent, {id, type, Dump(payload), Bool(wakes)});
 }
 
 StatusOr<bool> Execution::FlushBuffer() {
@@ -97,13 +97,15 @@ Status Execution::SaveSequence() { return u_->Defer(sql::kSaveSequence, {id, std
 
 Status Execution::MarkCancelRequested() {
   cancel_requested = true;
-  return u_->Exec(sql::kMarkCancelRequested, {id}).status();
+  return u_->Defer(sql::kMarkCancelRequested, {id});
 }
 
 namespace {
 std::string ErrorText(const json& result) { return result.is_string() ? result.get<std::string>() : Dump(result); }
 }  // namespace
 
+// Its writes read nothing back: they go out with the unit's next statement (at the latest its
+// COMMIT), as do the other writes here whose result nobody reads.
 Status Execution::Finish(WorkflowStatus final_status, const json& result) {
   status = final_status;
   u_->AfterCommit([k = kind, final_status](EngineMetrics& m) {
@@ -114,13 +116,13 @@ Status Execution::Finish(WorkflowStatus final_status, const json& result) {
         ->Inc();
   });
   if (final_status == WorkflowStatus::kCompleted) {
-    RETURN_IF_ERROR(u_->Exec(sql::kSetOutput, {id, Dump(result)}).status());
+    RETURN_IF_ERROR(u_->Defer(sql::kSetOutput, {id, Dump(result)}));
   } else {
-    RETURN_IF_ERROR(u_->Exec(sql::kSetError, {id, ErrorText(result)}).status());
+    RETURN_IF_ERROR(u_->Defer(sql::kSetError, {id, ErrorText(result)}));
   }
-  RETURN_IF_ERROR(u_->Exec(sql::kCancelTimersOfExecution, {id}).status());
-  RETURN_IF_ERROR(u_->Exec(sql::kCancelTasksOfExecution, {id}).status());
-  RETURN_IF_ERROR(u_->Exec(sql::kDropBufferedEvents, {id}).status());
+  RETURN_IF_ERROR(u_->Defer(sql::kCancelTimersOfExecution, {id}));
+  RETURN_IF_ERROR(u_->Defer(sql::kCancelTasksOfExecution, {id}));
+  RETURN_IF_ERROR(u_->Defer(sql::kDropBufferedEvents, {id}));
   if (!parent_id) return Status::Ok();
   json p = {{"childId", id}, {"name", parent_name.value_or("")}};
   if (final_status == WorkflowStatus::kCompleted) {
@@ -204,10 +206,10 @@ StatusOr<bool> Execution::InsertPromise(const std::string& promise_id, const std
 }
 
 Status Execution::PutState(const std::string& key, const std::string& value_json) {
-  return u_->Exec(sql::kPutState, {id, key, value_json}).status();
+  return u_->Defer(sql::kPutState, {id, key, value_json});
 }
 
-Status Execution::DeleteState(const std::string& key) { return u_->Exec(sql::kDeleteState, {id, key}).status(); }
+Status Execution::DeleteState(const std::string& key) { return u_->Defer(sql::kDeleteState, {id, key}); }
 
 StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const StartWorkflowRequest& req,
                                       const std::optional<std::string>& parent_id,
@@ -225,7 +227,7 @@ StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const 
   json payload = {{"kind", req.kind}, {"queue", req.queue}, {"input", json::parse(req.input_json)}};
   if (parent_id) payload["parentId"] = *parent_id;
   if (req.continued_from) payload["continuedFrom"] = *req.continued_from;
-  RETURN_IF_ERROR(u.Exec(sql::kInsertEvent, {id, "1", "WORKFLOW_STARTED", Dump(payload)}).status());
+  RETURN_IF_ERROR(u.Defer(sql::kInsertEvent, {id, "1", "WORKFLOW_STARTED", Dump(payload)}));
   u.AfterCommit([kind = req.kind](EngineMetrics& m) { m.started.With({kind})->Inc(); });
   if (hand_over) {
     Execution e = Execution::Inserted(u, tenant, id, req.kind, req.queue);
@@ -248,7 +250,7 @@ Status Deliver(Unit& u, const std::string& tenant, const std::string& execution_
     e.status = WorkflowStatus::kPending;
     e.Wake(e.queue, WorkKind::kWorkflow);
   }
-  return u.Exec(sql::kSaveDelivery, {e.id, std::string(Name(e.status)), std::to_string(e.last_seq)}).status();
+  return u.Defer(sql::kSaveDelivery, {e.id, std::string(Name(e.status)), std::to_string(e.last_seq)});
 }
 
 StatusOr<json> CancelTaskRow(Unit& u, const std::string& task_id, int64_t scheduled_seq, const std::string& reason) {

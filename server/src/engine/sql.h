@@ -318,7 +318,6 @@ inline constexpr const char* kListTasks =
     "AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid)) "
     "ORDER BY created_at DESC, id DESC LIMIT $6";
 
-// A task claimed as it is inserted, for a poller waiting on its queue (eager dispatch).
 // A task inserted already claimed by worker $13 (eager dispatch); its lease lasts $11 ms, at most
 // a year (limits::kMaxDurationMs).
 inline constexpr const char* kInsertTaskClaimed = R"sql(
