@@ -256,6 +256,37 @@ TEST(PoolTest, RowsDeferredOneAfterAnotherGoOutAsOneStatementWithEveryValueIntac
   EXPECT_EQ(r->Get(7, 2), "2");
 }
 
+// Reads deferred with DeferInto go out with the next statement, in one flight, and their
+// results are there once it returns.
+TEST(PoolTest, DeferredReadsGoOutWithTheNextStatementAndKeepTheirResults) {
+  TcpProxy proxy(Postgres::Shared().port());
+  std::string url = ThroughProxy(proxy, Postgres::Shared().CreateDatabase("defer_into"));
+  db::PoolOptions o = Options(url);
+  o.max_size = 1;
+  db::Pool pool(o);
+  auto reads = [&](std::string& a, std::string& b, std::string& c) {
+    return db::InTransaction(pool, [&](db::Tx& tx) {
+      db::Result ra, rb;
+      RETURN_IF_ERROR(tx.DeferInto("SELECT $1::int + 1", {"1"}, &ra));
+      RETURN_IF_ERROR(tx.DeferInto("SELECT $1::text || '!'", {"b"}, &rb));
+      ASSIGN_OR_RETURN(auto rc, tx.Exec("SELECT $1::int * 3", {"5"}));
+      a = std::string(ra.Get(0, 0));
+      b = std::string(rb.Get(0, 0));
+      c = std::string(rc.Get(0, 0));
+      return Status::Ok();
+    });
+  };
+  std::string a, b, c;
+  ASSERT_TRUE(reads(a, b, c).ok());  // prepares the statements on the connection
+  int before = proxy.client_flights();
+  a = b = c = "";
+  ASSERT_TRUE(reads(a, b, c).ok());
+  EXPECT_EQ(a, "2");
+  EXPECT_EQ(b, "b!");
+  EXPECT_EQ(c, "15");
+  EXPECT_EQ(proxy.client_flights() - before, 2) << "BEGIN, both reads and the statement together, then COMMIT";
+}
+
 // A COMMIT that went out behind a deferred statement that failed never ran, and the connection
 // says so (nothing committed: the work may run again); a COMMIT that failed itself did run.
 TEST(PoolTest, ACommitBehindAFailedDeferredStatementIsKnownNotToHaveRun) {

@@ -167,6 +167,12 @@ Status Connection::Defer(std::string_view sql, const Params& params, Clock::time
   return Status::Ok();
 }
 
+Status Connection::DeferInto(std::string_view sql, const Params& params, Result* into, Clock::time_point deadline) {
+  RETURN_IF_ERROR(Defer(sql, params, deadline));
+  deferred_.back().into = into;
+  return Status::Ok();
+}
+
 Status Connection::DeferRow(std::string_view sql, Params row, Clock::time_point deadline) {
   if (!deferred_.empty() && !deferred_.back().rows.empty() && deferred_.back().sql == sql &&
       deferred_.back().rows.front().size() == row.size()) {
@@ -228,6 +234,8 @@ StatusOr<Result> Connection::Pipelined(const Queued* current, Clock::time_point 
     aborted_ = false;
     last = Collect(deadline);
     if (current != nullptr && i + 1 == statements) skipped_ = aborted_;
+    size_t q = i - (begin ? 1 : 0);
+    if (i >= (begin ? 1u : 0u) && q < queued.size() && queued[q].into != nullptr && last.ok()) *queued[q].into = *last;
     if (broken_) return last.ok() ? Status(Unavailable("database connection lost")) : last.status();
     if (!last.ok() && first.ok()) first = last.status();
   }

@@ -65,6 +65,9 @@ class Connection {
   // A statement whose result nobody reads: it goes out with the next one (pipelined, in order),
   // and its error, if any, is that statement's. A ROLLBACK (or ROLLBACK TO) drops it unsent.
   Status Defer(std::string_view sql, const Params& params, Clock::time_point deadline);
+  // As Defer, keeping the statement's result in `*into` once it has gone out (with the next
+  // Exec): several reads in one round trip. `*into` must outlive that statement.
+  Status DeferInto(std::string_view sql, const Params& params, Result* into, Clock::time_point deadline);
   // Defers one row of a statement that takes each of its parameters as an array ($k: the k-th
   // value of every row, as in `unnest($1::bigint[], $2::text[])`). Rows of the same text
   // deferred one after another go out as one statement holding them all.
@@ -96,6 +99,7 @@ class Connection {
     std::string sql;
     Params params;
     std::vector<Params> rows;  // DeferRow's: `params` are made of them as it goes out
+    Result* into = nullptr;    // DeferInto's
   };
   // The pending BEGIN, the deferred statements and `current` (when given) in one pipeline: one
   // round trip. Returns `current`'s result, or the first error.

@@ -14,6 +14,10 @@ class Tx {
   StatusOr<Result> Exec(std::string_view sql, const Params& params = {}) { return conn_.Exec(sql, params, deadline_); }
   // A statement whose result nobody reads, sent with the next one (Connection::Defer).
   Status Defer(std::string_view sql, const Params& params = {}) { return conn_.Defer(sql, params, deadline_); }
+  // A read that goes out with the next statement, its result kept in `*into` (Connection::DeferInto).
+  Status DeferInto(std::string_view sql, const Params& params, Result* into) {
+    return conn_.DeferInto(sql, params, into, deadline_);
+  }
   // One row of a statement over arrays, merged with the rows deferred just before it
   // (Connection::DeferRow).
   Status DeferRow(std::string_view sql, Params row) { return conn_.DeferRow(sql, std::move(row), deadline_); }

@@ -14,7 +14,7 @@ StatusOr<int> Store::FireDueTimers(int limit) {
   return Sweep("timers", sql::kDueTimers, limit, [](Unit& u, const db::Result& r, int i) {
     db::Row row(r, i);
     std::string exec = row.Str("execution_id"), name = row.Str("name");
-    RETURN_IF_ERROR(u.Exec(sql::kFireTimer, {exec, name}));
+    RETURN_IF_ERROR(u.Defer(sql::kFireTimer, {exec, name}));
     RETURN_IF_ERROR(DeliverIfOpen(u, row.Str("tenant_id"), exec, "TIMER_FIRED", {{"name", name}}, true));
     u.AfterCommit([lag = row.Double("lag")](EngineMetrics& m) {
       m.timer_lag.Observe(lag);

@@ -69,6 +69,10 @@ class Unit {
   StatusOr<db::Result> Exec(std::string_view sql, const db::Params& params = {}) { return tx_.Exec(sql, params); }
   // A statement whose result nobody reads: sent with the next one, its error that one's.
   Status Defer(std::string_view sql, const db::Params& params = {}) { return tx_.Defer(sql, params); }
+  // A read that goes out with the next statement (Exec), its result in `*into` after that.
+  Status DeferInto(std::string_view sql, const db::Params& params, db::Result* into) {
+    return tx_.DeferInto(sql, params, into);
+  }
   // One row of a statement over arrays; rows deferred one after another go out as one statement.
   Status DeferRow(std::string_view sql, db::Params row) { return tx_.DeferRow(sql, std::move(row)); }
   // The transaction itself, for a plugin's own statements in the same commit.

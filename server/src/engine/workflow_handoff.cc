@@ -8,14 +8,17 @@
 
 namespace flovyn::engine {
 
+// The execution, its state and its history in one round trip.
 Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
-  ASSIGN_OR_RETURN(auto w, u.Exec(sql::kWorkflowById, {id}));
-  c.execution = WorkflowFrom(db::Row(w, 0));
+  db::Result w, st;
+  RETURN_IF_ERROR(u.DeferInto(sql::kWorkflowById, {id}, &w));
+  RETURN_IF_ERROR(u.DeferInto(sql::kStateOfExecution, {id}, &st));
   ASSIGN_OR_RETURN(auto ev, c.history_after > 0
                                 ? u.Exec(sql::kEventsOfExecutionAfter, {id, std::to_string(c.history_after)})
                                 : u.Exec(sql::kEventsOfExecution, {id}));
+  if (w.rows() == 0) return Internal("a claimed execution was not found");
+  c.execution = WorkflowFrom(db::Row(w, 0));
   for (int i = 0; i < ev.rows(); ++i) c.events.push_back(EventFrom(db::Row(ev, i)));
-  ASSIGN_OR_RETURN(auto st, u.Exec(sql::kStateOfExecution, {id}));
   for (int i = 0; i < st.rows(); ++i) c.state.emplace_back(db::Row(st, i).Str("key"), db::Row(st, i).Str("value"));
   return Status::Ok();
 }
