@@ -37,24 +37,23 @@ Status Store::RunGrouped(const std::function<Status(Unit&)>& work, std::string o
 void Store::RunGroupedThen(std::function<Status(Unit&)> work, std::string order_key, std::function<void(Status)> then,
                            const char* operation) {
   if (joined_unit_ != nullptr || options_.group_commit_max <= 1) return then(Run(work, operation));
-  Grouped me{&work, std::move(order_key), operation};
-  {
-    MutexLock l(group_mu_);
-    if (group_queue_.size() < static_cast<size_t>(std::max(options_.group_commit_queue_max, 1))) {
-      std::unique_ptr<Grouped> g(new Grouped{nullptr, std::move(me.key), operation});
-      g->owned_work = std::move(work);
-      g->work = &g->owned_work;
-      g->then = std::move(then);
-      group_queue_.push_back(g.release());  // deleted once answered, in LeadGroups
-      LeadGroups(nullptr);
-      return;
-    }
-    // The queue is full: this caller waits for its commit as RunGrouped's do, on its own thread
-    // (so the handler threads, and their bounded queue, hold back whatever comes next).
-    group_stats_.waited += 1;
-    group_queue_.push_back(&me);
-    LeadGroups(&me);
+  UniqueLock l(group_mu_);
+  if (group_queue_.size() < static_cast<size_t>(std::max(options_.group_commit_queue_max, 1))) {
+    std::unique_ptr<Grouped> g(new Grouped{nullptr, std::move(order_key), operation});
+    g->owned_work = std::move(work);
+    g->work = &g->owned_work;
+    g->then = std::move(then);
+    group_queue_.push_back(g.release());  // deleted once answered, in LeadGroups
+    LeadGroups(nullptr);
+    return;
   }
+  // The queue is full: this caller waits for its commit as RunGrouped's do, on its own thread
+  // (so the handler threads, and their bounded queue, hold back whatever comes next).
+  group_stats_.waited += 1;
+  Grouped me{&work, std::move(order_key), operation};
+  group_queue_.push_back(&me);
+  LeadGroups(&me);
+  l.Unlock();
   then(me.result);
 }
 
