@@ -161,13 +161,7 @@ Status Execution::InsertTask(const std::string& task_id, const TaskSpec& t, int6
                                .tenant = tenant_id,
                                .workflow_id = id,
                                .workflow_seq = scheduled_seq,
-                               .kind = t.kind,
-                               .queue = t.queue,
-                               .input_json = t.input_json,
-                               .max_attempts = t.max_attempts,
-                               .initial_backoff_ms = t.initial_backoff_ms,
-                               .max_backoff_ms = t.max_backoff_ms,
-                               .lease_ms = t.lease_ms,
+                               .spec = t,
                                .traceparent = traceparent},
                               db_now_ms > 0 ? std::optional<int64_t>(db_now_ms) : std::nullopt)
           .status();

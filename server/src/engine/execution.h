@@ -18,12 +18,6 @@
 namespace flovyn::engine {
 
 // A task as a workflow schedules it (validated and with its defaults applied).
-struct TaskSpec {
-  std::string kind, queue, input_json;
-  int max_attempts = 3;
-  int64_t initial_backoff_ms = 1000, max_backoff_ms = 60000, lease_ms = 30000;
-};
-
 class Execution {
  public:
   // NOT_FOUND when the tenant has no such execution.

@@ -81,6 +81,13 @@ struct WorkflowClaim {
   int64_t history_after = 0;
 };
 
+// What a task runs and how it retries, as it is scheduled.
+struct TaskSpec {
+  std::string kind, queue, input_json;
+  int max_attempts = 3;
+  int64_t initial_backoff_ms = 1000, max_backoff_ms = 60000, lease_ms = 30000;
+};
+
 struct TaskClaim {
   TaskView task;
   int64_t lease_expires_at_ms = 0;

@@ -49,13 +49,8 @@ std::function<Status(Unit&)> Store::SubmitTaskUnit(const TenantId& tenant, Submi
         return InsertHandedOver(u, *offer,
                                 {.id = id,
                                  .tenant = tenant.str(),
-                                 .kind = req.kind,
-                                 .queue = req.queue,
-                                 .input_json = req.input_json,
-                                 .max_attempts = req.max_attempts,
-                                 .initial_backoff_ms = req.initial_backoff_ms,
-                                 .max_backoff_ms = req.max_backoff_ms,
-                                 .lease_ms = req.lease_ms,
+                                 .spec = {req.kind, req.queue, req.input_json, req.max_attempts, req.initial_backoff_ms,
+                                          req.max_backoff_ms, req.lease_ms},
                                  .traceparent = NullIfEmpty(req.traceparent)},
                                 std::nullopt)
             .status();

@@ -57,30 +57,30 @@ size_t TaskHandoff::offered() const {
 
 StatusOr<TaskClaim> InsertHandedOver(Unit& u, const TaskHandoff::Offer& offer, const NewTask& t,
                                      std::optional<int64_t> db_now_ms) {
-  RETURN_IF_ERROR(
-      u.Defer(sql::kInsertTaskClaimed,
-              {t.id, t.tenant, t.workflow_id,
-               t.workflow_seq ? std::optional<std::string>(std::to_string(*t.workflow_seq)) : std::nullopt, t.kind,
-               t.queue, t.input_json, std::to_string(t.max_attempts), std::to_string(t.initial_backoff_ms),
-               std::to_string(t.max_backoff_ms), std::to_string(t.lease_ms), t.traceparent, offer.worker}));
+  RETURN_IF_ERROR(u.Defer(
+      sql::kInsertTaskClaimed,
+      {t.id, t.tenant, t.workflow_id,
+       t.workflow_seq ? std::optional<std::string>(std::to_string(*t.workflow_seq)) : std::nullopt, t.spec.kind,
+       t.spec.queue, t.spec.input_json, std::to_string(t.spec.max_attempts), std::to_string(t.spec.initial_backoff_ms),
+       std::to_string(t.spec.max_backoff_ms), std::to_string(t.spec.lease_ms), t.traceparent, offer.worker}));
   TaskHandoff::Poller* poller = offer.poller;
   u.OnRollback([poller] { poller->Resume(); });
   TaskClaim claim;
   claim.task.id = t.id;
-  claim.task.kind = t.kind;
-  claim.task.queue = t.queue;
+  claim.task.kind = t.spec.kind;
+  claim.task.queue = t.spec.queue;
   claim.task.status = "RUNNING";
-  claim.task.input_json = t.input_json;
+  claim.task.input_json = t.spec.input_json;
   claim.task.output_json = claim.task.progress_json = "null";
   claim.task.workflow_id = t.workflow_id;
   claim.task.workflow_sequence = t.workflow_seq;
   claim.task.attempt = 1;
-  claim.task.max_attempts = t.max_attempts;
+  claim.task.max_attempts = t.spec.max_attempts;
   claim.task.traceparent = t.traceparent.value_or("");
   int64_t now_ms = db_now_ms.value_or(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
-  claim.lease_expires_at_ms = now_ms + std::min<int64_t>(t.lease_ms, limits::kMaxDurationMs.value);
+  claim.lease_expires_at_ms = now_ms + std::min<int64_t>(t.spec.lease_ms, limits::kMaxDurationMs.value);
   u.OnCommit([poller, claim] { poller->Deliver(claim); });
   u.AfterCommit([](EngineMetrics& m) { m.dispatch.With({"task"})->Observe(0); });
   return claim;

@@ -72,15 +72,13 @@ struct NewTask {
   std::string id, tenant;
   std::optional<std::string> workflow_id;  // and the sequence of its TASK_SCHEDULED
   std::optional<int64_t> workflow_seq;
-  std::string kind, queue, input_json;
-  int max_attempts = 1;
-  int64_t initial_backoff_ms = 0, max_backoff_ms = 0, lease_ms = 0;
+  TaskSpec spec;
   std::optional<std::string> traceparent;
 };
 
 // Inserts `t` already claimed for `offer`'s poller and hands it over when `u` commits; when `u`
 // does not commit, the poller polls on. The insert goes out with the unit's next statement (no
-// round trip of its own), so the claim is made here: its lease ends `lease_ms` after
+// round trip of its own), so the claim is made here: its lease ends `spec.lease_ms` after
 // `db_now_ms` (the transaction's now(), as the row has it) when known, else after this
 // server's clock reading.
 StatusOr<TaskClaim> InsertHandedOver(Unit& u, const TaskHandoff::Offer& offer, const NewTask& t,
