@@ -38,6 +38,16 @@ class GroupCommitTest : public StoreTest {
     return *claims;
   }
 
+  // A call completing each of `held` with `output`.
+  std::vector<std::function<Status()>> Completions(const std::vector<TaskClaim>& held, const std::string& output) {
+    std::vector<std::function<Status()>> calls;
+    for (const auto& c : held) {
+      calls.push_back(
+          [this, output, id = c.task.id] { return store_->CompleteTask(tenant_, worker_, TaskId(id), 1, output); });
+    }
+    return calls;
+  }
+
   // Runs `calls` on threads of their own, started together; their results in order.
   std::vector<Status> Together(const std::vector<std::function<Status()>>& calls) {
     std::vector<Status> out(calls.size());
@@ -96,10 +106,7 @@ TEST_F(GroupCommitTest, ARefusedCompletionInAGroupChangesNothingAndTheOthersComm
 
 TEST_F(GroupCommitTest, AUnitThatWritesThenFailsLeavesNoWriteBehindWhileItsGroupCommits) {
   auto held = HeldTasks(3);
-  std::vector<std::function<Status()>> calls;
-  for (const auto& c : held) {
-    calls.push_back([&, id = c.task.id] { return store_->CompleteTask(tenant_, worker_, TaskId(id), 1, "2"); });
-  }
+  auto calls = Completions(held, "2");
   calls.push_back([&] {
     return store_->RunGrouped(
         [&](Unit& u) -> Status {
@@ -123,10 +130,7 @@ TEST_F(GroupCommitTest, AUnitThatWritesThenFailsLeavesNoWriteBehindWhileItsGroup
 // the COMMIT never ran, so the group's units run again alone and the others commit.
 TEST_F(GroupCommitTest, AUnitWhoseDeferredStatementFailsAtTheCommitLeavesTheOthersToCommit) {
   auto held = HeldTasks(3);
-  std::vector<std::function<Status()>> calls;
-  for (const auto& c : held) {
-    calls.push_back([&, id = c.task.id] { return store_->CompleteTask(tenant_, worker_, TaskId(id), 1, "2"); });
-  }
+  auto calls = Completions(held, "2");
   calls.push_back([&] {
     return store_->RunGrouped(
         [&](Unit& u) {
