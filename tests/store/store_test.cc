@@ -1,5 +1,7 @@
 // The store's operations beside the command handlers, in-process against PostgreSQL: claims
 // filtered by kind, tasks' results and retries, the sweeps, promises, workers and paging.
+#include <future>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/work_hub.h"
@@ -103,6 +105,31 @@ TEST_F(StoreTest, DueTimersFireIntoTheirWorkflowAndWakeIt) {
   EXPECT_EQ(store_->GetWorkflow(tenant_, id)->status, "PENDING");
   EXPECT_TRUE(notifier_.Woke(WorkKey(tenant_, "q", WorkKind::kWorkflow)));
   EXPECT_EQ(*store_->FireDueTimers(), 0);
+}
+
+// A due timer whose execution another transaction holds locked (a worker's submit under way)
+// is left for a later run instead of holding the run up (or deadlocking with a transaction
+// that locked the execution first and then wants the timer); it fires once the lock is gone.
+TEST_F(StoreTest, ADueTimerWhoseExecutionIsLockedElsewhereIsLeftForALaterRunInsteadOfWaitedFor) {
+  auto id = StartAndClaim("q");
+  ASSERT_TRUE(Submit(id, {StartTimer{"now", 0}, Suspend{}}).ok());
+  auto deadline = [] { return db::Clock::now() + std::chrono::seconds(5); };
+  auto holder = pool_->Acquire();
+  ASSERT_TRUE(holder.ok());
+  ASSERT_TRUE(
+      (*holder)
+          ->ExecSimple("BEGIN; SELECT 1 FROM workflow_executions WHERE id = '" + id.str() + "' FOR UPDATE", deadline())
+          .ok());
+  auto run = std::async(std::launch::async, [this] { return store_->FireDueTimers(); });
+  bool prompt = run.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  ASSERT_TRUE((*holder)->ExecSimple("ROLLBACK", deadline()).ok());
+  auto fired = run.get();
+  EXPECT_TRUE(prompt) << "the run waited for the execution's lock";
+  ASSERT_TRUE(fired.ok()) << fired.status().ToString();
+  EXPECT_EQ(*fired, 0);
+  EXPECT_EQ(Sql("SELECT status FROM timers WHERE execution_id = $1", {id.str()}), "PENDING");
+  EXPECT_EQ(*store_->FireDueTimers(), 1);
+  EXPECT_EQ(EventTypes(id).back(), "TIMER_FIRED");
 }
 
 TEST_F(StoreTest, PromisesResolveOnceAndTimeOutBySweep) {

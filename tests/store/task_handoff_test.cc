@@ -12,6 +12,7 @@
 #include "flovyn/core/status_macros.h"
 #include "flovyn/core/time_source.h"
 #include "flovyn/model/status.h"
+#include "harness.h"
 #include "store_fixture.h"
 
 namespace flovyn::testing {
@@ -318,6 +319,50 @@ TEST_F(TaskHandoffTest, AWorkflowStartedWhileAPollerWaitsIsClaimedForItInTheStar
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->created);
   EXPECT_TRUE(second.workflows.empty()) << "the same start twice hands nothing over";
+}
+
+// A timer falling due while the poller of the worker that keeps its execution cached waits: the
+// run locks the timer with its execution in one statement, and the claim, what it replays and
+// the COMMIT go out together, so the poller has it after two round trips, with the events it
+// has not seen.
+TEST_F(TaskHandoffTest, ADueTimerGoesToTheWaitingPollerOfItsCachedWorkerInTwoRoundTrips) {
+  TcpProxy proxy(Postgres::Shared().port());
+  std::string url = pool_->options().url;
+  std::string port = ":" + std::to_string(Postgres::Shared().port());
+  url.replace(url.find(port), port.size(), ":" + std::to_string(proxy.port()));
+  db::Pool counted({.url = url, .max_size = 1});
+  Store store(counted, notifier_, StoreOptions{});
+  store.SetTaskHandoff(&handoff_, &workflows_);
+  FakePoller p;
+  auto sleep = [&](int64_t* cached_at) {
+    auto id = StartAndClaim("q");
+    auto r = store_->SubmitCommands(tenant_, worker_, id, 1, {StartTimer{"nap", 0}, Suspend{}}, true);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    *cached_at = r.ok() ? r->last_sequence : 0;
+    ParkWorkflowPoller(p, worker_.str());
+    return id;
+  };
+  int64_t cached_at = 0;
+  sleep(&cached_at);
+  ASSERT_EQ(*store.FireDueTimers(), 1);  // prepares the statements on the counted connection
+  ASSERT_EQ(p.workflows.size(), 1u);
+  auto id = sleep(&cached_at);
+  int before = proxy.client_flights();
+  ASSERT_EQ(*store.FireDueTimers(), 1);
+  EXPECT_EQ(proxy.client_flights() - before, 2) << "BEGIN with the due timers, then the rest with the COMMIT";
+  ASSERT_EQ(p.workflows.size(), 2u);
+  const WorkflowClaim& c = p.workflows[1];
+  EXPECT_EQ(c.execution.id, id.str());
+  EXPECT_EQ(c.execution.status, "RUNNING");
+  EXPECT_EQ(c.history_after, cached_at);
+  ASSERT_EQ(c.events.size(), 1u) << "only what the worker has not seen";
+  EXPECT_EQ(c.events[0].type, "TIMER_FIRED");
+  EXPECT_EQ(c.events[0].sequence, cached_at + 1);
+  EXPECT_EQ(
+      Sql("SELECT status || ' ' || lease_owner || ' ' || last_seq FROM workflow_executions WHERE id = $1", {id.str()}),
+      "RUNNING " + worker_.str() + " " + std::to_string(cached_at + 1));
+  EXPECT_EQ(Sql("SELECT status FROM timers WHERE execution_id = $1", {id.str()}), "FIRED");
+  EXPECT_EQ(woken_, 0) << "handed over, not woken";
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ StatusOr<Execution> Execution::Locked(Unit& u, const db::Row& row) {
   e.cancel_requested = row.Bool("cancel_requested");
   e.lease_valid = row.Bool("lease_valid");
   e.sticky_worker = row.Opt("sticky_worker");
+  e.sticky_seq = row.OptInt("sticky_seq");
   e.cancel_pending = row.Bool("cancel_pending");
   e.db_now_ms = row.Int("now_ms");
   return e;
@@ -235,6 +236,10 @@ StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const 
 Status Deliver(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,
                const json& payload, bool wakes) {
   ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
+  return DeliverTo(u, e, type, payload, wakes);
+}
+
+Status DeliverTo(Unit& u, Execution& e, const std::string& type, const json& payload, bool wakes) {
   if (IsTerminal(e.status)) return FailedPrecondition("workflow execution is " + std::string(Name(e.status)));
   if (e.HeldByWorker()) return e.Buffer(type, payload, wakes);
   RETURN_IF_ERROR(e.Append(type, payload));

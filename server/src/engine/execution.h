@@ -45,6 +45,7 @@ class Execution {
   bool lease_valid = false;                  // a worker holds it and its lease has not expired
   bool cancel_pending = false;               // a graceful cancellation waits for the code (cancel_deadline set)
   std::optional<std::string> sticky_worker;  // the worker that keeps it cached
+  std::optional<int64_t> sticky_seq;         // up to which sequence it keeps it
   int64_t db_now_ms = 0;                     // the transaction's start, ms since the epoch
   bool unbuffered = false;                   // known to have no buffered events (it was waiting)
   // Save makes it sticky to this worker at its last sequence (unless it has ended).
@@ -119,11 +120,14 @@ Status CancelExecution(Unit& u, Execution& e, const nlohmann::json& requested, s
 // FAILED_PRECONDITION when the execution has ended.
 Status Deliver(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,
                const nlohmann::json& payload, bool wakes);
+// The same, to an execution `u` has locked.
+Status DeliverTo(Unit& u, Execution& e, const std::string& type, const nlohmann::json& payload, bool wakes);
 // The history (after `c.history_after`) and state a worker replays from.
 Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c);
 // Eager dispatch of a workflow made runnable: when a workflow poller waits on this replica (the
 // cached worker's while the execution is sticky), claims `e` for it, saves the row and hands
-// the claim over when `u` commits. False (nothing done) when none waits.
+// the claim over when `u` commits. False (nothing done) when none waits. The claim and its
+// reads go out with `u`'s next statement (at the latest its COMMIT): no round trip of their own.
 StatusOr<bool> HandWorkflowOver(Unit& u, Execution& e);
 
 // The same, where an ended execution simply ignores the event.

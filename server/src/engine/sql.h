@@ -72,7 +72,8 @@ SELECT status, count(*) AS n FROM workflow_executions WHERE tenant_id = $1 GROUP
 #define FLOVYN_LOCKED_EXECUTION_COLUMNS                                                                   \
   "w.id, w.tenant_id, w.kind, w.queue, w.status, w.last_seq, w.lease_owner, w.parent_id, w.parent_name, " \
   "w.cancel_requested, coalesce(w.lease_expires_at > now(), false) AS lease_valid, w.sticky_worker, "     \
-  "w.cancel_deadline IS NOT NULL AS cancel_pending, (extract(epoch from now()) * 1000)::bigint AS now_ms"
+  "w.sticky_seq, w.cancel_deadline IS NOT NULL AS cancel_pending, "                                       \
+  "(extract(epoch from now()) * 1000)::bigint AS now_ms"
 
 inline constexpr const char* kLockExecution = "SELECT " FLOVYN_LOCKED_EXECUTION_COLUMNS
                                               " FROM workflow_executions w"
@@ -161,13 +162,13 @@ RETURNING w.id, greatest(extract(epoch from clock_timestamp() - c.pending_since)
 
 // A runnable execution claimed for the waiting poller of worker $2 as it is made runnable
 // (eager dispatch), its history at $4; what that worker has cached, as kClaimWorkflow says.
+// The history the worker keeps cached is known from the locked row (sticky_worker, sticky_seq),
+// so nothing is returned and the claim goes out with the reads that follow it.
 inline constexpr const char* kClaimHandedOver = R"sql(
-UPDATE workflow_executions w SET status = 'RUNNING', lease_owner = $2,
+UPDATE workflow_executions SET status = 'RUNNING', lease_owner = $2,
   lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now(), last_seq = $4,
   sticky_worker = NULL, sticky_seq = NULL
-FROM (SELECT sticky_worker, sticky_seq FROM workflow_executions WHERE id = $1) old
-WHERE w.id = $1
-RETURNING CASE WHEN old.sticky_worker = $2 THEN old.sticky_seq ELSE 0 END AS history_after)sql";
+WHERE id = $1)sql";
 
 // ------------------------------------------------------------------------------ history
 
@@ -264,11 +265,15 @@ FROM c)sql";
 
 // Due by the transaction's start, so the TIMER_FIRED it records (stamped with that start) is
 // never before the deadline; what falls due during the run is fired by the next one at once.
-inline constexpr const char* kDueTimers = R"sql(
-SELECT t.execution_id, t.name, w.tenant_id, extract(epoch from clock_timestamp() - t.fire_at) AS lag
-FROM timers t JOIN workflow_executions w ON w.id = t.execution_id
-WHERE t.status = 'PENDING' AND t.fire_at <= now()
-ORDER BY t.fire_at LIMIT $1 FOR UPDATE OF t SKIP LOCKED)sql";
+// Each due timer with its execution, both locked; a timer whose execution another transaction
+// holds is skipped this run (the run never waits, so it cannot deadlock with one that locked
+// the execution first).
+inline constexpr const char* kDueTimers =
+    "SELECT t.execution_id, t.name, extract(epoch from clock_timestamp() - t.fire_at) AS "
+    "lag, " FLOVYN_LOCKED_EXECUTION_COLUMNS
+    " FROM timers t JOIN workflow_executions w ON w.id = t.execution_id"
+    " WHERE t.status = 'PENDING' AND t.fire_at <= now()"
+    " ORDER BY t.fire_at LIMIT $1 FOR UPDATE OF t, w SKIP LOCKED";
 
 inline constexpr const char* kFireTimer = R"sql(
 UPDATE timers SET status = 'FIRED', fired_at = now() WHERE execution_id = $1 AND name = $2)sql";

@@ -15,7 +15,14 @@ StatusOr<int> Store::FireDueTimers(int limit) {
     db::Row row(r, i);
     std::string exec = row.Str("execution_id"), name = row.Str("name");
     RETURN_IF_ERROR(u.Defer(sql::kFireTimer, {exec, name}));
-    RETURN_IF_ERROR(DeliverIfOpen(u, row.Str("tenant_id"), exec, "TIMER_FIRED", {{"name", name}}, true));
+    // The row came locked with its timer; an execution with an earlier timer in this run has
+    // changed since, so it is read again.
+    bool again = false;
+    for (int j = 0; j < i && !again; ++j) again = r.Get(j, 0) == r.Get(i, 0);
+    auto e = again ? Execution::Lock(u, row.Str("tenant_id"), exec) : Execution::Locked(u, row);
+    if (!e.ok()) return e.status();
+    Status s = DeliverTo(u, *e, "TIMER_FIRED", {{"name", name}}, true);
+    if (!s.ok() && s.code() != StatusCode::kFailedPrecondition) return s;  // an ended execution ignores it
     u.AfterCommit([lag = row.Double("lag")](EngineMetrics& m) {
       m.timer_lag.Observe(lag);
       m.timers_fired.Inc();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -33,6 +34,7 @@ struct WorkflowTaker {
   std::string execution;
   std::chrono::milliseconds lease{0};
   std::optional<WorkflowClaim>* claim = nullptr;
+  bool served = false;  // claimed for it in this unit; `claim` is filled when the unit commits
 };
 
 // A worker submitting commands that runs some of the tasks they schedule itself
@@ -59,7 +61,7 @@ class Unit {
   void SetTaskTaker(TaskTaker t) { task_taker_ = std::move(t); }
   TaskTaker* task_taker() { return task_taker_ ? &*task_taker_ : nullptr; }
   // The taker still waiting for its workflow; null when none asked or it has it.
-  WorkflowTaker* taker() { return taker_ && taker_->claim && !taker_->claim->has_value() ? &*taker_ : nullptr; }
+  WorkflowTaker* taker() { return taker_ && taker_->claim && !taker_->served ? &*taker_ : nullptr; }
   // A unit that never committed undoes what it promised (OnRollback).
   ~Unit() {
     if (!committed_) RunRollback(0);
@@ -83,6 +85,9 @@ class Unit {
   }
   // Runs after a successful commit (a claim handed to a waiting poller).
   void OnCommit(std::function<void()> f) { on_commit_.push_back(std::move(f)); }
+  // Kept as long as the unit (the target of a DeferInto, which is written when it goes out),
+  // even when a savepoint is rolled back.
+  void Keep(std::shared_ptr<void> p) { kept_.push_back(std::move(p)); }
   // Runs when this unit's work does not commit: its transaction rolled back, its savepoint was
   // rolled back, or it is discarded to run again.
   void OnRollback(std::function<void()> f) { on_rollback_.push_back(std::move(f)); }
@@ -128,6 +133,7 @@ class Unit {
   std::optional<std::chrono::system_clock::time_point> deadline_;
   std::vector<std::function<void(EngineMetrics&)>> after_;
   std::vector<std::function<void()>> on_commit_, on_rollback_;
+  std::vector<std::shared_ptr<void>> kept_;
   bool committed_ = false;
 
   // The rollback work registered after the first `keep`, newest first; then forgotten.

@@ -1,5 +1,9 @@
 // Workflows handed to a waiting poller in the transaction that makes them runnable (eager
 // dispatch), and the reading of a claim's history both claims share.
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
 #include "engine/execution.h"
 #include "engine/rows.h"
 #include "engine/sql.h"
@@ -24,26 +28,63 @@ Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
 }
 
 namespace {
-// Claims `e` for `worker` in `u`, as a claim through the queue would, and reads what it replays.
-StatusOr<WorkflowClaim> ClaimFor(Unit& u, Execution& e, const std::string& worker, std::chrono::milliseconds lease) {
-  ASSIGN_OR_RETURN(
-      auto r, u.Exec(sql::kClaimHandedOver, {e.id, worker, std::to_string(lease.count()), std::to_string(e.last_seq)}));
-  WorkflowClaim c;
-  c.history_after = db::Row(r, 0).Int("history_after");
-  RETURN_IF_ERROR(ReadForReplay(u, e.id, c));
+// A claim made in a unit: its reads go out with the unit's next statement (at the latest its
+// COMMIT), and the claim is put together from them once the unit has committed.
+struct PendingClaim {
+  db::Result row, state, events;
+  int64_t history_after = 0;
+
+  StatusOr<WorkflowClaim> Take() {
+    if (row.rows() == 0) return Internal("a claimed execution was not found");
+    WorkflowClaim c;
+    c.history_after = history_after;
+    c.execution = WorkflowFrom(db::Row(row, 0));
+    for (int i = 0; i < events.rows(); ++i) c.events.push_back(EventFrom(db::Row(events, i)));
+    for (int i = 0; i < state.rows(); ++i) {
+      c.state.emplace_back(db::Row(state, i).Str("key"), db::Row(state, i).Str("value"));
+    }
+    return c;
+  }
+};
+
+// Claims `e` for `worker` in `u`, as a claim through the queue would, and reads what it replays:
+// all of it deferred, so the claim costs no round trip of its own.
+StatusOr<std::shared_ptr<PendingClaim>> ClaimFor(Unit& u, Execution& e, const std::string& worker,
+                                                 std::chrono::milliseconds lease) {
+  auto p = std::make_shared<PendingClaim>();
+  u.Keep(p);
+  // Only the worker that keeps the execution cached gets just the events it has not seen.
+  p->history_after = e.sticky_worker == worker ? e.sticky_seq.value_or(0) : 0;
+  RETURN_IF_ERROR(
+      u.Defer(sql::kClaimHandedOver, {e.id, worker, std::to_string(lease.count()), std::to_string(e.last_seq)}));
+  RETURN_IF_ERROR(u.DeferInto(sql::kWorkflowById, {e.id}, &p->row));
+  RETURN_IF_ERROR(u.DeferInto(sql::kStateOfExecution, {e.id}, &p->state));
+  RETURN_IF_ERROR(p->history_after > 0
+                      ? u.DeferInto(sql::kEventsOfExecutionAfter, {e.id, std::to_string(p->history_after)}, &p->events)
+                      : u.DeferInto(sql::kEventsOfExecution, {e.id}, &p->events));
   e.status = WorkflowStatus::kRunning;
   e.lease_owner = worker;
   e.lease_valid = true;
   e.sticky_worker.reset();
+  e.sticky_seq.reset();
   u.AfterCommit([](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(0); });
-  return c;
+  return p;
 }
 }  // namespace
 
 StatusOr<bool> HandWorkflowOver(Unit& u, Execution& e) {
   // The worker that completed the task keeps the workflow cached: it gets it in that call's answer.
   if (WorkflowTaker* t = u.taker(); t && t->execution == e.id && e.sticky_worker == t->worker) {
-    ASSIGN_OR_RETURN(*t->claim, ClaimFor(u, e, t->worker, t->lease));
+    ASSIGN_OR_RETURN(auto p, ClaimFor(u, e, t->worker, t->lease));
+    t->served = true;
+    u.OnCommit([claim = t->claim, p] {
+      auto c = p->Take();
+      if (c.ok()) {
+        *claim = std::move(*c);
+      } else {  // cannot happen while the row is locked; the lease runs out and it goes to the queue
+        spdlog::error("workflow handed over: {}", c.status().message());
+      }
+    });
     return true;
   }
   TaskHandoff* h = u.workflow_handoff();
@@ -53,8 +94,16 @@ StatusOr<bool> HandWorkflowOver(Unit& u, Execution& e) {
   if (!offer) return false;
   TaskHandoff::Poller* poller = offer->poller;
   u.OnRollback([poller] { poller->Resume(); });
-  ASSIGN_OR_RETURN(auto c, ClaimFor(u, e, offer->worker, h->lease));
-  u.OnCommit([poller, c = std::move(c)] { poller->Deliver(c); });
+  ASSIGN_OR_RETURN(auto p, ClaimFor(u, e, offer->worker, h->lease));
+  u.OnCommit([poller, p] {
+    auto c = p->Take();
+    if (!c.ok()) {  // as above; the poller polls on
+      spdlog::error("workflow handed over: {}", c.status().message());
+      poller->Resume();
+      return;
+    }
+    poller->Deliver(*c);
+  });
   return true;
 }
 
