@@ -127,6 +127,32 @@ TEST_F(CommandsTest, CompleteWorkflowEndsTheExecutionWithItsOutputAndCancelsWhat
   EXPECT_EQ(Submit(id, {Suspend{}}).status().code(), StatusCode::kAborted);  // no longer held
 }
 
+// An execution's end (status, output or error, lease) is one update of its row: one row version
+// and one set of index entries, not a second update for the output.
+TEST_F(CommandsTest, AnEndIsWrittenToTheExecutionsRowInOneUpdateWithItsOutputOrError) {
+  Sql("CREATE TABLE row_updates (id uuid)");
+  Sql("CREATE FUNCTION note_row_update() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ BEGIN INSERT INTO row_updates VALUES (NEW.id); RETURN NEW; END $$");
+  Sql("CREATE TRIGGER note_row_updates AFTER UPDATE ON workflow_executions FOR EACH ROW "
+      "EXECUTE FUNCTION note_row_update()");
+  auto updates = [this](const ExecutionId& id) {
+    return std::stoi(Sql("SELECT count(*) FROM row_updates WHERE id = $1", {id}));
+  };
+  auto done = StartAndClaim();
+  int before = updates(done);
+  ASSERT_TRUE(Submit(done, {CompleteWorkflow{R"({"total": 3})"}}).ok());
+  EXPECT_EQ(updates(done) - before, 1);
+  EXPECT_EQ(store_->GetWorkflow(tenant_, done)->output_json, R"({"total": 3})");
+  auto failed = StartAndClaim();
+  before = updates(failed);
+  ASSERT_TRUE(Submit(failed, {FailWorkflow{"card declined"}}).ok());
+  EXPECT_EQ(updates(failed) - before, 1);
+  auto view = store_->GetWorkflow(tenant_, failed);
+  EXPECT_EQ(view->status, "FAILED");
+  EXPECT_EQ(view->error.value_or(""), "card declined");
+  EXPECT_EQ(view->output_json, "null");
+}
+
 TEST_F(CommandsTest, FailWorkflowEndsTheExecutionWithItsError) {
   auto id = StartAndClaim();
   auto r = Submit(id, {FailWorkflow{"card declined"}});

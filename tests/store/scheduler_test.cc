@@ -30,10 +30,12 @@ class SchedulerTest : public StoreTest {
     Sql("UPDATE timers SET fire_at = now() - interval '1 millisecond' WHERE execution_id = $1", {id});
   }
   void Connect(Scheduler& s) {
-    notifier_.SetDeadlineSink([&s](int64_t unix_ms) { s.Hint(unix_ms); });
+    notifier_.SetDeadlineSink([&s](int64_t unix_us) { s.Hint(unix_us); });
   }
-  static int64_t UnixNowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  // Now, and `ms` on, in Unix microseconds (a deadline's unit).
+  static int64_t UnixUs(int64_t ms = 0) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch() +
+                                                                 std::chrono::milliseconds(ms))
         .count();
   }
   // For the tests on real time: true once `cond` holds, false after 10 s.
@@ -65,6 +67,55 @@ TEST_F(SchedulerTest, ATimerFiresAtItsDeadlineHintedByTheCommitNotOnTheSweep) {
   time_.Advance(1ms);
   EXPECT_TRUE(Fired(id)) << "the run at the deadline fires it, 59.7 s before the sweep";
   EXPECT_EQ(EventTypes(id).back(), "TIMER_FIRED");
+}
+
+// A deadline travels in microseconds, so the run is planned at the timer's fire time and not up
+// to two milliseconds after it (rounded up to the millisecond twice, as it was): a commit's hint
+// is never before the deadline and within a round trip after it.
+TEST_F(SchedulerTest, ACommitsHintIsTheTimersFireTimeToTheMicrosecond) {
+  std::vector<int64_t> hinted;
+  notifier_.SetDeadlineSink([&hinted](int64_t unix_us) { hinted.push_back(unix_us); });
+  auto id = StartAndClaim("q");
+  ASSERT_TRUE(Submit(id, {StartTimer{"t", 300}, Suspend{}}).ok());
+  ASSERT_EQ(hinted.size(), 1u);
+  int64_t fire_at_us = std::stoll(
+      Sql("SELECT (extract(epoch from fire_at) * 1000000)::bigint FROM timers WHERE execution_id = $1", {id}));
+  EXPECT_GE(hinted[0], fire_at_us) << "never before the deadline";
+  EXPECT_LT(hinted[0] - fire_at_us, 5000) << "within the commit's round trip";
+  Scheduler scheduler(*store_, 60s, &time_);
+  scheduler.Start();
+  time_.Advance(0ms);
+  int64_t unix_now = UnixUs();
+  scheduler.Hint(unix_now + 1500);
+  auto planned = scheduler.planned() - time_.Now();
+  EXPECT_LE(planned, 1500us);
+  EXPECT_GT(planned, 1000us) << "1.5 ms, not rounded to the millisecond";
+  scheduler.Stop();
+}
+
+// A deadline is learned twice, from its commit's hint and from a run's report, each a little
+// off the other; the run at the first fires it, and its report (the truth about what is
+// pending) clears the other, so no run is spent on a timer already fired.
+TEST_F(SchedulerTest, ADeadlineLearnedTwiceGetsOneRun) {
+  Scheduler scheduler(*store_, 60s, &time_);
+  Connect(scheduler);
+  scheduler.Start();
+  time_.Advance(0ms);
+  auto later = StartAndClaim("q");
+  ASSERT_TRUE(Submit(later, {StartTimer{"t", 300}, Suspend{}}).ok());
+  auto sooner = StartAndClaim("q");
+  ASSERT_TRUE(Submit(sooner, {StartTimer{"t", 100}, Suspend{}}).ok());
+  MakeDue(sooner);
+  time_.Advance(scheduler.planned() - time_.Now());
+  ASSERT_TRUE(Fired(sooner));
+  EXPECT_FALSE(Fired(later));
+  EXPECT_EQ(scheduler.runs(), 2u);
+  MakeDue(later);  // known from its hint and from the run's report
+  time_.Advance(scheduler.planned() - time_.Now());
+  EXPECT_TRUE(Fired(later));
+  EXPECT_EQ(scheduler.runs(), 3u);
+  EXPECT_EQ(scheduler.planned(), time_.Now() + 60s) << "nothing pending: no run before the sweep";
+  scheduler.Stop();
 }
 
 TEST_F(SchedulerTest, AfterARunTheNextDeadlineComesFromTheDatabaseSoTimersFromBeforeAStartAreOnTime) {
@@ -119,14 +170,14 @@ TEST_F(SchedulerTest, AnEarlierHintReplacesALaterPlanAndALaterHintDoesNot) {
   Scheduler scheduler(*store_, 60s, &time_);
   scheduler.Start();
   time_.Advance(0ms);
-  auto unix_now = UnixNowMs();
-  scheduler.Hint(unix_now + 2000);
+  auto unix_now = UnixUs();
+  scheduler.Hint(unix_now + 2000000);
   auto first = scheduler.planned() - time_.Now();
   EXPECT_GT(first, 1900ms);
   EXPECT_LE(first, 2000ms);
-  scheduler.Hint(unix_now + 5000);
+  scheduler.Hint(unix_now + 5000000);
   EXPECT_EQ(scheduler.planned() - time_.Now(), first) << "a later deadline waits for the run planned before it";
-  scheduler.Hint(unix_now + 1000);
+  scheduler.Hint(unix_now + 1000000);
   EXPECT_LE(scheduler.planned() - time_.Now(), 1000ms);
 }
 
@@ -167,8 +218,7 @@ TEST_F(SchedulerTest, ARunLooksForOverduePromisesOnlyWhenAPromiseDeadlineOrAHint
   time_.Advance(promise_at);
   EXPECT_EQ(scheduler.promise_runs(), 2u);
   EXPECT_EQ(Sql("SELECT status FROM promises WHERE execution_id = $1", {p}), "TIMED_OUT");
-  auto unix_now = UnixNowMs();
-  scheduler.Hint(unix_now + 100);
+  scheduler.Hint(UnixUs(100));
   time_.Advance(100ms);
   EXPECT_EQ(scheduler.promise_runs(), 3u) << "a hint may be a promise's";
   scheduler.Stop();
@@ -226,13 +276,13 @@ TEST_F(SchedulerTest, HintsPastTheBoundForgetTheLatestAndKeepTheEarliest) {
   Scheduler scheduler(*store_, 60s, &time_);
   scheduler.Start();
   time_.Advance(0ms);
-  auto unix_now = UnixNowMs();
-  for (int i = 0; i < 3000; ++i) scheduler.Hint(unix_now + 10000 + i);
+  auto unix_now = UnixUs();
+  for (int i = 0; i < 3000; ++i) scheduler.Hint(unix_now + 10000000 + i * 1000);
   EXPECT_EQ(scheduler.known(), Scheduler::kKnownDeadlines);
   auto first = scheduler.planned() - time_.Now();
   EXPECT_GT(first, 9900ms);
   EXPECT_LE(first, 10000ms) << "the earliest hint is the plan";
-  scheduler.Hint(unix_now + 5000);
+  scheduler.Hint(unix_now + 5000000);
   EXPECT_EQ(scheduler.known(), Scheduler::kKnownDeadlines);
   EXPECT_LE(scheduler.planned() - time_.Now(), 5000ms) << "an earlier one still comes in";
   scheduler.Stop();
@@ -273,13 +323,13 @@ TEST_F(SchedulerTest, ADeadlineCommittedOnOneReplicaReachesTheOtherThroughNotify
   std::mutex mu;
   std::condition_variable cv;
   std::vector<int64_t> at_a, at_b;
-  a.SetDeadlineSink([&](int64_t ms) {
+  a.SetDeadlineSink([&](int64_t us) {
     std::lock_guard<std::mutex> l(mu);
-    at_a.push_back(ms);
+    at_a.push_back(us);
   });
-  b.SetDeadlineSink([&](int64_t ms) {
+  b.SetDeadlineSink([&](int64_t us) {
     std::lock_guard<std::mutex> l(mu);
-    at_b.push_back(ms);
+    at_b.push_back(us);
     cv.notify_all();
   });
   b.Start();
@@ -298,7 +348,10 @@ TEST_F(SchedulerTest, ADeadlineCommittedOnOneReplicaReachesTheOtherThroughNotify
 }
 
 TEST(DeadlineKeyTest, RoundTripsAndIsNeverAWorkKey) {
-  EXPECT_EQ(ParseDeadlineKey(DeadlineKey(1700000000123)), 1700000000123);
+  EXPECT_EQ(ParseDeadlineKey(DeadlineKey(1700000000123456)), 1700000000123456);
+  EXPECT_EQ(ParseDeadlineKey("@deadline/1700000000123"), 1700000000123000) << "an earlier replica's milliseconds";
+  EXPECT_FALSE(ParseDeadlineKey("@due/"));
+  EXPECT_FALSE(ParseDeadlineKey("@due/12x"));
   EXPECT_FALSE(ParseDeadlineKey(WorkKey("00000000-0000-0000-0000-000000000001", "q", WorkKind::kTask)));
   EXPECT_FALSE(ParseDeadlineKey("@deadline/"));
   EXPECT_FALSE(ParseDeadlineKey("@deadline/12x"));

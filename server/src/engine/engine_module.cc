@@ -69,7 +69,7 @@ Status EngineModule::Start(const runtime::Context& ctx) {
   task_svc_ = std::make_unique<TaskExecutionService>(*store_, *calls_, *waiting_);
   scheduler_ = std::make_unique<Scheduler>(*store_, settings_.scheduler_sweep);
   // Deadlines committed here or on another replica wake the scheduler when they fall due.
-  notifier_->SetDeadlineSink([s = scheduler_.get()](int64_t unix_ms) { s->Hint(unix_ms); });
+  notifier_->SetDeadlineSink([s = scheduler_.get()](int64_t unix_us) { s->Hint(unix_us); });
   notifier_->Start();
   scheduler_->Start();
   retention_ = std::make_unique<Retention>(*store_, settings_.retention, &ctx.metrics);

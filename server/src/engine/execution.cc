@@ -91,7 +91,8 @@ StatusOr<bool> Execution::FlushBuffer() {
 Status Execution::Save(std::chrono::milliseconds lease, bool keep_lease) {
   return u_->Defer(sql::kSaveExecution,
                    {id, std::string(Name(status)), std::to_string(last_seq), Bool(cancel_requested), Bool(keep_lease),
-                    std::to_string(lease.count()), lease_owner, IsTerminal(status) ? std::nullopt : keep_for});
+                    std::to_string(lease.count()), lease_owner, IsTerminal(status) ? std::nullopt : keep_for,
+                    output_json, error_text});
 }
 
 Status Execution::SaveSequence() { return u_->Defer(sql::kSaveSequence, {id, std::to_string(last_seq)}); }
@@ -116,10 +117,11 @@ Status Execution::Finish(WorkflowStatus final_status, const json& result) {
         .With({k})
         ->Inc();
   });
+  // Written by the Save that follows.
   if (final_status == WorkflowStatus::kCompleted) {
-    RETURN_IF_ERROR(u_->Defer(sql::kSetOutput, {id, Dump(result)}));
+    output_json = Dump(result);
   } else {
-    RETURN_IF_ERROR(u_->Defer(sql::kSetError, {id, ErrorText(result)}));
+    error_text = ErrorText(result);
   }
   RETURN_IF_ERROR(u_->Defer(sql::kCancelTimersOfExecution, {id}));
   RETURN_IF_ERROR(u_->Defer(sql::kCancelTasksOfExecution, {id}));
@@ -179,7 +181,7 @@ Status Execution::InsertTask(const std::string& task_id, const TaskSpec& t, int6
 StatusOr<std::optional<int64_t>> Execution::InsertTimer(const std::string& name, int64_t duration_ms) {
   ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kInsertTimer, {id, name, std::to_string(duration_ms)}));
   if (r.rows() == 0) return std::optional<int64_t>();
-  u_->Deadline(db::Row(r, 0).Int("due_in_ms"));
+  u_->Deadline(db::Row(r, 0).Int("due_in_us"));
   return std::optional<int64_t>(db::Row(r, 0).Int("fire_at_ms"));
 }
 
@@ -196,7 +198,7 @@ StatusOr<bool> Execution::TimerFired(const std::string& name) {
 StatusOr<bool> Execution::InsertPromise(const std::string& promise_id, const std::string& name, int64_t timeout_ms) {
   ASSIGN_OR_RETURN(auto r,
                    u_->Exec(sql::kInsertPromise, {promise_id, tenant_id, id, name, std::to_string(timeout_ms)}));
-  if (r.rows() > 0 && timeout_ms > 0) u_->Deadline(db::Row(r, 0).Int("due_in_ms"));
+  if (r.rows() > 0 && timeout_ms > 0) u_->Deadline(db::Row(r, 0).Int("due_in_us"));
   return r.affected() > 0;
 }
 

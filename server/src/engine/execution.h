@@ -51,6 +51,8 @@ class Execution {
   // Save makes it sticky to this worker at its last sequence (unless it has ended).
   std::optional<std::string> keep_for;
   std::vector<Event> appended;  // by this unit, in order
+  // Its end's output or error, set by Finish and written by the Save that must follow it.
+  std::optional<std::string> output_json, error_text;
 
   bool HeldByWorker() const { return status == WorkflowStatus::kRunning && lease_valid; }
 
@@ -67,7 +69,8 @@ class Execution {
   Status SaveSequence();
   Status MarkCancelRequested();
   // Ends the execution (COMPLETED with `result` as output, or FAILED/CANCELLED with it as the
-  // error): cancels its timers and tasks, drops its buffer and tells its parent.
+  // error): cancels its timers and tasks, drops its buffer and tells its parent. Save must
+  // follow, and writes the status with the output or error.
   Status Finish(WorkflowStatus final_status, const nlohmann::json& result);
   // Requests cancellation and, unless a worker holds it, cancels at once; `requested` is the
   // CANCELLATION_REQUESTED payload.

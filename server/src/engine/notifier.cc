@@ -11,20 +11,28 @@ namespace flovyn::engine {
 namespace {
 constexpr const char* kChannel = "flovyn_work";
 constexpr const char* kSubject = "flovyn.work";
-// Work keys start with a tenant id (a UUID), so this prefix is never one of them.
-constexpr std::string_view kDeadlinePrefix = "@deadline/";
+// Work keys start with a tenant id (a UUID), so these prefixes are never one of them. A deadline
+// goes in microseconds; a replica of an earlier version sends milliseconds under the older one.
+constexpr std::string_view kDeadlinePrefix = "@due/";
+constexpr std::string_view kDeadlineMsPrefix = "@deadline/";
 }  // namespace
 
-std::string DeadlineKey(int64_t unix_ms) { return std::string(kDeadlinePrefix) + std::to_string(unix_ms); }
+std::string DeadlineKey(int64_t unix_us) { return std::string(kDeadlinePrefix) + std::to_string(unix_us); }
 
 std::optional<int64_t> ParseDeadlineKey(const std::string& key) {
-  if (key.compare(0, kDeadlinePrefix.size(), kDeadlinePrefix) != 0) return std::nullopt;
-  int64_t ms = 0;
-  const char* first = key.data() + kDeadlinePrefix.size();
+  int64_t scale = 1;
+  size_t skip = kDeadlinePrefix.size();
+  if (key.compare(0, kDeadlinePrefix.size(), kDeadlinePrefix) != 0) {
+    if (key.compare(0, kDeadlineMsPrefix.size(), kDeadlineMsPrefix) != 0) return std::nullopt;
+    scale = 1000;
+    skip = kDeadlineMsPrefix.size();
+  }
+  int64_t at = 0;
+  const char* first = key.data() + skip;
   const char* last = key.data() + key.size();
-  auto [end, ec] = std::from_chars(first, last, ms);
+  auto [end, ec] = std::from_chars(first, last, at);
   if (ec != std::errc() || end != last || first == last) return std::nullopt;
-  return ms;
+  return at * scale;
 }
 
 PostgresNotifier::PostgresNotifier(WorkHub& hub, db::Pool& pool) : LocalNotifier(hub), pool_(pool) {

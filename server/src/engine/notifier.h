@@ -23,15 +23,16 @@ class Connection;
 namespace flovyn::engine {
 
 // A deadline travels as a key of its own: when a timer or a promise timeout created by a commit
-// falls due (Unix milliseconds), so every replica's scheduler wakes for it (Scheduler::Hint).
-std::string DeadlineKey(int64_t unix_ms);
+// falls due (Unix microseconds, the database's own precision, so the scheduler's run is at the
+// deadline and not after it), so every replica's scheduler wakes for it (Scheduler::Hint).
+std::string DeadlineKey(int64_t unix_us);
 std::optional<int64_t> ParseDeadlineKey(const std::string& key);
 
 class WorkNotifier {
  public:
   virtual ~WorkNotifier() = default;
   // Where the deadlines this notifier delivers go (the scheduler); set before Start.
-  void SetDeadlineSink(std::function<void(int64_t unix_ms)> sink) {
+  void SetDeadlineSink(std::function<void(int64_t unix_us)> sink) {
     MutexLock l(sink_mu_);
     sink_ = std::move(sink);
   }

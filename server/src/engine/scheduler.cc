@@ -68,13 +68,13 @@ size_t Scheduler::known() const {
 }
 
 void Scheduler::KnowLocked(time_point at) {
-  known_.insert(at);
+  known_[at] = ++learned_;
   if (known_.size() > kKnownDeadlines) known_.erase(std::prev(known_.end()));
 }
 
 void Scheduler::PlanLocked() {
   if (stopped_) return;
-  time_point at = known_.empty() ? safety_ : std::min(safety_, *known_.begin());
+  time_point at = known_.empty() ? safety_ : std::min(safety_, known_.begin()->first);
   if (next_ != 0) {
     if (at == planned_) return;
     lanes_[next_lane_]->Cancel(next_);
@@ -90,8 +90,8 @@ void Scheduler::PlanLocked() {
   }
 }
 
-void Scheduler::Hint(int64_t unix_ms) {
-  auto delta = milliseconds(unix_ms) - std::chrono::system_clock::now().time_since_epoch();
+void Scheduler::Hint(int64_t unix_us) {
+  auto delta = std::chrono::microseconds(unix_us) - std::chrono::system_clock::now().time_since_epoch();
   MutexLock l(mu_);
   time_point at = lanes_[0]->Now() + delta;
   KnowLocked(at);
@@ -119,6 +119,11 @@ void Scheduler::Tick(size_t lane, uint64_t plan) {
     PlanLocked();  // what falls due while this run fires goes on another lane
   }
   int fired = FireDue(promises);
+  uint64_t asked = 0;
+  {
+    MutexLock l(mu_);
+    asked = learned_;
+  }
   auto due = store_.NextDeadlines(kKnownTimers);
   time_point end = lanes_[lane]->Now();
   MutexLock l(mu_);
@@ -133,6 +138,17 @@ void Scheduler::Tick(size_t lane, uint64_t plan) {
   // after it (that run fires it); work this run could not fire (locked elsewhere, a failing
   // database) is retried a little later.
   auto overdue = [&](time_point at) { return at > start || fired > 0 ? end : end + kOverdueRetry; };
+  // The report is the truth about the timers up to its last one (all of them when it is not
+  // full) and about the earliest promise: what was known of them before it was asked (a hint,
+  // an earlier report of the same deadline seen a little later) goes, so no run is spent on a
+  // deadline already fired. What was learned while it was asked stays.
+  time_point horizon = time_point::max();
+  if (due->timer_us.size() >= static_cast<size_t>(kKnownTimers)) {
+    horizon = end + std::chrono::microseconds(*std::max_element(due->timer_us.begin(), due->timer_us.end()));
+  }
+  for (auto it = known_.begin(); it != known_.end() && it->first <= horizon;) {
+    it = it->second <= asked ? known_.erase(it) : std::next(it);
+  }
   for (int64_t us : due->timer_us) {
     time_point at = end + std::chrono::microseconds(us);
     if (at > end) {
@@ -140,7 +156,7 @@ void Scheduler::Tick(size_t lane, uint64_t plan) {
       continue;
     }
     bool covered = false;
-    for (size_t i = 0; i < lanes_.size(); ++i) covered = covered || (busy_[i] && started_[i] >= at);
+    for (size_t i = 0; i < lanes_.size(); ++i) covered = covered || (busy_[i] && started_[i] + kCoverSlack >= at);
     if (!covered) KnowLocked(overdue(at));
   }
   if (due->promise_us) {

@@ -19,8 +19,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
-#include <set>
 #include <vector>
 
 #include "engine/store.h"
@@ -41,8 +41,8 @@ class Scheduler {
   void Start();
   // No run starts after this; those running are waited for.
   void Stop();
-  // A timer or promise timeout falls due at `unix_ms` (Unix milliseconds): a run then.
-  void Hint(int64_t unix_ms);
+  // A timer or promise timeout falls due at `unix_us` (Unix microseconds): a run then.
+  void Hint(int64_t unix_us);
   // When the next run is planned (tests).
   time_point planned() const;
   uint64_t runs() const;          // runs so far (tests)
@@ -59,6 +59,10 @@ class Scheduler {
   // replica holds it, or the database fails) and no other run is under way, the next run is
   // this much later. After a run that fired something, the next one is at once.
   static constexpr std::chrono::milliseconds kOverdueRetry{10};
+  // An overdue deadline counts as being fired by a run under way that started up to this much
+  // before it (the deadlines the database reports are as late as its answer; the run's own
+  // report says so if it did not fire it).
+  static constexpr std::chrono::milliseconds kCoverSlack{1};
 
  private:
   void Tick(size_t lane, uint64_t plan);
@@ -84,12 +88,14 @@ class Scheduler {
   uint64_t next_ GUARDED_BY(mu_) = 0;   // the planned tick's id, on lane next_lane_
   uint64_t plans_ GUARDED_BY(mu_) = 0;  // ticks planned so far; the planned one is the last
   size_t next_lane_ GUARDED_BY(mu_) = 0;
-  time_point planned_ GUARDED_BY(mu_);          // and when it is
-  std::set<time_point> known_ GUARDED_BY(mu_);  // upcoming deadlines
-  time_point safety_ GUARDED_BY(mu_);           // a run by then whatever is known
-  time_point promises_at_ GUARDED_BY(mu_);      // from when a run looks for overdue promises
-  uint64_t next_sweep_ GUARDED_BY(mu_) = 0;     // the planned sweep's id in sweep_time_
-  int depth_every_ = 0;                         // the sweeping thread's
+  time_point planned_ GUARDED_BY(mu_);  // and when it is
+  // Upcoming deadlines, each with the count of deadlines learned when it was learned.
+  std::map<time_point, uint64_t> known_ GUARDED_BY(mu_);
+  uint64_t learned_ GUARDED_BY(mu_) = 0;
+  time_point safety_ GUARDED_BY(mu_);        // a run by then whatever is known
+  time_point promises_at_ GUARDED_BY(mu_);   // from when a run looks for overdue promises
+  uint64_t next_sweep_ GUARDED_BY(mu_) = 0;  // the planned sweep's id in sweep_time_
+  int depth_every_ = 0;                      // the sweeping thread's
 };
 
 }  // namespace flovyn::engine

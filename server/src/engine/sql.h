@@ -80,9 +80,11 @@ inline constexpr const char* kLockExecution = "SELECT " FLOVYN_LOCKED_EXECUTION_
                                               " WHERE w.id = $1 AND w.tenant_id IS NOT DISTINCT FROM $2 FOR UPDATE";
 
 // Writes the mutable columns of a locked execution back; $5 keeps the lease of worker $7; $8,
-// when set, is the worker that keeps it cached at sequence $3.
+// when set, is the worker that keeps it cached at sequence $3; $9 and $10, when set, are its
+// output and error (an ended execution's, written with the rest: one row version, not two).
 inline constexpr const char* kSaveExecution = R"sql(
 UPDATE workflow_executions SET status = $2, last_seq = $3, cancel_requested = $4, problem = NULL, problem_at = NULL,
+  output = coalesce($9::jsonb, output), error = coalesce($10::text, error),
   lease_owner = CASE WHEN $5 THEN $7 ELSE NULL END,
   sticky_worker = coalesce($8::text, sticky_worker),
   sticky_seq = CASE WHEN $8::text IS NULL THEN sticky_seq ELSE $3 END,
@@ -121,12 +123,6 @@ LIMIT $1 FOR UPDATE SKIP LOCKED)sql";
 inline constexpr const char* kChildByName = R"sql(
 SELECT id FROM workflow_executions WHERE parent_id = $1 AND parent_name = $2
 ORDER BY created_at DESC LIMIT 1)sql";
-
-inline constexpr const char* kSetOutput = R"sql(
-UPDATE workflow_executions SET output = $2::jsonb WHERE id = $1)sql";
-
-inline constexpr const char* kSetError = R"sql(
-UPDATE workflow_executions SET error = $2 WHERE id = $1)sql";
 
 // ON CONFLICT: a start with an idempotency key already used returns no row.
 inline constexpr const char* kInsertExecution = R"sql(
@@ -231,7 +227,7 @@ inline constexpr const char* kInsertTimer = R"sql(
 INSERT INTO timers (execution_id, name, fire_at)
 VALUES ($1, $2, now() + $3 * interval '1 millisecond') ON CONFLICT DO NOTHING
 RETURNING (extract(epoch from fire_at) * 1000)::bigint AS fire_at_ms,
-          ceil(extract(epoch from fire_at - clock_timestamp()) * 1000)::bigint AS due_in_ms)sql";
+          ceil(extract(epoch from fire_at - clock_timestamp()) * 1000000)::bigint AS due_in_us)sql";
 
 inline constexpr const char* kCancelTimer = R"sql(
 UPDATE timers SET status = 'CANCELLED'
@@ -286,7 +282,7 @@ INSERT INTO promises (id, tenant_id, execution_id, name, timeout_at)
 VALUES ($1, $2, $3, $4,
         CASE WHEN $5::bigint > 0 THEN now() + $5::bigint * interval '1 millisecond' END)
 ON CONFLICT DO NOTHING
-RETURNING ceil(extract(epoch from timeout_at - clock_timestamp()) * 1000)::bigint AS due_in_ms)sql";
+RETURNING ceil(extract(epoch from timeout_at - clock_timestamp()) * 1000000)::bigint AS due_in_us)sql";
 
 inline constexpr const char* kLockPromise = R"sql(
 SELECT execution_id, name, status FROM promises WHERE id = $1 AND tenant_id = $2 FOR UPDATE)sql";

@@ -22,7 +22,7 @@ thread_local Unit* Store::joined_unit_ = nullptr;
 
 // Rounded up: a run the key wakes is never before the deadline.
 std::string DeadlineKeyOf(std::chrono::system_clock::time_point at) {
-  return DeadlineKey(std::chrono::ceil<std::chrono::milliseconds>(at.time_since_epoch()).count());
+  return DeadlineKey(std::chrono::ceil<std::chrono::microseconds>(at.time_since_epoch()).count());
 }
 
 Store::Joined::Joined(Unit& u) { joined_unit_ = &u; }

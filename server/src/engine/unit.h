@@ -95,10 +95,10 @@ class Unit {
   void Wake(const std::string& tenant, const std::string& queue, WorkKind kind, const std::string& tag = {}) {
     wake_.insert(tag.empty() ? WorkKey(tenant, queue, kind) : TaggedKey(WorkKey(tenant, queue, kind), tag));
   }
-  // A timer or promise timeout this unit creates falls due in `due_in_ms` (measured by the
+  // A timer or promise timeout this unit creates falls due in `due_in_us` (measured by the
   // database's clock when it was written): after commit the schedulers wake for the earliest.
-  void Deadline(int64_t due_in_ms) {
-    auto at = std::chrono::system_clock::now() + std::chrono::milliseconds(std::max<int64_t>(due_in_ms, 0));
+  void Deadline(int64_t due_in_us) {
+    auto at = std::chrono::system_clock::now() + std::chrono::microseconds(std::max<int64_t>(due_in_us, 0));
     if (!deadline_ || at < *deadline_) deadline_ = at;
   }
   // What a rolled-back savepoint must forget: its wake-ups, deadlines and after-commit work.
