@@ -332,6 +332,8 @@ TEST(EngineDispatchTest, AWorkflowTakenBackByACallerThatLeftGoesBackToTheQueueAt
   v1::CompleteTaskResponse done;
   EXPECT_EQ(client.CompleteTask(a.worker, taken.tasks(0), "500", true, &done).error_code(),
             grpc::StatusCode::DEADLINE_EXCEEDED);
+  // As below: the result goes on only once the server knows its caller left.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   held.Release();
   auto task = [&] { return Sql(s, "SELECT status FROM task_executions WHERE id = '" + taken.tasks(0).id() + "'"); };
   EXPECT_TRUE(Eventually([&] { return task() == "COMPLETED"; })) << "the result was recorded";

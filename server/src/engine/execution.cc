@@ -213,23 +213,34 @@ StatusOr<StartResult> InsertExecution(Unit& u, const std::string& tenant, const 
                                       const std::optional<std::string>& parent_name,
                                       const std::optional<std::string>& id_hint, bool hand_over) {
   std::string id = id_hint.value_or(NewUuid());
-  ASSIGN_OR_RETURN(auto r,
-                   u.Exec(sql::kInsertExecution, {id, tenant, req.kind, req.queue, req.input_json, req.idempotency_key,
-                                                  parent_id, parent_name, NullIfEmpty(req.traceparent)}));
+  // A workflow poller of the queue waits here: the execution is inserted claimed for it.
+  std::optional<TaskHandoff::Offer> offer;
+  TaskHandoff* h = hand_over ? u.workflow_handoff() : nullptr;
+  if (h != nullptr) offer = h->Take(WorkKey(tenant, req.queue, WorkKind::kWorkflow), req.kind);
+  auto inserted = u.Exec(sql::kInsertExecution, {id, tenant, req.kind, req.queue, req.input_json, req.idempotency_key,
+                                                 parent_id, parent_name, NullIfEmpty(req.traceparent),
+                                                 offer ? std::optional<std::string>(offer->worker) : std::nullopt,
+                                                 h != nullptr ? std::to_string(h->lease.count()) : "0"});
+  if (offer && (!inserted.ok() || inserted->rows() == 0)) offer->poller->Resume();  // nothing claimed for it
+  if (!inserted.ok()) return inserted.status();
+  const db::Result& r = *inserted;
   if (r.rows() == 0) {
     ASSIGN_OR_RETURN(auto existing, u.Exec(sql::kExecutionByIdempotencyKey, {tenant, req.idempotency_key}));
     if (existing.rows() == 0) return Status(StatusCode::kAborted, "idempotency key race; retry");
     return StartResult{db::Row(existing, 0).Str("id"), false};
+  }
+  if (offer) {
+    TaskHandoff::Poller* poller = offer->poller;
+    u.OnRollback([poller] { poller->Resume(); });
   }
   json payload = {{"kind", req.kind}, {"queue", req.queue}, {"input", json::parse(req.input_json)}};
   if (parent_id) payload["parentId"] = *parent_id;
   if (req.continued_from) payload["continuedFrom"] = *req.continued_from;
   RETURN_IF_ERROR(u.Defer(sql::kInsertEvent, {id, "1", "WORKFLOW_STARTED", Dump(payload)}));
   u.AfterCommit([kind = req.kind](EngineMetrics& m) { m.started.With({kind})->Inc(); });
-  if (hand_over) {
-    Execution e = Execution::Inserted(u, tenant, id, req.kind, req.queue);
-    ASSIGN_OR_RETURN(bool handed, HandWorkflowOver(u, e));
-    if (handed) return StartResult{id, true};
+  if (offer) {
+    RETURN_IF_ERROR(HandInsertedOver(u, *offer, id));
+    return StartResult{id, true};
   }
   u.Wake(tenant, req.queue, WorkKind::kWorkflow);
   return StartResult{id, true};

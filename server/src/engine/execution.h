@@ -24,18 +24,6 @@ class Execution {
   static StatusOr<Execution> Lock(Unit& u, const std::string& tenant, const std::string& id);
   // The execution of a row a statement of `u` has locked (kLockExecution's columns).
   static StatusOr<Execution> Locked(Unit& u, const db::Row& row);
-  // The execution `u` has just inserted: PENDING at sequence 1 (its WORKFLOW_STARTED), locked by
-  // the insert.
-  static Execution Inserted(Unit& u, const std::string& tenant, const std::string& id, const std::string& kind,
-                            const std::string& queue) {
-    Execution e(u);
-    e.id = id;
-    e.tenant_id = tenant;
-    e.kind = kind;
-    e.queue = queue;
-    e.last_seq = 1;
-    return e;
-  }
 
   std::string id, tenant_id, kind, queue;
   WorkflowStatus status = WorkflowStatus::kPending;
@@ -132,6 +120,10 @@ Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c);
 // the claim over when `u` commits. False (nothing done) when none waits. The claim and its
 // reads go out with `u`'s next statement (at the latest its COMMIT): no round trip of their own.
 StatusOr<bool> HandWorkflowOver(Unit& u, Execution& e);
+// An execution `u` has inserted already claimed for `offer`'s worker: what it replays is read
+// with the COMMIT, and handed to the offer's poller after it (the caller gives the poller back
+// if `u` rolls back).
+Status HandInsertedOver(Unit& u, const TaskHandoff::Offer& offer, const std::string& id);
 
 // The same, where an ended execution simply ignores the event.
 Status DeliverIfOpen(Unit& u, const std::string& tenant, const std::string& execution_id, const std::string& type,

@@ -124,11 +124,15 @@ inline constexpr const char* kChildByName = R"sql(
 SELECT id FROM workflow_executions WHERE parent_id = $1 AND parent_name = $2
 ORDER BY created_at DESC LIMIT 1)sql";
 
-// ON CONFLICT: a start with an idempotency key already used returns no row.
+// ON CONFLICT: a start with an idempotency key already used returns no row. $10, when set, is
+// the worker whose waiting poller the execution goes to: it is inserted claimed for it, leased
+// for $11 ms (one row version, not an insert and then a claim's update).
 inline constexpr const char* kInsertExecution = R"sql(
 INSERT INTO workflow_executions (id, tenant_id, kind, queue, input, idempotency_key, parent_id,
-                                 parent_name, traceparent, last_seq)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, 1)
+                                 parent_name, traceparent, last_seq, status, lease_owner, lease_expires_at)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, 1,
+        CASE WHEN $10::text IS NULL THEN 'PENDING' ELSE 'RUNNING' END, $10::text,
+        CASE WHEN $10::text IS NULL THEN NULL ELSE now() + $11::bigint * interval '1 millisecond' END)
 ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id)sql";
 

@@ -47,6 +47,29 @@ struct PendingClaim {
   }
 };
 
+// Reads what the claimed execution `id` replays (after `history_after`), deferred.
+Status ReadDeferred(Unit& u, const std::string& id, PendingClaim& p) {
+  RETURN_IF_ERROR(u.DeferInto(sql::kWorkflowById, {id}, &p.row));
+  RETURN_IF_ERROR(u.DeferInto(sql::kStateOfExecution, {id}, &p.state));
+  if (p.history_after > 0) {
+    return u.DeferInto(sql::kEventsOfExecutionAfter, {id, std::to_string(p.history_after)}, &p.events);
+  }
+  return u.DeferInto(sql::kEventsOfExecution, {id}, &p.events);
+}
+
+// Hands the claim to `poller` once `u` has committed.
+void DeliverAtCommit(Unit& u, TaskHandoff::Poller* poller, std::shared_ptr<PendingClaim> p) {
+  u.OnCommit([poller, p = std::move(p)] {
+    auto c = p->Take();
+    if (!c.ok()) {  // cannot happen while the row is locked; the poller polls on
+      spdlog::error("workflow handed over: {}", c.status().message());
+      poller->Resume();
+      return;
+    }
+    poller->Deliver(*c);
+  });
+}
+
 // Claims `e` for `worker` in `u`, as a claim through the queue would, and reads what it replays:
 // all of it deferred, so the claim costs no round trip of its own.
 StatusOr<std::shared_ptr<PendingClaim>> ClaimFor(Unit& u, Execution& e, const std::string& worker,
@@ -57,11 +80,7 @@ StatusOr<std::shared_ptr<PendingClaim>> ClaimFor(Unit& u, Execution& e, const st
   p->history_after = e.sticky_worker == worker ? e.sticky_seq.value_or(0) : 0;
   RETURN_IF_ERROR(
       u.Defer(sql::kClaimHandedOver, {e.id, worker, std::to_string(lease.count()), std::to_string(e.last_seq)}));
-  RETURN_IF_ERROR(u.DeferInto(sql::kWorkflowById, {e.id}, &p->row));
-  RETURN_IF_ERROR(u.DeferInto(sql::kStateOfExecution, {e.id}, &p->state));
-  RETURN_IF_ERROR(p->history_after > 0
-                      ? u.DeferInto(sql::kEventsOfExecutionAfter, {e.id, std::to_string(p->history_after)}, &p->events)
-                      : u.DeferInto(sql::kEventsOfExecution, {e.id}, &p->events));
+  RETURN_IF_ERROR(ReadDeferred(u, e.id, *p));
   e.status = WorkflowStatus::kRunning;
   e.lease_owner = worker;
   e.lease_valid = true;
@@ -95,16 +114,17 @@ StatusOr<bool> HandWorkflowOver(Unit& u, Execution& e) {
   TaskHandoff::Poller* poller = offer->poller;
   u.OnRollback([poller] { poller->Resume(); });
   ASSIGN_OR_RETURN(auto p, ClaimFor(u, e, offer->worker, h->lease));
-  u.OnCommit([poller, p] {
-    auto c = p->Take();
-    if (!c.ok()) {  // as above; the poller polls on
-      spdlog::error("workflow handed over: {}", c.status().message());
-      poller->Resume();
-      return;
-    }
-    poller->Deliver(*c);
-  });
+  DeliverAtCommit(u, poller, std::move(p));
   return true;
+}
+
+Status HandInsertedOver(Unit& u, const TaskHandoff::Offer& offer, const std::string& id) {
+  auto p = std::make_shared<PendingClaim>();
+  u.Keep(p);
+  RETURN_IF_ERROR(ReadDeferred(u, id, *p));
+  u.AfterCommit([](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(0); });
+  DeliverAtCommit(u, offer.poller, std::move(p));
+  return Status::Ok();
 }
 
 }  // namespace flovyn::engine
