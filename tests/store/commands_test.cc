@@ -130,23 +130,16 @@ TEST_F(CommandsTest, CompleteWorkflowEndsTheExecutionWithItsOutputAndCancelsWhat
 // An execution's end (status, output or error, lease) is one update of its row: one row version
 // and one set of index entries, not a second update for the output.
 TEST_F(CommandsTest, AnEndIsWrittenToTheExecutionsRowInOneUpdateWithItsOutputOrError) {
-  Sql("CREATE TABLE row_updates (id uuid)");
-  Sql("CREATE FUNCTION note_row_update() RETURNS trigger LANGUAGE plpgsql AS "
-      "$$ BEGIN INSERT INTO row_updates VALUES (NEW.id); RETURN NEW; END $$");
-  Sql("CREATE TRIGGER note_row_updates AFTER UPDATE ON workflow_executions FOR EACH ROW "
-      "EXECUTE FUNCTION note_row_update()");
-  auto updates = [this](const ExecutionId& id) {
-    return std::stoi(Sql("SELECT count(*) FROM row_updates WHERE id = $1", {id}));
-  };
+  NoteExecutionUpdates();
   auto done = StartAndClaim();
-  int before = updates(done);
+  int before = ExecutionUpdates(done.str());
   ASSERT_TRUE(Submit(done, {CompleteWorkflow{R"({"total": 3})"}}).ok());
-  EXPECT_EQ(updates(done) - before, 1);
+  EXPECT_EQ(ExecutionUpdates(done.str()) - before, 1);
   EXPECT_EQ(store_->GetWorkflow(tenant_, done)->output_json, R"({"total": 3})");
   auto failed = StartAndClaim();
-  before = updates(failed);
+  before = ExecutionUpdates(failed.str());
   ASSERT_TRUE(Submit(failed, {FailWorkflow{"card declined"}}).ok());
-  EXPECT_EQ(updates(failed) - before, 1);
+  EXPECT_EQ(ExecutionUpdates(failed.str()) - before, 1);
   auto view = store_->GetWorkflow(tenant_, failed);
   EXPECT_EQ(view->status, "FAILED");
   EXPECT_EQ(view->error.value_or(""), "card declined");

@@ -58,6 +58,19 @@ std::string StoreTest::Sql(const std::string& sql, const db::Params& params) {
   return r->rows() == 0 ? "" : std::string(r->Get(0, 0));
 }
 
+void StoreTest::NoteExecutionUpdates() {
+  Sql("CREATE TABLE row_updates (id uuid)");
+  Sql("CREATE FUNCTION note_row_update() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ BEGIN INSERT INTO row_updates VALUES (NEW.id); RETURN NEW; END $$");
+  Sql("CREATE TRIGGER note_row_updates AFTER UPDATE ON workflow_executions FOR EACH ROW "
+      "EXECUTE FUNCTION note_row_update()");
+}
+
+int StoreTest::ExecutionUpdates(const std::string& execution) {
+  return std::stoi(execution.empty() ? Sql("SELECT count(*) FROM row_updates")
+                                     : Sql("SELECT count(*) FROM row_updates WHERE id = $1", {execution}));
+}
+
 int64_t StoreTest::Count(const std::string& table, const std::string& execution) {
   std::string column = table == "task_executions" ? "workflow_id" : "execution_id";
   return std::stoll(Sql("SELECT count(*) FROM " + table + " WHERE " + column + " = $1", {execution}));

@@ -52,6 +52,10 @@ class StoreTest : public ::testing::Test {
   // Event types of an execution, in order.
   std::vector<std::string> EventTypes(const engine::ExecutionId& execution);
   int64_t Count(const std::string& table, const std::string& execution);
+  // From now on, a trigger notes every update of a workflow_executions row; ExecutionUpdates
+  // says how many `execution`'s row has had since (every row's, when empty).
+  void NoteExecutionUpdates();
+  int ExecutionUpdates(const std::string& execution = "");
 
   std::unique_ptr<db::Pool> pool_;
   RecordingNotifier notifier_;

@@ -369,18 +369,14 @@ TEST_F(TaskHandoffTest, ADueTimerGoesToTheWaitingPollerOfItsCachedWorkerInTwoRou
 // one row version, no update of the row after the insert; the worker then goes on as with any
 // claim.
 TEST_F(TaskHandoffTest, AWorkflowStartedForAWaitingPollerIsInsertedClaimedWithNoUpdateOfItsRow) {
-  Sql("CREATE TABLE row_updates (id uuid)");
-  Sql("CREATE FUNCTION note_row_update() RETURNS trigger LANGUAGE plpgsql AS "
-      "$$ BEGIN INSERT INTO row_updates VALUES (NEW.id); RETURN NEW; END $$");
-  Sql("CREATE TRIGGER note_row_updates AFTER UPDATE ON workflow_executions FOR EACH ROW "
-      "EXECUTE FUNCTION note_row_update()");
+  NoteExecutionUpdates();
   FakePoller p;
   ParkWorkflowPoller(p, worker_.str());
   auto started = store_->StartWorkflow(tenant_, {"order", "q", R"({"n":1})", std::nullopt, ""});
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   ASSERT_EQ(p.workflows.size(), 1u);
   EXPECT_EQ(p.workflows[0].execution.status, "RUNNING");
-  EXPECT_EQ(Sql("SELECT count(*) FROM row_updates"), "0");
+  EXPECT_EQ(ExecutionUpdates(), 0);
   EXPECT_EQ(Sql("SELECT status || ' ' || lease_owner || ' ' || (lease_expires_at > now()) FROM workflow_executions "
                 "WHERE id = $1",
                 {started->execution_id}),
