@@ -12,21 +12,6 @@
 
 namespace flovyn::engine {
 
-// The execution, its state and its history in one round trip.
-Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
-  db::Result w, st;
-  RETURN_IF_ERROR(u.DeferInto(sql::kWorkflowById, {id}, &w));
-  RETURN_IF_ERROR(u.DeferInto(sql::kStateOfExecution, {id}, &st));
-  ASSIGN_OR_RETURN(auto ev, c.history_after > 0
-                                ? u.Exec(sql::kEventsOfExecutionAfter, {id, std::to_string(c.history_after)})
-                                : u.Exec(sql::kEventsOfExecution, {id}));
-  if (w.rows() == 0) return Internal("a claimed execution was not found");
-  c.execution = WorkflowFrom(db::Row(w, 0));
-  for (int i = 0; i < ev.rows(); ++i) c.events.push_back(EventFrom(db::Row(ev, i)));
-  for (int i = 0; i < st.rows(); ++i) c.state.emplace_back(db::Row(st, i).Str("key"), db::Row(st, i).Str("value"));
-  return Status::Ok();
-}
-
 namespace {
 // A claim made in a unit: its reads go out with the unit's next statement (at the latest its
 // COMMIT), and the claim is put together from them once the unit has committed.
@@ -57,6 +42,23 @@ Status ReadDeferred(Unit& u, const std::string& id, PendingClaim& p) {
   return u.DeferInto(sql::kEventsOfExecution, {id}, &p.events);
 }
 
+}  // namespace
+
+// The execution, its state and its history in one round trip, put together as a handed-over
+// claim is.
+Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
+  PendingClaim p;
+  p.history_after = c.history_after;
+  RETURN_IF_ERROR(u.DeferInto(sql::kWorkflowById, {id}, &p.row));
+  RETURN_IF_ERROR(u.DeferInto(sql::kStateOfExecution, {id}, &p.state));
+  ASSIGN_OR_RETURN(p.events, c.history_after > 0
+                                 ? u.Exec(sql::kEventsOfExecutionAfter, {id, std::to_string(c.history_after)})
+                                 : u.Exec(sql::kEventsOfExecution, {id}));
+  ASSIGN_OR_RETURN(c, p.Take());
+  return Status::Ok();
+}
+
+namespace {
 // Hands the claim to `poller` once `u` has committed.
 void DeliverAtCommit(Unit& u, TaskHandoff::Poller* poller, std::shared_ptr<PendingClaim> p) {
   u.OnCommit([poller, p = std::move(p)] {
