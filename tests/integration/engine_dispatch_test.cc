@@ -321,6 +321,40 @@ TEST(EngineDispatchTest, ABatchTakesTheTaskItSchedulesAndTheTasksResultBringsThe
 // deadline passed while the server waited for a row lock): the result is recorded, and the
 // workflow goes back to the queue at once instead of staying claimed for a worker that will never
 // run it until its lease (60 s) ends.
+// A workflow poll that found its queue empty is remembered: the next polls of the same worker
+// and kinds park at once, without asking the database, until news of the queue (here a start)
+// or the sweep. Counted at a proxy in front of PostgreSQL.
+TEST(EngineDispatchTest, WorkflowPollsOfAQueueFoundEmptyParkWithoutAskingTheDatabaseUntilNews) {
+  TcpProxy proxy(Postgres::Shared().port());
+  std::string url = Postgres::Shared().CreateDatabase();
+  std::string port = ":" + std::to_string(Postgres::Shared().port());
+  url.replace(url.find(port), port.size(), ":" + std::to_string(proxy.port()));
+  EngineServer s({.database_url = url});
+  sdk::Client client(s.ClientFor("acme"));
+  v1::RegisterWorkerRequest reg;
+  reg.set_name("quiet");
+  std::string worker;
+  ASSERT_TRUE(client.RegisterWorker(reg, &worker).ok());
+  v1::PollWorkflowRequest poll = WorkflowPoll(worker, "quiet");
+  poll.set_timeout_ms(10);
+  v1::PollWorkflowResponse none;
+  ASSERT_TRUE(client.PollWorkflow(poll, &none).ok());  // this one asks, and finds nothing
+  ASSERT_FALSE(none.has_work());
+  int before = proxy.client_flights();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(client.PollWorkflow(poll, &none).ok());
+    ASSERT_FALSE(none.has_work());
+  }
+  // Each claim is at least one flight; what is left is the server's own background work.
+  EXPECT_LT(proxy.client_flights() - before, 8) << "20 polls of a queue known empty";
+  v1::StartWorkflowResponse started;
+  ASSERT_TRUE(client.StartWorkflow("carried", "null", &started, "quiet").ok());
+  v1::PollWorkflowResponse got;
+  ASSERT_TRUE(client.PollWorkflow(WorkflowPoll(worker, "quiet"), &got).ok());
+  ASSERT_TRUE(got.has_work()) << "news of the queue: the next poll claims";
+  EXPECT_EQ(got.execution().id(), started.execution_id());
+}
+
 TEST(EngineDispatchTest, AWorkflowTakenBackByACallerThatLeftGoesBackToTheQueueAtOnce) {
   EngineServer s;
   sdk::Client client(ImpatientClientFor(s));

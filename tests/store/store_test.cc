@@ -28,6 +28,19 @@ TEST_F(StoreTest, ClaimsHonourTheKindsAskedForIncludingNamesThatNeedQuoting) {
   }
 }
 
+// A claim says whether another workflow of the queue is runnable, so the poller that made it
+// wakes another poller only when there is something for it.
+TEST_F(StoreTest, AWorkflowClaimSaysWhetherAnotherOfItsQueueIsRunnable) {
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(store_->StartWorkflow(tenant_, {"k", "more", "null", std::nullopt, ""}).ok());
+  ASSERT_TRUE(store_->StartWorkflow(tenant_, {"k", "elsewhere", "null", std::nullopt, ""}).ok());
+  auto first = store_->ClaimWorkflow(tenant_, worker_, "more", {});
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_TRUE((*first)->more) << "the second is runnable";
+  auto second = store_->ClaimWorkflow(tenant_, worker_, "more", {});
+  ASSERT_TRUE(second.ok() && second->has_value());
+  EXPECT_FALSE((*second)->more) << "nothing else on its queue (another queue's does not count)";
+}
+
 TEST_F(StoreTest, WorkersKeepTheirQueuesAndKindsExactly) {
   WorkerRegistration w{"w", "", {"a,b", "q \"1\""}, {}, {"back\\slash", "{braces}"}};
   ASSERT_TRUE(store_->RegisterWorker(tenant_, w).ok());

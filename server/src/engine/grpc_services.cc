@@ -132,6 +132,19 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 
 // ---------------------------------------------------------------- WorkflowDispatch
 
+namespace {
+// The work a poll selects: its kinds, in order, whatever order the worker sent them in, and for
+// a workflow poll its worker (a workflow kept cached by a worker is that worker's for a while).
+template <typename Kinds>
+std::string PollScope(const Kinds& kinds_in, const std::string& worker = {}) {
+  std::vector<std::string> kinds(kinds_in.begin(), kinds_in.end());
+  std::sort(kinds.begin(), kinds.end());
+  std::string scope = worker.empty() ? "kinds:" : "worker:" + worker + "\x1ekinds:";
+  for (const auto& k : kinds) scope += k + '\x1f';
+  return scope;
+}
+}  // namespace
+
 ::grpc::ServerUnaryReactor* WorkflowDispatchService::PollWorkflow(::grpc::CallbackServerContext* ctx,
                                                                   const v1::PollWorkflowRequest* req,
                                                                   v1::PollWorkflowResponse* res) {
@@ -148,8 +161,9 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
         if (!claim.ok()) return claim.status();
         if (!claim->has_value()) return Claimed::kNothing;
         FillWorkflow(**claim, res);
-        return Claimed::kSomeAndMore;  // a workflow claim takes one: others may wait
+        return (*claim)->more ? Claimed::kSomeAndMore : Claimed::kSome;  // a claim takes one
       },
+      .empty_scope = PollScope(req->kinds(), req->worker_id()),
       .tag = req->worker_id(),
       .release =
           [this, req, res](const TenantId& tenant) {
@@ -283,17 +297,6 @@ StatusOr<std::string> CallContext::Tenant(::grpc::ServerContextBase* ctx, std::s
 
 // ---------------------------------------------------------------- TaskExecution
 
-namespace {
-// The tasks a poll selects: its kinds, in order, whatever order the worker sent them in.
-std::string TaskScope(const v1::PollTaskRequest& req) {
-  std::vector<std::string> kinds(req.kinds().begin(), req.kinds().end());
-  std::sort(kinds.begin(), kinds.end());
-  std::string scope = "kinds:";
-  for (const auto& k : kinds) scope += k + '\x1f';
-  return scope;
-}
-}  // namespace
-
 ::grpc::ServerUnaryReactor* TaskExecutionService::PollTask(::grpc::CallbackServerContext* ctx,
                                                            const v1::PollTaskRequest* req, v1::PollTaskResponse* res) {
   PollSpec spec{
@@ -324,7 +327,7 @@ std::string TaskScope(const v1::PollTaskRequest& req) {
         }
         return more ? Claimed::kSomeAndMore : Claimed::kSome;
       },
-      .empty_scope = TaskScope(*req),
+      .empty_scope = PollScope(req->kinds()),
       .release =
           [this, req, res](const TenantId& tenant) {
             std::vector<std::pair<std::string, int>> held{{res->task().id(), res->task().attempt()}};

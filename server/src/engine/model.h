@@ -79,6 +79,8 @@ struct WorkflowClaim {
   // 0: `events` is the whole history; otherwise the events after this sequence, which the
   // claiming worker keeps cached.
   int64_t history_after = 0;
+  // A claim from the queue: another workflow of the queue was runnable when it was made.
+  bool more = false;
 };
 
 // What a task runs and how it retries, as it is scheduled.

@@ -146,6 +146,7 @@ WHERE parent_id = $1 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))sql"
 // The oldest pending execution of the queue (and kinds, a JSON array or NULL), leased to $4.
 // An execution another worker keeps cached is left to it for $6 ms after it became pending.
 // history_after: the sequence this worker holds when the execution is its own sticky one.
+// `more`: another execution of the queue is runnable (for this worker or another).
 inline constexpr const char* kClaimWorkflow = R"sql(
 WITH c AS (
   SELECT id, updated_at AS pending_since, sticky_worker, sticky_seq FROM workflow_executions
@@ -158,7 +159,9 @@ UPDATE workflow_executions w SET status = 'RUNNING', lease_owner = $4,
   sticky_worker = NULL, sticky_seq = NULL
 FROM c WHERE w.id = c.id
 RETURNING w.id, greatest(extract(epoch from clock_timestamp() - c.pending_since), 0) AS waited,
-  CASE WHEN c.sticky_worker = $4 THEN c.sticky_seq ELSE 0 END AS history_after)sql";
+  CASE WHEN c.sticky_worker = $4 THEN c.sticky_seq ELSE 0 END AS history_after,
+  EXISTS (SELECT 1 FROM workflow_executions o
+          WHERE o.tenant_id = $1 AND o.queue = $2 AND o.status = 'PENDING' AND o.id <> c.id) AS more)sql";
 
 // A runnable execution claimed for the waiting poller of worker $2 as it is made runnable
 // (eager dispatch), its history at $4; what that worker has cached, as kClaimWorkflow says.

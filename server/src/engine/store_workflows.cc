@@ -51,6 +51,7 @@ StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const TenantId& tena
     WorkflowClaim c;
     c.history_after = row.Int("history_after");
     RETURN_IF_ERROR(ReadForReplay(u, id, c));
+    c.more = row.Bool("more");
     claim = std::move(c);
     return Status::Ok();
   }));
