@@ -177,7 +177,8 @@ double HealthCallMs(int grpc_port, std::chrono::milliseconds deadline) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-RapidResetResult RapidReset(int grpc_port, pid_t pid, std::chrono::milliseconds duration, long at_least_pairs) {
+RapidResetResult RapidReset(int grpc_port, pid_t pid, std::chrono::milliseconds duration, long at_least_pairs,
+                            bool until_shed) {
   RapidResetResult r;
   r.baseline_mb = ReadProc(pid).rss_mb;
   auto start = Clock::now();
@@ -185,9 +186,10 @@ RapidResetResult RapidReset(int grpc_port, pid_t pid, std::chrono::milliseconds 
   auto next_sample = start;
   std::unique_ptr<H2Conn> c;
   const std::string path = "/flovyn.v1.WorkflowDispatch/StartWorkflow";
-  // A slow machine sends fewer pairs in the time: go on until the volume asked for, up to four
-  // times the duration.
-  while (Clock::now() < end || (r.pairs < at_least_pairs && Clock::now() < start + 4 * duration)) {
+  // A slow machine sends fewer pairs in the time, and the server's memory grows slower: go on
+  // until the volume asked for (and the shedding), up to four times the duration.
+  auto more = [&] { return r.pairs < at_least_pairs || (until_shed && r.connections < 2); };
+  while (Clock::now() < end || (more() && Clock::now() < start + 4 * duration)) {
     if (!c || !c->ok() || c->streams_opened() > (1u << 30)) {
       c = std::make_unique<H2Conn>(grpc_port);
       ++r.connections;

@@ -58,7 +58,10 @@ struct RapidResetResult {
   ProcStats peak;
   double recovery_ms = -1;  // a normal call from another client after the flood; -1: failed
 };
-RapidResetResult RapidReset(int grpc_port, pid_t pid, std::chrono::milliseconds duration, long at_least_pairs = 0);
+// HEADERS+RST_STREAM pairs for `duration`, and on (up to four times the duration) until
+// `at_least_pairs` were sent and, when `until_shed`, until the server closed a connection.
+RapidResetResult RapidReset(int grpc_port, pid_t pid, std::chrono::milliseconds duration, long at_least_pairs = 0,
+                            bool until_shed = false);
 
 struct HalfOpenResult {
   long streams = 0;
