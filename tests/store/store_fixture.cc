@@ -25,6 +25,13 @@ void StoreTest::SetUp() {
   worker_ = *w;
 }
 
+std::unique_ptr<db::Pool> StoreTest::PoolThrough(int proxy_port) {
+  std::string url = pool_->options().url;
+  std::string port = ":" + std::to_string(Postgres::Shared().port());
+  url.replace(url.find(port), port.size(), ":" + std::to_string(proxy_port));
+  return std::make_unique<db::Pool>(db::PoolOptions{.url = url, .max_size = 1});
+}
+
 engine::ExecutionId StoreTest::StartAndClaim(const std::string& queue, const std::string& kind) {
   auto started = store_->StartWorkflow(tenant_, {kind, queue, R"({"n":1})", std::nullopt, ""});
   EXPECT_TRUE(started.ok()) << started.status().ToString();

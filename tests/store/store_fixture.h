@@ -57,6 +57,10 @@ class StoreTest : public ::testing::Test {
   void NoteExecutionUpdates();
   int ExecutionUpdates(const std::string& execution = "");
 
+  // A pool of one connection to the test database through a proxy on `proxy_port` (a
+  // TcpProxy, which counts the flights of statements).
+  std::unique_ptr<db::Pool> PoolThrough(int proxy_port);
+
   std::unique_ptr<db::Pool> pool_;
   RecordingNotifier notifier_;
   std::unique_ptr<engine::Store> store_;

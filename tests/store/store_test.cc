@@ -6,6 +6,7 @@
 
 #include "engine/work_hub.h"
 #include "flovyn/model/status.h"
+#include "harness.h"
 #include "store_fixture.h"
 
 namespace flovyn::testing {
@@ -39,6 +40,41 @@ TEST_F(StoreTest, AWorkflowClaimSaysWhetherAnotherOfItsQueueIsRunnable) {
   auto second = store_->ClaimWorkflow(tenant_, worker_, "more", {});
   ASSERT_TRUE(second.ok() && second->has_value());
   EXPECT_FALSE((*second)->more) << "nothing else on its queue (another queue's does not count)";
+}
+
+// A claim from the queue locks the row and takes what was buffered while a worker held it in
+// one statement, then appends it, reads what the worker replays and commits together: two
+// round trips. Here the holder's lease ran out with a signal buffered.
+TEST_F(StoreTest, AQueueClaimTakesTwoRoundTripsAndBringsWhatWasBufferedWhileAWorkerHeldIt) {
+  TcpProxy proxy(Postgres::Shared().port());
+  auto counted = PoolThrough(proxy.port());
+  engine::Store store(*counted, notifier_, engine::StoreOptions{});
+  auto warm = StartAndClaim("buffered");  // prepares the claim's statements on the counted connection
+  ASSERT_TRUE(store_->Signal(tenant_, warm, "go", "1").ok());
+  Sql("UPDATE workflow_executions SET lease_expires_at = now() - interval '1 second' WHERE id = $1", {warm.str()});
+  ASSERT_EQ(*store_->ExpireWorkflowLeases(), 1);
+  ASSERT_TRUE(store.ClaimWorkflow(tenant_, worker_, "buffered", {})->has_value());
+
+  auto id = StartAndClaim("buffered");
+  ASSERT_TRUE(store_->Signal(tenant_, id, "go", R"({"n":2})").ok());  // buffered: the worker holds it
+  EXPECT_EQ(Count("workflow_event_buffer", id.str()), 1);
+  Sql("UPDATE workflow_executions SET lease_expires_at = now() - interval '1 second' WHERE id = $1", {id.str()});
+  ASSERT_EQ(*store_->ExpireWorkflowLeases(), 1);
+  int before = proxy.client_flights();
+  auto claim = store.ClaimWorkflow(tenant_, WorkerId("next-worker"), "buffered", {});
+  EXPECT_EQ(proxy.client_flights() - before, 2) << "BEGIN with the claim, then the rest with the COMMIT";
+  ASSERT_TRUE(claim.ok() && claim->has_value()) << claim.status().ToString();
+  const engine::WorkflowClaim& c = **claim;
+  EXPECT_EQ(c.execution.id, id.str());
+  EXPECT_EQ(c.execution.status, "RUNNING");
+  EXPECT_EQ(c.history_after, 0) << "another worker's claim replays everything";
+  ASSERT_FALSE(c.events.empty());
+  EXPECT_EQ(c.events.back().type, "SIGNAL_RECEIVED");
+  EXPECT_EQ(json::parse(c.events.back().payload_json)["payload"], json::parse(R"({"n":2})"));
+  EXPECT_EQ(Count("workflow_event_buffer", id.str()), 0);
+  EXPECT_EQ(Sql("SELECT last_seq FROM workflow_executions WHERE id = $1", {id.str()}),
+            std::to_string(c.events.back().sequence));
+  EXPECT_EQ(Sql("SELECT lease_owner FROM workflow_executions WHERE id = $1", {id.str()}), "next-worker");
 }
 
 TEST_F(StoreTest, WorkersKeepTheirQueuesAndKindsExactly) {

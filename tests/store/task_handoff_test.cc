@@ -327,11 +327,8 @@ TEST_F(TaskHandoffTest, AWorkflowStartedWhileAPollerWaitsIsClaimedForItInTheStar
 // has not seen.
 TEST_F(TaskHandoffTest, ADueTimerGoesToTheWaitingPollerOfItsCachedWorkerInTwoRoundTrips) {
   TcpProxy proxy(Postgres::Shared().port());
-  std::string url = pool_->options().url;
-  std::string port = ":" + std::to_string(Postgres::Shared().port());
-  url.replace(url.find(port), port.size(), ":" + std::to_string(proxy.port()));
-  db::Pool counted({.url = url, .max_size = 1});
-  Store store(counted, notifier_, StoreOptions{});
+  auto counted = PoolThrough(proxy.port());
+  Store store(*counted, notifier_, StoreOptions{});
   store.SetTaskHandoff(&handoff_, &workflows_);
   FakePoller p;
   auto sleep = [&](int64_t* cached_at) {

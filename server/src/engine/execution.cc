@@ -72,16 +72,27 @@ Status Execution::Buffer(const std::string& type, const json& payload, bool wake
 StatusOr<bool> Execution::FlushBuffer() {
   if (unbuffered) return false;
   ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kTakeBufferedEvents, {id}));
-  std::vector<std::tuple<int64_t, std::string, std::string, bool>> rows;
+  json taken = json::array();
   for (int i = 0; i < r.rows(); ++i) {
     db::Row row(r, i);
-    rows.emplace_back(row.Int("id"), row.Str("type"), row.Str("payload"), row.Bool("wakes"));
+    taken.push_back({{"id", row.Int("id")},
+                     {"type", row.Str("type")},
+                     {"payload", json::parse(row.Str("payload"))},
+                     {"wakes", row.Bool("wakes")}});
   }
-  std::sort(rows.begin(), rows.end());
+  return AppendTaken(taken);
+}
+
+StatusOr<bool> Execution::AppendTaken(const json& buffered) {
+  if (!buffered.is_array()) return false;
+  std::vector<const json*> in_order;
+  for (const auto& b : buffered) in_order.push_back(&b);
+  std::sort(in_order.begin(), in_order.end(),
+            [](const json* a, const json* b) { return a->at("id").get<int64_t>() < b->at("id").get<int64_t>(); });
   bool wakes = false;
-  for (auto& [seq, type, payload, w] : rows) {
-    RETURN_IF_ERROR(Append(type, json::parse(payload)));
-    wakes = wakes || w;
+  for (const json* b : in_order) {
+    RETURN_IF_ERROR(Append(b->at("type").get<std::string>(), b->at("payload")));
+    wakes = wakes || b->at("wakes").get<bool>();
   }
   return wakes;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +52,9 @@ class Execution {
   Status Buffer(const std::string& type, const nlohmann::json& payload, bool wakes);
   // Moves buffered events into the history; returns whether any wakes the workflow.
   StatusOr<bool> FlushBuffer();
+  // The same for buffered events a statement has taken already (a JSON array of objects with
+  // id, type, payload and wakes, as kClaimWorkflow returns them).
+  StatusOr<bool> AppendTaken(const nlohmann::json& buffered);
 
   // The row. Save writes status, sequence and cancellation, and the lease when `keep_lease`.
   Status Save(std::chrono::milliseconds lease, bool keep_lease);
@@ -113,8 +117,16 @@ Status Deliver(Unit& u, const std::string& tenant, const std::string& execution_
                const nlohmann::json& payload, bool wakes);
 // The same, to an execution `u` has locked.
 Status DeliverTo(Unit& u, Execution& e, const std::string& type, const nlohmann::json& payload, bool wakes);
-// The history (after `c.history_after`) and state a worker replays from.
-Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c);
+// A claim made in a unit: its reads go out with the unit's next statement (at the latest its
+// COMMIT), and Take puts the claim together from them once the unit has committed.
+struct PendingClaim {
+  db::Result row, state, events;
+  int64_t history_after = 0;
+  StatusOr<WorkflowClaim> Take();
+};
+// Reads the history (after `history_after`) and state a worker replays the claimed execution
+// `id` from, deferred: no round trip of their own. The unit keeps the reads' buffers.
+StatusOr<std::shared_ptr<PendingClaim>> ReadForReplay(Unit& u, const std::string& id, int64_t history_after);
 // Eager dispatch of a workflow made runnable: when a workflow poller waits on this replica (the
 // cached worker's while the execution is sticky), claims `e` for it, saves the row and hands
 // the claim over when `u` commits. False (nothing done) when none waits. The claim and its

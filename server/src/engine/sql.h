@@ -143,25 +143,34 @@ inline constexpr const char* kOpenChildren = R"sql(
 SELECT id FROM workflow_executions
 WHERE parent_id = $1 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))sql";
 
-// The oldest pending execution of the queue (and kinds, a JSON array or NULL), leased to $4.
+// The oldest pending execution of the queue (and kinds, a JSON array or NULL), leased to $4,
+// with its row as kLockExecution reads it (after the claim) and its buffered events taken (a JSON
+// array, or NULL when none): the claim and the lock are one statement.
 // An execution another worker keeps cached is left to it for $6 ms after it became pending.
 // history_after: the sequence this worker holds when the execution is its own sticky one.
 // `more`: another execution of the queue is runnable (for this worker or another).
-inline constexpr const char* kClaimWorkflow = R"sql(
-WITH c AS (
-  SELECT id, updated_at AS pending_since, sticky_worker, sticky_seq FROM workflow_executions
-  WHERE tenant_id = $1 AND queue = $2 AND status = 'PENDING'
-    AND ($3::json IS NULL OR kind IN (SELECT json_array_elements_text($3::json)))
-    AND (sticky_worker IS NULL OR sticky_worker = $4 OR updated_at < now() - $6 * interval '1 millisecond')
-  ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-UPDATE workflow_executions w SET status = 'RUNNING', lease_owner = $4,
-  lease_expires_at = now() + $5 * interval '1 millisecond', updated_at = now(),
-  sticky_worker = NULL, sticky_seq = NULL
-FROM c WHERE w.id = c.id
-RETURNING w.id, greatest(extract(epoch from clock_timestamp() - c.pending_since), 0) AS waited,
-  CASE WHEN c.sticky_worker = $4 THEN c.sticky_seq ELSE 0 END AS history_after,
-  EXISTS (SELECT 1 FROM workflow_executions o
-          WHERE o.tenant_id = $1 AND o.queue = $2 AND o.status = 'PENDING' AND o.id <> c.id) AS more)sql";
+inline constexpr const char* kClaimWorkflow =
+    "WITH c AS ("
+    " SELECT id, updated_at AS pending_since, sticky_worker, sticky_seq FROM workflow_executions"
+    " WHERE tenant_id = $1 AND queue = $2 AND status = 'PENDING'"
+    "  AND ($3::json IS NULL OR kind IN (SELECT json_array_elements_text($3::json)))"
+    "  AND (sticky_worker IS NULL OR sticky_worker = $4 OR updated_at < now() - $6 * interval '1 millisecond')"
+    " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED),"
+    " w AS (UPDATE workflow_executions w SET status = 'RUNNING', lease_owner = $4, updated_at = now(),"
+    "  lease_expires_at = now() + $5 * interval '1 millisecond', sticky_worker = NULL, sticky_seq = NULL"
+    " FROM c WHERE w.id = c.id"
+    " RETURNING w.id, w.tenant_id, w.kind, w.queue, w.status, w.last_seq, w.lease_owner, w.parent_id,"
+    "  w.parent_name, w.cancel_requested, w.lease_expires_at, w.sticky_worker, w.sticky_seq, w.cancel_deadline),"
+    " b AS (DELETE FROM workflow_event_buffer WHERE execution_id = (SELECT id FROM c)"
+    "  RETURNING id, type, payload, wakes)"
+    " SELECT " FLOVYN_LOCKED_EXECUTION_COLUMNS
+    ", greatest(extract(epoch from clock_timestamp() - c.pending_since), 0) AS waited,"
+    " CASE WHEN c.sticky_worker = $4 THEN c.sticky_seq ELSE 0 END AS history_after,"
+    " EXISTS (SELECT 1 FROM workflow_executions o"
+    "  WHERE o.tenant_id = $1 AND o.queue = $2 AND o.status = 'PENDING' AND o.id <> c.id) AS more,"
+    " (SELECT json_agg(json_build_object('id', b.id, 'type', b.type, 'payload', b.payload, 'wakes', b.wakes))"
+    "  FROM b)::text AS buffered"
+    " FROM w, c";
 
 // A runnable execution claimed for the waiting poller of worker $2 as it is made runnable
 // (eager dispatch), its history at $4; what that worker has cached, as kClaimWorkflow says.

@@ -31,31 +31,36 @@ StatusOr<StartResult> Store::StartWorkflowIn(Unit& u, const TenantId& tenant, St
   return InsertExecution(u, tenant, req, std::nullopt, std::nullopt);
 }
 
+// Two round trips: the claim (which locks the row and takes its buffered events), then what
+// the buffer appends, the reads of what the worker replays and the COMMIT together.
 StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const TenantId& tenant, const WorkerId& worker,
                                                             const std::string& queue,
                                                             const std::vector<std::string>& kinds) {
-  std::optional<WorkflowClaim> claim;
+  std::shared_ptr<PendingClaim> pending;
+  bool more = false;
   RETURN_IF_ERROR(Run([&](Unit& u) {
-    claim.reset();
+    pending.reset();
     ASSIGN_OR_RETURN(auto r, u.Exec(sql::kClaimWorkflow, {tenant, queue, JsonArray(kinds, true), worker,
                                                           std::to_string(options_.workflow_lease.count()),
                                                           std::to_string(options_.sticky.count())}));
     if (r.rows() == 0) return Status::Ok();
     db::Row row(r, 0);
-    std::string id = row.Str("id");
     u.AfterCommit(
         [waited = row.Double("waited")](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(waited); });
-    ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, id));
-    RETURN_IF_ERROR(e.FlushBuffer());
-    if (!e.appended.empty()) RETURN_IF_ERROR(e.SaveSequence());
-    WorkflowClaim c;
-    c.history_after = row.Int("history_after");
-    RETURN_IF_ERROR(ReadForReplay(u, id, c));
-    c.more = row.Bool("more");
-    claim = std::move(c);
+    ASSIGN_OR_RETURN(auto e, Execution::Locked(u, row));
+    if (auto buffered = row.Opt("buffered")) {
+      ASSIGN_OR_RETURN(bool wakes, e.AppendTaken(json::parse(*buffered)));
+      (void)wakes;  // it is being claimed: it runs either way
+      if (!e.appended.empty()) RETURN_IF_ERROR(e.SaveSequence());
+    }
+    more = row.Bool("more");
+    ASSIGN_OR_RETURN(pending, ReadForReplay(u, e.id, row.Int("history_after")));
     return Status::Ok();
   }));
-  return claim;
+  if (!pending) return std::optional<WorkflowClaim>();
+  ASSIGN_OR_RETURN(auto claim, pending->Take());
+  claim.more = more;
+  return std::optional<WorkflowClaim>(std::move(claim));
 }
 
 Status Store::ReleaseWorkflowClaim(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution_id) {

@@ -12,25 +12,19 @@
 
 namespace flovyn::engine {
 
-namespace {
-// A claim made in a unit: its reads go out with the unit's next statement (at the latest its
-// COMMIT), and the claim is put together from them once the unit has committed.
-struct PendingClaim {
-  db::Result row, state, events;
-  int64_t history_after = 0;
-
-  StatusOr<WorkflowClaim> Take() {
-    if (row.rows() == 0) return Internal("a claimed execution was not found");
-    WorkflowClaim c;
-    c.history_after = history_after;
-    c.execution = WorkflowFrom(db::Row(row, 0));
-    for (int i = 0; i < events.rows(); ++i) c.events.push_back(EventFrom(db::Row(events, i)));
-    for (int i = 0; i < state.rows(); ++i) {
-      c.state.emplace_back(db::Row(state, i).Str("key"), db::Row(state, i).Str("value"));
-    }
-    return c;
+StatusOr<WorkflowClaim> PendingClaim::Take() {
+  if (row.rows() == 0) return Internal("a claimed execution was not found");
+  WorkflowClaim c;
+  c.history_after = history_after;
+  c.execution = WorkflowFrom(db::Row(row, 0));
+  for (int i = 0; i < events.rows(); ++i) c.events.push_back(EventFrom(db::Row(events, i)));
+  for (int i = 0; i < state.rows(); ++i) {
+    c.state.emplace_back(db::Row(state, i).Str("key"), db::Row(state, i).Str("value"));
   }
-};
+  return c;
+}
+
+namespace {
 
 // Reads what the claimed execution `id` replays (after `history_after`), deferred.
 Status ReadDeferred(Unit& u, const std::string& id, PendingClaim& p) {
@@ -44,18 +38,12 @@ Status ReadDeferred(Unit& u, const std::string& id, PendingClaim& p) {
 
 }  // namespace
 
-// The execution, its state and its history in one round trip, put together as a handed-over
-// claim is.
-Status ReadForReplay(Unit& u, const std::string& id, WorkflowClaim& c) {
-  PendingClaim p;
-  p.history_after = c.history_after;
-  RETURN_IF_ERROR(u.DeferInto(sql::kWorkflowById, {id}, &p.row));
-  RETURN_IF_ERROR(u.DeferInto(sql::kStateOfExecution, {id}, &p.state));
-  ASSIGN_OR_RETURN(p.events, c.history_after > 0
-                                 ? u.Exec(sql::kEventsOfExecutionAfter, {id, std::to_string(c.history_after)})
-                                 : u.Exec(sql::kEventsOfExecution, {id}));
-  ASSIGN_OR_RETURN(c, p.Take());
-  return Status::Ok();
+StatusOr<std::shared_ptr<PendingClaim>> ReadForReplay(Unit& u, const std::string& id, int64_t history_after) {
+  auto p = std::make_shared<PendingClaim>();
+  u.Keep(p);
+  p->history_after = history_after;
+  RETURN_IF_ERROR(ReadDeferred(u, id, *p));
+  return p;
 }
 
 namespace {
@@ -76,13 +64,10 @@ void DeliverAtCommit(Unit& u, TaskHandoff::Poller* poller, std::shared_ptr<Pendi
 // all of it deferred, so the claim costs no round trip of its own.
 StatusOr<std::shared_ptr<PendingClaim>> ClaimFor(Unit& u, Execution& e, const std::string& worker,
                                                  std::chrono::milliseconds lease) {
-  auto p = std::make_shared<PendingClaim>();
-  u.Keep(p);
-  // Only the worker that keeps the execution cached gets just the events it has not seen.
-  p->history_after = e.sticky_worker == worker ? e.sticky_seq.value_or(0) : 0;
   RETURN_IF_ERROR(
       u.Defer(sql::kClaimHandedOver, {e.id, worker, std::to_string(lease.count()), std::to_string(e.last_seq)}));
-  RETURN_IF_ERROR(ReadDeferred(u, e.id, *p));
+  // Only the worker that keeps the execution cached gets just the events it has not seen.
+  ASSIGN_OR_RETURN(auto p, ReadForReplay(u, e.id, e.sticky_worker == worker ? e.sticky_seq.value_or(0) : 0));
   e.status = WorkflowStatus::kRunning;
   e.lease_owner = worker;
   e.lease_valid = true;
@@ -121,9 +106,7 @@ StatusOr<bool> HandWorkflowOver(Unit& u, Execution& e) {
 }
 
 Status HandInsertedOver(Unit& u, const TaskHandoff::Offer& offer, const std::string& id) {
-  auto p = std::make_shared<PendingClaim>();
-  u.Keep(p);
-  RETURN_IF_ERROR(ReadDeferred(u, id, *p));
+  ASSIGN_OR_RETURN(auto p, ReadForReplay(u, id, 0));
   u.AfterCommit([](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(0); });
   DeliverAtCommit(u, offer.poller, std::move(p));
   return Status::Ok();
