@@ -49,8 +49,8 @@ StatusOr<std::optional<WorkflowClaim>> Store::ClaimWorkflow(const TenantId& tena
         [waited = row.Double("waited")](EngineMetrics& m) { m.dispatch.With({"workflow"})->Observe(waited); });
     ASSIGN_OR_RETURN(auto e, Execution::Locked(u, row));
     if (auto buffered = row.Opt("buffered")) {
-      ASSIGN_OR_RETURN(bool wakes, e.AppendTaken(json::parse(*buffered)));
-      (void)wakes;  // it is being claimed: it runs either way
+      // Whether they wake it does not matter: it is being claimed, so it runs.
+      RETURN_IF_ERROR(e.AppendTaken(json::parse(*buffered)).status());
       if (!e.appended.empty()) RETURN_IF_ERROR(e.SaveSequence());
     }
     more = row.Bool("more");
