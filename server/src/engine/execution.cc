@@ -1,8 +1,5 @@
 #include "engine/execution.h"
 
-#include <algorithm>
-#include <tuple>
-
 #include "engine/sql.h"
 #include "engine/values.h"
 #include "flovyn/core/status_macros.h"
@@ -72,27 +69,15 @@ Status Execution::Buffer(const std::string& type, const json& payload, bool wake
 StatusOr<bool> Execution::FlushBuffer() {
   if (unbuffered) return false;
   ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kTakeBufferedEvents, {id}));
-  json taken = json::array();
-  for (int i = 0; i < r.rows(); ++i) {
-    db::Row row(r, i);
-    taken.push_back({{"id", row.Int("id")},
-                     {"type", row.Str("type")},
-                     {"payload", json::parse(row.Str("payload"))},
-                     {"wakes", row.Bool("wakes")}});
-  }
-  return AppendTaken(taken);
+  auto taken = r.rows() > 0 ? db::Row(r, 0).Opt("buffered") : std::nullopt;
+  return taken ? AppendTaken(json::parse(*taken)) : false;
 }
 
 StatusOr<bool> Execution::AppendTaken(const json& buffered) {
-  if (!buffered.is_array()) return false;
-  std::vector<const json*> in_order;
-  for (const auto& b : buffered) in_order.push_back(&b);
-  std::sort(in_order.begin(), in_order.end(),
-            [](const json* a, const json* b) { return a->at("id").get<int64_t>() < b->at("id").get<int64_t>(); });
   bool wakes = false;
-  for (const json* b : in_order) {
-    RETURN_IF_ERROR(Append(b->at("type").get<std::string>(), b->at("payload")));
-    wakes = wakes || b->at("wakes").get<bool>();
+  for (const json& b : buffered) {
+    RETURN_IF_ERROR(Append(b.at("type").get<std::string>(), b.at("payload")));
+    wakes = wakes || b.at("wakes").get<bool>();
   }
   return wakes;
 }

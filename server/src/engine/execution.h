@@ -52,8 +52,8 @@ class Execution {
   Status Buffer(const std::string& type, const nlohmann::json& payload, bool wakes);
   // Moves buffered events into the history; returns whether any wakes the workflow.
   StatusOr<bool> FlushBuffer();
-  // The same for buffered events a statement has taken already (a JSON array of objects with
-  // id, type, payload and wakes, as kClaimWorkflow returns them).
+  // The same for buffered events a statement has taken already (FLOVYN_TAKEN_BUFFER's array, in
+  // the order they arrived).
   StatusOr<bool> AppendTaken(const nlohmann::json& buffered);
 
   // The row. Save writes status, sequence and cancellation, and the lease when `keep_lease`.

@@ -68,6 +68,10 @@ inline constexpr const char* kCountWorkflows = R"sql(
 SELECT status, count(*) AS n FROM workflow_executions WHERE tenant_id = $1 GROUP BY status)sql";
 
 // The execution row every change to an execution starts from, locked until commit.
+// The buffered events a CTE `b` took, in the order they arrived (NULL when none).
+#define FLOVYN_TAKEN_BUFFER                                                                        \
+  "(SELECT json_agg(json_build_object('id', b.id, 'type', b.type, 'payload', b.payload, 'wakes', " \
+  "b.wakes) ORDER BY b.id) FROM b)::text AS buffered"
 // What Execution reads of the row it locks (`w`); now_ms is the transaction's start.
 #define FLOVYN_LOCKED_EXECUTION_COLUMNS                                                                   \
   "w.id, w.tenant_id, w.kind, w.queue, w.status, w.last_seq, w.lease_owner, w.parent_id, w.parent_name, " \
@@ -144,8 +148,7 @@ SELECT id FROM workflow_executions
 WHERE parent_id = $1 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))sql";
 
 // The oldest pending execution of the queue (and kinds, a JSON array or NULL), leased to $4,
-// with its row as kLockExecution reads it (after the claim) and its buffered events taken (a JSON
-// array, or NULL when none): the claim and the lock are one statement.
+// with its row as kLockExecution reads it and its buffered events taken: claim and lock in one.
 // An execution another worker keeps cached is left to it for $6 ms after it became pending.
 // history_after: the sequence this worker holds when the execution is its own sticky one.
 // `more`: another execution of the queue is runnable (for this worker or another).
@@ -161,16 +164,13 @@ inline constexpr const char* kClaimWorkflow =
     " FROM c WHERE w.id = c.id"
     " RETURNING w.id, w.tenant_id, w.kind, w.queue, w.status, w.last_seq, w.lease_owner, w.parent_id,"
     "  w.parent_name, w.cancel_requested, w.lease_expires_at, w.sticky_worker, w.sticky_seq, w.cancel_deadline),"
-    " b AS (DELETE FROM workflow_event_buffer WHERE execution_id = (SELECT id FROM c)"
-    "  RETURNING id, type, payload, wakes)"
+    " b AS (DELETE FROM workflow_event_buffer WHERE execution_id = (SELECT id FROM c) RETURNING *)"
     " SELECT " FLOVYN_LOCKED_EXECUTION_COLUMNS
     ", greatest(extract(epoch from clock_timestamp() - c.pending_since), 0) AS waited,"
     " CASE WHEN c.sticky_worker = $4 THEN c.sticky_seq ELSE 0 END AS history_after,"
     " EXISTS (SELECT 1 FROM workflow_executions o"
     "  WHERE o.tenant_id = $1 AND o.queue = $2 AND o.status = 'PENDING' AND o.id <> c.id) AS more,"
-    " (SELECT json_agg(json_build_object('id', b.id, 'type', b.type, 'payload', b.payload, 'wakes', b.wakes))"
-    "  FROM b)::text AS buffered"
-    " FROM w, c";
+    " " FLOVYN_TAKEN_BUFFER " FROM w, c";
 
 // A runnable execution claimed for the waiting poller of worker $2 as it is made runnable
 // (eager dispatch), its history at $4; what that worker has cached, as kClaimWorkflow says.
@@ -217,9 +217,8 @@ inline constexpr const char* kBufferEvent = R"sql(
 INSERT INTO workflow_event_buffer (execution_id, type, payload, wakes)
 VALUES ($1, $2, $3::jsonb, $4))sql";
 
-inline constexpr const char* kTakeBufferedEvents = R"sql(
-DELETE FROM workflow_event_buffer WHERE execution_id = $1
-RETURNING id, type, payload::text AS payload, wakes)sql";
+inline constexpr const char* kTakeBufferedEvents =
+    "WITH b AS (DELETE FROM workflow_event_buffer WHERE execution_id = $1 RETURNING *) SELECT " FLOVYN_TAKEN_BUFFER;
 
 inline constexpr const char* kDropBufferedEvents = R"sql(
 DELETE FROM workflow_event_buffer WHERE execution_id = $1)sql";

@@ -24,25 +24,15 @@ StatusOr<WorkflowClaim> PendingClaim::Take() {
   return c;
 }
 
-namespace {
-
-// Reads what the claimed execution `id` replays (after `history_after`), deferred.
-Status ReadDeferred(Unit& u, const std::string& id, PendingClaim& p) {
-  RETURN_IF_ERROR(u.DeferInto(sql::kWorkflowById, {id}, &p.row));
-  RETURN_IF_ERROR(u.DeferInto(sql::kStateOfExecution, {id}, &p.state));
-  if (p.history_after > 0) {
-    return u.DeferInto(sql::kEventsOfExecutionAfter, {id, std::to_string(p.history_after)}, &p.events);
-  }
-  return u.DeferInto(sql::kEventsOfExecution, {id}, &p.events);
-}
-
-}  // namespace
-
 StatusOr<std::shared_ptr<PendingClaim>> ReadForReplay(Unit& u, const std::string& id, int64_t history_after) {
   auto p = std::make_shared<PendingClaim>();
   u.Keep(p);
   p->history_after = history_after;
-  RETURN_IF_ERROR(ReadDeferred(u, id, *p));
+  RETURN_IF_ERROR(u.DeferInto(sql::kWorkflowById, {id}, &p->row));
+  RETURN_IF_ERROR(u.DeferInto(sql::kStateOfExecution, {id}, &p->state));
+  RETURN_IF_ERROR(history_after > 0
+                      ? u.DeferInto(sql::kEventsOfExecutionAfter, {id, std::to_string(history_after)}, &p->events)
+                      : u.DeferInto(sql::kEventsOfExecution, {id}, &p->events));
   return p;
 }
 
