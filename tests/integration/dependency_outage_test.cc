@@ -93,11 +93,7 @@ TEST(DependencyOutageTest, ServerStartsAndServesLivenessWhileNatsIsDown) {
 
 TEST(DependencyOutageTest, ReadyAnswersWithinSixSecondsWhenTheDatabaseHostDropsPackets) {
   TcpProxy proxy(Postgres::Shared().port());
-  std::string url = Postgres::Shared().CreateDatabase();
-  std::string via_proxy = url;
-  via_proxy.replace(via_proxy.find(":" + std::to_string(Postgres::Shared().port())),
-                    std::to_string(Postgres::Shared().port()).size() + 1, ":" + std::to_string(proxy.port()));
-  ServerProcess server({.database_url = via_proxy});
+  ServerProcess server({.database_url = Postgres::Shared().Through(Postgres::Shared().CreateDatabase(), proxy.port())});
   ASSERT_TRUE(server.WaitReady()) << server.process().Log();
 
   proxy.SetBlackhole(true);

@@ -326,10 +326,7 @@ TEST(EngineDispatchTest, ABatchTakesTheTaskItSchedulesAndTheTasksResultBringsThe
 // or the sweep. Counted at a proxy in front of PostgreSQL.
 TEST(EngineDispatchTest, WorkflowPollsOfAQueueFoundEmptyParkWithoutAskingTheDatabaseUntilNews) {
   TcpProxy proxy(Postgres::Shared().port());
-  std::string url = Postgres::Shared().CreateDatabase();
-  std::string port = ":" + std::to_string(Postgres::Shared().port());
-  url.replace(url.find(port), port.size(), ":" + std::to_string(proxy.port()));
-  EngineServer s({.database_url = url});
+  EngineServer s({.database_url = Postgres::Shared().Through(Postgres::Shared().CreateDatabase(), proxy.port())});
   sdk::Client client(s.ClientFor("acme"));
   v1::RegisterWorkerRequest reg;
   reg.set_name("quiet");

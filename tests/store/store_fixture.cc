@@ -26,10 +26,8 @@ void StoreTest::SetUp() {
 }
 
 std::unique_ptr<db::Pool> StoreTest::PoolThrough(int proxy_port) {
-  std::string url = pool_->options().url;
-  std::string port = ":" + std::to_string(Postgres::Shared().port());
-  url.replace(url.find(port), port.size(), ":" + std::to_string(proxy_port));
-  return std::make_unique<db::Pool>(db::PoolOptions{.url = url, .max_size = 1});
+  return std::make_unique<db::Pool>(
+      db::PoolOptions{.url = Postgres::Shared().Through(pool_->options().url, proxy_port), .max_size = 1});
 }
 
 engine::ExecutionId StoreTest::StartAndClaim(const std::string& queue, const std::string& kind) {

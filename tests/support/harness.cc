@@ -161,6 +161,12 @@ std::string Postgres::Url(const std::string& db) const {
   return "postgres://postgres@127.0.0.1:" + std::to_string(port_) + "/" + db;
 }
 
+std::string Postgres::Through(const std::string& url, int proxy_port) const {
+  std::string at = ":" + std::to_string(port_) + "/", via = url;
+  via.replace(via.find(at), at.size(), ":" + std::to_string(proxy_port) + "/");
+  return via;
+}
+
 std::string Postgres::CreateDatabase(const std::string& prefix) {
   static std::atomic<int> counter{0};
   std::string name = prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);

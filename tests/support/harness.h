@@ -38,6 +38,8 @@ class Postgres {
   std::string Url(const std::string& db = "postgres") const;
   // Creates a fresh database and returns its URL.
   std::string CreateDatabase(const std::string& prefix = "t");
+  // `url`, a URL of this server, reaching it through a proxy on `proxy_port` (a TcpProxy).
+  std::string Through(const std::string& url, int proxy_port) const;
   // Runs SQL with psql against `db`; returns the unaligned output.
   std::string Psql(const std::string& db, const std::string& sql) const;
   // The server started by scripts/test-services when FLOVYN_TEST_SERVICES names its folder,
