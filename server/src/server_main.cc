@@ -105,6 +105,7 @@ int Main(int argc, char** argv, const std::vector<ModuleFactory>& extra_modules)
     es.store.workflow_lease = std::chrono::milliseconds(settings.workflow_lease_ms);
     es.store.problem_retry = std::chrono::milliseconds(settings.problem_retry_ms);
     es.store.sticky = std::chrono::milliseconds(settings.sticky_ms);
+    es.store.worker_timer_grace = std::chrono::milliseconds(settings.worker_timer_grace_ms);
     es.store.group_commit_max = settings.group_commit_max;
     es.store.group_commit_lanes = settings.group_commit_lanes;
     es.store.group_commit_queue_max = settings.group_commit_queue_max;

@@ -120,6 +120,13 @@ void AddEngineSettings(config::Schema& s) {
                         "this); 0 turns caching off",
          .min_value = 0,
          .max_value = 600000});
+  s.Add({.key = "engine.worker_timer_grace_ms",
+         .type = Type::kInt,
+         .default_value = "1000",
+         .description = "how long after its deadline the server fires a timer that the worker keeping its execution "
+                        "cached fires itself, when that worker has not (it stopped or lost the execution)",
+         .min_value = 0,
+         .max_value = 600000});
   s.Add({.key = "engine.allow_time_skipping",
          .type = Type::kBool,
          .default_value = "false",
@@ -346,6 +353,7 @@ Settings Settings::From(const config::Values& v) {
   s.workflow_lease_ms = v.Int("engine.workflow_lease_ms");
   s.problem_retry_ms = v.Int("engine.problem_retry_ms");
   s.sticky_ms = v.Int("engine.sticky_ms");
+  s.worker_timer_grace_ms = v.Int("engine.worker_timer_grace_ms");
   s.group_commit_max = static_cast<int>(v.Int("engine.group_commit_max"));
   s.group_commit_lanes = static_cast<int>(v.Int("engine.group_commit_lanes"));
   s.group_commit_queue_max = static_cast<int>(v.Int("engine.group_commit_queue_max"));

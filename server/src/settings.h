@@ -30,6 +30,7 @@ struct Settings {
   long workflow_lease_ms = 60000;
   long problem_retry_ms = 10000;
   long sticky_ms = 5000;
+  long worker_timer_grace_ms = 1000;
   int group_commit_max = 64, group_commit_lanes = 2, group_commit_queue_max = 1024;
   long group_commit_window_us = 0;
   bool eager_dispatch = true;

@@ -28,7 +28,7 @@ class ContinuationTest : public StoreTest {
   Store::Continuation Next(std::vector<WorkflowCommand> commands, int64_t completed_at_ms) {
     return {.execution = id_,
             .expected_sequence = at_,
-            .completed_at_ms = completed_at_ms,
+            .at_ms = completed_at_ms,
             .commands = std::move(commands),
             .keep_cached = true};
   }

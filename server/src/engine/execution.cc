@@ -175,7 +175,8 @@ Status Execution::InsertTask(const std::string& task_id, const TaskSpec& t, int6
 }
 
 StatusOr<std::optional<int64_t>> Execution::InsertTimer(const std::string& name, int64_t duration_ms) {
-  ASSIGN_OR_RETURN(auto r, u_->Exec(sql::kInsertTimer, {id, name, std::to_string(duration_ms)}));
+  ASSIGN_OR_RETURN(
+      auto r, u_->Exec(sql::kInsertTimer, {id, name, std::to_string(duration_ms), std::to_string(timer_hold.count())}));
   if (r.rows() == 0) return std::optional<int64_t>();
   u_->Deadline(db::Row(r, 0).Int("due_in_us"));
   return std::optional<int64_t>(db::Row(r, 0).Int("fire_at_ms"));

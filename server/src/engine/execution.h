@@ -39,6 +39,9 @@ class Execution {
   bool unbuffered = false;                   // known to have no buffered events (it was waiting)
   // Save makes it sticky to this worker at its last sequence (unless it has ended).
   std::optional<std::string> keep_for;
+  // Timers this unit starts are the keeping worker's to fire (fires_timers): the server fires
+  // each this long after its deadline.
+  std::chrono::milliseconds timer_hold{0};
   std::vector<Event> appended;  // by this unit, in order
   // Its end's output or error, set by Finish and written by the Save that must follow it.
   std::optional<std::string> output_json, error_text;

@@ -34,29 +34,51 @@ using grpcsvc::ToGrpc;
 }
 
 // The answer to a command batch: the events it appended and the tasks claimed for its worker.
-void FillSubmitted(const SubmitResult& r, const TakenTasks& taken, v1::SubmitWorkflowCommandsResponse* res) {
+void FillSubmitted(Store& store, const TenantId& tenant, const WorkerId& worker, bool caller_left,
+                   const SubmitResult& r, TakenTasks& taken, v1::SubmitWorkflowCommandsResponse* res) {
+  if (caller_left && !taken.claims.empty()) {
+    (void)store.ReleaseTaskClaims(tenant, worker, taken.Held());
+    taken.claims.clear();
+  }
   res->set_last_sequence(r.last_sequence);
   res->set_status(r.status);
   for (const auto& e : r.events) ToProto(e, res->add_events());
   for (const auto& c : taken.claims) ToProto(c.task, c.lease_expires_at_ms, res->add_tasks());
 }
 
-// CompleteTaskRequest.continuation, checked as SubmitWorkflowCommands checks its request.
-::grpc::Status ContinuationOf(const v1::CompleteTaskRequest& req, TakenTasks* taken,
-                              std::optional<Store::Continuation>* out) {
-  if (!req.has_continuation()) return ::grpc::Status::OK;
-  v1::SubmitWorkflowCommandsRequest c = req.continuation();
-  c.set_worker_id(req.worker_id());
+namespace {
+// A worker's continuation (`c`, sent by `worker_id`), its event stamped `at_ms`.
+::grpc::Status ContinuationFrom(const std::string& worker_id, v1::SubmitWorkflowCommandsRequest c, int64_t at_ms,
+                                TakenTasks* taken, std::optional<Store::Continuation>* out) {
+  c.set_worker_id(worker_id);
   auto commands = FromProto(c.commands());
   if (!commands.ok()) return ToGrpc(commands.status());
   Store::Continuation k;
   k.execution = ExecutionId(c.execution_id());
   k.expected_sequence = c.expected_sequence();
-  k.completed_at_ms = req.completed_at_ms();
+  k.at_ms = at_ms;
   k.commands = std::move(*commands);
   k.keep_cached = c.keep_cached();
+  k.fires_timers = c.fires_timers();
   if (auto s = TaskTakerFor(c, taken, &k.take); !s.ok()) return s;
   *out = std::move(k);
   return ::grpc::Status::OK;
+}
+}  // namespace
+
+// CompleteTaskRequest.continuation, checked as SubmitWorkflowCommands checks its request.
+::grpc::Status ContinuationOf(const v1::CompleteTaskRequest& req, TakenTasks* taken,
+                              std::optional<Store::Continuation>* out) {
+  if (!req.has_continuation()) return ::grpc::Status::OK;
+  return ContinuationFrom(req.worker_id(), req.continuation(), req.completed_at_ms(), taken, out);
+}
+
+::grpc::Status ContinuationOf(const v1::FireTimerRequest& req, TakenTasks* taken,
+                              std::optional<Store::Continuation>* out) {
+  if (!req.has_continuation()) return ::grpc::Status::OK;
+  if (req.continuation().execution_id() != req.execution_id()) {
+    return {::grpc::StatusCode::INVALID_ARGUMENT, "continuation.execution_id must be the timer's execution"};
+  }
+  return ContinuationFrom(req.worker_id(), req.continuation(), req.fired_at_ms(), taken, out);
 }
 }  // namespace flovyn::engine

@@ -39,11 +39,17 @@ class TakenTasks final : public TaskHandoff::Poller {
                             std::optional<TaskTaker>* out);
 
 // The answer to a command batch: the events it appended and the tasks claimed for its worker.
-void FillSubmitted(const SubmitResult& r, const TakenTasks& taken, v1::SubmitWorkflowCommandsResponse* res);
+// When the caller left (`caller_left`), it will never run those tasks: they go back to their
+// queues rather than wait for their leases, and are not in the answer.
+void FillSubmitted(Store& store, const TenantId& tenant, const WorkerId& worker, bool caller_left,
+                   const SubmitResult& r, TakenTasks& taken, v1::SubmitWorkflowCommandsResponse* res);
 
 // CompleteTaskRequest.continuation, checked as SubmitWorkflowCommands checks its request; `out`
 // stays empty when there is none.
 ::grpc::Status ContinuationOf(const v1::CompleteTaskRequest& req, TakenTasks* taken,
+                              std::optional<Store::Continuation>* out);
+// The same for FireTimerRequest.continuation (whose execution must be the request's).
+::grpc::Status ContinuationOf(const v1::FireTimerRequest& req, TakenTasks* taken,
                               std::optional<Store::Continuation>* out);
 
 }  // namespace flovyn::engine

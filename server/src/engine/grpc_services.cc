@@ -191,14 +191,10 @@ std::string PollScope(const Kinds& kinds_in, const std::string& worker = {}) {
     std::optional<TaskTaker> take;
     if (auto s = TaskTakerFor(*req, &taken, &take); !s.ok()) return s;
     auto r = store_.SubmitCommands(tenant, WorkerId(req->worker_id()), ExecutionId(req->execution_id()),
-                                   req->expected_sequence(), std::move(*commands), req->keep_cached(), take);
+                                   req->expected_sequence(), std::move(*commands), req->keep_cached(), take,
+                                   req->fires_timers());
     if (!r.ok()) return ToGrpc(r.status());
-    if (ctx->IsCancelled() && !taken.claims.empty()) {
-      // The caller left and will never run them: back to their queues rather than held for a lease.
-      (void)store_.ReleaseTaskClaims(tenant, WorkerId(req->worker_id()), taken.Held());
-      taken.claims.clear();
-    }
-    FillSubmitted(*r, taken, res);
+    FillSubmitted(store_, tenant, WorkerId(req->worker_id()), ctx->IsCancelled(), *r, taken, res);
     return ::grpc::Status::OK;
   });
 }
@@ -274,6 +270,28 @@ std::string PollScope(const Kinds& kinds_in, const std::string& worker = {}) {
     auto r = store_.State(tenant, ExecutionId(req->execution_id()));
     if (!r.ok()) return ToGrpc(r.status());
     for (const auto& [k, v] : *r) (*res->mutable_state_json())[k] = v;
+    return ::grpc::Status::OK;
+  });
+}
+
+::grpc::ServerUnaryReactor* WorkflowDispatchService::FireTimer(::grpc::CallbackServerContext* ctx,
+                                                               const v1::FireTimerRequest* req,
+                                                               v1::FireTimerResponse* res) {
+  FLOVYN_UNARY({
+    if (auto s = RequireWorker(req->worker_id()); !s.ok()) return s;
+    if (Status s = limits::Name(req->name(), "name"); !s.ok()) return ToGrpc(s);
+    TakenTasks taken;
+    std::optional<Store::Continuation> continuation;
+    if (auto s = ContinuationOf(*req, &taken, &continuation); !s.ok()) return s;
+    std::optional<SubmitResult> continued;
+    Status s = store_.FireTimer(tenant, WorkerId(req->worker_id()), ExecutionId(req->execution_id()), req->name(),
+                                continuation ? &*continuation : nullptr, &continued);
+    if (!s.ok()) return ToGrpc(s);
+    if (continued) {
+      res->set_continued(true);
+      FillSubmitted(store_, tenant, WorkerId(req->worker_id()), ctx->IsCancelled(), *continued, taken,
+                    res->mutable_submitted());
+    }
     return ::grpc::Status::OK;
   });
 }
@@ -372,12 +390,9 @@ struct Completion {
                             &c->continued,
                             [this, ctx, res, tenant, worker, c, answer = std::move(answer)](const Status& s) {
                               if (s.ok() && c->continued) {
-                                if (ctx->IsCancelled() && !c->taken.claims.empty()) {
-                                  (void)store_.ReleaseTaskClaims(tenant, worker, c->taken.Held());
-                                  c->taken.claims.clear();
-                                }
                                 res->set_continued(true);
-                                FillSubmitted(*c->continued, c->taken, res->mutable_submitted());
+                                FillSubmitted(store_, tenant, worker, ctx->IsCancelled(), *c->continued, c->taken,
+                                              res->mutable_submitted());
                               }
                               if (s.ok() && c->next) {
                                 if (ctx->IsCancelled()) {

@@ -131,6 +131,8 @@ class WorkflowDispatchService final : public v1::WorkflowDispatch::CallbackServi
                                         v1::GetEventsResponse*) override;
   ::grpc::ServerUnaryReactor* GetState(::grpc::CallbackServerContext*, const v1::GetStateRequest*,
                                        v1::GetStateResponse*) override;
+  ::grpc::ServerUnaryReactor* FireTimer(::grpc::CallbackServerContext*, const v1::FireTimerRequest*,
+                                        v1::FireTimerResponse*) override;
   ::grpc::ServerUnaryReactor* SkipTime(::grpc::CallbackServerContext*, const v1::SkipTimeRequest*,
                                        v1::SkipTimeResponse*) override;
   ::grpc::ServerWriteReactor<v1::WorkNotification>* SubscribeToNotifications(

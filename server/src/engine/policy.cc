@@ -81,6 +81,7 @@ const std::vector<GrpcGrant>& GrpcGrants() {
       {"flovyn.v1.WorkerLifecycle/Heartbeat", Action::kWorkerProtocol},
       {"flovyn.v1.WorkflowDispatch/PollWorkflow", Action::kWorkerProtocol},
       {"flovyn.v1.WorkflowDispatch/SubmitWorkflowCommands", Action::kWorkerProtocol},
+      {"flovyn.v1.WorkflowDispatch/FireTimer", Action::kWorkerProtocol},
       {"flovyn.v1.WorkflowDispatch/ReportWorkflowProblem", Action::kWorkerProtocol},
       {"flovyn.v1.WorkflowDispatch/SubscribeToNotifications", Action::kWorkerProtocol},
       {"flovyn.v1.WorkflowDispatch/StartWorkflow", Action::kWorkflowsWrite},

@@ -3,7 +3,8 @@
 // names these statements give them (engine/rows.h). All are parameterised; nothing is ever
 // assembled from input. Arrays cross the boundary as JSON (`array_to_json`,
 // `json_array_elements_text`), so no PostgreSQL array literal is written or parsed by hand.
-// Search attributes and retention have theirs in engine/sql_search.h.
+// Search attributes and retention have theirs in engine/sql_search.h, timers in
+// engine/sql_timers.h (included here).
 //
 // A row found by its id checks its tenant with `tenant_id IS NOT DISTINCT FROM $n`, which no
 // index matches (tenant_id is never null, so it means `=`): the primary key is then the only
@@ -235,60 +236,6 @@ ON CONFLICT (execution_id, key) DO UPDATE SET value = EXCLUDED.value, updated_at
 inline constexpr const char* kDeleteState = R"sql(
 DELETE FROM workflow_state WHERE execution_id = $1 AND key = $2)sql";
 
-// ------------------------------------------------------------------------------ timers
-
-// No row when the execution has a timer of that name already.
-inline constexpr const char* kInsertTimer = R"sql(
-INSERT INTO timers (execution_id, name, fire_at)
-VALUES ($1, $2, now() + $3 * interval '1 millisecond') ON CONFLICT DO NOTHING
-RETURNING (extract(epoch from fire_at) * 1000)::bigint AS fire_at_ms,
-          ceil(extract(epoch from fire_at - clock_timestamp()) * 1000000)::bigint AS due_in_us)sql";
-
-inline constexpr const char* kCancelTimer = R"sql(
-UPDATE timers SET status = 'CANCELLED'
-WHERE execution_id = $1 AND name = $2 AND status = 'PENDING')sql";
-
-inline constexpr const char* kTimerFired = R"sql(
-SELECT 1 FROM timers WHERE execution_id = $1 AND name = $2 AND status = 'FIRED')sql";
-
-inline constexpr const char* kCancelTimersOfExecution = R"sql(
-UPDATE timers SET status = 'CANCELLED' WHERE execution_id = $1 AND status = 'PENDING')sql";
-
-// Time skipping (tests): the execution's pending timers and promise timeouts become due now.
-inline constexpr const char* kSkipTimers = R"sql(
-UPDATE timers SET fire_at = now() WHERE execution_id = $1 AND status = 'PENDING' AND fire_at > now())sql";
-inline constexpr const char* kSkipPromiseTimeouts = R"sql(
-UPDATE promises SET timeout_at = now()
-WHERE execution_id = $1 AND status = 'PENDING' AND timeout_at IS NOT NULL AND timeout_at > now())sql";
-
-// The next $1 pending timers, earliest first, and the next promise timeout (a row whose
-// due_in_us is null when none is pending), in microseconds from now by the database's clock.
-// (fire_at is never null: saying so lets the plan read timers_due.)
-inline constexpr const char* kNextDeadlines = R"sql(
-WITH c AS (SELECT clock_timestamp() AS now)
-(SELECT 'timer' AS kind, ceil(extract(epoch from t.fire_at - c.now) * 1000000)::bigint AS due_in_us
- FROM timers t, c WHERE t.status = 'PENDING' AND t.fire_at IS NOT NULL ORDER BY t.fire_at LIMIT $1)
-UNION ALL
-SELECT 'promise', ceil(extract(epoch from (SELECT min(timeout_at) FROM promises
-                                           WHERE status = 'PENDING' AND timeout_at IS NOT NULL) - c.now)
-                       * 1000000)::bigint
-FROM c)sql";
-
-// Due by the transaction's start, so the TIMER_FIRED it records (stamped with that start) is
-// never before the deadline; what falls due during the run is fired by the next one at once.
-// Each due timer with its execution, both locked; a timer whose execution another transaction
-// holds is skipped this run (the run never waits, so it cannot deadlock with one that locked
-// the execution first).
-inline constexpr const char* kDueTimers =
-    "SELECT t.execution_id, t.name, extract(epoch from clock_timestamp() - t.fire_at) AS "
-    "lag, " FLOVYN_LOCKED_EXECUTION_COLUMNS
-    " FROM timers t JOIN workflow_executions w ON w.id = t.execution_id"
-    " WHERE t.status = 'PENDING' AND t.fire_at <= now()"
-    " ORDER BY t.fire_at LIMIT $1 FOR UPDATE OF t, w SKIP LOCKED";
-
-inline constexpr const char* kFireTimer = R"sql(
-UPDATE timers SET status = 'FIRED', fired_at = now() WHERE execution_id = $1 AND name = $2)sql";
-
 // ------------------------------------------------------------------------------ promises
 
 // Nothing inserted when the execution has a promise of that name already.
@@ -410,8 +357,6 @@ inline constexpr const char* kCompleteHeldTaskLockingExecution =
     " FROM workflow_executions w"
     " WHERE w.id = t.workflow_id AND w.id = $6::uuid AND w.tenant_id IS NOT DISTINCT FROM $2 FOR UPDATE) w ON true";
 
-#undef FLOVYN_LOCKED_EXECUTION_COLUMNS
-
 inline constexpr const char* kRetryTask = R"sql(
 UPDATE task_executions SET status = 'PENDING', error = $2, lease_owner = NULL,
   lease_expires_at = NULL, next_attempt_at = now() + $3 * interval '1 millisecond',
@@ -497,3 +442,7 @@ inline constexpr const char* kReleaseSavepoint = "RELEASE SAVEPOINT sweep_row";
 inline constexpr const char* kRollbackToSavepoint = "ROLLBACK TO SAVEPOINT sweep_row";
 
 }  // namespace flovyn::engine::sql
+
+#include "engine/sql_timers.h"  // IWYU pragma: export
+
+#undef FLOVYN_LOCKED_EXECUTION_COLUMNS

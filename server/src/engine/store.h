@@ -48,6 +48,9 @@ struct StoreOptions {
   // Units queued whose callers do not wait (RunGroupedThen) at most; beyond it a caller waits
   // for its commit on its own thread, so the queue stays bounded whatever the calls in flight.
   int group_commit_queue_max = 1024;
+  // How long after its deadline the server fires a timer that the worker keeping its execution
+  // fires itself (fires_timers), when that worker has not (it stopped or lost the execution).
+  std::chrono::milliseconds worker_timer_grace{1000};
 };
 
 // The notifier key of a deadline (DeadlineKey) at `at`.
@@ -82,7 +85,8 @@ class Store {
   // for it and handed to take->taker at the commit.
   StatusOr<SubmitResult> SubmitCommands(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution,
                                         int64_t expected_sequence, std::vector<WorkflowCommand> commands,
-                                        bool keep_cached = false, const std::optional<TaskTaker>& take = {});
+                                        bool keep_cached = false, const std::optional<TaskTaker>& take = {},
+                                        bool fires_timers = false);
   // Hands a claimed execution back (PENDING, woken) when the worker still holds it: its poll was
   // cancelled while the claim ran, so the worker never saw it.
   Status ReleaseWorkflowClaim(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution);
@@ -139,19 +143,20 @@ class Store {
   };
   StatusOr<std::vector<Status>> CompleteTasks(const TenantId& tenant, const WorkerId& worker,
                                               const std::vector<TaskResult>& results);
-  // The worker's own run of the task's workflow on from its result (CompleteTaskRequest
-  // .continuation): the commands its code issued after TASK_COMPLETED, stamped `completed_at_ms`
-  // and appended after `expected_sequence`.
+  // The worker's own run of a workflow on from an event it foresaw (a task's result, a timer it
+  // fires; CompleteTaskRequest.continuation, FireTimerRequest.continuation): that event, stamped
+  // `at_ms` and appended after `expected_sequence`, then the commands its code issued.
   struct Continuation {
     ExecutionId execution;
     int64_t expected_sequence = 0;
-    int64_t completed_at_ms = 0;
+    int64_t at_ms = 0;
     std::vector<WorkflowCommand> commands;
     bool keep_cached = false;
     std::optional<TaskTaker> take;  // tasks the commands schedule that the worker runs itself
+    bool fires_timers = false;      // the timers the commands start are the worker's to fire
   };
   // With `continuation`: when the history is still at its expected_sequence, the workflow waits
-  // and is sticky to `worker`, and completed_at_ms is within a second ahead or five behind the
+  // and is sticky to `worker`, and at_ms is within a second ahead or five behind the
   // database's clock, the result and the commands are one transaction and `continued` receives
   // the commands' answer; otherwise only the result is recorded (and `take_workflow` applies)
   // and `continued` stays empty.
@@ -164,6 +169,13 @@ class Store {
                         const std::string& output_json, std::optional<WorkflowClaim>* take_workflow,
                         Continuation* continuation, std::optional<SubmitResult>* continued,
                         std::function<void(Status)> then);
+  // A timer the worker keeping its execution fires itself, at its deadline (FireTimerRequest).
+  // FAILED_PRECONDITION, changing nothing, when the timer is not pending or its deadline is more
+  // than a second ahead. With `continuation`, as CompleteTask's: TIMER_FIRED and the commands in
+  // one transaction when the workflow is as the worker saw it (`continued` set); otherwise
+  // TIMER_FIRED alone, as the scheduler would record it.
+  Status FireTimer(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution,
+                   const std::string& name, Continuation* continuation, std::optional<SubmitResult>* continued);
   StatusOr<FailResult> FailTask(const TenantId& tenant, const WorkerId& worker, const TaskId& task, int attempt,
                                 const std::string& error, bool non_retryable);
   // Extends the lease (and records progress); returns the new lease end in ms since the epoch.
@@ -271,11 +283,13 @@ class Store {
   StatusOr<Tenant> TenantWhere(const char* sql, const std::string& value);
   StatusOr<SubmitResult> ApplyBatch(Execution& e, std::vector<WorkflowCommand>& commands);
   // ApplyBatch for the worker that holds `e`; `keep_cached`: it stays sticky to that worker.
+  // `fires_timers` (with keep_cached): the timers the batch starts are that worker's to fire.
   StatusOr<SubmitResult> ApplyHeld(Execution& e, const WorkerId& worker, std::vector<WorkflowCommand>& commands,
-                                   bool keep_cached);
-  // The continuation's commands, when `e` is where the worker saw it (see CompleteTask).
+                                   bool keep_cached, bool fires_timers = false);
+  // The continuation's event (`type`, `payload`) and commands, when `e` is where the worker saw
+  // it (see CompleteTask).
   StatusOr<std::optional<SubmitResult>> Continue(Unit& u, Execution& e, const WorkerId& worker, Continuation& c,
-                                                 const nlohmann::json& completed);
+                                                 const std::string& type, const nlohmann::json& payload);
   // Background work: selects up to `limit` due rows (SQL with $1 = limit, rows locked with
   // SKIP LOCKED) and handles them in one transaction. When a row fails, that transaction is
   // rolled back and the rows run again with each in a savepoint of its own: the row that fails

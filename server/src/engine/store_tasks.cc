@@ -260,7 +260,8 @@ std::function<Status(Unit&)> Store::CompleteTaskUnit(const TenantId& tenant, con
                                           continuing ? &continuation->execution.str() : nullptr, &locked));
     if (!h.workflow_id) return Status::Ok();
     if (continuing && locked) {
-      ASSIGN_OR_RETURN(*continued, Continue(u, *locked, worker, *continuation, CompletedPayload(h, output)));
+      ASSIGN_OR_RETURN(*continued,
+                       Continue(u, *locked, worker, *continuation, "TASK_COMPLETED", CompletedPayload(h, output)));
       if (*continued) return Status::Ok();
       // Not as the worker saw it: the result alone, as without a continuation.
     }

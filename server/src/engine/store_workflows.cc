@@ -77,7 +77,7 @@ Status Store::ReleaseWorkflowClaim(const TenantId& tenant, const WorkerId& worke
 StatusOr<SubmitResult> Store::SubmitCommands(const TenantId& tenant, const WorkerId& worker,
                                              const ExecutionId& execution_id, int64_t expected_sequence,
                                              std::vector<WorkflowCommand> commands, bool keep_cached,
-                                             const std::optional<TaskTaker>& take) {
+                                             const std::optional<TaskTaker>& take, bool fires_timers) {
   SubmitResult result;
   RETURN_IF_ERROR(RunGrouped(
       [&](Unit& u) {
@@ -90,7 +90,7 @@ StatusOr<SubmitResult> Store::SubmitCommands(const TenantId& tenant, const Worke
           return Status(StatusCode::kAborted, "stale sequence: expected " + std::to_string(expected_sequence) +
                                                   ", history is at " + std::to_string(e.last_seq));
         }
-        ASSIGN_OR_RETURN(result, ApplyHeld(e, worker, commands, keep_cached));
+        ASSIGN_OR_RETURN(result, ApplyHeld(e, worker, commands, keep_cached, fires_timers));
         return Status::Ok();
       },
       execution_id.str()));
@@ -98,31 +98,59 @@ StatusOr<SubmitResult> Store::SubmitCommands(const TenantId& tenant, const Worke
 }
 
 StatusOr<SubmitResult> Store::ApplyHeld(Execution& e, const WorkerId& worker, std::vector<WorkflowCommand>& commands,
-                                        bool keep_cached) {
+                                        bool keep_cached, bool fires_timers) {
   if (keep_cached && options_.sticky.count() > 0) {
     e.sticky_worker = worker.str();  // so a wake-up in this batch finds it first
     e.keep_for = worker.str();       // written with the row
+    if (fires_timers) e.timer_hold = options_.worker_timer_grace;
   }
   return ApplyBatch(e, commands);
 }
 
 StatusOr<std::optional<SubmitResult>> Store::Continue(Unit& u, Execution& e, const WorkerId& worker, Continuation& c,
-                                                      const json& completed) {
-  // The worker's code saw the history at expected_sequence, then this result: nothing may have
+                                                      const std::string& type, const json& payload) {
+  // The worker's code saw the history at expected_sequence, then this event: nothing may have
   // come between (an event, a claim, a cancellation), and it alone may run the workflow now.
   constexpr int64_t kAheadMs = 1000, kBehindMs = 5000;  // the clocks of worker and database
   bool as_seen = e.status == WorkflowStatus::kWaiting && e.sticky_worker == worker.str() &&
-                 e.last_seq == c.expected_sequence && !e.cancel_requested &&
-                 c.completed_at_ms <= e.db_now_ms + kAheadMs && c.completed_at_ms >= e.db_now_ms - kBehindMs;
+                 e.last_seq == c.expected_sequence && !e.cancel_requested && c.at_ms <= e.db_now_ms + kAheadMs &&
+                 c.at_ms >= e.db_now_ms - kBehindMs;
   if (!as_seen) return std::optional<SubmitResult>();
   if (c.take) u.SetTaskTaker(*c.take);
   e.unbuffered = true;  // events for a waiting workflow go straight to its history
-  RETURN_IF_ERROR(e.Append("TASK_COMPLETED", completed, c.completed_at_ms));
+  RETURN_IF_ERROR(e.Append(type, payload, c.at_ms));
   e.status = WorkflowStatus::kRunning;  // held by the worker, as a claim would
   e.lease_owner = worker.str();
   e.lease_valid = true;
-  ASSIGN_OR_RETURN(auto result, ApplyHeld(e, worker, c.commands, c.keep_cached));
+  ASSIGN_OR_RETURN(auto result, ApplyHeld(e, worker, c.commands, c.keep_cached, c.fires_timers));
   return std::optional<SubmitResult>(std::move(result));
+}
+
+Status Store::FireTimer(const TenantId& tenant, const WorkerId& worker, const ExecutionId& execution_id,
+                        const std::string& name, Continuation* continuation, std::optional<SubmitResult>* continued) {
+  return RunGrouped(
+      [&](Unit& u) -> Status {
+        continued->reset();  // a group that rolled back runs this again
+        // The execution, then its timer: the scheduler locks both at once and skips what is locked.
+        ASSIGN_OR_RETURN(auto e, Execution::Lock(u, tenant, execution_id));
+        ASSIGN_OR_RETURN(auto r, u.Exec(sql::kLockWorkerTimer, {e.id, name}));
+        if (r.rows() == 0 || !db::Row(r, 0).Bool("pending")) {
+          return FailedPrecondition("timer '" + name + "' is not pending (fired, cancelled or never started)");
+        }
+        if (!db::Row(r, 0).Bool("due")) return FailedPrecondition("timer '" + name + "' is not due yet");
+        RETURN_IF_ERROR(u.Defer(sql::kFireTimer, {e.id, name}));
+        u.AfterCommit([lag = db::Row(r, 0).Double("lag")](EngineMetrics& m) {
+          m.timer_lag.Observe(lag);
+          m.timers_fired.Inc();
+        });
+        json fired = {{"name", name}};
+        if (continuation != nullptr) {
+          ASSIGN_OR_RETURN(*continued, Continue(u, e, worker, *continuation, "TIMER_FIRED", fired));
+          if (*continued) return Status::Ok();
+        }
+        return DeliverTo(u, e, "TIMER_FIRED", fired, true);
+      },
+      execution_id.str());
 }
 
 StatusOr<std::pair<int, int>> Store::SkipTime(const TenantId& tenant, const ExecutionId& execution_id) {

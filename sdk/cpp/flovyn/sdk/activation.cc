@@ -95,23 +95,27 @@ std::vector<v1::Task> Worker::Activate(const v1::PollWorkflowResponse& res, cons
     Refuse(res, at, decision.violation);  // not kept
     return {};
   }
-  bool keep = !decision.completed && options_.workflow_cache_size > 0;
   v1::SubmitWorkflowCommandsRequest sub;
   sub.set_worker_id(worker_id_);
-  sub.set_execution_id(id);
-  sub.set_expected_sequence(at);
-  sub.set_keep_cached(keep);
-  for (auto& c : decision.commands) *sub.add_commands() = std::move(c);
+  bool keep = FillCommands(&sub, id, at, decision);
   AskForTasks(&sub, running_tasks_);
   v1::SubmitWorkflowCommandsResponse out;
   // ABORTED: someone else got there first; drop it (and what was kept of it).
   if (!client_.SubmitCommands(sub, &out, res.execution().traceparent()).ok()) return {};
   if (decision.completed && options_.on_workflow_closed) options_.on_workflow_closed(id);
-  if (keep) {
-    replay->Append({out.events().begin(), out.events().end()});
-    if (!replay->broken() && replay->last_sequence() == out.last_sequence()) KeepCached(id, std::move(replay));
-  }
+  if (keep) KeepAfter(id, std::move(replay), out);
   return {out.tasks().begin(), out.tasks().end()};
+}
+
+bool Worker::FillCommands(v1::SubmitWorkflowCommandsRequest* sub, const std::string& execution_id, int64_t at,
+                          Decision& decision) const {
+  bool keep = !decision.completed && options_.workflow_cache_size > 0;
+  sub->set_execution_id(execution_id);
+  sub->set_expected_sequence(at);
+  sub->set_keep_cached(keep);
+  sub->set_fires_timers(keep && options_.fire_timers);
+  for (auto& c : decision.commands) *sub->add_commands() = std::move(c);
+  return keep;
 }
 
 void Worker::AskForTasks(v1::SubmitWorkflowCommandsRequest* sub, int running) const {
@@ -146,7 +150,6 @@ bool Worker::ContinueAfter(const v1::Task& task, const std::string& output, Next
   Decision decision = replay->Continue({completed});
   if (!decision.violation.empty()) return false;  // reported at the activation the result brings
   ++cached_activations_;
-  bool keep = !decision.completed && options_.workflow_cache_size > 0;
   v1::CompleteTaskRequest req;
   req.set_worker_id(worker_id_);
   req.set_task_id(task.id());
@@ -155,10 +158,7 @@ bool Worker::ContinueAfter(const v1::Task& task, const std::string& output, Next
   req.set_take_workflow(true);
   req.set_completed_at_ms(completed.created_at_ms());
   v1::SubmitWorkflowCommandsRequest* sub = req.mutable_continuation();
-  sub->set_execution_id(id);
-  sub->set_expected_sequence(at);
-  sub->set_keep_cached(keep);
-  for (auto& c : decision.commands) *sub->add_commands() = std::move(c);
+  bool keep = FillCommands(sub, id, at, decision);
   AskForTasks(sub, running_tasks_ - 1);  // this task is done
   v1::CompleteTaskResponse res;
   grpc::Status s = client_.CompleteTask(req, &res, task.traceparent());
@@ -174,10 +174,7 @@ bool Worker::ContinueAfter(const v1::Task& task, const std::string& output, Next
   }
   const v1::SubmitWorkflowCommandsResponse& out = res.submitted();
   if (decision.completed && options_.on_workflow_closed) options_.on_workflow_closed(id);
-  if (keep) {
-    replay->Append({out.events().begin(), out.events().end()});
-    if (!replay->broken() && replay->last_sequence() == out.last_sequence()) KeepCached(id, std::move(replay));
-  }
+  if (keep) KeepAfter(id, std::move(replay), out);
   next->tasks.assign(out.tasks().begin(), out.tasks().end());
   return true;
 }

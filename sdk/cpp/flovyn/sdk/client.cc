@@ -160,6 +160,13 @@ grpc::Status Client::SubmitCommands(const v1::SubmitWorkflowCommandsRequest& req
   return dispatch_->SubmitWorkflowCommands(&ctx, req, out);
 }
 
+grpc::Status Client::FireTimer(const v1::FireTimerRequest& req, v1::FireTimerResponse* out,
+                               const std::string& traceparent) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, options_.call_timeout, traceparent);
+  return dispatch_->FireTimer(&ctx, req, out);
+}
+
 grpc::Status Client::SkipTime(const std::string& execution_id, v1::SkipTimeResponse* out) {
   grpc::ClientContext ctx;
   Prepare(&ctx, options_.call_timeout);
@@ -377,6 +384,10 @@ grpc::Status Worker::Start() {
   if (!workflows_.empty() || !durable_.empty()) {
     for (int i = 0; i < options_.workflow_pollers; ++i) threads_.emplace_back([this] { WorkflowLoop(); });
   }
+  if (!durable_.empty() && options_.fire_timers) {
+    // As many as poll for workflows: timers due together fire side by side.
+    for (int i = 0; i < std::max(1, options_.workflow_pollers); ++i) threads_.emplace_back([this] { TimerLoop(); });
+  }
   if (!tasks_.empty()) {
     for (int i = 0; i < options_.task_pollers; ++i) threads_.emplace_back([this] { TaskLoop(); });
   }
@@ -400,6 +411,10 @@ void Worker::Stop() {
     absl::MutexLock l(&polls_mu_);
     stop_ = true;
     for (auto* ctx : polls_) ctx->TryCancel();
+  }
+  {
+    absl::MutexLock l(&timers_mu_);
+    timers_cv_.SignalAll();  // the timer threads see stop_
   }
   for (auto& t : threads_) t.join();
   threads_.clear();

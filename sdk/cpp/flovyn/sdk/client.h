@@ -24,6 +24,9 @@
 #include "flovyn/sdk/workflow.h"
 #include "flovyn/v1/flovyn.grpc.pb.h"
 
+namespace flovyn {
+struct Decision;
+}  // namespace flovyn
 namespace flovyn::detail {
 class Replay;
 }
@@ -66,6 +69,9 @@ class Client {
   // trace that started the work.
   grpc::Status SubmitCommands(const v1::SubmitWorkflowCommandsRequest& req, v1::SubmitWorkflowCommandsResponse* out,
                               const std::string& traceparent = "");
+  // A timer of an execution this worker keeps, fired here at its deadline (FireTimerRequest).
+  grpc::Status FireTimer(const v1::FireTimerRequest& req, v1::FireTimerResponse* out,
+                         const std::string& traceparent = "");
   // Instead of submitting: the code does not match the execution's history.
   grpc::Status ReportProblem(const v1::ReportWorkflowProblemRequest& req);
   grpc::Status PollTask(const v1::PollTaskRequest& req, v1::PollTaskResponse* out, grpc::ClientContext* ctx = nullptr);
@@ -176,6 +182,12 @@ struct WorkerOptions {
   // Tasks each task poller claims per poll (the server allows up to 100): a poll that brings
   // several saves the claims' round trips and commits; the poller runs them one after another.
   int max_tasks_per_poll = 1;
+  // Timers of the workflows kept in memory fire here, at their deadline: the code runs on at
+  // once and the server records TIMER_FIRED with the commands it issued next, in one commit
+  // (FireTimer). A timer this worker does not fire (it stopped, or dropped the workflow) the
+  // server fires itself, engine.worker_timer_grace_ms late. false: the server fires every timer
+  // and hands the workflow back through a poll. Needs workflow_cache_size > 0.
+  bool fire_timers = true;
   // Called with a workflow's execution id once the server has recorded that this worker's
   // activation ended it (completed or failed): its result is durable when this runs. Called on
   // a workflow poller's thread; keep it short.
@@ -219,6 +231,8 @@ class Worker {
   // Activations of coroutine workflows: run on from the cache, or replayed from the start.
   uint64_t cached_activations() const { return cached_activations_; }
   uint64_t full_replays() const { return full_replays_; }
+  // Timers fired here whose TIMER_FIRED the server recorded with the code's next commands.
+  uint64_t timers_fired_here() const { return timers_fired_here_; }
   size_t cached_workflows() const;
 
  private:
@@ -264,6 +278,20 @@ class Worker {
     ~Activating() { w->EndActivation(id); }
   };
   void KeepCached(const std::string& execution_id, std::unique_ptr<detail::Replay> replay);
+  // Keeps `replay` (after its commands were recorded at `out`) when it goes on, and arms its
+  // timers (fire_timers).
+  void KeepAfter(const std::string& execution_id, std::unique_ptr<detail::Replay> replay,
+                 const v1::SubmitWorkflowCommandsResponse& out);
+  // Local timers (fire_timers): each pending timer of a kept workflow, once, until it fires.
+  void ArmTimers(const std::string& execution_id, const detail::Replay& replay);
+  void TimerLoop();
+  // At the timer's deadline: runs the kept workflow on from TIMER_FIRED and sends its commands
+  // with it (FireTimer); when it is not kept here, asks the server to fire it.
+  void FireHere(const std::string& execution_id, const std::string& name);
+  // The commands of `decision` for `execution_id` at sequence `at`, into `sub`, with whether the
+  // worker keeps it (returned) and fires its timers.
+  bool FillCommands(v1::SubmitWorkflowCommandsRequest* sub, const std::string& execution_id, int64_t at,
+                    Decision& decision) const;
   std::map<std::string, WorkflowFn> workflows_;
   std::map<std::string, WorkflowFactory> durable_;
   std::map<std::string, TaskFn> tasks_;
@@ -280,6 +308,12 @@ class Worker {
   std::set<std::string> activating_ ABSL_GUARDED_BY(cache_mu_);    // executions being activated here
   std::unordered_map<std::string, std::pair<std::unique_ptr<detail::Replay>, std::list<std::string>::iterator>> cache_
       ABSL_GUARDED_BY(cache_mu_);
+  std::atomic<uint64_t> timers_fired_here_{0};
+  absl::Mutex timers_mu_;
+  absl::CondVar timers_cv_;
+  using TimerKey = std::pair<std::string, std::string>;  // execution id, timer name
+  std::multimap<std::chrono::system_clock::time_point, TimerKey> timer_queue_ ABSL_GUARDED_BY(timers_mu_);
+  std::set<TimerKey> armed_ ABSL_GUARDED_BY(timers_mu_);
   std::vector<std::thread> threads_;
 };
 

@@ -161,11 +161,23 @@ void Replay::Add(const v1::WorkflowEvent& e) {
   const std::string& t = e.type();
   if (IsStep(t)) {
     recorded_.push_back(events_.size() - 1);
+    if (t == "TIMER_STARTED") {
+      Json p = Payload(e);
+      timer_deadlines[Str(p, "name")] = p.value("fireAtMs", int64_t{0});
+    }
   } else if (t == "TASK_COMPLETED" || t == "TASK_FAILED" || t == "TASK_CANCELLED") {
     ended_tasks_.insert(Payload(e).value("scheduledSequence", int64_t{0}));
   } else if (t == "CHILD_WORKFLOW_COMPLETED" || t == "CHILD_WORKFLOW_FAILED") {
     ended_children_.insert(Str(Payload(e), "name"));
   }
+}
+
+std::vector<std::pair<std::string, int64_t>> Replay::PendingTimers() const {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& [name, s] : timers) {
+    if (auto d = timer_deadlines.find(name); d != timer_deadlines.end()) out.emplace_back(name, d->second);
+  }
+  return out;
 }
 
 void Replay::Own(std::coroutine_handle<> h, std::function<void()> destroy) {

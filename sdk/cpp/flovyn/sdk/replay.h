@@ -68,6 +68,9 @@ class Replay final : public Scheduler {
   bool WaitsOnlyFor(int64_t seq) const {
     return tasks.size() == 1 && tasks.count(seq) == 1 && timers.empty() && children.empty() && promises.empty();
   }
+  // The timers the code waits for whose TIMER_STARTED is recorded, with their deadlines (ms since
+  // the epoch, as the server set them).
+  std::vector<std::pair<std::string, int64_t>> PendingTimers() const;
   void Ready(std::coroutine_handle<> h) override { ready_.push_back(h); }
 
   // The context's operations.
@@ -90,6 +93,7 @@ class Replay final : public Scheduler {
 
   std::map<int64_t, std::shared_ptr<FutureState>> tasks;       // by TASK_SCHEDULED sequence
   std::map<std::string, std::shared_ptr<FutureState>> timers;  // by name
+  std::map<std::string, int64_t> timer_deadlines;              // by name: TIMER_STARTED's fireAtMs
   std::map<std::shared_ptr<FutureState>, std::string> timer_names;
   std::map<std::string, std::shared_ptr<FutureState>> promises;
   std::map<std::string, std::shared_ptr<FutureState>> children;
