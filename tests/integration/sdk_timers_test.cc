@@ -89,6 +89,45 @@ TEST(SdkTimersTest, ASleepWakesOnTheWorkerThatKeepsItsWorkflowAndItsTimerGoesWit
   EXPECT_EQ(json::parse(d.commands[0].complete_workflow().output_json()), w["output"]);
 }
 
+// Waits for signal "go" for at most a minute.
+Workflow<std::string> Patient(WorkflowContext& ctx, int) {
+  co_return co_await WithTimeout(ctx, ctx.Signal<std::string>("go"), std::chrono::minutes(1));
+}
+
+TEST(SdkTimersTest, AWorkerArmsTimersOnlyForTheWorkflowsItKeepsUntilTheyEndOrLeaveItsCache) {
+  EngineServer s;
+  sdk::Client client(s.ClientFor("acme"));
+  sdk::Worker worker(client, {.name = "patient", .queue = "patient", .workflow_cache_size = 2});
+  worker.RegisterWorkflow("patient", Patient);
+  ASSERT_TRUE(worker.Start().ok());
+  auto start = [&] {
+    v1::StartWorkflowResponse r;
+    EXPECT_TRUE(client.StartWorkflow("patient", "0", &r, "patient").ok());
+    // Its timer is started once its first activation is recorded.
+    for (int i = 0; i < 500; ++i) {
+      std::vector<v1::WorkflowEvent> history;
+      EXPECT_TRUE(client.GetEvents(r.execution_id(), &history).ok());
+      if (history.size() >= 2) break;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return r.execution_id();
+  };
+  auto armed = [&](size_t n) {
+    for (int i = 0; i < 400 && worker.armed_timers() != n; ++i) std::this_thread::sleep_for(milliseconds(5));
+    return worker.armed_timers();
+  };
+  start();
+  start();
+  EXPECT_EQ(armed(2), 2u) << "one timer for each kept workflow";
+  std::string last = start();
+  ASSERT_TRUE(client.Signal(last, "go", R"("now")").ok());
+  EXPECT_EQ(s.WaitWorkflow("acme", last)["status"], "COMPLETED");
+  EXPECT_EQ(armed(1), 1u) << "the first left the cache (of 2) with its timer, and the last's timer was cancelled "
+                             "when the signal won";
+  worker.Stop();
+  EXPECT_EQ(worker.timers_fired_here(), 0u);
+}
+
 TEST(SdkTimersTest, ATimerOfAWorkerThatStoppedMidSleepFiresOnTheServerAfterTheGraceForAnotherWorker) {
   EngineServer s({.env = {{"ENGINE__WORKER_TIMER_GRACE_MS", "700"}, {"ENGINE__STICKY_MS", "100"}}});
   sdk::Client client(s.ClientFor("acme"));

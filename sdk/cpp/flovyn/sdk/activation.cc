@@ -34,15 +34,21 @@ std::unique_ptr<detail::Replay> Worker::TakeCached(const std::string& execution_
 
 void Worker::KeepCached(const std::string& execution_id, std::unique_ptr<detail::Replay> replay) {
   std::vector<std::unique_ptr<detail::Replay>> evicted;  // destroyed outside the lock
-  absl::MutexLock l(&cache_mu_);
-  cache_order_.push_front(execution_id);
-  cache_[execution_id] = {std::move(replay), cache_order_.begin()};
-  while (cache_.size() > options_.workflow_cache_size) {
-    auto last = cache_.find(cache_order_.back());
-    evicted.push_back(std::move(last->second.first));
-    cache_.erase(last);
-    cache_order_.pop_back();
+  std::vector<std::string> gone;
+  {
+    absl::MutexLock l(&cache_mu_);
+    cache_order_.push_front(execution_id);
+    cache_[execution_id] = {std::move(replay), cache_order_.begin()};
+    while (cache_.size() > options_.workflow_cache_size) {
+      auto last = cache_.find(cache_order_.back());
+      gone.push_back(last->first);
+      evicted.push_back(std::move(last->second.first));
+      cache_.erase(last);
+      cache_order_.pop_back();
+    }
   }
+  // The server fires the timers of what is no longer kept here (a grace late).
+  for (const auto& id : gone) SyncTimers(id, nullptr);
 }
 
 void Worker::EndActivation(const std::string& execution_id) {
@@ -102,7 +108,7 @@ std::vector<v1::Task> Worker::Activate(const v1::PollWorkflowResponse& res, cons
   v1::SubmitWorkflowCommandsResponse out;
   // ABORTED: someone else got there first; drop it (and what was kept of it).
   if (!client_.SubmitCommands(sub, &out, res.execution().traceparent()).ok()) return {};
-  if (decision.completed && options_.on_workflow_closed) options_.on_workflow_closed(id);
+  if (decision.completed) Closed(id);
   if (keep) KeepAfter(id, std::move(replay), out);
   return {out.tasks().begin(), out.tasks().end()};
 }
@@ -173,7 +179,7 @@ bool Worker::ContinueAfter(const v1::Task& task, const std::string& output, Next
     return true;
   }
   const v1::SubmitWorkflowCommandsResponse& out = res.submitted();
-  if (decision.completed && options_.on_workflow_closed) options_.on_workflow_closed(id);
+  if (decision.completed) Closed(id);
   if (keep) KeepAfter(id, std::move(replay), out);
   next->tasks.assign(out.tasks().begin(), out.tasks().end());
   return true;

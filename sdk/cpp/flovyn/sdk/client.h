@@ -233,6 +233,8 @@ class Worker {
   uint64_t full_replays() const { return full_replays_; }
   // Timers fired here whose TIMER_FIRED the server recorded with the code's next commands.
   uint64_t timers_fired_here() const { return timers_fired_here_; }
+  // Timers armed here now: those of the workflows kept in memory that wait for them.
+  size_t armed_timers() const;
   size_t cached_workflows() const;
 
  private:
@@ -282,8 +284,11 @@ class Worker {
   // timers (fire_timers).
   void KeepAfter(const std::string& execution_id, std::unique_ptr<detail::Replay> replay,
                  const v1::SubmitWorkflowCommandsResponse& out);
-  // Local timers (fire_timers): each pending timer of a kept workflow, once, until it fires.
-  void ArmTimers(const std::string& execution_id, const detail::Replay& replay);
+  // Local timers (fire_timers): armed for each pending timer of a workflow kept here (`replay`),
+  // once, until it fires; none for one no longer kept (null), whose timers the server fires.
+  void SyncTimers(const std::string& execution_id, const detail::Replay* replay);
+  // The workflow ended (this worker's activation recorded its end).
+  void Closed(const std::string& execution_id);
   void TimerLoop();
   // At the timer's deadline: runs the kept workflow on from TIMER_FIRED and sends its commands
   // with it (FireTimer); when it is not kept here, asks the server to fire it.
@@ -309,11 +314,11 @@ class Worker {
   std::unordered_map<std::string, std::pair<std::unique_ptr<detail::Replay>, std::list<std::string>::iterator>> cache_
       ABSL_GUARDED_BY(cache_mu_);
   std::atomic<uint64_t> timers_fired_here_{0};
-  absl::Mutex timers_mu_;
+  mutable absl::Mutex timers_mu_;
   absl::CondVar timers_cv_;
   using TimerKey = std::pair<std::string, std::string>;  // execution id, timer name
   std::multimap<std::chrono::system_clock::time_point, TimerKey> timer_queue_ ABSL_GUARDED_BY(timers_mu_);
-  std::set<TimerKey> armed_ ABSL_GUARDED_BY(timers_mu_);
+  std::map<TimerKey, std::chrono::system_clock::time_point> armed_ ABSL_GUARDED_BY(timers_mu_);
   std::vector<std::thread> threads_;
 };
 

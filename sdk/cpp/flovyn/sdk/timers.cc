@@ -19,24 +19,51 @@ int64_t NowMs() {
 void Worker::KeepAfter(const std::string& id, std::unique_ptr<detail::Replay> replay,
                        const v1::SubmitWorkflowCommandsResponse& out) {
   replay->Append({out.events().begin(), out.events().end()});
-  if (replay->broken() || replay->last_sequence() != out.last_sequence()) return;
-  ArmTimers(id, *replay);
+  if (replay->broken() || replay->last_sequence() != out.last_sequence()) return SyncTimers(id, nullptr);
+  SyncTimers(id, replay.get());
   KeepCached(id, std::move(replay));
 }
 
-void Worker::ArmTimers(const std::string& id, const detail::Replay& replay) {
+void Worker::Closed(const std::string& id) {
+  SyncTimers(id, nullptr);
+  if (options_.on_workflow_closed) options_.on_workflow_closed(id);
+}
+
+void Worker::SyncTimers(const std::string& id, const detail::Replay* replay) {
   if (!options_.fire_timers) return;
-  std::vector<std::pair<std::string, int64_t>> pending = replay.PendingTimers();
-  if (pending.empty()) return;
+  std::map<std::string, int64_t> pending;
+  if (replay != nullptr) {
+    for (auto& [name, due_ms] : replay->PendingTimers()) pending.emplace(name, due_ms);
+  }
   absl::MutexLock l(&timers_mu_);
+  // What is armed for `id` and no longer pending goes.
+  for (auto it = armed_.lower_bound({id, ""}); it != armed_.end() && it->first.first == id;) {
+    if (pending.erase(it->first.second) > 0) {
+      ++it;
+      continue;
+    }
+    auto [from, to] = timer_queue_.equal_range(it->second);
+    for (auto q = from; q != to; ++q) {
+      if (q->second == it->first) {
+        timer_queue_.erase(q);
+        break;
+      }
+    }
+    it = armed_.erase(it);
+  }
   bool earliest = false;
   for (const auto& [name, due_ms] : pending) {
-    if (!armed_.insert({id, name}).second) continue;
     std::chrono::system_clock::time_point at{std::chrono::milliseconds(due_ms)};
     earliest = earliest || timer_queue_.empty() || at < timer_queue_.begin()->first;
+    armed_.emplace(TimerKey{id, name}, at);
     timer_queue_.emplace(at, TimerKey{id, name});
   }
   if (earliest) timers_cv_.SignalAll();
+}
+
+size_t Worker::armed_timers() const {
+  absl::MutexLock l(&timers_mu_);
+  return armed_.size();
 }
 
 void Worker::TimerLoop() {
@@ -99,7 +126,7 @@ void Worker::FireHere(const std::string& id, const std::string& name) {
   if (!client_.FireTimer(req, &res).ok() || !res.continued()) return;
   ++timers_fired_here_;
   ++cached_activations_;
-  if (decision.completed && options_.on_workflow_closed) options_.on_workflow_closed(id);
+  if (decision.completed) Closed(id);
   if (keep) KeepAfter(id, std::move(replay), res.submitted());
 }
 
