@@ -10,11 +10,14 @@
 //                              cache does (the server sends only new events); "full" replays the
 //                              whole history each step. Prints the means for steps 1-10 and the
 //                              last 10.
-//   sleep N MS [POLLERS]       N workflows, started one after another, each sleeping MS once (one
+//   sleep N MS [POLLERS [FIRES]] N workflows, started one after another, each sleeping MS once (one
 //                              worker, POLLERS workflow pollers, default 2); the
 //                              worker measures how late each resumes (from the moment the code
-//                              asked to sleep to the moment it runs again, minus MS). Prints
-//                              "N p50 p99 max" in milliseconds.
+//                              asked to sleep to the moment it runs again, minus MS). FIRES
+//                              "worker" (default): the worker fires the timers of the workflows it
+//                              keeps; "server": the server fires them and hands the workflows
+//                              back (WorkerOptions::fire_timers off). Prints "N p50 p99 max" in
+//                              milliseconds.
 //   jobs W N [BATCH]           N no-op standalone tasks submitted by 4 threads while W threads of
 //                              the SDK's client poll (up to BATCH tasks a poll, default 1) and
 //                              complete them; prints
@@ -190,6 +193,7 @@ std::vector<double> g_late;                 // how late each woke, in millisecon
 std::set<int> g_woke;
 int g_sleep_ms = 1000;
 int g_sleep_pollers = 2;
+bool g_worker_fires = true;
 
 Workflow<int> Sleeper(WorkflowContext& ctx, Json input) {
   int i = input.get<int>();
@@ -211,7 +215,8 @@ int Sleep(sdk::Client& client, int n) {
   sdk::Worker worker(client, {.name = "bench-sleep",
                               .queue = "bench-sleep",
                               .workflow_pollers = g_sleep_pollers,
-                              .poll_timeout = std::chrono::milliseconds(1000)});
+                              .poll_timeout = std::chrono::milliseconds(1000),
+                              .fire_timers = g_worker_fires});
   worker.RegisterWorkflow("sleeper", Sleeper);
   if (!worker.Start().ok()) return 1;
   for (int i = 0; i < n; ++i) {
@@ -377,6 +382,7 @@ int main(int argc, char** argv) {
   if (mode == "sleep" && argc >= 6) {
     g_sleep_ms = std::stoi(argv[5]);
     if (argc >= 7) g_sleep_pollers = std::stoi(argv[6]);
+    if (argc >= 8) g_worker_fires = std::string(argv[7]) != "server";
     return Sleep(client, std::stoi(argv[4]));
   }
   if (mode == "jobs" && argc >= 6) {
