@@ -56,7 +56,8 @@ class WorkerTimersTest : public StoreTest {
 TEST_F(WorkerTimersTest, TheServerLeavesATimerToTheWorkerThatFiresItUntilItsGraceHasPassed) {
   ASSERT_NO_FATAL_FAILURE(Sleep(50));
   // The deadline in TIMER_STARTED is the timer's own; the server's is the grace later.
-  EXPECT_EQ(Sql("SELECT round(extract(epoch from fire_at) * 1000 - (payload->>'fireAtMs')::numeric) FROM timers, "
+  // (fireAtMs is the deadline rounded up to the millisecond, so the server's is rounded up too.)
+  EXPECT_EQ(Sql("SELECT ceil(extract(epoch from fire_at) * 1000) - (payload->>'fireAtMs')::numeric FROM timers, "
                 "workflow_events e WHERE timers.execution_id = $1 AND e.execution_id = $1 AND e.type = 'TIMER_STARTED'",
                 {id_.str()}),
             "1000");
