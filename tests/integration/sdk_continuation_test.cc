@@ -28,14 +28,6 @@ Workflow<json> Chain(WorkflowContext& ctx, int start) {
   co_return json{{"sum", v}, {"seen", seen}};
 }
 
-// The count of calls of one gRPC method that answered OK, from /metrics (0 when none).
-int Calls(EngineServer& s, const std::string& method) {
-  std::string body = HttpGet(s.server().metrics_port(), "/metrics").body;
-  std::string key = "flovyn_grpc_requests_total{method=\"/flovyn.v1." + method + "\",code=\"OK\"} ";
-  auto at = body.find(key);
-  return at == std::string::npos ? 0 : std::stoi(body.substr(at + key.size()));
-}
-
 TEST(SdkContinuationTest, EachStepIsOneCallCarryingTheResultAndTheNextCommandsAndReplaysTheSame) {
   EngineServer s({.env = {{"METRICS__ENABLED", "true"}}});
   sdk::Client client(s.ClientFor("acme"));
@@ -50,10 +42,10 @@ TEST(SdkContinuationTest, EachStepIsOneCallCarryingTheResultAndTheNextCommandsAn
   ASSERT_EQ(w["status"], "COMPLETED") << w.dump();
   EXPECT_EQ(w["output"]["sum"], 15);
   EXPECT_EQ(worker.last_violation(), "");
-  EXPECT_EQ(Calls(s, "TaskExecution/CompleteTask"), 5);
-  EXPECT_EQ(Calls(s, "WorkflowDispatch/SubmitWorkflowCommands"), 1)
+  EXPECT_EQ(GrpcCalls(s, "TaskExecution/CompleteTask"), 5);
+  EXPECT_EQ(GrpcCalls(s, "WorkflowDispatch/SubmitWorkflowCommands"), 1)
       << "only the first activation submits on its own; every later step goes with a task's result";
-  EXPECT_EQ(Calls(s, "WorkflowDispatch/GetEvents"), 0) << "no continuation was refused";
+  EXPECT_EQ(GrpcCalls(s, "WorkflowDispatch/GetEvents"), 0) << "no continuation was refused";
 
   // Each TASK_COMPLETED carries the time the code saw for it, and is followed in the history by
   // what the code did next.

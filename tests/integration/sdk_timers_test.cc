@@ -30,14 +30,6 @@ Workflow<json> Naps(WorkflowContext& ctx, int ms) {
   co_return seen;
 }
 
-// The count of calls of one gRPC method that answered OK, from /metrics (0 when none).
-int Calls(EngineServer& s, const std::string& method) {
-  std::string body = HttpGet(s.server().metrics_port(), "/metrics").body;
-  std::string key = "flovyn_grpc_requests_total{method=\"/flovyn.v1." + method + "\",code=\"OK\"} ";
-  auto at = body.find(key);
-  return at == std::string::npos ? 0 : std::stoi(body.substr(at + key.size()));
-}
-
 // Each TIMER_FIRED of `history` with its TIMER_STARTED's deadline: (fired at, deadline) in ms.
 std::vector<std::pair<int64_t, int64_t>> Fires(const std::vector<v1::WorkflowEvent>& history) {
   std::map<std::string, int64_t> deadline;
@@ -63,8 +55,8 @@ TEST(SdkTimersTest, ASleepWakesOnTheWorkerThatKeepsItsWorkflowAndItsTimerGoesWit
   ASSERT_EQ(w["status"], "COMPLETED") << w.dump();
   EXPECT_EQ(worker.last_violation(), "");
   EXPECT_EQ(worker.timers_fired_here(), 2u);
-  EXPECT_EQ(Calls(s, "WorkflowDispatch/FireTimer"), 2);
-  EXPECT_EQ(Calls(s, "WorkflowDispatch/SubmitWorkflowCommands"), 1)
+  EXPECT_EQ(GrpcCalls(s, "WorkflowDispatch/FireTimer"), 2);
+  EXPECT_EQ(GrpcCalls(s, "WorkflowDispatch/SubmitWorkflowCommands"), 1)
       << "only the first activation submits on its own; each later one goes with its timer";
 
   std::vector<v1::WorkflowEvent> history;

@@ -142,6 +142,13 @@ std::string Sql(EngineServer& s, const std::string& sql) {
 
 int64_t SqlInt(EngineServer& s, const std::string& sql) { return std::stoll(Sql(s, sql)); }
 
+int GrpcCalls(EngineServer& s, const std::string& method) {
+  std::string body = HttpGet(s.server().metrics_port(), "/metrics").body;
+  std::string key = "flovyn_grpc_requests_total{method=\"/flovyn.v1." + method + "\",code=\"OK\"} ";
+  auto at = body.find(key);
+  return at == std::string::npos ? 0 : std::stoi(body.substr(at + key.size()));
+}
+
 std::string RowCounts(EngineServer& s) {
   std::string db = s.database_url().substr(s.database_url().rfind('/') + 1);
   std::string sql = "SELECT ''";

@@ -58,6 +58,10 @@ class EngineServer {
 std::string Sql(EngineServer& s, const std::string& sql);
 int64_t SqlInt(EngineServer& s, const std::string& sql);
 
+// The count of calls of one flovyn.v1 gRPC method ("TaskExecution/CompleteTask") that answered
+// OK, from /metrics (0 when none; the server runs with METRICS__ENABLED=true).
+int GrpcCalls(EngineServer& s, const std::string& method);
+
 // Row counts of every engine table, to prove that a refused request changed nothing.
 std::string RowCounts(EngineServer& s);
 
