@@ -164,7 +164,11 @@ void Replay::Add(const v1::WorkflowEvent& e) {
     if (t == "TIMER_STARTED") {
       Json p = Payload(e);
       timer_deadlines[Str(p, "name")] = p.value("fireAtMs", int64_t{0});
+    } else if (t == "TIMER_CANCELLED") {
+      timer_deadlines.erase(Str(Payload(e), "name"));
     }
+  } else if (t == "TIMER_FIRED") {
+    timer_deadlines.erase(Str(Payload(e), "name"));  // only pending timers keep their deadline
   } else if (t == "TASK_COMPLETED" || t == "TASK_FAILED" || t == "TASK_CANCELLED") {
     ended_tasks_.insert(Payload(e).value("scheduledSequence", int64_t{0}));
   } else if (t == "CHILD_WORKFLOW_COMPLETED" || t == "CHILD_WORKFLOW_FAILED") {

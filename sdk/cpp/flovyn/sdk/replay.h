@@ -93,7 +93,7 @@ class Replay final : public Scheduler {
 
   std::map<int64_t, std::shared_ptr<FutureState>> tasks;       // by TASK_SCHEDULED sequence
   std::map<std::string, std::shared_ptr<FutureState>> timers;  // by name
-  std::map<std::string, int64_t> timer_deadlines;              // by name: TIMER_STARTED's fireAtMs
+  std::map<std::string, int64_t> timer_deadlines;              // pending, by name: TIMER_STARTED's fireAtMs
   std::map<std::shared_ptr<FutureState>, std::string> timer_names;
   std::map<std::string, std::shared_ptr<FutureState>> promises;
   std::map<std::string, std::shared_ptr<FutureState>> children;
